@@ -1,0 +1,1 @@
+"""The application: the only package with state, IO and processes (database, Celery, Flask)."""

@@ -1,0 +1,1 @@
+"""The HTTP surface: webhook intake, the REST API, the tracking endpoint, the run pages."""

@@ -1,0 +1,120 @@
+"""REST API for runs (list, show, logs, stop), deliveries with their decisions, and tracking."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ci import launch, runtime
+from ci.api import views
+from ci.api.errors import ApiError
+from ci.db import after_commit
+from ci.models import Delivery, Project, Run
+from runners.registry import runners
+from schemas.status import DONE
+
+blueprint = Blueprint("runs", __name__, url_prefix="/api/v1")
+MAX_OUTPUTS = 200
+
+
+def get_run(session: Session, uuid: str, lock: bool = False) -> Run:
+    query = select(Run).where(Run.uuid == uuid)
+    run = session.scalar(query.with_for_update() if lock else query)
+    if run is None:
+        raise ApiError(404, f"no run {uuid!r}")
+    return run
+
+
+@blueprint.get("/runs")
+def list_runs() -> Any:
+    rt = runtime.get()
+    limit = min(int(request.args.get("limit", 50)), 500)
+    query = select(Run).order_by(Run.id.desc()).limit(limit)
+    if request.args.get("status"):
+        query = query.where(Run.status == request.args["status"])
+    with rt.db.session() as session:
+        if request.args.get("project"):
+            query = query.join(Project).where(Project.name == request.args["project"])
+        rows = session.scalars(query)
+        return jsonify([views.run(r, rt.run_url(r.uuid), full=False) for r in rows])
+
+
+@blueprint.get("/runs/<uuid>")
+def show_run(uuid: str) -> Any:
+    rt = runtime.get()
+    with rt.db.session() as session:
+        run = get_run(session, uuid)
+        return jsonify(views.run(run, rt.run_url(run.uuid)))
+
+
+def run_logs(rt: runtime.Runtime, run: Run) -> str:
+    """Kept logs once the run is done; the runner's live logs before that."""
+    if run.logs is not None or not run.external_id:
+        return run.logs or ""
+    return runners.get(run.runner, **rt.settings.runner_config(run.runner)).logs(run.external_id)
+
+
+@blueprint.get("/runs/<uuid>/logs")
+def show_logs(uuid: str) -> Any:
+    rt = runtime.get()
+    with rt.db.session() as session:
+        run = get_run(session, uuid)
+        text, done = run_logs(rt, run), run.status in DONE
+    return Response(text, mimetype="text/plain", headers={"X-Axon-Run-Done": str(done).lower()})
+
+
+@blueprint.post("/runs/<uuid>/stop")
+def stop(uuid: str) -> Any:
+    rt = runtime.get()
+    with rt.db.session() as session:
+        run = get_run(session, uuid, lock=True)
+        if launch.request_stop(session, run):
+            from ci.tasks import enqueue, stop_run
+
+            run_id = run.id
+            after_commit(session, lambda: enqueue(stop_run, run_id))
+        return jsonify(views.run(run, rt.run_url(run.uuid))), 202
+
+
+@blueprint.post("/runs/<uuid>/outputs")
+def log_outputs(uuid: str) -> Any:
+    """The tracking endpoint: a job reports outputs with its own run token."""
+    rt = runtime.get()
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not token or not rt.check_run_token(uuid, token):
+        raise ApiError(401, "a valid run token is required (Authorization: Bearer <token>)")
+    data = request.get_json(silent=True)
+    outputs = data.get("outputs") if isinstance(data, dict) else None
+    if not isinstance(outputs, dict) or not all(isinstance(k, str) for k in outputs):
+        raise ApiError(400, "outputs: expected a JSON object of name to value")
+    with rt.db.session() as session:
+        run = get_run(session, uuid, lock=True)
+        if run.status in DONE:
+            raise ApiError(409, f"run {uuid} is {run.status}; its outputs are final")
+        merged = {**(run.outputs or {}), **outputs}
+        if len(merged) > MAX_OUTPUTS:
+            raise ApiError(413, f"a run keeps at most {MAX_OUTPUTS} outputs")
+        run.outputs = merged
+        return jsonify({"outputs": merged})
+
+
+@blueprint.get("/deliveries")
+def list_deliveries() -> Any:
+    limit = min(int(request.args.get("limit", 50)), 500)
+    query = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
+    if request.args.get("status"):
+        query = query.where(Delivery.status == request.args["status"])
+    with runtime.get().db.session() as session:
+        return jsonify([views.delivery(d, full=False) for d in session.scalars(query)])
+
+
+@blueprint.get("/deliveries/<int:delivery_id>")
+def show_delivery(delivery_id: int) -> Any:
+    with runtime.get().db.session() as session:
+        delivery = session.get(Delivery, delivery_id)
+        if delivery is None:
+            raise ApiError(404, f"no delivery {delivery_id}")
+        return jsonify(views.delivery(delivery))

@@ -1,0 +1,73 @@
+"""The `axon` command: run the server, worker and agent, and drive the API."""
+
+from __future__ import annotations
+
+import click
+
+from ci.cli_client import deliveries, ops, projects, sources, subscriptions
+
+
+@click.group()
+@click.version_option("0.1.0", prog_name="axon")
+def main() -> None:
+    """Axon: events in, ML runs out, reports back."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to bind (AXON_HOST, default 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (AXON_PORT, default 8000).")
+def serve(host: str | None, port: int | None) -> None:
+    """Serve the API and webhooks; embedded mode also runs the worker and the agent."""
+    from ci import migrate, runtime
+    from ci.app import create_app
+    from ci.config import Settings
+    from ci.embedded import Server
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = Settings.from_env(**overrides)
+    rt = runtime.init(settings)
+    migrate.upgrade(rt.db.engine)
+    mode = "embedded: SQLite-ready, in-process worker, local runner" if settings.embedded else "API"
+    click.echo(f"Axon ({mode}) serving on http://{settings.host}:{settings.port}")
+    Server(lambda: create_app(settings), settings.host, settings.port, settings.embedded).run()
+
+
+@main.command()
+@click.option("--concurrency", "-c", default=2, type=int, help="Worker processes.")
+def worker(concurrency: int) -> None:
+    """Run a Celery worker on AXON_BROKER_URL."""
+    from ci import runtime
+
+    rt = runtime.init()
+    queue = rt.settings.queue
+    runtime.celery.worker_main(
+        ["worker", "--loglevel", "INFO", "-Q", queue, "-c", str(concurrency), "--without-gossip"]
+    )
+
+
+@main.command()
+def agent() -> None:
+    """Watch the runner and turn what it sees into run statuses; sweep lost work."""
+    from ci import agent as agent_module
+    from ci import runtime
+
+    agent_module.run_forever(runtime.init())
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command()
+def upgrade() -> None:
+    """Apply migrations to AXON_DATABASE_URL."""
+    from ci import migrate, runtime
+
+    migrate.upgrade(runtime.init().db.engine)
+    click.echo("database is up to date")
+
+
+for group in (projects, sources, subscriptions, ops, deliveries):
+    main.add_command(group)
+main.add_command(ops, name="runs")

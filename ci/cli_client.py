@@ -1,0 +1,178 @@
+"""`axon` commands that drive a running Axon through its REST API."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+import requests
+
+
+def _url(path: str) -> str:
+    return os.environ.get("AXON_URL", "http://127.0.0.1:8000").rstrip("/") + path
+
+
+def call(method: str, path: str, **kwargs: Any) -> requests.Response:
+    headers = kwargs.pop("headers", {})
+    if os.environ.get("AXON_API_TOKEN"):
+        headers["Authorization"] = f"Bearer {os.environ['AXON_API_TOKEN']}"
+    try:
+        response = requests.request(method, _url(path), headers=headers, timeout=30, **kwargs)
+    except requests.ConnectionError as exc:
+        raise click.ClickException(
+            f"cannot reach Axon at {_url('')}: is `axon serve` running?"
+        ) from exc
+    if response.status_code >= 400:
+        try:
+            error = response.json()["error"]
+            lines = [error["message"]] + [
+                f"  {e['path']}: {e['reason']}" + (f" (line {e['line']})" if e.get("line") else "")
+                for e in error.get("errors", [])
+                if e.get("path") and e["path"] not in error["message"]
+            ]
+        except (ValueError, KeyError, TypeError):
+            lines = [response.text.strip() or response.reason]
+        raise click.ClickException("\n".join(lines))
+    return response
+
+
+def show(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
+@click.group()
+def projects() -> None:
+    """Projects."""
+
+
+@projects.command("create")
+@click.argument("name")
+@click.option("--description", default="")
+def create_project(name: str, description: str) -> None:
+    show(call("POST", "/api/v1/projects", json={"name": name, "description": description}).json())
+
+
+@projects.command("ls")
+def list_projects() -> None:
+    for project in call("GET", "/api/v1/projects").json():
+        click.echo(project["name"])
+
+
+@click.group()
+def sources() -> None:
+    """Webhook sources (where a forge sends its deliveries)."""
+
+
+@sources.command("create")
+@click.argument("project")
+@click.argument("name")
+@click.option("--provider", required=True, help="github, ...")
+@click.option("--secret", required=True, envvar="AXON_SOURCE_SECRET", help="The webhook secret.")
+def create_source(project: str, name: str, provider: str, secret: str) -> None:
+    body = {"name": name, "provider": provider, "secret": secret}
+    source = call("POST", f"/api/v1/projects/{project}/sources", json=body).json()
+    show(source)
+    click.echo(f"Point the {provider} webhook at {_url(source['url'])}", err=True)
+
+
+@click.group()
+def subscriptions() -> None:
+    """Subscriptions: which events start which operation."""
+
+
+@subscriptions.command("create")
+@click.argument("project")
+@click.option("-f", "--file", "path", required=True, type=click.Path(exists=True, dir_okay=False))
+def create_subscription(project: str, path: str) -> None:
+    data = Path(path).read_bytes()
+    headers = {"Content-Type": "application/yaml"}
+    show(
+        call("POST", f"/api/v1/projects/{project}/subscriptions", data=data, headers=headers).json()
+    )
+
+
+@subscriptions.command("ls")
+@click.argument("project")
+def list_subscriptions(project: str) -> None:
+    for row in call("GET", f"/api/v1/projects/{project}/subscriptions").json():
+        click.echo(f"{row['name']}\t{'paused' if row['paused'] else 'active'}")
+
+
+@subscriptions.command("pause")
+@click.argument("project")
+@click.argument("name")
+def pause(project: str, name: str) -> None:
+    call("POST", f"/api/v1/projects/{project}/subscriptions/{name}/pause")
+
+
+@subscriptions.command("resume")
+@click.argument("project")
+@click.argument("name")
+def resume(project: str, name: str) -> None:
+    call("POST", f"/api/v1/projects/{project}/subscriptions/{name}/resume")
+
+
+@click.group()
+def ops() -> None:
+    """Runs (operations): list, inspect, follow logs, stop."""
+
+
+@ops.command("ls")
+@click.option("--project", default=None)
+@click.option("--status", default=None)
+def list_runs(project: str | None, status: str | None) -> None:
+    params = {k: v for k, v in {"project": project, "status": status}.items() if v}
+    for run in call("GET", "/api/v1/runs", params=params).json():
+        click.echo(f"{run['uuid']}\t{run['status']}\t{run['project']}/{run['name']}")
+
+
+@ops.command("get")
+@click.argument("uuid")
+def get_run(uuid: str) -> None:
+    show(call("GET", f"/api/v1/runs/{uuid}").json())
+
+
+@ops.command("logs")
+@click.argument("uuid")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing until the run is done.")
+def logs(uuid: str, follow: bool) -> None:
+    printed = 0
+    while True:
+        response = call("GET", f"/api/v1/runs/{uuid}/logs")
+        sys.stdout.write(response.text[printed:])
+        sys.stdout.flush()
+        printed = len(response.text)
+        if not follow or response.headers.get("X-Axon-Run-Done") == "true":
+            return
+        time.sleep(1)
+
+
+@ops.command("stop")
+@click.argument("uuid")
+def stop_run(uuid: str) -> None:
+    run = call("POST", f"/api/v1/runs/{uuid}/stop").json()
+    click.echo(f"{run['uuid']}\t{run['status']}")
+
+
+@click.group()
+def deliveries() -> None:
+    """Webhook deliveries and why they did or did not start runs."""
+
+
+@deliveries.command("ls")
+@click.option("--status", default=None)
+def list_deliveries(status: str | None) -> None:
+    params = {"status": status} if status else {}
+    for row in call("GET", "/api/v1/deliveries", params=params).json():
+        click.echo(f"{row['id']}\t{row['status']}\t{row['event']}\t{row['reason']}")
+
+
+@deliveries.command("get")
+@click.argument("delivery_id", type=int)
+def get_delivery(delivery_id: int) -> None:
+    show(call("GET", f"/api/v1/deliveries/{delivery_id}").json())

@@ -1,0 +1,54 @@
+"""The embedded default: one process serves the API and runs a worker and the agent as threads."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from ci.agent import Agent
+from ci.runtime import Runtime, celery
+
+log = logging.getLogger(__name__)
+
+
+def start_background(rt: Runtime, stop: threading.Event, concurrency: int = 4) -> None:
+    """A Celery worker on the configured broker and the agent, as daemon threads."""
+    worker = celery.WorkController(
+        pool_cls="threads",
+        concurrency=concurrency,
+        without_heartbeat=True,
+        without_mingle=True,
+        without_gossip=True,
+        queues=[rt.settings.queue],
+    )
+    threading.Thread(target=worker.start, name="axon-worker", daemon=True).start()
+    Agent(rt).run(stop)
+
+
+class Server(BaseApplication):  # type: ignore[misc]
+    """gunicorn with one worker process: the background threads must exist exactly once."""
+
+    def __init__(self, app_factory: Any, host: str, port: int, embedded: bool) -> None:
+        self.app_factory, self.host, self.port, self.embedded = app_factory, host, port, embedded
+        super().__init__()
+
+    def load_config(self) -> None:
+        self.cfg.set("bind", f"{self.host}:{self.port}")
+        self.cfg.set("workers", 1)
+        self.cfg.set("worker_class", "gthread")
+        self.cfg.set("threads", 8)
+        self.cfg.set("accesslog", "-")
+        if self.embedded:
+            self.cfg.set("post_worker_init", self._start)
+
+    def _start(self, _worker: Any) -> None:
+        from ci import runtime
+
+        start_background(runtime.get(), threading.Event())
+        log.info("embedded worker and agent started")
+
+    def load(self) -> Any:
+        return self.app_factory()

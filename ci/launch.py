@@ -1,0 +1,130 @@
+"""Compile a created run, queue it and hand it to its runner; stop it when asked."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ci import lifecycle
+from ci.compiler import CompiledRun, compile_operation
+from ci.models import Project, Run
+from ci.runtime import Runtime
+from runners.base import GitCheckout, RunSpec
+from runners.registry import runners
+from schemas.errors import SpecError, SpecErrors
+from schemas.spec import load_operation
+from schemas.status import DONE, ON_RUNNER, RunStatus
+
+log = logging.getLogger(__name__)
+S = RunStatus
+
+
+def start_run(rt: Runtime, session: Session, run_id: int) -> None:
+    """Take the run as far as it can go: created → compiled → queued → scheduled.
+
+    Each step checks where an earlier attempt got to, so a retried task resumes there.
+    """
+    run = session.get(Run, run_id, with_for_update=True)
+    if run is None:
+        return
+    if run.status == S.CREATED:
+        _compile(rt, session, run)
+    if run.status == S.COMPILED:
+        lifecycle.transition(session, run, S.QUEUED, "Queued", f"runner {run.runner}")
+    if run.status != S.QUEUED:
+        return
+    runner = runners.get(run.runner, **rt.settings.runner_config(run.runner))
+    run.external_id = runner.submit(_run_spec(rt, run))
+    lifecycle.transition(session, run, S.SCHEDULED, "Submitted", f"{run.runner}: {run.external_id}")
+
+
+def _globals(rt: Runtime, run: Run, project: Project) -> dict[str, Any]:
+    outputs = Path(rt.settings.runs_dir) / run.uuid / "outputs"
+    return {
+        "uuid": run.uuid,
+        "name": run.name,
+        "project_name": project.name,
+        "owner_name": project.name,
+        "run_outputs_path": str(outputs),
+        "run_artifacts_path": str(outputs.parent / "artifacts"),
+        "artifacts_path": str(outputs.parent / "artifacts"),
+        "created_at": run.created_at.isoformat(),
+        "schedule_at": None,
+        "iteration": None,
+    }
+
+
+def _compile(rt: Runtime, session: Session, run: Run) -> None:
+    project = session.get(Project, run.project_id)
+    assert project is not None
+    try:
+        compiled = compile_operation(
+            load_operation(run.spec),
+            context={"event": run.event},
+            globals_=_globals(rt, run, project),
+        )
+    except (SpecError, SpecErrors) as exc:
+        lifecycle.transition(session, run, S.FAILED, "CompilationError", str(exc))
+        return
+    run.compiled = _as_json(compiled)
+    run.inputs = dict(compiled.inputs)
+    lifecycle.transition(session, run, S.COMPILED, "Compiled", f"image {compiled.image or '-'}")
+
+
+def _as_json(compiled: CompiledRun) -> dict[str, Any]:
+    data = asdict(compiled)
+    data["command"] = list(compiled.command)
+    return data
+
+
+def _run_spec(rt: Runtime, run: Run) -> RunSpec:
+    compiled = run.compiled or {}
+    env = dict(compiled.get("env") or {})
+    env.update(
+        AXON_RUN_UUID=run.uuid,
+        AXON_RUN_NAME=run.name,
+        AXON_API_URL=rt.settings.public_url,
+        AXON_RUN_TOKEN=rt.run_token(run.uuid),
+    )
+    event = run.event or {}
+    checkout = run.subscription.spec.get("checkout", True) if run.subscription else True
+    git = None
+    if checkout and event.get("clone_url") and event.get("sha"):
+        git = GitCheckout(url=event["clone_url"], sha=event["sha"], ref=event.get("ref", ""))
+    return RunSpec(
+        uuid=run.uuid,
+        name=run.name,
+        project=run.project.name,
+        command=list(compiled.get("command") or []),
+        image=compiled.get("image") or "",
+        env=env,
+        timeout=compiled.get("timeout"),
+        git=git,
+        component=compiled.get("component") or {},
+    )
+
+
+def request_stop(session: Session, run: Run) -> bool:
+    """Stop `run`: at once if no runner holds it, else mark it stopping for `stop_run`.
+
+    Returns whether a runner must be told (the caller enqueues stop_run after commit).
+    """
+    status = RunStatus(run.status)
+    if status in DONE or status == S.STOPPING:
+        return False
+    if status in ON_RUNNER and run.external_id:
+        lifecycle.transition(session, run, S.STOPPING, "StopRequested", "stop requested")
+        return True
+    lifecycle.transition(session, run, S.STOPPED, "StopRequested", "stopped before it started")
+    return False
+
+
+def stop_run(rt: Runtime, session: Session, run_id: int) -> None:
+    run = session.get(Run, run_id)
+    if run is None or run.status != S.STOPPING or not run.external_id:
+        return
+    runners.get(run.runner, **rt.settings.runner_config(run.runner)).cancel(run.external_id)

@@ -1,0 +1,208 @@
+"""The tables: projects, sources, subscriptions, deliveries and their decisions, runs."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ci.db import Base, UTCDateTime, utcnow
+from schemas.status import RunStatus
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+def new_uuid() -> str:
+    return secrets.token_hex(16)
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Source(Base):
+    """A webhook endpoint: `/webhooks/<provider>/<name>`, with the secret it is signed with."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    provider: Mapped[str] = mapped_column(String(32))
+    secret: Mapped[str] = mapped_column(String(512), default="")
+    allow_legacy_signatures: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    project: Mapped[Project] = relationship()
+    __table_args__ = (UniqueConstraint("provider", "name", name="uq_sources_provider_name"),)
+
+
+class Subscription(Base):
+    """On these events, run this operation, and report there; `spec` is the document as given."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    spec: Mapped[dict[str, Any]] = mapped_column(Json)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    project: Mapped[Project] = relationship()
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_subscriptions_name"),)
+
+
+class Delivery(Base):
+    """One webhook request, stored before it is answered; also the outbox of its processing."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
+    provider: Mapped[str] = mapped_column(String(32))
+    # NULL for rejected deliveries: an unsigned copy must not block the genuine one.
+    dedupe_key: Mapped[str | None] = mapped_column(String(128))
+    event_name: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    headers: Mapped[dict[str, str]] = mapped_column(Json, default=dict)
+    body: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    source: Mapped[Source | None] = relationship()
+    decisions: Mapped[list[Decision]] = relationship(
+        back_populates="delivery", order_by="Decision.id"
+    )
+    __table_args__ = (UniqueConstraint("source_id", "dedupe_key", name="uq_deliveries_dedupe"),)
+
+
+class Decision(Base):
+    """Why one subscription did or did not start a run for one event of a delivery."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
+    event_index: Mapped[int] = mapped_column(Integer, default=0)
+    event: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="SET NULL")
+    )
+    subscription_name: Mapped[str] = mapped_column(String(128), default="")
+    matched: Mapped[bool] = mapped_column(Boolean)
+    checks: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    delivery: Mapped[Delivery] = relationship(back_populates="decisions")
+    run: Mapped[Run | None] = relationship()
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(32), unique=True, default=new_uuid)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(256), default="")
+    # job, service, dag, matrix, schedule: what the run is, not where it runs.
+    kind: Mapped[str] = mapped_column(String(16), default="job")
+    status: Mapped[str] = mapped_column(String(24), default=RunStatus.CREATED, index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="SET NULL")
+    )
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL")
+    )
+    # What caused the run, unique per subscription: a redelivery cannot start it twice.
+    event_key: Mapped[str | None] = mapped_column(String(160))
+    event: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    spec: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    compiled: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    inputs: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    outputs: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    runner: Mapped[str] = mapped_column(String(32), default="local")
+    external_id: Mapped[str | None] = mapped_column(String(256))
+    logs: Mapped[str | None] = mapped_column(Text)
+    # Reporting: the last condition every target has heard of, and who is reporting now.
+    report_cursor: Mapped[int] = mapped_column(Integer, default=0)
+    report_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    project: Mapped[Project] = relationship()
+    subscription: Mapped[Subscription | None] = relationship()
+    conditions: Mapped[list[Condition]] = relationship(
+        back_populates="run", order_by="Condition.id", cascade="all, delete-orphan"
+    )
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_key", name="uq_runs_cause"),
+        Index("ix_runs_runner_external_id", "runner", "external_id"),
+    )
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class Condition(Base):
+    """One status a run went through: the status history, written only by ci.lifecycle."""
+
+    __tablename__ = "conditions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str] = mapped_column(String(128), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    run: Mapped[Run] = relationship(back_populates="conditions")
+
+
+class Notification(Base):
+    """One report of one condition to one target; unique so a retried task sends it once."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    condition_id: Mapped[int] = mapped_column(ForeignKey("conditions.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(24))
+    state: Mapped[str] = mapped_column(String(16))  # sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    receipt: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("run_id", "condition_id", "target", name="uq_notifications_once"),
+    )

@@ -1,0 +1,187 @@
+"""Build one Report per status change and hand it to every target that wants it, in order."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from ci.db import Database, utcnow
+from ci.models import Condition, Notification, Run
+from ci.runtime import Runtime
+from notifiers.base import Notifier, PermanentError, Receipt, Report
+from notifiers.registry import notifiers
+from schemas.status import RunStatus
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(seconds=120)
+
+
+class Busy(Exception):
+    """Another task is reporting this run now; try again shortly."""
+
+
+def targets(rt: Runtime, run: Run) -> dict[str, dict[str, Any]]:
+    """Where this run reports: its subscription's `report`, else the forge it came from
+    (when the event names a commit) and Slack (when a default webhook is set)."""
+    spec = run.subscription.spec if run.subscription else {}
+    if "report" in spec:
+        return {name: dict(config or {}) for name, config in spec["report"].items()}
+    found: dict[str, dict[str, Any]] = {}
+    provider = (run.event or {}).get("provider", "")
+    if provider in notifiers and (run.event or {}).get("sha"):
+        found[provider] = {}
+    if rt.settings.slack_webhook_url:
+        found["slack"] = {}
+    return found
+
+
+def build_report(rt: Runtime, run: Run, condition: Condition) -> Report:
+    event = run.event or {}
+    pull = event.get("pull_request") or {}
+    return Report(
+        run_uuid=run.uuid,
+        run_name=run.name,
+        project=run.project.name,
+        status=RunStatus(condition.status),
+        reason=condition.reason,
+        message=condition.message,
+        url=rt.run_url(run.uuid),
+        started_at=run.started_at,
+        finished_at=run.finished_at if condition.status == run.status else None,
+        duration=run.duration if condition.status == run.status else None,
+        params=dict(run.inputs or {}),
+        outputs=dict(run.outputs or {}),
+        repo=event.get("repo", ""),
+        sha=event.get("sha", ""),
+        ref=event.get("ref", ""),
+        branch=event.get("branch", ""),
+        pull_request=pull.get("number"),
+        subscription=run.subscription.name if run.subscription else "",
+    )
+
+
+def _lease(db: Database, run_id: int) -> bool:
+    now = utcnow()
+    with db.session() as session:
+        claimed = session.execute(
+            update(Run)
+            .where(Run.id == run_id)
+            .where(or_(Run.report_lease_until.is_(None), Run.report_lease_until < now))
+            .values(report_lease_until=now + LEASE)
+        )
+        return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+
+def report_run(rt: Runtime, run_id: int) -> None:
+    """Send every condition not yet reported, oldest first, to every target that wants it.
+
+    One reporter per run at a time (a lease on the run row), so a late `running` never
+    reaches a target after `succeeded`. A TransientError propagates after the progress so
+    far is saved; the caller retries.
+    """
+    if not _lease(rt.db, run_id):
+        raise Busy(run_id)
+    try:
+        while _report_next(rt, run_id):
+            pass
+    finally:
+        with rt.db.session() as session:
+            session.execute(update(Run).where(Run.id == run_id).values(report_lease_until=None))
+
+
+@dataclass
+class _Work:
+    notifier: Notifier
+    config: dict[str, Any]
+    previous: Receipt | None
+
+
+def _report_next(rt: Runtime, run_id: int) -> bool:
+    """Report the oldest unreported condition; False when there is none left.
+
+    Sending happens outside any transaction: a slow target must not hold database locks.
+    """
+    with rt.db.session() as session:
+        run = session.get(Run, run_id)
+        condition = (
+            None
+            if run is None
+            else session.scalar(
+                select(Condition)
+                .where(Condition.run_id == run_id, Condition.id > run.report_cursor)
+                .order_by(Condition.id)
+                .limit(1)
+            )
+        )
+        if run is None or condition is None:
+            return False
+        report = build_report(rt, run, condition)
+        work = _pending(rt, session, run, condition, report)
+    rows: list[Notification] = []
+    try:
+        for item in work:
+            rows.append(_send(item, report, run_id, condition.id))
+    finally:
+        with rt.db.session() as session:
+            session.add_all(rows)
+            if len(rows) == len(work):
+                session.execute(
+                    update(Run).where(Run.id == run_id).values(report_cursor=condition.id)
+                )
+    return True
+
+
+def _pending(
+    rt: Runtime, session: Session, run: Run, condition: Condition, report: Report
+) -> list[_Work]:
+    sent = set(
+        session.scalars(
+            select(Notification.target).where(
+                Notification.run_id == run.id, Notification.condition_id == condition.id
+            )
+        )
+    )
+    work = []
+    for name, config in targets(rt, run).items():
+        notifier = notifiers.get(name, **rt.settings.notifier_config(name))
+        if report.status in notifier.wants and name not in sent:
+            work.append(_Work(notifier, config, _last_receipt(session, run.id, name)))
+    return work
+
+
+def _last_receipt(session: Session, run_id: int, target: str) -> Receipt | None:
+    previous = session.scalar(
+        select(Notification)
+        .where(
+            Notification.run_id == run_id,
+            Notification.target == target,
+            Notification.state == "sent",
+        )
+        .order_by(Notification.id.desc())
+        .limit(1)
+    )
+    return Receipt(target, **previous.receipt) if previous else None
+
+
+def _send(item: _Work, report: Report, run_id: int, condition_id: int) -> Notification:
+    row = Notification(
+        run_id=run_id,
+        condition_id=condition_id,
+        target=item.notifier.name,
+        status=report.status,
+        attempts=1,
+    )
+    try:
+        receipt = item.notifier.send(report, item.config, item.previous)
+        row.state = "sent"
+        row.receipt = {"external_id": receipt.external_id, "data": receipt.data}
+    except PermanentError as exc:
+        # Retrying cannot help (bad token, unknown repo): keep the reason where users look.
+        row.state, row.error = "failed", str(exc)
+        log.warning("report of run %s to %s refused: %s", report.run_uuid, row.target, exc)
+    return row

@@ -1,0 +1,91 @@
+"""The process's settings, database and Celery app, set up once by whoever starts the process."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from celery import Celery
+
+from ci.config import Settings
+from ci.db import Database
+
+celery = Celery("axon")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    secret_key: bytes
+
+    def run_token(self, run_uuid: str) -> str:
+        """The per-run token a job reports with; derived, so a resubmit gets the same one."""
+        return hmac.new(self.secret_key, f"run:{run_uuid}".encode(), hashlib.sha256).hexdigest()
+
+    def check_run_token(self, run_uuid: str, token: str) -> bool:
+        return hmac.compare_digest(self.run_token(run_uuid), token)
+
+    def run_url(self, run_uuid: str) -> str:
+        return f"{self.settings.public_url.rstrip('/')}/runs/{run_uuid}"
+
+
+_current: Runtime | None = None
+
+
+def _secret_key(settings: Settings) -> bytes:
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    # Embedded default: a key made on first start and kept beside the database.
+    path = Path(settings.home) / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32))
+    return path.read_bytes().strip()
+
+
+def configure_celery(settings: Settings) -> None:
+    celery.conf.update(
+        broker_url=settings.broker_url,
+        task_default_queue=settings.queue,
+        # Tasks take ids and are idempotent, so a task lost with its worker is simply rerun.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        broker_connection_retry_on_startup=True,
+        # A broker that is down must not hold a caller for long: sweepers re-send later.
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.5},
+        broker_transport_options={"polling_interval": 0.05, "confirm_publish": False},
+        worker_hijack_root_logger=False,
+        imports=["ci.tasks"],
+    )
+
+
+def init(settings: Settings | None = None) -> Runtime:
+    """Set up this process for `settings` (from the environment when None)."""
+    global _current
+    settings = settings or Settings.from_env()
+    if _current is not None:
+        _current.db.dispose()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    configure_celery(settings)
+    _current = Runtime(settings, Database(settings.database_url), _secret_key(settings))
+    import ci.tasks  # noqa: F401  (registers the tasks and the reactions to transitions)
+
+    return _current
+
+
+def get() -> Runtime:
+    return _current if _current is not None else init()

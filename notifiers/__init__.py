@@ -1,0 +1,1 @@
+"""Each module talks to one report target; none touches Axon's database."""

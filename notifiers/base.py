@@ -1,0 +1,67 @@
+"""The Notifier interface: send one Report to one target, returning a Receipt."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from schemas.status import DONE, RunStatus
+
+
+class TransientError(Exception):
+    """The target failed in a way that may pass; retry, after `retry_after` seconds if given."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(Exception):
+    """The target refused the report for good (bad token, unknown repo): record, don't retry."""
+
+
+@dataclass(frozen=True)
+class Report:
+    """One run's status change, in the words every target needs."""
+
+    run_uuid: str
+    run_name: str
+    project: str
+    status: RunStatus
+    reason: str = ""
+    message: str = ""
+    url: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration: float | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    repo: str = ""
+    sha: str = ""
+    ref: str = ""
+    branch: str = ""
+    pull_request: int | None = None
+    subscription: str = ""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a target answered: enough for the next status to edit the same message."""
+
+    target: str
+    external_id: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Notifier(ABC):
+    """One report target. Takes values, returns values; raises TransientError to be retried."""
+
+    name: ClassVar[str]
+    wants: ClassVar[frozenset[RunStatus]] = DONE
+    transient_errors: ClassVar[tuple[type[BaseException], ...]] = (TransientError,)
+
+    @abstractmethod
+    def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:
+        """Required. Deliver `report` to `target`; `previous` is the last receipt for this run."""

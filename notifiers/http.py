@@ -1,0 +1,130 @@
+"""Outbound HTTP for notifiers: one session shape and one reading of every answer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+
+from notifiers.base import PermanentError, TransientError
+
+USER_AGENT = "axon/0.1"
+DEFAULT_TIMEOUT = 10.0
+# 408 and 429 say "not now"; every other 4xx says "not like this".
+_RETRYABLE_4XX = frozenset({408, 429})
+_MAX_DETAIL = 300
+
+
+def new_session(headers: Mapping[str, str] | None = None) -> requests.Session:
+    """A Session that names Axon in User-Agent; use it as `with new_session(...) as session:`."""
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    session.headers.update(headers or {})
+    return session
+
+
+def request(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    what: str,
+    json: Any = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    secrets: Iterable[str] = (),
+) -> requests.Response:
+    """Send one request; return its 2xx/3xx response or raise TransientError / PermanentError.
+
+    `what` names the call in every message ("github status for octo/repo@1a2b3c4"). No message
+    carries the URL, because a Slack webhook's path is its credential; `secrets` are masked in
+    `what` and in whatever the target wrote back.
+    """
+    what = _mask(what, secrets)
+    # `from None`: the requests exception's text repeats the URL, so it must not travel along.
+    try:
+        response = session.request(method, url, json=json, timeout=timeout)
+    except requests.Timeout:
+        raise TransientError(f"{what}: no answer within {timeout:g}s") from None
+    except requests.ConnectionError as exc:
+        raise TransientError(f"{what}: cannot connect ({type(exc).__name__})") from None
+    except requests.RequestException as exc:
+        raise PermanentError(f"{what}: request not sent ({type(exc).__name__})") from None
+    status = response.status_code
+    if status < 400:
+        return response
+    message = _mask(f"{what}: {status} {_detail(response)}".rstrip(), secrets)
+    if status >= 500 or status in _RETRYABLE_4XX or _rate_limited(response):
+        raise TransientError(message, retry_after=retry_after(response))
+    raise PermanentError(message)
+
+
+def retry_after(response: requests.Response) -> float | None:
+    """Seconds the target asked us to wait, from Retry-After or GitHub's X-RateLimit-Reset."""
+    headers = response.headers
+    if headers.get("Retry-After"):
+        return _parse_retry_after(headers["Retry-After"])
+    # GitHub sends X-RateLimit-Reset on every answer; it only means "wait" once nothing remains.
+    if headers.get("X-RateLimit-Remaining") == "0" and headers.get("X-RateLimit-Reset"):
+        try:
+            return max(0.0, float(headers["X-RateLimit-Reset"]) - time.time())
+        except ValueError:
+            return None
+    return None
+
+
+def _rate_limited(response: requests.Response) -> bool:
+    # GitHub answers an exhausted primary limit, and often a secondary one, with 403, not 429.
+    headers = response.headers
+    return response.status_code == 403 and (
+        headers.get("X-RateLimit-Remaining") == "0" or "Retry-After" in headers
+    )
+
+
+def _parse_retry_after(value: str) -> float | None:
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:  # RFC 9110 also allows an HTTP-date
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _detail(response: requests.Response) -> str:
+    """The target's own words: a JSON body's `message` (and `errors`), else the text."""
+    try:
+        body = response.json()
+    except ValueError:  # requests' JSONDecodeError is one
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        text = body["message"]
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors:
+            text += ": " + "; ".join(_error_text(error) for error in errors)
+    else:
+        text = response.text.strip()
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
+
+
+def _error_text(error: Any) -> str:
+    # GitHub's 422 lists {resource, field, code} or {message} per error.
+    if isinstance(error, dict):
+        if isinstance(error.get("message"), str):
+            return str(error["message"])
+        return " ".join(str(error[key]) for key in ("field", "code") if key in error)
+    return str(error)
+
+
+def _mask(text: str, secrets: Iterable[str]) -> str:
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text

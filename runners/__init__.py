@@ -1,0 +1,1 @@
+"""Each module talks to one execution backend; none touches Axon's database."""

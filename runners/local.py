@@ -1,0 +1,222 @@
+"""Runs each job as a local process, the embedded default runner.
+
+Features: one directory per run (`<root>/<uuid>/`: spec.json, state.json, logs.txt,
+supervisor.pid) owned by a detached supervisor (`runners.local_supervisor`), so a run outlives
+the worker that submitted it and any process can observe or cancel it; git checkout at a sha;
+timeouts; cancel stops the job's whole process group; a supervisor that died without recording
+an outcome is reported `failed` with reason `Lost`. External id: the run's uuid.
+Config: `root` (directory of run dirs), `python` (interpreter for supervisors), `poll_interval`
+(seconds between observe scans).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from runners.base import Observation, Runner, RunSpec
+from runners.local_supervisor import (
+    CANCEL,
+    FINAL,
+    LOGS,
+    PID,
+    SPEC,
+    STATE,
+    signal_group,
+)
+from schemas.status import RunStatus
+
+LAUNCH_GRACE = 30.0  # seconds a submitted run may go without a supervisor pid before it is Lost
+
+
+class LocalRunner(Runner):
+    name = "local"
+
+    def __init__(
+        self, root: str | Path, python: str = sys.executable, poll_interval: float = 0.2
+    ) -> None:
+        self.root = Path(root).resolve()
+        self.python = python
+        self.poll_interval = poll_interval
+
+    def submit(self, spec: RunSpec) -> str:
+        run_dir = self._run_dir(spec.uuid)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if self._claim(run_dir, spec):
+            self._launch(run_dir)
+        return spec.uuid
+
+    def cancel(self, external_id: str) -> None:
+        run_dir = self._run_dir(external_id)
+        if not (run_dir / SPEC).exists() or _is_final(read_state(run_dir)):
+            return
+        # The supervisor also polls this marker: it reaches one that has not yet written its pid.
+        (run_dir / CANCEL).touch()
+        pid = read_pid(run_dir)
+        if pid is not None and supervisor_alive(pid, run_dir):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            return
+        # A dead supervisor can leave its job running; the job leads its own process group.
+        running = [e for e in read_state(run_dir) if e["status"] == "running" and e.get("pid")]
+        if running:
+            signal_group(int(running[-1]["pid"]), signal.SIGKILL)
+
+    def observe(self, stop: threading.Event | None = None) -> Iterator[Observation]:
+        stop = stop or threading.Event()
+        yielded: dict[str, int] = {}
+        finished: set[str] = set()
+        while True:
+            for run_dir in self._run_dirs():
+                if run_dir.name in finished:
+                    continue
+                transitions = self._transitions(run_dir)
+                for entry in transitions[yielded.get(run_dir.name, 0) :]:
+                    yield to_observation(run_dir.name, entry)
+                yielded[run_dir.name] = len(transitions)
+                if _is_final(transitions):
+                    finished.add(run_dir.name)
+            if stop.wait(self.poll_interval):
+                return
+
+    def logs(self, external_id: str) -> str:
+        try:
+            return (self._run_dir(external_id) / LOGS).read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def _run_dir(self, external_id: str) -> Path:
+        if external_id in ("", ".", "..") or Path(external_id).name != external_id:
+            raise ValueError(f"local runner: invalid run id {external_id!r}")
+        return self.root / external_id
+
+    def _run_dirs(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        found = []
+        for spec in self.root.glob(f"*/{SPEC}"):
+            with contextlib.suppress(FileNotFoundError):  # a run dir pruned while we looked
+                found.append((spec.stat().st_mtime, spec.parent))
+        return [run_dir for _, run_dir in sorted(found)]
+
+    def _claim(self, run_dir: Path, spec: RunSpec) -> bool:
+        """Write spec.json unless it exists; True for the one caller that wrote it."""
+        # mkstemp makes the file owner-only, which suits a spec whose env may carry a token.
+        fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".spec.")
+        try:
+            with os.fdopen(fd, "w") as out:
+                json.dump(dataclasses.asdict(spec), out, indent=1, default=str)
+            # link() fails if the name exists, so two concurrent submits start one supervisor.
+            os.link(tmp, run_dir / SPEC)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+
+    def _launch(self, run_dir: Path) -> None:
+        code_dir = str(Path(__file__).resolve().parent.parent)
+        pythonpath = os.pathsep.join(p for p in (code_dir, os.environ.get("PYTHONPATH")) if p)
+        with open(run_dir / "supervisor.log", "ab") as out:
+            proc = subprocess.Popen(
+                [self.python, "-m", "runners.local_supervisor", str(run_dir)],
+                cwd=run_dir,
+                env={**os.environ, "PYTHONPATH": pythonpath},
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        # Reaped when it ends, so it never lingers as a zombie that a pid check thinks alive.
+        threading.Thread(target=proc.wait, name=f"reap-{run_dir.name}", daemon=True).start()
+
+    def _transitions(self, run_dir: Path) -> list[dict[str, Any]]:
+        """The run's recorded transitions, ending with a made-up one if its supervisor is gone."""
+        entries = read_state(run_dir)
+        if _is_final(entries) or not self._supervisor_gone(run_dir):
+            return entries
+        # The supervisor records its outcome before exiting: read again after seeing it gone.
+        entries = read_state(run_dir)
+        if _is_final(entries):
+            return entries
+        return [*entries, _gone_entry(run_dir)]
+
+    def _supervisor_gone(self, run_dir: Path) -> bool:
+        pid = read_pid(run_dir)
+        if pid is None:
+            try:
+                return time.time() - (run_dir / SPEC).stat().st_mtime > LAUNCH_GRACE
+            except FileNotFoundError:
+                return False
+        return not supervisor_alive(pid, run_dir)
+
+
+def _gone_entry(run_dir: Path) -> dict[str, Any]:
+    entry = {"status": "stopped", "reason": "Stopped", "message": "stopped by request"}
+    if not (run_dir / CANCEL).exists():
+        pid = read_pid(run_dir)
+        message = f"the supervisor (pid {pid}) ended without recording an outcome"
+        if pid is None:
+            message = f"no supervisor started within {LAUNCH_GRACE:g}s"
+        with contextlib.suppress(OSError):  # its last words, usually a traceback's last line
+            lines = (run_dir / "supervisor.log").read_text(errors="replace").strip().splitlines()
+            message += f"; supervisor.log: {lines[-1]}" if lines else ""
+        entry = {"status": "failed", "reason": "Lost", "message": message}
+    return {**entry, "time": datetime.now(UTC).isoformat()}
+
+
+def _is_final(entries: list[dict[str, Any]]) -> bool:
+    return bool(entries) and entries[-1]["status"] in FINAL
+
+
+def to_observation(external_id: str, entry: dict[str, Any]) -> Observation:
+    return Observation(
+        external_id=external_id,
+        status=RunStatus(entry["status"]),
+        reason=entry.get("reason", ""),
+        message=entry.get("message", ""),
+        at=datetime.fromisoformat(entry["time"]),
+        exit_code=entry.get("exit_code"),
+    )
+
+
+def read_state(run_dir: Path) -> list[dict[str, Any]]:
+    try:
+        entries: list[dict[str, Any]] = json.loads((run_dir / STATE).read_text())
+    except (FileNotFoundError, ValueError):
+        return []
+    return entries
+
+
+def read_pid(run_dir: Path) -> int | None:
+    try:
+        return int((run_dir / PID).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def supervisor_alive(pid: int, run_dir: Path) -> bool:
+    """Whether `pid` is still this run's supervisor (not a zombie, not a reused pid)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        # A zombie's cmdline is empty and a reused pid's names another program.
+        return run_dir.name.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return not Path("/proc/self").exists()  # no procfs: trust the signal check

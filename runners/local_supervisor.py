@@ -1,0 +1,258 @@
+"""The detached supervisor of one local run: `python -m runners.local_supervisor <run_dir>`.
+
+Features: `git clone` + `git checkout --detach` of the spec's sha (or ref); the command as an
+argument list in its own process group with a minimal environment; stdout, stderr and git output
+appended to `logs.txt`; the timeout (counted from the supervisor's start, checkout included) and
+SIGTERM (cancel) stop the whole process group (SIGTERM, then SIGKILL after a grace). Every
+transition is appended to `state.json`, written atomically.
+Config: none; everything comes from the run dir's `spec.json` (written by `LocalRunner.submit`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from runners.base import GitCheckout, RunSpec
+
+SPEC, STATE, PID, LOGS, CANCEL = (
+    "spec.json",
+    "state.json",
+    "supervisor.pid",
+    "logs.txt",
+    "cancel.requested",
+)
+FINAL = frozenset({"succeeded", "failed", "stopped"})
+KILL_GRACE = 3.0  # seconds between SIGTERM and SIGKILL
+TICK = 0.05  # seconds between checks for cancel and the deadline
+SAFE_ENV = ("PATH", "HOME", "LANG")
+# A clone URL may carry a token, and the logs are shown to anyone who can see the run.
+URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+class Outcome(Exception):
+    """How the run ended early: raised from deep inside, recorded once at the top."""
+
+    def __init__(self, status: str, reason: str, message: str, exit_code: int | None = None):
+        super().__init__(message)
+        self.status, self.reason, self.message, self.exit_code = status, reason, message, exit_code
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Readers in other processes see the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def load_spec(path: Path) -> RunSpec:
+    data: dict[str, Any] = json.loads(path.read_text())
+    git = data.pop("git", None)
+    return RunSpec(**data, git=GitCheckout(**git) if git else None)
+
+
+def exit_outcome(code: int) -> Outcome:
+    if code == 0:
+        return Outcome("succeeded", "", "exit code 0", 0)
+    # subprocess reports death by a signal as the negated signal number.
+    message = f"killed by signal {-code} ({signal.strsignal(-code)})" if code < 0 else ""
+    return Outcome("failed", "Error", message or f"exit code {code}", code)
+
+
+class Supervisor:
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.transitions: list[dict[str, Any]] = []
+        self.stop_requested = False
+        self.deadline: float | None = None
+        self.timeout: float | None = None
+        self.log = open(run_dir / LOGS, "ab", buffering=0)
+
+    def run(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._on_signal)
+        write_atomic(self.run_dir / PID, f"{os.getpid()}\n")
+        self.record("starting", message=f"supervisor pid {os.getpid()}")
+        try:
+            spec = load_spec(self.run_dir / SPEC)
+            if spec.timeout is not None:
+                self.timeout, self.deadline = spec.timeout, time.monotonic() + spec.timeout
+            self.check_stop()
+            cwd = self.checkout(spec.git) if spec.git else self.run_dir / "work"
+            cwd.mkdir(exist_ok=True)
+            self.check_stop()
+            outcome = exit_outcome(self.execute(spec, cwd))
+        except Outcome as ended:
+            outcome = ended
+        except Exception as exc:  # recorded so the run ends visibly instead of being Lost
+            outcome = Outcome("failed", "Error", f"supervisor error: {exc!r}")
+        self.note(f"run {outcome.status}: {outcome.message}")
+        self.record(outcome.status, outcome.reason, outcome.message, exit_code=outcome.exit_code)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stop_requested = True
+
+    def record(self, status: str, reason: str = "", message: str = "", **extra: Any) -> None:
+        at = datetime.now(UTC).isoformat()
+        entry = {"status": status, "reason": reason, "message": message, "time": at}
+        self.transitions.append({**entry, "exit_code": None, **extra})
+        write_atomic(self.run_dir / STATE, json.dumps(self.transitions, indent=1))
+
+    def note(self, line: str, prefix: str = "[axon] ") -> None:
+        self.log.write(f"{prefix}{line.rstrip()}\n".encode(errors="replace"))
+
+    def interruption(self) -> Outcome | None:
+        """Why the run must end now, if it must: a cancel or the deadline."""
+        if self.stop_requested or (self.run_dir / CANCEL).exists():
+            return Outcome("stopped", "Stopped", "stopped by request")
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return Outcome("failed", "DeadlineExceeded", f"timeout of {self.timeout:g}s exceeded")
+        return None
+
+    def check_stop(self) -> None:
+        if ended := self.interruption():
+            raise ended
+
+    def wait(self, proc: subprocess.Popen[bytes]) -> int:
+        """The exit code, or an Outcome once a cancel or the deadline stopped the process group."""
+        while True:
+            try:
+                return proc.wait(timeout=TICK)
+            except subprocess.TimeoutExpired:
+                pass
+            if ended := self.interruption():
+                self.note(f"{ended.message}; stopping the process group")
+                self.kill_group(proc)
+                ended.exit_code = proc.returncode
+                raise ended
+
+    def kill_group(self, proc: subprocess.Popen[bytes]) -> None:
+        signal_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=KILL_GRACE)
+        except subprocess.TimeoutExpired:
+            pass
+        # Children that ignored SIGTERM may outlive the leader; the group id still reaches them.
+        signal_group(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    def checkout(self, git: GitCheckout) -> Path:
+        repo = self.run_dir / "repo"
+        for value in (git.sha, git.ref):
+            if value.startswith("-"):  # event fields are untrusted; never let one become an option
+                raise Outcome("failed", "CheckoutFailed", f"refusing git revision {value!r}")
+        self.git(["clone", "--", git.url, str(repo)], self.run_dir)
+        if git.ref and not git.sha:
+            self.git(["fetch", "origin", git.ref], repo)
+        target = git.sha or ("FETCH_HEAD" if git.ref else "")
+        if target:
+            self.git(["checkout", "--detach", target], repo)
+        return repo
+
+    def git(self, args: list[str], cwd: Path) -> None:
+        self.note(URL_CREDENTIALS.sub("***@", f"git {' '.join(args)}"))
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+        proc = spawn(["git", *args], cwd, env, subprocess.PIPE)
+        tail: deque[str] = deque(maxlen=20)
+        assert proc.stdout is not None
+        pump = threading.Thread(target=self._pump, args=(proc.stdout, tail), daemon=True)
+        pump.start()
+        try:
+            code = self.wait(proc)
+        finally:
+            pump.join()
+            proc.stdout.close()
+        if code != 0:
+            errors = [line for line in tail if line.startswith(("fatal:", "error:"))]
+            detail = " ".join(errors or list(tail)[-1:]) or f"exit code {code}"
+            raise Outcome("failed", "CheckoutFailed", f"git {args[0]} failed: {detail}", code)
+
+    def _pump(self, stream: IO[bytes], tail: deque[str]) -> None:
+        for raw in stream:
+            line = URL_CREDENTIALS.sub("***@", raw.decode(errors="replace").rstrip())
+            tail.append(line)
+            self.note(line, prefix="[git] ")
+
+    def execute(self, spec: RunSpec, cwd: Path) -> int:
+        if not spec.command:
+            raise Outcome("failed", "Error", "no command to run")
+        self.note(f"running {spec.command!r} in {cwd}")
+        try:
+            proc = spawn(spec.command, cwd, self.job_env(spec), self.log)
+        except FileNotFoundError as exc:
+            raise Outcome("failed", "Error", f"command not found: {spec.command[0]!r}") from exc
+        except PermissionError as exc:
+            message = f"command not executable: {spec.command[0]!r}"
+            raise Outcome("failed", "Error", message) from exc
+        self.record("running", message=f"command started (pid {proc.pid})", pid=proc.pid)
+        code = self.wait(proc)
+        # Like a finished pod: nothing the job spawned outlives it.
+        signal_group(proc.pid, signal.SIGKILL)
+        return code
+
+    def job_env(self, spec: RunSpec) -> dict[str, str]:
+        # The worker's environment holds Axon's own secrets, so the job gets only a safe base.
+        env = {key: os.environ[key] for key in SAFE_ENV if key in os.environ}
+        env.setdefault("PATH", os.defpath)
+        env.update({"PYTHONUNBUFFERED": "1", "AXON_RUN_UUID": spec.uuid})
+        env.update(spec.env)
+        paths = [str(self.client_path()), spec.env.get("PYTHONPATH", "")]
+        env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
+        return env
+
+    def client_path(self) -> Path:
+        """A directory holding only `axon_tracking`: the job's imports see nothing else of ours."""
+        target = self.run_dir / "pythonpath"
+        found = importlib.util.find_spec("axon_tracking")
+        if found and found.submodule_search_locations:
+            source = Path(list(found.submodule_search_locations)[0])
+            shutil.copytree(
+                source,
+                target / "axon_tracking",
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
+        return target
+
+
+def spawn(argv: list[str], cwd: Path, env: dict[str, str], out: Any) -> subprocess.Popen[bytes]:
+    """Start `argv` as the leader of a new process group, so stopping it reaches its children."""
+    return subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def signal_group(pgid: int, signum: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is already gone
+
+
+def main() -> None:
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m runners.local_supervisor <run_dir>")
+    Supervisor(Path(sys.argv[1]).resolve()).run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Pure shapes shared by every folder: the spec, the Event, run statuses, errors. No IO here."""

@@ -1,0 +1,115 @@
+"""A delivery becomes decisions and runs; the decision log says why for every subscription."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from ci import dispatch
+from ci.models import Delivery, Run
+from tests.ci.factories import setup_project, subscription
+from tests.conftest import github_headers
+
+
+def deliver(client, github_delivery, name="push_branch_commits", body=None):
+    headers, recorded = github_delivery(name)
+    body = body if body is not None else recorded
+    headers = github_headers(headers["X-GitHub-Event"], body, "topsecret")
+    response = client.post("/webhooks/github/gh", data=body, headers=headers)
+    assert response.status_code == 202, response.json
+    return response.json["delivery"]
+
+
+def test_a_matching_push_creates_one_run_and_asks_for_its_start(
+    client, db, github_delivery, enqueued
+):
+    setup_project(client)
+    delivery_id = deliver(client, github_delivery)
+    with db.session() as session:
+        run_ids = dispatch.process_delivery(session, delivery_id)
+    [run_id] = run_ids
+    with db.session() as session:
+        run = session.get(Run, run_id)
+        assert (run.status, run.name, run.event["branch"]) == ("created", "train", "master")
+        assert run.event_key.startswith("github:")
+        delivery = session.get(Delivery, delivery_id)
+        assert delivery.status == "processed"
+        assert delivery.reason == "1 event(s), 1 run(s) started"
+
+
+def test_processing_twice_creates_nothing_new(client, db, github_delivery, enqueued):
+    setup_project(client)
+    delivery_id = deliver(client, github_delivery)
+    with db.session() as session:
+        dispatch.process_delivery(session, delivery_id)
+    with db.session() as session:
+        assert dispatch.process_delivery(session, delivery_id) == []
+        assert len(list(session.scalars(select(Run)))) == 1
+
+
+def test_the_decision_log_says_why_each_subscription_did_or_did_not_match(
+    client, db, github_delivery, enqueued
+):
+    setup_project(client)
+    other = subscription("release-only", on={"push": {"branches": ["release/**"]}})
+    assert client.post("/api/v1/projects/vision/subscriptions", json=other).status_code == 201
+    delivery_id = deliver(client, github_delivery)
+    with db.session() as session:
+        dispatch.process_delivery(session, delivery_id)
+    shown = client.get(f"/api/v1/deliveries/{delivery_id}").json
+    by_name = {d["subscription"]: d for d in shown["decisions"]}
+    assert by_name["train-on-main"]["matched"] and by_name["train-on-main"]["run"]
+    refused = by_name["release-only"]
+    assert not refused["matched"] and refused["run"] is None
+    assert {
+        "check": "ref",
+        "ok": False,
+        "reason": "branch 'master' matches none of ['release/**']",
+    } in refused["checks"]
+
+
+def test_a_paused_subscription_is_not_evaluated(client, db, github_delivery, enqueued):
+    setup_project(client)
+    client.post("/api/v1/projects/vision/subscriptions/train-on-main/pause")
+    delivery_id = deliver(client, github_delivery)
+    with db.session() as session:
+        assert dispatch.process_delivery(session, delivery_id) == []
+
+
+def test_a_push_missing_a_field_marks_the_delivery_malformed_with_the_field(
+    client, db, github_delivery, enqueued
+):
+    setup_project(client)
+    _, body = github_delivery("push_branch_commits")
+    payload = json.loads(body)
+    del payload["ref"]
+    delivery_id = deliver(client, github_delivery, body=json.dumps(payload).encode())
+    with db.session() as session:
+        dispatch.process_delivery(session, delivery_id)
+        delivery = session.get(Delivery, delivery_id)
+        assert (delivery.status, delivery.reason) == (
+            "malformed",
+            "github push: field 'ref' missing",
+        )
+
+
+def test_a_ping_is_processed_and_starts_nothing(client, db, github_delivery, enqueued):
+    setup_project(client)
+    delivery_id = deliver(client, github_delivery, name="ping")
+    with db.session() as session:
+        assert dispatch.process_delivery(session, delivery_id) == []
+        assert session.get(Delivery, delivery_id).reason == "0 event(s), 0 run(s) started"
+
+
+def test_subscriptions_of_another_project_are_not_evaluated(client, db, github_delivery, enqueued):
+    setup_project(client)
+    client.post("/api/v1/projects", json={"name": "other"})
+    client.post("/api/v1/projects/other/subscriptions", json=subscription("elsewhere"))
+    delivery_id = deliver(client, github_delivery)
+    with db.session() as session:
+        dispatch.process_delivery(session, delivery_id)
+    names = [
+        d["subscription"] for d in client.get(f"/api/v1/deliveries/{delivery_id}").json["decisions"]
+    ]
+    assert names == ["train-on-main"]

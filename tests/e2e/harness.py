@@ -1,0 +1,143 @@
+"""Axon as users run it: separate processes, configured only through AXON_* variables."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Axon:
+    """Starts Axon's processes for one mode and talks to its API."""
+
+    def __init__(self, mode: str, home: Path, env: dict[str, str]) -> None:
+        self.mode, self.home = mode, home
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "AXON_HOME": str(home),
+            "AXON_PORT": str(self.port),
+            "AXON_PUBLIC_URL": self.url,
+            "AXON_RUNS_DIR": str(home / "runs"),
+            "AXON_SECRET_KEY": "e2e-secret-key",
+            "AXON_SWEEP_INTERVAL_SECONDS": "1",
+            "AXON_LOG_LEVEL": "INFO",
+            **env,
+        }
+        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def commands(self) -> list[tuple[str, list[str]]]:
+        if self.mode == "embedded":
+            return [("serve", [str(BIN / "axon"), "serve"])]
+        gunicorn = [
+            str(BIN / "gunicorn"),
+            "wsgi:app",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            "2",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "4",
+        ]
+        return [
+            ("api", gunicorn),
+            ("worker", [str(BIN / "axon"), "worker", "-c", "2"]),
+            ("agent", [str(BIN / "axon"), "agent"]),
+        ]
+
+    def start(self) -> Axon:
+        if self.mode != "embedded":
+            subprocess.run(
+                [str(BIN / "axon"), "db", "upgrade"],
+                env=self.env,
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
+        for name, command in self.commands():
+            with open(self.home / f"{name}.log", "wb") as log:
+                process = subprocess.Popen(
+                    command,
+                    env=self.env,
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            self.processes.append((name, process))
+        self._wait_until_up()
+        return self
+
+    def _wait_until_up(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, process in self.processes:
+                if process.poll() is not None:
+                    raise RuntimeError(f"axon {name} exited:\n{self.logs()}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).ok:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError(f"axon did not come up in {timeout}s:\n{self.logs()}")
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text(errors='replace')[-6000:]}"
+            for path in sorted(self.home.glob("*.log"))
+        )
+
+    def stop(self) -> None:
+        for _, process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for _, process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return requests.request(method, self.url + path, timeout=10, **kwargs)
+
+    def wait_for_run(
+        self, project: str, done: bool = True, timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """The project's newest run once it exists (and, with `done`, once it has finished)."""
+        deadline = time.monotonic() + timeout
+        finished = {"succeeded", "failed", "stopped", "skipped", "upstream_failed"}
+        while time.monotonic() < deadline:
+            runs = self.api("GET", "/api/v1/runs", params={"project": project}).json()
+            if runs and (not done or runs[0]["status"] in finished):
+                return self.api("GET", f"/api/v1/runs/{runs[0]['uuid']}").json()
+            time.sleep(0.1)
+        raise AssertionError(f"no finished run in {project} after {timeout}s:\n{self.logs()}")
+
+    def wait_for_status(self, uuid: str, status: str, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.api("GET", f"/api/v1/runs/{uuid}").json()
+            if run["status"] == status:
+                return run
+            time.sleep(0.1)
+        raise AssertionError(f"run {uuid} never reached {status}:\n{self.logs()}")

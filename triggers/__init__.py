@@ -1,0 +1,1 @@
+"""Pure: (event, subscriptions) -> decisions with reasons. No IO, no database."""

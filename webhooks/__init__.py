@@ -1,0 +1,1 @@
+"""Pure: verify and parse webhook deliveries into Events. Imports no Flask and no database."""
