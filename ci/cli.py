@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from ci.cli_client import deliveries, ops, projects, sources, subscriptions
@@ -39,10 +41,10 @@ def worker(concurrency: int) -> None:
     from ci import runtime
 
     rt = runtime.init()
-    queue = rt.settings.queue
-    runtime.celery.worker_main(
-        ["worker", "--loglevel", "INFO", "-Q", queue, "-c", str(concurrency), "--without-gossip"]
-    )
+    # A node name per process: two workers on one host must not share a control queue.
+    node = f"axon-{os.getpid()}@%h"
+    argv = ["worker", "--loglevel", "INFO", "-Q", rt.settings.queue, "-n", node]
+    runtime.celery.worker_main(argv + ["-c", str(concurrency), "--without-gossip"])
 
 
 @main.command()

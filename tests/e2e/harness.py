@@ -84,7 +84,11 @@ class Axon:
                     start_new_session=True,
                 )
             self.processes.append((name, process))
-        self._wait_until_up()
+        try:
+            self._wait_until_up()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def _wait_until_up(self, timeout: float = 30.0) -> None:
@@ -94,9 +98,9 @@ class Axon:
                 if process.poll() is not None:
                     raise RuntimeError(f"axon {name} exited:\n{self.logs()}")
             try:
-                if requests.get(self.url + "/healthz", timeout=1).ok:
+                if requests.get(self.url + "/healthz", timeout=5).ok:
                     return
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.1)
         raise RuntimeError(f"axon did not come up in {timeout}s:\n{self.logs()}")
 
