@@ -30,10 +30,12 @@ def call(method: str, path: str, **kwargs: Any) -> requests.Response:
     if response.status_code >= 400:
         try:
             error = response.json()["error"]
-            lines = [error["message"]] + [
-                f"  {e['path']}: {e['reason']}" + (f" (line {e['line']})" if e.get("line") else "")
-                for e in error.get("errors", [])
-                if e.get("path") and e["path"] not in error["message"]
+            details = error.get("errors", [])
+            lines = [error["message"]] if not details else [f"{len(details)} problem(s):"]
+            lines += [
+                f"  {e['path'] or '<top>'}: {e['reason']}"
+                + (f" (line {e['line']})" if e.get("line") else "")
+                for e in details
             ]
         except (ValueError, KeyError, TypeError):
             lines = [response.text.strip() or response.reason]

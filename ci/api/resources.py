@@ -18,14 +18,22 @@ from webhooks.registry import providers
 blueprint = Blueprint("resources", __name__, url_prefix="/api/v1")
 
 
+YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml"}
+
+
 def body() -> dict[str, Any]:
-    """The request document, as JSON or YAML."""
-    if request.mimetype in {"application/yaml", "application/x-yaml", "text/yaml"}:
-        return subscriptions.parse_document(request.get_data())
+    """The request document, as a JSON object."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise ApiError(400, "expected a JSON object body")
     return data
+
+
+def document() -> dict[str, Any]:
+    """A subscription as JSON or YAML, validated; errors carry YAML line numbers."""
+    if request.mimetype in YAML_TYPES:
+        return subscriptions.validate(*subscriptions.parse_document(request.get_data()))
+    return subscriptions.validate(body())
 
 
 def get_project(session: Session, name: str) -> Project:
@@ -116,7 +124,7 @@ def list_sources(project_name: str) -> Any:
 
 @blueprint.post("/projects/<project_name>/subscriptions")
 def create_subscription(project_name: str) -> Any:
-    spec = subscriptions.validate(body())
+    spec = document()
     with runtime.get().db.session() as session:
         row = Subscription(
             project=get_project(session, project_name), name=spec["name"].strip(), spec=spec

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -105,6 +105,37 @@ def _delete_queue(queue: str) -> None:
         connection.default_channel.queue_delete(queue)
 
 
+@pytest.fixture
+def production_axon(
+    tmp_path: Path, github: GitHubDouble, slack: SlackDouble
+) -> Iterator[Callable[..., Axon]]:
+    """Make (but not start) a production-mode Axon of the test's own, with per-process env."""
+    made: list[Axon] = []
+    cleanup: list = []
+
+    def make(per_process: dict[str, dict[str, str]] | None = None, **env: str) -> Axon:
+        settings = {**_doubles_env(github, slack), **_production_env(cleanup), **env}
+        server = Axon("production", tmp_path / f"axon{len(made)}", settings, per_process)
+        server.home.mkdir()
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        server.stop()
+    for step in reversed(cleanup):
+        step()
+
+
+def _doubles_env(github: GitHubDouble, slack: SlackDouble) -> dict[str, str]:
+    return {
+        "AXON_GITHUB_API_URL": github.url,
+        "AXON_GITHUB_TOKEN": GITHUB_TOKEN,
+        "AXON_SLACK_WEBHOOK_URL": slack.webhook_url,
+        "AXON_NOTIFY_TIMEOUT_SECONDS": "5",
+    }
+
+
 @pytest.fixture(scope="module", params=["embedded", "production"])
 def axon(
     request: pytest.FixtureRequest,
@@ -115,12 +146,7 @@ def axon(
     """Axon on SQLite with its in-process worker, or on PostgreSQL + RabbitMQ with
     gunicorn, `axon worker` and `axon agent` as separate processes."""
     cleanup: list = []
-    env = {
-        "AXON_GITHUB_API_URL": github.url,
-        "AXON_GITHUB_TOKEN": GITHUB_TOKEN,
-        "AXON_SLACK_WEBHOOK_URL": slack.webhook_url,
-        "AXON_NOTIFY_TIMEOUT_SECONDS": "5",
-    }
+    env = _doubles_env(github, slack)
     if request.param == "production":
         env.update(_production_env(cleanup))
     home = tmp_path_factory.mktemp(f"axon-{request.param}")

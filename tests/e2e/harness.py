@@ -26,8 +26,15 @@ def free_port() -> int:
 class Axon:
     """Starts Axon's processes for one mode and talks to its API."""
 
-    def __init__(self, mode: str, home: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        mode: str,
+        home: Path,
+        env: dict[str, str],
+        per_process: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         self.mode, self.home = mode, home
+        self.per_process = per_process or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -64,7 +71,8 @@ class Axon:
             ("agent", [str(BIN / "axon"), "agent"]),
         ]
 
-    def start(self) -> Axon:
+    def start(self, skip: tuple[str, ...] = ()) -> Axon:
+        """Start every process of the mode except those named in `skip`."""
         if self.mode != "embedded":
             subprocess.run(
                 [str(BIN / "axon"), "db", "upgrade"],
@@ -73,23 +81,29 @@ class Axon:
                 check=True,
                 capture_output=True,
             )
-        for name, command in self.commands():
-            with open(self.home / f"{name}.log", "wb") as log:
-                process = subprocess.Popen(
-                    command,
-                    env=self.env,
-                    cwd=ROOT,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            self.processes.append((name, process))
+        for name, _ in self.commands():
+            if name not in skip:
+                self.start_process(name)
         try:
             self._wait_until_up()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def start_process(self, name: str) -> None:
+        command = dict(self.commands())[name]
+        env = {**self.env, **self.per_process.get(name, {})}
+        with open(self.home / f"{name}.log", "ab") as log:
+            process = subprocess.Popen(
+                command,
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.processes.append((name, process))
 
     def _wait_until_up(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
