@@ -78,58 +78,46 @@ def receive(
     except SignatureError as exc:
         record_rejection(db, provider.name, source, headers, str(exc), body)
         return Outcome(401, "rejected", None, str(exc))
-    dedupe_key = provider.delivery_id(headers) or "sha256:" + hashlib.sha256(body).hexdigest()
-    event_name = getattr(provider, "event_name", lambda h: "")(headers)
-    try:
-        provider.decode(headers, body)
-    except PayloadError as exc:
-        return _store(
-            db, source, provider, headers, body, dedupe_key, event_name, "malformed", str(exc)
-        )
-    return _store(db, source, provider, headers, body, dedupe_key, event_name, "received", "")
-
-
-def _store(
-    db: Database,
-    source: Source,
-    provider: WebhookProvider,
-    headers: Mapping[str, str],
-    body: bytes,
-    dedupe_key: str,
-    event_name: str,
-    state: str,
-    reason: str,
-) -> Outcome:
     now = utcnow()
     row = Delivery(
         source_id=source.id,
         provider=provider.name,
-        dedupe_key=dedupe_key,
-        event_name=event_name[:64],
-        status=state,
-        reason=reason,
+        dedupe_key=provider.delivery_id(headers) or "sha256:" + hashlib.sha256(body).hexdigest(),
+        event_name=provider.event_name(headers)[:64],
+        status="received",
+        reason="",
         headers=kept_headers(headers),
         body=body,
         received_at=now,
         # Counted as enqueued now: the relay publishes right after the commit, and the
         # sweeper re-sends any row still `received` long after this time.
-        enqueued_at=now if state == "received" else None,
-        processed_at=now if state != "received" else None,
+        enqueued_at=now,
     )
+    try:
+        provider.decode(headers, body)
+    except PayloadError as exc:
+        row.status, row.reason = "malformed", str(exc)
+        row.enqueued_at, row.processed_at = None, now
+    return _store(db, row)
+
+
+def _store(db: Database, row: Delivery) -> Outcome:
     try:
         with db.session() as session:
             session.add(row)
             session.flush()
             delivery_id = row.id
     except IntegrityError:
-        existing = _existing(db, source.id, dedupe_key)
-        return Outcome(200, "duplicate", existing, f"delivery {dedupe_key} was already received")
-    if state == "malformed":
-        return Outcome(400, state, delivery_id, reason)
-    return Outcome(202, state, delivery_id, "accepted")
+        existing = _existing(db, row.source_id, row.dedupe_key)
+        return Outcome(
+            200, "duplicate", existing, f"delivery {row.dedupe_key} was already received"
+        )
+    if row.status == "malformed":
+        return Outcome(400, row.status, delivery_id, row.reason)
+    return Outcome(202, row.status, delivery_id, "accepted")
 
 
-def _existing(db: Database, source_id: int, dedupe_key: str) -> int | None:
+def _existing(db: Database, source_id: int | None, dedupe_key: str | None) -> int | None:
     with db.session() as session:
         return session.scalar(
             select(Delivery.id).where(

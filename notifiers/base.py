@@ -22,6 +22,15 @@ class PermanentError(Exception):
     """The target refused the report for good (bad token, unknown repo): record, don't retry."""
 
 
+def format_duration(seconds: float) -> str:
+    """`12s`, `12m 34s`, `2h 03m`: how long a run took, as people read it."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
 @dataclass(frozen=True)
 class Report:
     """One run's status change, in the words every target needs."""

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import requests
 
 from notifiers import http
-from notifiers.base import Notifier, PermanentError, Receipt, Report
+from notifiers.base import Notifier, PermanentError, Receipt, Report, format_duration
 from schemas.status import DONE, RunStatus
 
 API_VERSION = "2022-11-28"
@@ -97,11 +97,11 @@ def describe(report: Report) -> str:
     label = report.status.value.replace("_", " ").capitalize()
     why = " ".join((report.message or report.reason).split())
     if report.status == RunStatus.SUCCEEDED and report.duration is not None:
-        text = f"{label} in {_duration(report.duration)}"
+        text = f"{label} in {format_duration(report.duration)}"
     elif report.status in DONE and why:
         text = f"{label}: {why}"
     elif report.status in DONE and report.duration is not None:
-        text = f"{label} after {_duration(report.duration)}"
+        text = f"{label} after {format_duration(report.duration)}"
     else:
         text = label
     return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…"
@@ -127,11 +127,3 @@ def _status_id(response: requests.Response) -> str:
     except ValueError:
         return ""
     return str(body["id"]) if isinstance(body, dict) and "id" in body else ""
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"

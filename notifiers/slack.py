@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from notifiers import http
-from notifiers.base import Notifier, PermanentError, Receipt, Report
+from notifiers.base import Notifier, PermanentError, Receipt, Report, format_duration
 from schemas.status import DONE, RunStatus
 
 EMOJI: dict[RunStatus, str] = {
@@ -78,7 +78,7 @@ def message(report: Report) -> dict[str, Any]:
     verb = report.status.value.replace("_", " ")
     if report.duration is not None:
         preposition = "in" if report.status == RunStatus.SUCCEEDED else "after"
-        verb += f" {preposition} {_duration(report.duration)}"
+        verb += f" {preposition} {format_duration(report.duration)}"
     why = " ".join((report.message or report.reason).split())
     name = f"{report.project}/{report.run_name}"
     text = f"{emoji} {_escape(name)} {verb}"
@@ -98,7 +98,7 @@ def message(report: Report) -> dict[str, Any]:
 def _facts(report: Report) -> list[dict[str, str]]:
     facts = [("Status", report.status.value.replace("_", " "))]
     if report.duration is not None:
-        facts.append(("Duration", _duration(report.duration)))
+        facts.append(("Duration", format_duration(report.duration)))
     if report.repo:
         commit = f"{report.repo}@{report.sha[:7]}" if report.sha else report.repo
         branch = report.branch or report.ref
@@ -145,11 +145,3 @@ def _escape(text: str) -> str:
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"

@@ -52,6 +52,10 @@ class WebhookProvider(ABC):
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise PayloadError(f"{self.name}: body is not valid JSON: {exc}") from exc
 
+    def event_name(self, headers: Mapping[str, str]) -> str:
+        """Optional. The provider's name for the event, from its headers ("" if none)."""
+        return ""
+
     def delivery_id(self, headers: Mapping[str, str]) -> str | None:
         """The provider's id for this delivery, if it sends one."""
         if not self.delivery_header:
