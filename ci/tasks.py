@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from celery import Task
@@ -47,24 +48,24 @@ def _start_all(run_ids: list[int]) -> None:
         enqueue(start_run, run_id)
 
 
-@celery.task(name="axon.start_run", bind=True, acks_late=True, max_retries=None)
-def start_run(self: Task, run_id: int) -> None:
+def _with_runner(task: Task, action: Callable[..., None], run_id: int) -> None:
+    """Run a launch step; an unreachable runner or database means: try again later."""
     rt = runtime.get()
     try:
         with rt.db.session() as session:
-            launch.start_run(rt, session, run_id)
+            action(rt, session, run_id)
     except (RunnerUnavailable, OperationalError) as exc:
-        raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+        raise task.retry(exc=exc, countdown=backoff(task.request.retries)) from exc
+
+
+@celery.task(name="axon.start_run", bind=True, acks_late=True, max_retries=None)
+def start_run(self: Task, run_id: int) -> None:
+    _with_runner(self, launch.start_run, run_id)
 
 
 @celery.task(name="axon.stop_run", bind=True, acks_late=True, max_retries=None)
 def stop_run(self: Task, run_id: int) -> None:
-    rt = runtime.get()
-    try:
-        with rt.db.session() as session:
-            launch.stop_run(rt, session, run_id)
-    except (RunnerUnavailable, OperationalError) as exc:
-        raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+    _with_runner(self, launch.stop_run, run_id)
 
 
 @celery.task(name="axon.report_run", bind=True, acks_late=True, max_retries=None)
