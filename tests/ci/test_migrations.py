@@ -1,0 +1,40 @@
+"""The migrations build exactly the models' schema, on PostgreSQL and on SQLite, both ways."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from ci import migrate
+from ci.db import Base, make_engine
+from tests.conftest import drop_database, fresh_database
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def engine(request, tmp_path):
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'axon.db'}")
+        migrate.upgrade(engine)
+        yield engine
+        engine.dispose()
+        return
+    url = fresh_database("axon_migrations")
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+    drop_database(url)
+
+
+def test_the_migrated_schema_matches_the_models(engine):
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
+
+
+def test_downgrading_to_nothing_and_upgrading_again_works(engine):
+    migrate.downgrade(engine, "base")
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    migrate.upgrade(engine)
+    assert {"runs", "deliveries", "conditions"} <= set(inspect(engine).get_table_names())
