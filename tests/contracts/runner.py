@@ -60,13 +60,7 @@ def statuses(observations: list[Observation]) -> list[RunStatus]:
 
 
 class RunnerContract:
-    @pytest.fixture
-    def runner(self) -> Runner:
-        raise NotImplementedError("a runner's contract tests provide a `runner` fixture")
-
-    @pytest.fixture
-    def make_spec(self) -> MakeSpec:
-        raise NotImplementedError("a runner's contract tests provide a `make_spec` fixture")
+    """What every runner promises. A subclass provides the `runner` and `make_spec` fixtures."""
 
     def test_submit_returns_the_runs_external_id(self, runner: Runner, make_spec: MakeSpec):
         external_id = runner.submit(make_spec(SUCCEED))
