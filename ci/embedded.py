@@ -41,6 +41,8 @@ class Server(BaseApplication):  # type: ignore[misc]
         self.cfg.set("worker_class", "gthread")
         self.cfg.set("threads", 8)
         self.cfg.set("accesslog", "-")
+        # gunicorn's control socket has one default path per user: two servers would share it.
+        self.cfg.set("control_socket_disable", True)
         if self.embedded:
             self.cfg.set("post_worker_init", self._start)
 

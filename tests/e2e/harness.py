@@ -64,6 +64,7 @@ class Axon:
             "gthread",
             "--threads",
             "4",
+            "--no-control-socket",
         ]
         return [
             ("api", gunicorn),
