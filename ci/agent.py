@@ -34,7 +34,9 @@ def apply(rt: Runtime, runner: Runner, observation: Observation) -> bool:
             log.debug("run %s: ignoring %s while %s", run.uuid, observation.status, run.status)
             return False
         if observation.status in DONE:
-            run.logs = runner.logs(observation.external_id)[-MAX_LOG_CHARS:]
+            # PostgreSQL text cannot hold NUL; a job may well print one.
+            logs = runner.logs(observation.external_id)[-MAX_LOG_CHARS:]
+            run.logs = logs.replace("\x00", "\ufffd")
         lifecycle.transition(
             session,
             run,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from ci import lifecycle
 from ci.db import utcnow
 from ci.models import Decision, Delivery, Run, Source, Subscription
-from schemas.errors import PayloadError, SpecError
+from schemas.errors import PayloadError, SpecError, SpecErrors
 from schemas.event import Event
 from triggers.base import Check
 from triggers.base import Decision as Verdicts
@@ -73,7 +73,7 @@ def _filters(rows: list[Subscription]) -> tuple[list[Filter], list[tuple[Subscri
     for row in rows:
         try:
             filters.append(compile_subscription(row.id, row.name, row.spec))
-        except SpecError as exc:
+        except (SpecError, SpecErrors) as exc:
             # Stored subscriptions are validated, but a newer Axon may read them differently.
             broken.append((row, f"the subscription is invalid: {exc}"))
     return filters, broken

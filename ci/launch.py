@@ -13,7 +13,7 @@ from ci import lifecycle
 from ci.compiler import CompiledRun, compile_operation
 from ci.models import Project, Run
 from ci.runtime import Runtime
-from runners.base import GitCheckout, RunSpec
+from runners.base import GitCheckout, Runner, RunnerUnavailable, RunSpec
 from runners.registry import runners
 from schemas.errors import SpecError, SpecErrors
 from schemas.spec import load_operation
@@ -37,8 +37,19 @@ def start_run(rt: Runtime, session: Session, run_id: int) -> None:
         lifecycle.transition(session, run, S.QUEUED, "Queued", f"runner {run.runner}")
     if run.status != S.QUEUED:
         return
-    runner = runners.get(run.runner, **rt.settings.runner_config(run.runner))
-    run.external_id = runner.submit(_run_spec(rt, run))
+    runner: Runner | None = None
+    try:
+        runner = runners.get(run.runner, **rt.settings.runner_config(run.runner))
+        run.external_id = runner.submit(_run_spec(rt, run))
+    except RunnerUnavailable:
+        raise
+    except Exception as exc:
+        if isinstance(exc, getattr(runner, "transient_errors", ())):
+            raise
+        # Retrying cannot fix a refused spec or an unknown runner: say why, where users look.
+        log.exception("run %s could not be submitted", run.uuid)
+        lifecycle.transition(session, run, S.FAILED, "SubmitFailed", f"{type(exc).__name__}: {exc}")
+        return
     lifecycle.transition(session, run, S.SCHEDULED, "Submitted", f"{run.runner}: {run.external_id}")
 
 

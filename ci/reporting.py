@@ -85,6 +85,9 @@ def report_run(rt: Runtime, run_id: int) -> None:
     far is saved; the caller retries.
     """
     if not _lease(rt.db, run_id):
+        with rt.db.session() as session:
+            if session.get(Run, run_id) is None:
+                return  # deleted with its project: nothing left to report
         raise Busy(run_id)
     try:
         while _report_next(rt, run_id):

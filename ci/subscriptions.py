@@ -49,6 +49,8 @@ def validate(doc: dict[str, Any], lines: SourceMap | None = None) -> dict[str, A
         errors.append(SpecError("name", "required: a non-empty string"))
     try:
         compile_subscription(0, str(name), doc)
+    except SpecErrors as exc:
+        errors += exc.errors
     except SpecError as exc:
         errors.append(exc)
     errors += _operation_errors(doc.get("operation"))

@@ -54,19 +54,21 @@ class GlobList:
 
     @classmethod
     def from_spec(cls, value: object, path: str) -> GlobList:
-        if isinstance(value, str):
+        single = isinstance(value, str)
+        if single:
             value = [value]
         if not isinstance(value, list) or not value:
             raise SpecError(path, "expected a pattern or a non-empty list of patterns")
         compiled = []
         for index, pattern in enumerate(value):
+            where = path if single else f"{path}[{index}]"
             if not isinstance(pattern, str) or not pattern.strip("!"):
-                raise SpecError(f"{path}[{index}]", "expected a non-empty pattern string")
+                raise SpecError(where, "expected a non-empty pattern string")
             negated = pattern.startswith("!")
             try:
                 regex = re.compile(glob_to_regex(pattern[1:] if negated else pattern) + r"\Z")
             except (ValueError, re.error) as exc:
-                raise SpecError(f"{path}[{index}]", str(exc)) from exc
+                raise SpecError(where, str(exc)) from exc
             compiled.append((not negated, regex))
         return cls(tuple(value), tuple(compiled))
 

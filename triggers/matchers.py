@@ -53,6 +53,20 @@ class RefFilter:
     def __init__(self, noun: str, include: GlobList | None, ignore: GlobList | None) -> None:
         self.noun, self.include, self.ignore = noun, include, ignore
 
+    @classmethod
+    def from_spec(cls, value: dict[str, Any], path: str, key: str, noun: str) -> RefFilter | None:
+        """The `key`/`key-ignore` pair of a push filter, or None when neither is given."""
+        include, ignore = value.get(key), value.get(f"{key}-ignore")
+        if include is not None and ignore is not None:
+            raise SpecError(f"{path}.{key}-ignore", f"use {key} or {key}-ignore, not both")
+        if include is None and ignore is None:
+            return None
+        return cls(
+            noun,
+            GlobList.from_spec(include, f"{path}.{key}") if include is not None else None,
+            GlobList.from_spec(ignore, f"{path}.{key}-ignore") if ignore is not None else None,
+        )
+
     def check(self, value: str) -> Verdict:
         if self.include is not None:
             pattern = self.include.decide(value)
@@ -76,19 +90,10 @@ class RefMatcher(Matcher):
 
     @classmethod
     def from_spec(cls, value: Any, path: str) -> RefMatcher:
-        def side(key: str, noun: str) -> RefFilter | None:
-            include, ignore = value.get(key), value.get(f"{key}-ignore")
-            if include is not None and ignore is not None:
-                raise SpecError(f"{path}.{key}-ignore", f"use {key} or {key}-ignore, not both")
-            if include is None and ignore is None:
-                return None
-            return RefFilter(
-                noun,
-                GlobList.from_spec(include, f"{path}.{key}") if include is not None else None,
-                GlobList.from_spec(ignore, f"{path}.{key}-ignore") if ignore is not None else None,
-            )
-
-        return cls(side("branches", "branch"), side("tags", "tag"))
+        return cls(
+            RefFilter.from_spec(value, path, "branches", "branch"),
+            RefFilter.from_spec(value, path, "tags", "tag"),
+        )
 
     def check(self, event: Event) -> Verdict:
         if self.branches is None and self.tags is None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from schemas.errors import SpecError
+from schemas.errors import SpecError, SpecErrors
 from schemas.event import Event
 from triggers.base import Check, Decision, Matcher
 from triggers.matchers import (
     KindMatcher,
     LiveRefMatcher,
     PathMatcher,
+    RefFilter,
     RefMatcher,
     RepoMatcher,
     SkipMarkerMatcher,
@@ -23,6 +25,7 @@ PUSH_KEYS = frozenset(
     {"branches", "branches-ignore", "tags", "tags-ignore", "paths", "paths-ignore"}
 )
 TRIGGER_KEYS = frozenset({"repo", "on", "skip"})
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,41 +47,72 @@ def _verdict(matcher: Matcher, event: Event) -> tuple[bool, str]:
     return verdict.ok, verdict.reason
 
 
+class _Errors(list[SpecError]):
+    """Collects every bad field, so one answer lists them all."""
+
+    def attempt(self, build: Callable[[], T]) -> T | None:
+        try:
+            return build()
+        except SpecError as exc:
+            self.append(exc)
+            return None
+
+    def raise_any(self) -> None:
+        if len(self) == 1:
+            raise self[0]
+        if self:
+            raise SpecErrors(list(self))
+
+
 def compile_subscription(id: int, name: str, spec: dict[str, Any]) -> Subscription:
-    """Matchers for the trigger keys of `spec`; SpecError names the first bad field."""
+    """Matchers for the trigger keys of `spec`; SpecError (or SpecErrors) names each bad field."""
+    errors = _Errors()
+    repo = (
+        errors.attempt(lambda: RepoMatcher.from_spec(spec["repo"], "repo"))
+        if "repo" in spec
+        else None
+    )
     on = spec.get("on")
     if not isinstance(on, dict) or not on:
-        raise SpecError("on", f"required: a mapping with one of {sorted(ON_KINDS)}")
-    matchers: list[Matcher] = []
+        errors.append(SpecError("on", f"required: a mapping with one of {sorted(ON_KINDS)}"))
+        on = {}
     kinds: set[str] = set()
+    matchers: list[Matcher | None] = []
     for key, value in on.items():
         if key not in ON_KINDS:
-            raise SpecError(f"on.{key}", f"unknown event; known: {', '.join(sorted(ON_KINDS))}")
+            known = ", ".join(sorted(ON_KINDS))
+            errors.append(SpecError(f"on.{key}", f"unknown event; known: {known}"))
+            continue
         kinds |= ON_KINDS[key]
-        matchers.extend(_push_matchers(value, f"on.{key}"))
-    matchers.insert(0, KindMatcher(frozenset(kinds)))
-    if "repo" in spec:
-        matchers.insert(1, RepoMatcher.from_spec(spec["repo"], "repo"))
-    matchers.append(SkipMarkerMatcher.from_spec(spec.get("skip", True), "skip"))
-    return Subscription(id, name, tuple(matchers))
+        matchers.extend(_push_matchers(value, f"on.{key}", errors))
+    matchers.insert(0, repo)
+    matchers.append(
+        errors.attempt(lambda: SkipMarkerMatcher.from_spec(spec.get("skip", True), "skip"))
+    )
+    errors.raise_any()
+    kind = KindMatcher(frozenset(kinds))
+    return Subscription(id, name, (kind, *(m for m in matchers if m is not None)))
 
 
-def _push_matchers(value: Any, path: str) -> list[Matcher]:
+def _push_matchers(value: Any, path: str, errors: _Errors) -> list[Matcher | None]:
     if value is None:
         value = {}
     if not isinstance(value, dict):
-        raise SpecError(path, "expected a mapping of filters (or nothing)")
-    unknown = sorted(set(value) - PUSH_KEYS)
-    if unknown:
-        raise SpecError(
-            f"{path}.{unknown[0]}", f"unknown filter; known: {', '.join(sorted(PUSH_KEYS))}"
-        )
-    matchers: list[Matcher] = [LiveRefMatcher(), RefMatcher.from_spec(value, path)]
+        errors.append(SpecError(path, "expected a mapping of filters (or nothing)"))
+        return []
+    known = ", ".join(sorted(PUSH_KEYS))
+    errors.extend(
+        SpecError(f"{path}.{key}", f"unknown filter; known: {known}")
+        for key in sorted(set(value) - PUSH_KEYS)
+    )
+    branches = errors.attempt(lambda: RefFilter.from_spec(value, path, "branches", "branch"))
+    tags = errors.attempt(lambda: RefFilter.from_spec(value, path, "tags", "tag"))
+    matchers: list[Matcher | None] = [LiveRefMatcher(), RefMatcher(branches, tags)]
     include, ignore = value.get("paths"), value.get("paths-ignore")
     if include is not None and ignore is not None:
-        raise SpecError(f"{path}.paths-ignore", "use paths or paths-ignore, not both")
-    if include is not None or ignore is not None:
-        matchers.append(PathMatcher.from_spec((include, ignore), path))
+        errors.append(SpecError(f"{path}.paths-ignore", "use paths or paths-ignore, not both"))
+    elif include is not None or ignore is not None:
+        matchers.append(errors.attempt(lambda: PathMatcher.from_spec((include, ignore), path)))
     return matchers
 
 

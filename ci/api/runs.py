@@ -31,7 +31,7 @@ def get_run(session: Session, uuid: str, lock: bool = False) -> Run:
 @blueprint.get("/runs")
 def list_runs() -> Any:
     rt = runtime.get()
-    limit = min(int(request.args.get("limit", 50)), 500)
+    limit = min(request.args.get("limit", 50, type=int) or 50, 500)
     query = select(Run).order_by(Run.id.desc()).limit(limit)
     if request.args.get("status"):
         query = query.where(Run.status == request.args["status"])
@@ -103,7 +103,7 @@ def log_outputs(uuid: str) -> Any:
 
 @blueprint.get("/deliveries")
 def list_deliveries() -> Any:
-    limit = min(int(request.args.get("limit", 50)), 500)
+    limit = min(request.args.get("limit", 50, type=int) or 50, 500)
     query = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
     if request.args.get("status"):
         query = query.where(Delivery.status == request.args["status"])

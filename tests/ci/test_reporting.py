@@ -1,0 +1,274 @@
+"""Reporting: each status change reaches every target that wants it, once and in order."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from ci import reporting
+from ci.db import utcnow
+from ci.models import Notification, Run
+from notifiers.base import TransientError
+from schemas.status import RunStatus
+from tests.ci.conftest import OWNER, PUSHED_SHA, REPO, advance
+from tests.fakes.github import GitHubDouble
+from tests.fakes.slack import SlackDouble
+
+S = RunStatus
+TO_RUNNING = (S.COMPILED, S.QUEUED, S.SCHEDULED, S.STARTING, S.RUNNING)
+REPORT = {"github": {"context": "axon/train"}, "slack": {}}
+
+
+@pytest.fixture
+def github():
+    with GitHubDouble(token="ghp_test") as double:
+        yield double
+
+
+@pytest.fixture
+def slack():
+    with SlackDouble() as double:
+        yield double
+
+
+@pytest.fixture
+def notifiers_on_doubles(rt, github, slack):
+    """Point the runtime's GitHub and Slack notifiers at the doubles."""
+    rt.settings = dataclasses.replace(
+        rt.settings,
+        github_api_url=github.url,
+        slack_webhook_url=slack.webhook_url,
+        notify_timeout_seconds=5.0,
+    )
+
+
+@pytest.fixture
+def reported_run(axon, notifiers_on_doubles):
+    """A run of a subscription reporting to GitHub (context axon/train) and Slack."""
+
+    def make(report=REPORT) -> int:
+        axon.create_project()
+        axon.subscribe(**({} if report is None else {"report": report}))
+        [run_id] = axon.push()
+        return run_id
+
+    return make
+
+
+def delivered(double, path_pattern):
+    """The bodies the double accepted (2xx), in arrival order."""
+    return [r.json for r in double.requests_to("POST", path_pattern) if r.status < 300]
+
+
+def github_states(github):
+    return [body["state"] for body in delivered(github, "/repos/{owner}/{repo}/statuses/{sha}")]
+
+
+def notifications(db, run_id):
+    with db.session() as session:
+        rows = session.scalars(
+            select(Notification).where(Notification.run_id == run_id).order_by(Notification.id)
+        )
+        return [(n.target, n.status, n.state, n.error) for n in rows]
+
+
+def test_a_run_that_runs_and_succeeds_sends_pending_then_success_and_one_slack_message(
+    rt, db, axon, github, slack, reported_run
+):
+    github.expect_commit_status(OWNER, REPO, PUSHED_SHA, times=2)
+    slack.expect_message(times=1)
+    run_id = reported_run()
+    advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
+
+    reporting.report_run(rt, run_id)
+
+    github.assert_no_outstanding()
+    slack.assert_no_outstanding()
+    statuses = github.statuses(PUSHED_SHA)
+    assert [s["state"] for s in statuses] == ["pending", "success"]
+    assert {s["context"] for s in statuses} == {"axon/train"}
+    uuid = axon.run(run_id)["uuid"]
+    assert statuses[-1]["target_url"] == f"http://axon.test/runs/{uuid}"
+    [message] = slack.messages()
+    assert message["text"].startswith(":white_check_mark: vision/train succeeded")
+    assert sorted(notifications(db, run_id)) == [
+        ("github", "running", "sent", ""),
+        ("github", "succeeded", "sent", ""),
+        ("slack", "succeeded", "sent", ""),
+    ]
+
+
+def test_reporting_again_sends_nothing_more(rt, db, github, slack, reported_run):
+    github.expect_commit_status(OWNER, REPO, PUSHED_SHA, times=2)
+    slack.expect_message(times=1)
+    run_id = reported_run()
+    advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
+    reporting.report_run(rt, run_id)
+    sent = len(github.requests) + len(slack.requests)
+
+    reporting.report_run(rt, run_id)
+
+    assert len(github.requests) + len(slack.requests) == sent
+    assert len(notifications(db, run_id)) == 3
+
+
+def test_each_status_is_reported_as_it_happens_and_only_once(rt, db, github, slack, reported_run):
+    github.expect_commit_status(OWNER, REPO, PUSHED_SHA, times=2)
+    slack.expect_message(times=1)
+    run_id = reported_run()
+    advance(db, run_id, *TO_RUNNING)
+
+    reporting.report_run(rt, run_id)
+    assert (github_states(github), slack.messages()) == (["pending"], [])
+
+    advance(db, run_id, S.SUCCEEDED)
+    reporting.report_run(rt, run_id)
+    assert github_states(github) == ["pending", "success"]
+    assert len(slack.messages()) == 1
+
+
+def test_a_target_answering_500_is_retried_and_still_hears_pending_before_success(
+    rt, db, github, slack, reported_run
+):
+    github.expect_commit_status(OWNER, REPO, PUSHED_SHA, status=500, times=1)
+    github.expect_commit_status(OWNER, REPO, PUSHED_SHA, times=2)
+    slack.expect_message(times=1)
+    run_id = reported_run()
+    advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
+
+    with pytest.raises(TransientError, match="500"):
+        reporting.report_run(rt, run_id)
+    assert (github_states(github), slack.messages()) == ([], [])
+
+    reporting.report_run(rt, run_id)
+
+    assert [r.json["state"] for r in github.requests] == ["pending", "pending", "success"]
+    assert [r.status for r in github.requests] == [500, 201, 201]
+    assert len(slack.messages()) == 1
+    github.assert_no_outstanding()
+    slack.assert_no_outstanding()
+
+
+def test_a_failure_on_the_second_target_resends_only_to_that_target(
+    rt, db, github, slack, reported_run
+):
+    github.expect_commit_status(OWNER, REPO, PUSHED_SHA, times=2)
+    slack.expect_message(times=1, status=503, body="service_unavailable")
+    slack.expect_message(times=1)
+    run_id = reported_run()
+    advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
+
+    with pytest.raises(TransientError):
+        reporting.report_run(rt, run_id)
+    reporting.report_run(rt, run_id)
+
+    assert github_states(github) == ["pending", "success"]
+    assert [r.status for r in slack.requests] == [503, 200]
+
+
+def test_a_slack_webhook_answering_no_team_is_recorded_as_failed_and_github_still_hears(
+    rt, db, github, slack, reported_run
+):
+    github.expect_commit_status(OWNER, REPO, PUSHED_SHA, times=2)
+    slack.expect_message(times=1, status=404, body="no_team")
+    run_id = reported_run(report={"slack": {}, "github": {"context": "axon/train"}})
+    advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
+
+    reporting.report_run(rt, run_id)
+
+    assert github_states(github) == ["pending", "success"]
+    # Slack was asked first, and its refusal did not keep GitHub from hearing of success.
+    [pending, refused, success] = notifications(db, run_id)
+    assert (pending[:3], success[:3]) == (
+        ("github", "running", "sent"),
+        ("github", "succeeded", "sent"),
+    )
+    target, status, state, error = refused
+    assert (target, status, state) == ("slack", "succeeded", "failed")
+    assert "404 no_team" in error
+    assert slack.webhook_url not in error and slack.secret not in error
+    reporting.report_run(rt, run_id)  # a refusal is final: Slack is not asked again
+    assert len(slack.requests) == 1
+
+
+def test_outputs_the_job_reported_are_in_the_slack_message(
+    rt, db, axon, client, github, slack, reported_run
+):
+    github.expect_commit_status(OWNER, REPO, PUSHED_SHA, times=2)
+    slack.expect_message(times=1)
+    run_id = reported_run()
+    advance(db, run_id, *TO_RUNNING)
+    uuid = axon.run(run_id)["uuid"]
+    logged = client.post(
+        f"/api/v1/runs/{uuid}/outputs",
+        json={"outputs": {"accuracy": 0.93, "loss": 0.21}},
+        headers={"Authorization": f"Bearer {rt.run_token(uuid)}"},
+    )
+    assert logged.status_code == 200
+    advance(db, run_id, S.SUCCEEDED)
+
+    reporting.report_run(rt, run_id)
+
+    [message] = slack.messages()
+    fields = [f["text"] for block in message["blocks"] for f in block.get("fields", ())]
+    assert "*accuracy*\n0.93" in fields and "*loss*\n0.21" in fields
+
+
+def test_a_subscription_reporting_to_no_target_reports_nowhere(rt, db, github, slack, reported_run):
+    run_id = reported_run(report={})
+    advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
+
+    reporting.report_run(rt, run_id)
+
+    assert (github.requests, slack.requests) == ([], [])
+    assert notifications(db, run_id) == []
+
+
+def test_without_report_the_run_reports_to_its_forge_and_the_default_slack_webhook(
+    rt, db, github, slack, reported_run
+):
+    github.expect_commit_status(OWNER, REPO, PUSHED_SHA, times=2)
+    slack.expect_message(times=1)
+    run_id = reported_run(report=None)  # the subscription says nothing about reporting
+    advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
+    reporting.report_run(rt, run_id)
+
+    assert github_states(github) == ["pending", "success"]
+    assert {s["context"] for s in github.statuses()} == {"axon/train-on-master"}
+    assert len(slack.messages()) == 1
+
+
+def test_while_another_reporter_holds_the_lease_report_run_raises_busy(
+    rt, db, github, slack, reported_run
+):
+    run_id = reported_run()
+    advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
+    held_until = utcnow() + timedelta(seconds=60)
+    with db.session() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(report_lease_until=held_until))
+
+    with pytest.raises(reporting.Busy):
+        reporting.report_run(rt, run_id)
+
+    assert (github.requests, slack.requests) == ([], [])
+    with db.session() as session:
+        assert session.get(Run, run_id).report_lease_until == held_until
+
+
+def test_an_expired_lease_does_not_block_reporting(rt, db, github, slack, reported_run):
+    github.expect_commit_status(OWNER, REPO, PUSHED_SHA, times=2)
+    slack.expect_message(times=1)
+    run_id = reported_run()
+    advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
+    expired = utcnow() - timedelta(seconds=1)
+    with db.session() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(report_lease_until=expired))
+
+    reporting.report_run(rt, run_id)
+
+    assert github_states(github) == ["pending", "success"]
+    with db.session() as session:
+        assert session.get(Run, run_id).report_lease_until is None
