@@ -1,8 +1,21 @@
 """GitHub webhook deliveries.
 
 Features: HMAC-SHA256 signatures in `X-Hub-Signature-256` (SHA-1 `X-Hub-Signature` only when the
-source allows legacy signatures); JSON and form-encoded (`payload=`) bodies; events: push
-(branch and tag; created, deleted, forced), ping. Other events parse to no Event.
+source allows legacy signatures); JSON and form-encoded (`payload=`) bodies; events:
+- push: kind push or tag (created, deleted, forced, changed paths);
+- create / delete: kind create / delete, with the branch or tag;
+- pull_request: kind pull_request, every action (merged on closed; fork when the head repository
+  is not the base repository). sha is the head commit; repo, clone_url, branch and base name the
+  base side (GitHub Actions filters pull requests on the base branch); ref is refs/pull/<n>/head,
+  which the base repository serves for fork heads too;
+- issue_comment on a pull request, when created: kind comment with the body and the author's
+  association; its PullRequest has number, labels and draft only (the payload names no
+  branches). A comment on a plain issue, or an edit or deletion, gives none;
+- release: kind release with the tag; the action is in raw;
+- package / registry_package of a container image: kind registry (image, image_tag, digest);
+- workflow_run: kind workflow_run; action and conclusion are in raw;
+- check_suite / check_run `rerequested`: kind rerequest for the head sha.
+ping and every other event parse to no Event.
 Dedupe key: `X-GitHub-Delivery` (kept by GitHub across redeliveries).
 Config: the source's `secret`, `allow_legacy_signatures`.
 """
@@ -10,20 +23,35 @@ Config: the source's `secret`, `allow_legacy_signatures`.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from schemas.errors import PayloadError, SignatureError
 from schemas.event import Event
+from webhooks import github_events as events
 from webhooks.base import WebhookProvider, lower_keys
+from webhooks.github_events import changed_paths, repo_event
+from webhooks.payload import field, mapping, text
+
+# GitHub Packages files container images under these ecosystems; `package_type` is unreliable.
+CONTAINER_ECOSYSTEMS = frozenset({"docker", "container"})
 
 
-def _digest_matches(secret: str, body: bytes, signature: str, algorithm: str) -> bool:
+def digest_matches(secret: str, body: bytes, signature: str, algorithm: str) -> bool:
+    """Whether `signature` is `<algorithm>=<hex HMAC of body>`, compared in constant time."""
     prefix = f"{algorithm}="
     if not signature.startswith(prefix):
         return False
+    return hex_digest_matches(secret, body, signature[len(prefix) :], algorithm)
+
+
+def hex_digest_matches(secret: str, body: bytes, hex_digest: str, algorithm: str) -> bool:
+    """Whether `hex_digest` is the hex HMAC of body, compared in constant time."""
     expected = hmac.new(secret.encode(), body, algorithm).hexdigest()
-    return hmac.compare_digest(expected, signature[len(prefix) :].strip().lower())
+    # As bytes: compare_digest raises on non-ASCII text, and the header is attacker-chosen.
+    given = hex_digest.strip().lower().encode("utf-8", errors="replace")
+    return hmac.compare_digest(expected.encode(), given)
 
 
 class GitHubProvider(WebhookProvider):
@@ -35,7 +63,7 @@ class GitHubProvider(WebhookProvider):
             raise SignatureError("the source has no secret, so no delivery can be verified")
         h = lower_keys(headers)
         if "x-hub-signature-256" in h:
-            if not _digest_matches(secret, body, h["x-hub-signature-256"], "sha256"):
+            if not digest_matches(secret, body, h["x-hub-signature-256"], "sha256"):
                 raise SignatureError("X-Hub-Signature-256 does not match the body")
             return
         if "x-hub-signature" in h:
@@ -43,7 +71,7 @@ class GitHubProvider(WebhookProvider):
                 raise SignatureError(
                     "only a SHA-1 X-Hub-Signature was sent; this source requires SHA-256"
                 )
-            if not _digest_matches(secret, body, h["x-hub-signature"], "sha1"):
+            if not digest_matches(secret, body, h["x-hub-signature"], "sha1"):
                 raise SignatureError("X-Hub-Signature does not match the body")
             return
         raise SignatureError("missing X-Hub-Signature-256 header")
@@ -58,18 +86,12 @@ class GitHubProvider(WebhookProvider):
         payload = self.decode(headers, body)
         if not isinstance(payload, dict):
             raise PayloadError(f"github {name}: body is not a JSON object")
-        if name == "push":
-            return [_push(payload)]
-        return []
+        parser = PARSERS.get(name)
+        return parser(payload) if parser else []
 
 
 def _field(payload: Mapping[str, Any], dotted: str, event: str) -> Any:
-    value: Any = payload
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            raise PayloadError(f"github {event}: field '{dotted}' missing")
-        value = value[part]
-    return value
+    return field(payload, dotted, f"github {event}")
 
 
 def _repo_name(payload: Mapping[str, Any]) -> str:
@@ -83,18 +105,6 @@ def _repo_name(payload: Mapping[str, Any]) -> str:
     if not login:
         raise PayloadError("github push: field 'repository.full_name' missing")
     return f"{login}/{name}"
-
-
-def _changed_paths(commits: list[Any]) -> tuple[str, ...] | None:
-    # GitHub lists at most 20 commits; with none listed the changed files are unknown.
-    if not commits:
-        return None
-    paths: dict[str, None] = {}
-    for commit in commits:
-        for key in ("added", "modified", "removed"):
-            for path in commit.get(key) or ():
-                paths[str(path)] = None
-    return tuple(paths)
 
 
 def _push(payload: Mapping[str, Any]) -> Event:
@@ -116,7 +126,7 @@ def _push(payload: Mapping[str, Any]) -> Event:
         tag=tag,
         sha=sha,
         before=str(payload.get("before") or ""),
-        changed_paths=_changed_paths(commits),
+        changed_paths=changed_paths(commits),
         actor=str(sender.get("login") or pusher.get("name") or ""),
         message=str(head.get("message") or ""),
         created=bool(payload.get("created")),
@@ -126,3 +136,63 @@ def _push(payload: Mapping[str, Any]) -> Event:
         clone_url=str((payload.get("repository") or {}).get("clone_url") or ""),
         raw=dict(payload),
     )
+
+
+def _image(payload: Mapping[str, Any], name: str, where: str) -> str:
+    url = text(payload, f"{name}.package_version.package_url")
+    if url:
+        reference = url.split("@", 1)[0]
+        if reference.rfind(":") > reference.rfind("/"):
+            reference = reference[: reference.rfind(":")]
+    else:
+        owner = field(payload, f"{name}.owner.login", where)
+        reference = f"ghcr.io/{owner}/{field(payload, f'{name}.name', where)}"
+    # Docker requires lower-case references; package_url may keep the owner's display case.
+    return reference.lower()
+
+
+def package_event(payload: Mapping[str, Any], name: str) -> list[Event]:
+    """A container image pushed to GitHub Packages, as `package` or `registry_package`."""
+    where = f"github {name}"
+    package = mapping(payload, name, where)
+    version = mapping(payload, f"{name}.package_version", where)
+    metadata = version.get("container_metadata")
+    digest = text(metadata, "tag.digest") or text(metadata, "manifest.digest")
+    is_container = str(package.get("ecosystem") or "").lower() in CONTAINER_ECOSYSTEMS
+    if not is_container and not digest:
+        return []
+    if not digest and text(version, "version").startswith("sha256:"):
+        digest = text(version, "version")
+    return [
+        repo_event(
+            payload,
+            where,
+            "registry",
+            # An organization's package need not belong to a repository.
+            repo=text(payload, "repository.full_name"),
+            image=_image(payload, name, where),
+            image_tag=text(metadata, "tag.name"),
+            digest=digest,
+            url=text(version, "html_url"),
+        )
+    ]
+
+
+def _pull_request(payload: Mapping[str, Any]) -> Event:
+    action = str(_field(payload, "action", "pull_request"))
+    return events.pull_request_event(payload, "github", action)
+
+
+PARSERS: dict[str, Callable[[Mapping[str, Any]], list[Event]]] = {
+    "push": lambda payload: [_push(payload)],
+    "create": partial(events.ref_event, provider="github", name="create"),
+    "delete": partial(events.ref_event, provider="github", name="delete"),
+    "pull_request": lambda payload: [_pull_request(payload)],
+    "issue_comment": events.comment_event,
+    "release": events.release_event,
+    "package": partial(package_event, name="package"),
+    "registry_package": partial(package_event, name="registry_package"),
+    "workflow_run": events.workflow_run_event,
+    "check_suite": partial(events.rerequest_event, name="check_suite"),
+    "check_run": partial(events.rerequest_event, name="check_run"),
+}

@@ -113,3 +113,29 @@ def test_subscriptions_of_another_project_are_not_evaluated(client, db, github_d
         d["subscription"] for d in client.get(f"/api/v1/deliveries/{delivery_id}").json["decisions"]
     ]
     assert names == ["train-on-main"]
+
+
+def test_a_gitlab_push_goes_the_same_way_as_a_github_one(client, db, enqueued):
+    from tests.ci.factories import subscription
+    from tests.conftest import fixture_bytes
+
+    client.post("/api/v1/projects", json={"name": "vision"})
+    source = {"name": "gl", "provider": "gitlab", "secret": "glsecret"}
+    assert client.post("/api/v1/projects/vision/sources", json=source).status_code == 201
+    doc = subscription(repo="mike/diaspora", on={"push": {"branches": ["master"]}})
+    assert client.post("/api/v1/projects/vision/subscriptions", json=doc).status_code == 201
+    body = fixture_bytes("webhooks/gitlab/push.json")
+    headers = {
+        "Content-Type": "application/json",
+        "X-Gitlab-Event": "Push Hook",
+        "X-Gitlab-Token": "glsecret",
+        "Idempotency-Key": "7d1e2b1c-gl",
+    }
+
+    response = client.post("/webhooks/gitlab/gl", data=body, headers=headers)
+    with db.session() as session:
+        [run_id] = dispatch.process_delivery(session, response.json["delivery"])
+        run = session.get(Run, run_id)
+
+    assert response.status_code == 202
+    assert (run.event["provider"], run.event["branch"]) == ("gitlab", "master")

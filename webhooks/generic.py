@@ -1,0 +1,154 @@
+"""Generic signed webhooks: any sender that can sign a JSON body can start runs.
+
+Features: `X-Axon-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body)>` with
+`X-Axon-Timestamp: <unix seconds>`. The timestamp is signed with the body, and one more than
+300 s from now is refused, so a captured delivery cannot be replayed later. `sign()` makes the
+headers for senders. The body is one JSON object whose keys are Event field names: `kind`
+(required, one of the Event kinds), string fields such as `repo`, `ref`, `sha`, `image`,
+booleans `created`/`deleted`/`forced`, `changed_paths` a list of paths, `pull_request` an
+object with `number` and `action`. `provider` is always "generic"; every key, known or not,
+stays in `raw`.
+Dedupe key: `X-Axon-Delivery`, else the body's sha256.
+Config: the source's `secret`; `clock` (seconds since the epoch, for tests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, fields
+from typing import Any
+
+from schemas.errors import PayloadError, SignatureError
+from schemas.event import Event, PullRequest
+from webhooks.base import WebhookProvider, lower_keys
+
+MAX_SKEW_SECONDS = 300
+KINDS = ("push", "tag", "pull_request", "comment", "release", "registry", "schedule", "ping")
+# Fields the sender may not set: the provider is this module, and raw is the body itself.
+RESERVED = frozenset({"kind", "provider", "raw", "changed_paths", "pull_request"})
+
+
+def _digest(secret: str, body: bytes, timestamp: str) -> str:
+    signed = timestamp.encode() + b"." + body
+    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    """The headers that make `body` a verifiable generic delivery; `timestamp` defaults to now."""
+    stamp = str(int(time.time()) if timestamp is None else int(timestamp))
+    return {
+        "X-Axon-Timestamp": stamp,
+        "X-Axon-Signature": f"sha256={_digest(secret, body, stamp)}",
+    }
+
+
+class GenericProvider(WebhookProvider):
+    name = "generic"
+    delivery_header = "X-Axon-Delivery"
+
+    def __init__(
+        self, allow_legacy_signatures: bool = False, clock: Callable[[], float] = time.time
+    ) -> None:
+        super().__init__(allow_legacy_signatures)
+        self.clock = clock
+
+    def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> None:
+        if not secret:
+            raise SignatureError("the source has no secret, so no delivery can be verified")
+        h = lower_keys(headers)
+        if "x-axon-signature" not in h:
+            raise SignatureError("missing X-Axon-Signature header")
+        stamp = h.get("x-axon-timestamp", "").strip()
+        if not stamp:
+            raise SignatureError("missing X-Axon-Timestamp header")
+        if not stamp.isascii() or not stamp.isdigit():
+            raise SignatureError(f"X-Axon-Timestamp is not unix seconds: {stamp[:40]!r}")
+        given = h["x-axon-signature"].strip()
+        expected = f"sha256={_digest(secret, body, stamp)}"
+        # Bytes, because compare_digest refuses non-ASCII text and the header is attacker-chosen.
+        if not hmac.compare_digest(expected.encode(), given.lower().encode()):
+            raise SignatureError("X-Axon-Signature does not match the timestamp and body")
+        skew = int(stamp) - self.clock()
+        if abs(skew) > MAX_SKEW_SECONDS:
+            when = "ahead of" if skew > 0 else "behind"
+            raise SignatureError(
+                f"X-Axon-Timestamp is {abs(skew):.0f} s {when} this server's clock; more than "
+                f"{MAX_SKEW_SECONDS} s is refused as a possible replay"
+            )
+
+    def parse(self, headers: Mapping[str, str], body: bytes) -> list[Event]:
+        payload = self.decode(headers, body)
+        if not isinstance(payload, dict):
+            raise PayloadError("generic: body is not a JSON object")
+        kind = payload.get("kind")
+        if kind is None:
+            raise PayloadError("generic: field 'kind' missing")
+        if kind not in KINDS:
+            raise PayloadError(f"generic: field 'kind' is {kind!r}, not one of {', '.join(KINDS)}")
+        where = f"generic {kind}"
+        values = _scalars(Event, payload, where, "", skip=RESERVED)
+        return [
+            Event(
+                kind=kind,
+                provider="generic",
+                changed_paths=_paths(payload.get("changed_paths"), where),
+                pull_request=_pull_request(payload.get("pull_request"), where),
+                raw=dict(payload),
+                **values,
+            )
+        ]
+
+
+def _scalars(
+    cls: type, data: Mapping[str, Any], where: str, at: str, skip: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """The string and boolean fields of dataclass `cls` present in `data`, type-checked.
+
+    Read from the dataclass, so a field added to Event is accepted without a change here.
+    """
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name in skip or f.name not in data or f.default is MISSING:
+            continue
+        value, expected = data[f.name], type(f.default)
+        if expected not in (str, bool) or value is None:
+            continue
+        if type(value) is not expected:
+            noun = "a string" if expected is str else "true or false"
+            raise PayloadError(f"{where}: field '{at}{f.name}' must be {noun}, not {value!r}")
+        values[f.name] = value
+    return values
+
+
+def _string_list(value: Any, where: str, dotted: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PayloadError(f"{where}: field '{dotted}' must be a list of strings")
+    return tuple(value)
+
+
+def _paths(value: Any, where: str) -> tuple[str, ...] | None:
+    # Absent means "not listed", which path filters treat differently from "none changed".
+    return None if value is None else _string_list(value, where, "changed_paths")
+
+
+def _pull_request(value: Any, where: str) -> PullRequest | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise PayloadError(f"{where}: field 'pull_request' must be an object")
+    number = value.get("number")
+    if type(number) is not int:
+        raise PayloadError(f"{where}: field 'pull_request.number' must be an integer")
+    action = value.get("action")
+    if not isinstance(action, str) or not action:
+        raise PayloadError(f"{where}: field 'pull_request.action' missing")
+    labels = value.get("labels")
+    return PullRequest(
+        number=number,
+        action=action,
+        labels=() if labels is None else _string_list(labels, where, "pull_request.labels"),
+        **_scalars(PullRequest, value, where, "pull_request.", skip=frozenset({"action"})),
+    )
