@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -21,6 +22,8 @@ from triggers.subscription import compile_subscription, evaluate
 from webhooks.registry import providers
 
 log = logging.getLogger(__name__)
+# Deliveries the scheduler writes for schedule slots carry this provider name.
+SCHEDULE = "schedule"
 
 
 def process_delivery(session: Session, delivery_id: int) -> list[int]:
@@ -31,22 +34,17 @@ def process_delivery(session: Session, delivery_id: int) -> list[int]:
     delivery = session.get(Delivery, delivery_id, with_for_update=True)
     if delivery is None or delivery.status != "received":
         return []
-    source = session.get(Source, delivery.source_id) if delivery.source_id else None
-    if source is None:
-        _finish(delivery, "failed", "the delivery's source was deleted")
-        return []
     try:
-        events = providers.get(delivery.provider).parse(delivery.headers, delivery.body)
+        if delivery.provider == SCHEDULE:
+            events, rows = _schedule_fire(session, delivery)
+        else:
+            events, rows = _webhook(session, delivery)
     except PayloadError as exc:
         _finish(delivery, "malformed", str(exc))
         return []
-    rows = list(
-        session.scalars(
-            select(Subscription)
-            .where(Subscription.project_id == source.project_id, Subscription.paused.is_(False))
-            .order_by(Subscription.id)
-        )
-    )
+    except LookupError as exc:
+        _finish(delivery, "failed", str(exc))
+        return []
     filters, broken = _filters(rows)
     by_id = {row.id: row for row in rows}
     runs: list[Run] = []
@@ -60,6 +58,40 @@ def process_delivery(session: Session, delivery_id: int) -> list[int]:
     _finish(delivery, "processed", f"{len(events)} event(s), {len(runs)} run(s) started")
     session.flush()
     return [run.id for run in runs]
+
+
+def _webhook(session: Session, delivery: Delivery) -> tuple[list[Event], list[Subscription]]:
+    """A forge's delivery: its events, and every active subscription of the source's project."""
+    source = session.get(Source, delivery.source_id) if delivery.source_id else None
+    if source is None:
+        raise LookupError("the delivery's source was deleted")
+    events = providers.get(delivery.provider).parse(delivery.headers, delivery.body)
+    rows = session.scalars(
+        select(Subscription)
+        .where(Subscription.project_id == source.project_id, Subscription.paused.is_(False))
+        .order_by(Subscription.id)
+    )
+    return events, list(rows)
+
+
+def _schedule_fire(session: Session, delivery: Delivery) -> tuple[list[Event], list[Subscription]]:
+    """A schedule's slot (written by ci.scheduler): one event, for its own subscription only."""
+    try:
+        fire = json.loads(delivery.body)
+        subscription = session.get(Subscription, int(fire["subscription_id"]))
+        fire_at = str(fire["fire_at"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PayloadError(f"schedule: unreadable fire record: {exc}") from exc
+    if subscription is None:
+        raise LookupError("the schedule's subscription was deleted")
+    event = Event(
+        kind="schedule",
+        provider=SCHEDULE,
+        scheduled_at=fire_at,
+        message=f"schedule {fire.get('schedule', 0)} fired for {fire_at}",
+        raw=fire,
+    )
+    return [event], [] if subscription.paused else [subscription]
 
 
 def _finish(delivery: Delivery, status: str, reason: str) -> None:
@@ -93,7 +125,7 @@ def _create_run(
         kind="job",
         subscription_id=subscription.id,
         delivery_id=delivery.id,
-        event_key=f"{delivery.provider}:{delivery.dedupe_key}:{index}",
+        event_key=f"{delivery.provider}:{delivery.dedupe_key}:{index}"[:160],
         event=event.context(),
         spec=operation,
     )

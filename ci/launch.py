@@ -64,7 +64,7 @@ def _globals(rt: Runtime, run: Run, project: Project) -> dict[str, Any]:
         "run_artifacts_path": str(outputs.parent / "artifacts"),
         "artifacts_path": str(outputs.parent / "artifacts"),
         "created_at": run.created_at.isoformat(),
-        "schedule_at": None,
+        "schedule_at": (run.event or {}).get("scheduled_at") or None,
         "iteration": None,
     }
 

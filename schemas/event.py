@@ -22,7 +22,8 @@ class PullRequest:
 class Event:
     """One thing that happened at a provider, in provider-neutral terms.
 
-    `kind` is one of: push, tag, pull_request, comment, release, registry, schedule, ping.
+    `kind` is one of: push, tag, create, delete, pull_request, comment, release, registry,
+    workflow_run, rerequest, schedule.
     Every string field comes from the outside world and is untrusted.
     """
 
@@ -48,6 +49,7 @@ class Event:
     digest: str = ""
     url: str = ""
     clone_url: str = ""
+    scheduled_at: str = ""  # schedule events: the slot fired, ISO 8601 UTC
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def context(self) -> dict[str, Any]:
