@@ -6,7 +6,7 @@ import os
 
 import click
 
-from ci.cli_client import deliveries, ops, projects, sources, subscriptions
+from ci.cli_client import deliveries, events, ops, projects, sources, subscriptions
 
 
 @click.group()
@@ -70,6 +70,6 @@ def upgrade() -> None:
     click.echo("database is up to date")
 
 
-for group in (projects, sources, subscriptions, ops, deliveries):
+for group in (projects, sources, subscriptions, ops, deliveries, events):
     main.add_command(group)
 main.add_command(ops, name="runs")

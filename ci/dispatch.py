@@ -55,7 +55,11 @@ def process_delivery(session: Session, delivery_id: int) -> list[int]:
             run = _create_run(session, row, delivery, event, index) if decided.matched else None
             runs += [run] if run else []
             session.add(_decision(delivery, index, event, decided, run))
-    _finish(delivery, "processed", f"{len(events)} event(s), {len(runs)} run(s) started")
+    if not events:
+        what = delivery.event_name or "the delivery"
+        _finish(delivery, "processed", f"{what}: no event Axon acts on; nothing started")
+    else:
+        _finish(delivery, "processed", f"{len(events)} event(s), {len(runs)} run(s) started")
     session.flush()
     return [run.id for run in runs]
 
@@ -96,7 +100,8 @@ def _schedule_fire(session: Session, delivery: Delivery) -> tuple[list[Event], l
 
 def _finish(delivery: Delivery, status: str, reason: str) -> None:
     delivery.status = status
-    delivery.reason = reason
+    # A redelivery keeps saying what it is a copy of.
+    delivery.reason = f"{delivery.reason}: {reason}" if delivery.reason else reason
     delivery.processed_at = utcnow()
 
 

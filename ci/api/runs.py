@@ -1,4 +1,4 @@
-"""REST API for runs (list, show, logs, stop), deliveries with their decisions, and tracking."""
+"""REST API for runs: list, show, logs, stop, and the tracking endpoint jobs report to."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ci import launch, runtime
 from ci.api import views
 from ci.api.errors import ApiError
 from ci.db import after_commit
-from ci.models import Delivery, Project, Run
+from ci.models import Project, Run
 from runners.registry import runners
 from schemas.status import DONE
 
@@ -99,22 +99,3 @@ def log_outputs(uuid: str) -> Any:
             raise ApiError(413, f"a run keeps at most {MAX_OUTPUTS} outputs")
         run.outputs = merged
         return jsonify({"outputs": merged})
-
-
-@blueprint.get("/deliveries")
-def list_deliveries() -> Any:
-    limit = min(request.args.get("limit", 50, type=int) or 50, 500)
-    query = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
-    if request.args.get("status"):
-        query = query.where(Delivery.status == request.args["status"])
-    with runtime.get().db.session() as session:
-        return jsonify([views.delivery(d, full=False) for d in session.scalars(query)])
-
-
-@blueprint.get("/deliveries/<int:delivery_id>")
-def show_delivery(delivery_id: int) -> Any:
-    with runtime.get().db.session() as session:
-        delivery = session.get(Delivery, delivery_id)
-        if delivery is None:
-            raise ApiError(404, f"no delivery {delivery_id}")
-        return jsonify(views.delivery(delivery))

@@ -99,7 +99,8 @@ def test_a_ping_is_processed_and_starts_nothing(client, db, github_delivery, enq
     delivery_id = deliver(client, github_delivery, name="ping")
     with db.session() as session:
         assert dispatch.process_delivery(session, delivery_id) == []
-        assert session.get(Delivery, delivery_id).reason == "0 event(s), 0 run(s) started"
+        reason = session.get(Delivery, delivery_id).reason
+        assert reason == "ping: no event Axon acts on; nothing started"
 
 
 def test_subscriptions_of_another_project_are_not_evaluated(client, db, github_delivery, enqueued):
@@ -139,3 +140,32 @@ def test_a_gitlab_push_goes_the_same_way_as_a_github_one(client, db, enqueued):
 
     assert response.status_code == 202
     assert (run.event["provider"], run.event["branch"]) == ("gitlab", "master")
+
+
+def test_a_redelivered_delivery_starts_its_runs_again(client, db, github_delivery, enqueued):
+    setup_project(client)
+    delivery_id = deliver(client, github_delivery)
+    with db.session() as session:
+        dispatch.process_delivery(session, delivery_id)
+
+    response = client.post(f"/api/v1/deliveries/{delivery_id}/redeliver")
+    copy_id = response.json["id"]
+    with db.session() as session:
+        dispatch.process_delivery(session, copy_id)
+
+    assert response.status_code == 202 and copy_id != delivery_id
+    shown = client.get(f"/api/v1/deliveries/{copy_id}").json
+    assert shown["reason"] == f"redelivery of delivery {delivery_id}: 1 event(s), 1 run(s) started"
+    with db.session() as session:
+        assert len(list(session.scalars(select(Run)))) == 2
+
+
+def test_a_rejected_delivery_cannot_be_redelivered(client, db, github_delivery):
+    setup_project(client)
+    headers, body = github_delivery("push_branch_commits", secret="wrong")
+    client.post("/webhooks/github/gh", data=body, headers=headers)
+    [rejected] = client.get("/api/v1/deliveries", query_string={"status": "rejected"}).json
+
+    response = client.post(f"/api/v1/deliveries/{rejected['id']}/redeliver")
+
+    assert response.status_code == 409 and "rejected" in response.json["error"]["message"]

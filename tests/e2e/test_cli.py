@@ -95,6 +95,9 @@ def test_a_user_subscribes_follows_and_stops_a_run_from_the_cli(
         axon_cli(axon, "deliveries", "get", str(response.json()["delivery"])).stdout
     )
     assert decision["decisions"][0]["matched"]
+    explained = axon_cli(axon, "events", "explain", str(response.json()["delivery"])).stdout
+    assert f"train-on-main: matched -> run {run['uuid']}" in explained
+    assert "ok  ref: branch 'main' matches 'main'" in explained
 
     assert "stopping" in axon_cli(axon, "ops", "stop", run["uuid"]).stdout
     logs = axon_cli(axon, "ops", "logs", "-f", run["uuid"]).stdout
