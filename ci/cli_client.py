@@ -98,6 +98,27 @@ def create_subscription(project: str, path: str) -> None:
     )
 
 
+@subscriptions.command("apply")
+@click.argument("project")
+@click.option("-f", "--file", "path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--prune", is_flag=True, help="Delete the project's subscriptions the file omits.")
+def apply_subscriptions(project: str, path: str, prune: bool) -> None:
+    """Make the project's subscriptions those of a file kept in its repository."""
+    data = Path(path).read_bytes()
+    headers = {"Content-Type": "application/yaml"}
+    params = {"prune": "true"} if prune else {}
+    outcome = call(
+        "PUT",
+        f"/api/v1/projects/{project}/subscriptions",
+        data=data,
+        headers=headers,
+        params=params,
+    ).json()
+    for what, names in outcome.items():
+        for name in names:
+            click.echo(f"{what}\t{name}")
+
+
 @subscriptions.command("ls")
 @click.argument("project")
 def list_subscriptions(project: str) -> None:

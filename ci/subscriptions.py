@@ -15,23 +15,38 @@ from triggers.subscription import TRIGGER_KEYS, compile_subscription
 KEYS = TRIGGER_KEYS | {"name", "description", "operation", "report", "checkout"}
 
 
-def parse_document(text: str | bytes) -> tuple[dict[str, Any], SourceMap]:
-    """A subscription written as YAML or JSON, with the line of every value."""
+def parse_document(text: str | bytes) -> tuple[Any, SourceMap]:
+    """A subscription (or a file of them) written as YAML or JSON, with the line of every value."""
     try:
         data, lines = load_source(text, "subscription")
     except SpecError as exc:
         raise SpecErrors([exc]) from None
-    if not isinstance(data, dict):
+    places: list[tuple[tuple[Any, ...], Any]]
+    if isinstance(data, dict) and isinstance(data.get("subscriptions"), list):
+        places = [(("subscriptions", n), doc) for n, doc in enumerate(data["subscriptions"])]
+    elif isinstance(data, list):
+        places = [((n,), doc) for n, doc in enumerate(data)]
+    elif isinstance(data, dict):
+        places = [((), data)]
+    else:
         raise SpecErrors([SpecError("", "a subscription is a mapping", 1)])
-    if True in data and "on" not in data:
-        # YAML 1.1 reads an unquoted `on:` key as true; GitHub Actions users write it so.
-        data["on"] = data.pop(True)
-        moved = {
-            (("on", *path[1:]) if path[:1] == (True,) else path): n
-            for path, n in lines.lines.items()
-        }
-        lines = SourceMap(lines.filename, moved)
+    for prefix, doc in places:
+        if isinstance(doc, dict):
+            lines = _restore_on(doc, lines, prefix)
     return data, lines
+
+
+def _restore_on(doc: dict[Any, Any], lines: SourceMap, prefix: tuple[Any, ...]) -> SourceMap:
+    # YAML 1.1 reads an unquoted `on:` key as true; GitHub Actions users write it so.
+    if True not in doc or "on" in doc:
+        return lines
+    doc["on"] = doc.pop(True)
+    depth = len(prefix)
+    moved = {
+        ((*prefix, "on", *path[depth + 1 :]) if path[: depth + 1] == (*prefix, True) else path): n
+        for path, n in lines.lines.items()
+    }
+    return SourceMap(lines.filename, moved)
 
 
 def _parts(path: str) -> tuple[str | int, ...]:
@@ -39,8 +54,11 @@ def _parts(path: str) -> tuple[str | int, ...]:
     return tuple(int(p) if p.isdigit() else p for p in re.findall(r"[^.\[\]]+", path))
 
 
-def validate(doc: dict[str, Any], lines: SourceMap | None = None) -> dict[str, Any]:
-    """The document, checked; SpecErrors names every bad field with its reason (and line)."""
+def validate(doc: dict[str, Any], lines: SourceMap | None = None, at: str = "") -> dict[str, Any]:
+    """The document, checked; SpecErrors names every bad field with its reason (and line).
+
+    `at` is where the document sits in a larger file (`subscriptions[2]`), for paths and lines.
+    """
     errors: list[SpecError] = []
     unknown = sorted(set(doc) - KEYS)
     errors += [SpecError(key, f"unknown key; known: {', '.join(sorted(KEYS))}") for key in unknown]
@@ -58,12 +76,45 @@ def validate(doc: dict[str, Any], lines: SourceMap | None = None) -> dict[str, A
     if "checkout" in doc and not isinstance(doc["checkout"], bool):
         errors.append(SpecError("checkout", "expected true or false"))
     if errors:
-        if lines is not None:
-            errors = [
-                SpecError(e.path, e.reason, e.line or lines.line(_parts(e.path))) for e in errors
-            ]
-        raise SpecErrors(errors)
+        raise SpecErrors([_placed(e, lines, at) for e in errors])
     return doc
+
+
+def _placed(error: SpecError, lines: SourceMap | None, at: str) -> SpecError:
+    path = f"{at}.{error.path}" if at and error.path else (at or error.path)
+    line = error.line or (lines.line(_parts(path)) if lines is not None else None)
+    return SpecError(path, error.reason, line)
+
+
+def validate_many(text: str | bytes | dict[str, Any] | list[Any]) -> list[dict[str, Any]]:
+    """A file of subscriptions (`subscriptions: [...]`, a list, or a single one), all checked;
+    SpecErrors lists every bad field of every subscription, and duplicate names."""
+    data: Any
+    lines: SourceMap | None
+    data, lines = (text, None) if isinstance(text, dict | list) else parse_document(text)
+    key = "subscriptions" if isinstance(data, dict) and "subscriptions" in data else ""
+    items: Any = data[key] if key else data
+    if not isinstance(items, list):
+        items, key = [data], ""
+    errors: list[SpecError] = []
+    docs, seen = [], set()
+    for index, doc in enumerate(items):
+        at = f"{key}[{index}]" if key or isinstance(data, list) else ""
+        if not isinstance(doc, dict):
+            errors.append(_placed(SpecError("", "a subscription is a mapping"), lines, at))
+            continue
+        try:
+            docs.append(validate(doc, lines, at))
+        except SpecErrors as exc:
+            errors += exc.errors
+        if doc.get("name") in seen:
+            errors.append(
+                _placed(SpecError("name", "another subscription has this name"), lines, at)
+            )
+        seen.add(doc.get("name"))
+    if errors:
+        raise SpecErrors(errors)
+    return docs
 
 
 def _operation_errors(operation: Any) -> list[SpecError]:

@@ -1,4 +1,4 @@
-"""REST API for projects, webhook sources and subscriptions."""
+"""REST API for projects and webhook sources."""
 
 from __future__ import annotations
 
@@ -9,16 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ci import runtime, subscriptions
+from ci import runtime
 from ci.api import views
 from ci.api.errors import ApiError
-from ci.models import Project, Source, Subscription
+from ci.models import Project, Source
 from webhooks.registry import providers
 
 blueprint = Blueprint("resources", __name__, url_prefix="/api/v1")
-
-
-YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml"}
 
 
 def body() -> dict[str, Any]:
@@ -27,13 +24,6 @@ def body() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ApiError(400, "expected a JSON object body")
     return data
-
-
-def document() -> dict[str, Any]:
-    """A subscription as JSON or YAML, validated; errors carry YAML line numbers."""
-    if request.mimetype in YAML_TYPES:
-        return subscriptions.validate(*subscriptions.parse_document(request.get_data()))
-    return subscriptions.validate(body())
 
 
 def get_project(session: Session, name: str) -> Project:
@@ -54,7 +44,7 @@ def _name(data: dict[str, Any]) -> str:
     return name.strip()
 
 
-def _commit(session: Session, what: str) -> None:
+def commit(session: Session, what: str) -> None:
     try:
         session.flush()
     except IntegrityError as exc:
@@ -67,7 +57,7 @@ def create_project() -> Any:
     with runtime.get().db.session() as session:
         project = Project(name=_name(data), description=str(data.get("description") or ""))
         session.add(project)
-        _commit(session, f"project {project.name!r}")
+        commit(session, f"project {project.name!r}")
         return jsonify(views.project(project)), 201
 
 
@@ -110,7 +100,7 @@ def create_source(project_name: str) -> Any:
             allow_legacy_signatures=bool(data.get("allow_legacy_signatures", False)),
         )
         session.add(source)
-        _commit(session, f"{provider} source {source.name!r}")
+        commit(session, f"{provider} source {source.name!r}")
         return jsonify(views.source(source)), 201
 
 
@@ -120,60 +110,3 @@ def list_sources(project_name: str) -> Any:
         project = get_project(session, project_name)
         rows = session.scalars(select(Source).where(Source.project_id == project.id))
         return jsonify([views.source(s) for s in rows])
-
-
-@blueprint.post("/projects/<project_name>/subscriptions")
-def create_subscription(project_name: str) -> Any:
-    spec = document()
-    with runtime.get().db.session() as session:
-        row = Subscription(
-            project=get_project(session, project_name), name=spec["name"].strip(), spec=spec
-        )
-        session.add(row)
-        _commit(session, f"subscription {row.name!r}")
-        return jsonify(views.subscription(row)), 201
-
-
-@blueprint.get("/projects/<project_name>/subscriptions")
-def list_subscriptions(project_name: str) -> Any:
-    with runtime.get().db.session() as session:
-        project = get_project(session, project_name)
-        rows = session.scalars(
-            select(Subscription)
-            .where(Subscription.project_id == project.id)
-            .order_by(Subscription.id)
-        )
-        return jsonify([views.subscription(s) for s in rows])
-
-
-def _subscription(session: Session, project_name: str, name: str) -> Subscription:
-    project = get_project(session, project_name)
-    row = session.scalar(
-        select(Subscription).where(Subscription.project_id == project.id, Subscription.name == name)
-    )
-    if row is None:
-        raise ApiError(404, f"no subscription named {name!r} in project {project_name!r}")
-    return row
-
-
-@blueprint.get("/projects/<project_name>/subscriptions/<name>")
-def show_subscription(project_name: str, name: str) -> Any:
-    with runtime.get().db.session() as session:
-        return jsonify(views.subscription(_subscription(session, project_name, name)))
-
-
-@blueprint.post("/projects/<project_name>/subscriptions/<name>/<action>")
-def pause_subscription(project_name: str, name: str, action: str) -> Any:
-    if action not in {"pause", "resume"}:
-        raise ApiError(404, f"no action {action!r}; use pause or resume")
-    with runtime.get().db.session() as session:
-        row = _subscription(session, project_name, name)
-        row.paused = action == "pause"
-        return jsonify(views.subscription(row))
-
-
-@blueprint.delete("/projects/<project_name>/subscriptions/<name>")
-def delete_subscription(project_name: str, name: str) -> Any:
-    with runtime.get().db.session() as session:
-        session.delete(_subscription(session, project_name, name))
-        return "", 204
