@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench helm-lint clean
 
 run: $(VENV)/.runtime
 	$(BIN)/axon serve
@@ -19,6 +19,9 @@ lint: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m tests.benchmarks.ingest
+
+helm-lint: $(VENV)/.dev
+	$(BIN)/python -m tests.helm.helm_binary lint --strict helm/axon
 
 $(VENV)/.runtime: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
