@@ -1,4 +1,4 @@
-"""The agent: turns what runners observe into transitions, and runs the sweeper."""
+"""The agent: turns what runners observe into transitions; relays the outbox; sweeps."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 from sqlalchemy import select
 
-from ci import lifecycle, sweeper
+from ci import lifecycle, outbox, sweeper
 from ci.models import Run
 from ci.runtime import Runtime
 from runners.base import Observation, Runner
@@ -76,6 +76,9 @@ class Agent:
         """Start watching and sweeping in daemon threads; returns them."""
         threads = [
             threading.Thread(target=self.watch, args=(stop,), name="axon-agent", daemon=True),
+            threading.Thread(
+                target=outbox.run_forever, args=(self.rt, stop), name="axon-relay", daemon=True
+            ),
             threading.Thread(
                 target=self.sweep_forever, args=(stop,), name="axon-sweeper", daemon=True
             ),

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ci import outbox
 from ci.db import Database, utcnow
 from ci.models import Delivery, Source
 from schemas.errors import PayloadError, SignatureError
@@ -40,35 +43,75 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return kept
 
 
+@dataclass(frozen=True)
+class SourceRef:
+    """What intake needs of a source, detached from any session."""
+
+    id: int
+    provider: str
+    name: str
+    secret: str = field(repr=False)
+    allow_legacy_signatures: bool
+
+
+class SourceCache:
+    """Sources by (provider, name), read from the database at most every `ttl` seconds.
+
+    Every webhook request needs its source; a short-lived copy saves a query per request,
+    and a changed secret still takes effect within `ttl`.
+    """
+
+    def __init__(self, ttl: float = 5.0) -> None:
+        self.ttl = ttl
+        self._found: dict[tuple[str, str], tuple[float, SourceRef | None]] = {}
+
+    def forget(self, provider: str, name: str) -> None:
+        self._found.pop((provider, name), None)
+
+    def get(self, db: Database, provider: str, name: str) -> SourceRef | None:
+        key = (provider, name)
+        cached = self._found.get(key)
+        if cached and time.monotonic() - cached[0] < self.ttl:
+            return cached[1]
+        with db.session() as session:
+            row = session.scalar(
+                select(Source).where(Source.provider == provider, Source.name == name)
+            )
+            found = (
+                SourceRef(row.id, row.provider, row.name, row.secret, row.allow_legacy_signatures)
+                if row
+                else None
+            )
+        self._found[key] = (time.monotonic(), found)
+        return found
+
+
 def record_rejection(
     db: Database,
     provider: str,
-    source: Source | None,
+    source: SourceRef | None,
     headers: Mapping[str, str],
     reason: str,
     body: bytes = b"",
-) -> int:
+) -> int | None:
     """Keep a refused delivery with its reason, so "why did nothing happen?" has an answer."""
-    with db.session() as session:
-        row = Delivery(
-            source_id=source.id if source else None,
-            provider=provider,
-            dedupe_key=None,
-            status="rejected",
-            reason=reason,
-            headers=kept_headers(headers),
-            body=body,
-            processed_at=utcnow(),
-        )
-        session.add(row)
-        session.flush()
-        return row.id
+    values: dict[str, Any] = {
+        "source_id": source.id if source else None,
+        "provider": provider,
+        "dedupe_key": None,
+        "status": "rejected",
+        "reason": reason,
+        "headers": kept_headers(headers),
+        "body": body,
+        "processed_at": utcnow(),
+    }
+    return _insert(db, values)
 
 
 def receive(
     db: Database,
     provider: WebhookProvider,
-    source: Source,
+    source: SourceRef,
     headers: Mapping[str, str],
     body: bytes,
 ) -> Outcome:
@@ -79,42 +122,45 @@ def receive(
         record_rejection(db, provider.name, source, headers, str(exc), body)
         return Outcome(401, "rejected", None, str(exc))
     now = utcnow()
-    row = Delivery(
-        source_id=source.id,
-        provider=provider.name,
-        dedupe_key=provider.delivery_id(headers) or "sha256:" + hashlib.sha256(body).hexdigest(),
-        event_name=provider.event_name(headers)[:64],
-        status="received",
-        reason="",
-        headers=kept_headers(headers),
-        body=body,
-        received_at=now,
-        # Counted as enqueued now: the relay publishes right after the commit, and the
-        # sweeper re-sends any row still `received` long after this time.
-        enqueued_at=now,
-    )
+    values: dict[str, Any] = {
+        "source_id": source.id,
+        "provider": provider.name,
+        "dedupe_key": provider.delivery_id(headers) or "sha256:" + hashlib.sha256(body).hexdigest(),
+        "event_name": provider.event_name(headers)[:64],
+        "status": "received",
+        "reason": "",
+        "headers": kept_headers(headers),
+        "body": body,
+        "received_at": now,
+        "enqueued_at": None,  # the outbox relay publishes it (ci.outbox)
+    }
     try:
         provider.decode(headers, body)
     except PayloadError as exc:
-        row.status, row.reason = "malformed", str(exc)
-        row.enqueued_at, row.processed_at = None, now
-    return _store(db, row)
-
-
-def _store(db: Database, row: Delivery) -> Outcome:
+        values.update(status="malformed", reason=str(exc), enqueued_at=None, processed_at=now)
     try:
-        with db.session() as session:
-            session.add(row)
-            session.flush()
-            delivery_id = row.id
+        delivery_id = _insert(db, values)
     except IntegrityError:
-        existing = _existing(db, row.source_id, row.dedupe_key)
-        return Outcome(
-            200, "duplicate", existing, f"delivery {row.dedupe_key} was already received"
-        )
-    if row.status == "malformed":
-        return Outcome(400, row.status, delivery_id, row.reason)
-    return Outcome(202, row.status, delivery_id, "accepted")
+        existing = _existing(db, source.id, values["dedupe_key"])
+        if existing is None:
+            # Not a duplicate: the source was deleted since it was looked up.
+            return Outcome(404, "unknown_source", None, f"source {source.name!r} is gone")
+        message = f"delivery {values['dedupe_key']} was already received"
+        return Outcome(200, "duplicate", existing, message)
+    if values["status"] == "malformed":
+        return Outcome(400, "malformed", delivery_id, str(values["reason"]))
+    return Outcome(202, "received", delivery_id, "accepted")
+
+
+def _insert(db: Database, values: dict[str, Any]) -> int | None:
+    # Core, not the ORM: this runs once per webhook request, before the answer.
+    with db.session() as session:
+        delivery_id = session.execute(
+            insert(Delivery).values(**values).returning(Delivery.id)
+        ).scalar()
+        if values["status"] == "received":
+            outbox.notify(session)
+        return delivery_id
 
 
 def _existing(db: Database, source_id: int | None, dedupe_key: str | None) -> int | None:

@@ -21,10 +21,6 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)
 
 
-class Busy(Exception):
-    """Another task is reporting this run now; try again shortly."""
-
-
 def targets(rt: Runtime, run: Run) -> dict[str, dict[str, Any]]:
     """Where this run reports: its subscription's `report`, else the forge it came from
     (when the event names a commit) and Slack (when a default webhook is set)."""
@@ -81,20 +77,27 @@ def report_run(rt: Runtime, run_id: int) -> None:
     """Send every condition not yet reported, oldest first, to every target that wants it.
 
     One reporter per run at a time (a lease on the run row), so a late `running` never
-    reaches a target after `succeeded`. A TransientError propagates after the progress so
-    far is saved; the caller retries.
+    reaches a target after `succeeded`. A call that finds the lease taken returns at once:
+    the holder looks again after letting go, so nothing this call was for is left behind.
+    A TransientError propagates after the progress so far is saved; the caller retries.
     """
-    if not _lease(rt.db, run_id):
-        with rt.db.session() as session:
-            if session.get(Run, run_id) is None:
-                return  # deleted with its project: nothing left to report
-        raise Busy(run_id)
-    try:
-        while _report_next(rt, run_id):
-            pass
-    finally:
-        with rt.db.session() as session:
-            session.execute(update(Run).where(Run.id == run_id).values(report_lease_until=None))
+    while _lease(rt.db, run_id):
+        try:
+            while _report_next(rt, run_id):
+                pass
+        finally:
+            with rt.db.session() as session:
+                session.execute(update(Run).where(Run.id == run_id).values(report_lease_until=None))
+        if not _unreported(rt.db, run_id):
+            return
+
+
+def _unreported(db: Database, run_id: int) -> bool:
+    with db.session() as session:
+        newer = select(Condition.id).where(
+            Condition.run_id == run_id, Condition.id > Run.report_cursor
+        )
+        return bool(session.scalar(select(Run.id).where(Run.id == run_id, newer.exists())))
 
 
 @dataclass

@@ -72,8 +72,6 @@ def stop_run(self: Task, run_id: int) -> None:
 def report_run(self: Task, run_id: int) -> None:
     try:
         reporting.report_run(runtime.get(), run_id)
-    except reporting.Busy as exc:
-        raise self.retry(exc=exc, countdown=0.5) from exc
     except TransientError as exc:
         wait = exc.retry_after if exc.retry_after is not None else backoff(self.request.retries)
         log.info("report of run %s will be retried in %.0fs: %s", run_id, wait, exc)

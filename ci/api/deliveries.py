@@ -8,12 +8,11 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
-from ci import runtime
+from ci import outbox, runtime
 from ci.api import views
 from ci.api.errors import ApiError
 from ci.db import utcnow
 from ci.models import Delivery
-from ci.relay import relay
 
 blueprint = Blueprint("deliveries", __name__, url_prefix="/api/v1")
 
@@ -60,12 +59,8 @@ def redeliver(delivery_id: int) -> Any:
             headers=original.headers,
             body=original.body,
             received_at=now,
-            enqueued_at=now,
         )
         session.add(copy)
         session.flush()
-        body = views.delivery(copy, full=False)
-    from ci.tasks import process_delivery
-
-    relay.publish(process_delivery, body["id"])
-    return jsonify(body), 202
+        outbox.notify(session)
+        return jsonify(views.delivery(copy, full=False)), 202

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
-from sqlalchemy import select
+from flask import Blueprint, current_app, jsonify, request
 
 from ci import intake, runtime
-from ci.models import Source
-from ci.relay import relay
 from schemas.errors import UnknownPlugin
 from webhooks.registry import providers
 
 blueprint = Blueprint("webhooks", __name__)
+
+
+def _sources() -> intake.SourceCache:
+    # One cache per app: a new app (a test, a reload) starts from the database.
+    return current_app.extensions.setdefault("axon.sources", intake.SourceCache())
 
 
 @blueprint.post("/webhooks/<provider_name>/<source_name>")
@@ -24,10 +26,7 @@ def receive(provider_name: str, source_name: str) -> Any:
         provider_cls = providers.load(provider_name)
     except UnknownPlugin as exc:
         return _answer(404, "unknown_provider", str(exc), known=providers.names())
-    with rt.db.session() as session:
-        source = session.scalar(
-            select(Source).where(Source.provider == provider_name, Source.name == source_name)
-        )
+    source = _sources().get(rt.db, provider_name, source_name)
     if source is None:
         reason = f"no {provider_name} source named {source_name!r}"
         intake.record_rejection(rt.db, provider_name, None, headers, reason)
@@ -40,10 +39,8 @@ def receive(provider_name: str, source_name: str) -> Any:
     body = request.get_data(cache=False)
     provider = provider_cls(allow_legacy_signatures=source.allow_legacy_signatures)
     outcome = intake.receive(rt.db, provider, source, headers, body)
-    if outcome.state == "received" and outcome.delivery_id is not None:
-        from ci.tasks import process_delivery
-
-        relay.publish(process_delivery, outcome.delivery_id)
+    if outcome.state == "unknown_source":
+        _sources().forget(provider_name, source_name)
     return _answer(outcome.status, outcome.state, outcome.message, delivery=outcome.delivery_id)
 
 

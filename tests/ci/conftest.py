@@ -13,7 +13,6 @@ from sqlalchemy import update
 from ci import dispatch, launch, lifecycle
 from ci.db import Database, utcnow
 from ci.models import Run
-from ci.relay import relay
 from runners.base import Observation, RunSpec
 from runners.local import LocalRunner
 from schemas.status import DONE, RunStatus
@@ -78,14 +77,6 @@ def subscription(name: str = "train-on-master", **fields: Any) -> dict[str, Any]
     return doc
 
 
-@pytest.fixture
-def inline_relay(monkeypatch: pytest.MonkeyPatch, enqueued: list[Any]) -> None:
-    """Webhooks publish their task in the request's own thread, so `enqueued` sees it at once."""
-    from ci import tasks
-
-    monkeypatch.setattr(relay, "publish", lambda task, *args: tasks.enqueue(task, *args))
-
-
 class Axon:
     """Axon as a user drives it: the REST API, GitHub's webhook, and the worker's first task."""
 
@@ -130,7 +121,7 @@ class Axon:
 
 
 @pytest.fixture
-def axon(client: Any, db: Database, inline_relay: None) -> Axon:
+def axon(client: Any, db: Database, enqueued: list[Any]) -> Axon:
     return Axon(client, db)
 
 

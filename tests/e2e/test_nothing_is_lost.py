@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from tests.e2e.scenario import NAME, OWNER, push_delivery, send, subscribe
+import time
 
-UNREACHABLE_BROKER = "amqp://guest:guest@127.0.0.1:1//"
+from tests.e2e.proxy import TcpProxy
+from tests.e2e.scenario import NAME, OWNER, push_delivery, send, subscribe
 
 
 def test_a_push_received_while_no_worker_runs_is_handled_when_one_starts(
@@ -24,23 +25,31 @@ def test_a_push_received_while_no_worker_runs_is_handled_when_one_starts(
     assert [s["state"] for s in github.wait_for_statuses(2, timeout=15)] == ["pending", "success"]
 
 
-def test_a_push_accepted_while_the_broker_is_unreachable_is_sent_again_by_the_sweeper(
+def test_a_push_accepted_while_the_broker_is_down_is_sent_once_it_is_back(
     production_axon, repo, github, slack
 ):
-    # The API cannot reach the broker; the agent's sweeper can, and finds the stored delivery.
-    axon = production_axon(
-        per_process={"api": {"AXON_BROKER_URL": UNREACHABLE_BROKER}},
-        AXON_SWEEP_AFTER_SECONDS="1",
-    ).start()
+    # The relay and sweeper (in the agent) reach RabbitMQ through a proxy the test cuts.
+    broker = TcpProxy(("127.0.0.1", 5672)).up()
+    broker.down()
+    relayed = {"AXON_BROKER_URL": f"amqp://guest:guest@127.0.0.1:{broker.port}//"}
+    axon = production_axon(per_process={"agent": relayed}, AXON_SWEEP_AFTER_SECONDS="1").start()
     project, source = subscribe(axon)
     github.expect_commit_status(OWNER, NAME, repo["sha"], times=2)
     slack.expect_message()
 
     assert send(axon, source, *push_delivery(repo)).status_code == 202
+    time.sleep(2)
+    [delivery] = axon.api("GET", "/api/v1/deliveries").json()
+    assert delivery["status"] == "received"
 
-    assert axon.wait_for_run(project)["status"] == "succeeded"
-    assert "could not enqueue axon.process_delivery" in (axon.home / "api.log").read_text()
-    assert "sweeper re-sent" in (axon.home / "agent.log").read_text()
+    broker.up()
+    try:
+        assert axon.wait_for_run(project)["status"] == "succeeded"
+    finally:
+        broker.down()
+    agent_log = (axon.home / "agent.log").read_text()
+    assert "could not enqueue axon.process_delivery" in agent_log
+    assert "sweeper re-sent" in agent_log
 
 
 def test_a_report_target_that_fails_gets_the_statuses_later_and_in_order(
