@@ -56,6 +56,17 @@ def agent() -> None:
     agent_module.run_forever(runtime.init())
 
 
+@main.command()
+def scheduler() -> None:
+    """Fire the subscriptions' schedules, each slot exactly once (several may run)."""
+    import threading
+
+    from ci import runtime
+    from ci import scheduler as schedules
+
+    schedules.run_forever(runtime.init(), threading.Event())
+
+
 @main.group()
 def db() -> None:
     """Database schema."""

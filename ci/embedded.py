@@ -1,4 +1,4 @@
-"""The embedded default: one process serves the API and runs a worker and the agent as threads."""
+"""The embedded default: one process serves the API and runs the worker, agent and scheduler."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from ci import scheduler
 from ci.agent import Agent
 from ci.runtime import Runtime, celery
 
@@ -25,6 +26,9 @@ def start_background(rt: Runtime, stop: threading.Event, concurrency: int = 4) -
         queues=[rt.settings.queue],
     )
     threading.Thread(target=worker.start, name="axon-worker", daemon=True).start()
+    threading.Thread(
+        target=scheduler.run_forever, args=(rt, stop), name="axon-scheduler", daemon=True
+    ).start()
     Agent(rt).run(stop)
 
 

@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ci import runtime, subscriptions
+from ci import runtime, scheduler, subscriptions
 from ci.api import views
 from ci.api.errors import ApiError
 from ci.api.resources import body, commit, get_project
@@ -47,6 +47,7 @@ def create(project_name: str) -> Any:
         )
         session.add(row)
         commit(session, f"subscription {row.name!r}")
+        scheduler.sync_subscription(session, row)
         return jsonify(views.subscription(row)), 201
 
 
@@ -66,13 +67,17 @@ def apply(project_name: str) -> Any:
             name = spec["name"].strip()
             row = find(session, project, name)
             if row is None:
-                session.add(Subscription(project=project, name=name, spec=spec))
+                row = Subscription(project=project, name=name, spec=spec)
+                session.add(row)
                 outcome["created"].append(name)
             elif row.spec != spec:
                 row.spec = spec
                 outcome["updated"].append(name)
             else:
                 outcome["unchanged"].append(name)
+                continue
+            session.flush()
+            scheduler.sync_subscription(session, row)
         if prune:
             listed = {spec["name"].strip() for spec in docs}
             rows = session.scalars(
@@ -111,6 +116,7 @@ def replace(project_name: str, name: str) -> Any:
     with runtime.get().db.session() as session:
         row = get(session, project_name, name)
         row.spec = spec
+        scheduler.sync_subscription(session, row)
         return jsonify(views.subscription(row))
 
 
@@ -121,7 +127,16 @@ def pause_or_resume(project_name: str, name: str, action: str) -> Any:
     with runtime.get().db.session() as session:
         row = get(session, project_name, name)
         row.paused = action == "pause"
+        scheduler.sync_subscription(session, row)
         return jsonify(views.subscription(row))
+
+
+@blueprint.get("/subscriptions/<name>/schedules")
+def schedules(project_name: str, name: str) -> Any:
+    """The subscription's schedules: state, next slot, and recent slots fired or skipped."""
+    with runtime.get().db.session() as session:
+        shown = scheduler.history(session, get(session, project_name, name).id)
+    return jsonify(views.jsonable(shown))
 
 
 @blueprint.delete("/subscriptions/<name>")

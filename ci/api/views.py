@@ -12,6 +12,17 @@ def _time(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def jsonable(value: Any) -> Any:
+    """`value` with its datetimes as ISO 8601 strings, for JSON answers."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    return value
+
+
 def project(row: Project) -> dict[str, Any]:
     return {
         "id": row.id,

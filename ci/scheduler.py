@@ -1,0 +1,420 @@
+"""The scheduler: each due schedule slot becomes one delivery, however many schedulers run.
+
+Due schedules come from the `next_fire_at` index; no cron is evaluated for a schedule not due.
+On PostgreSQL a tick locks the due rows `FOR UPDATE SKIP LOCKED`, so schedulers share the work
+and never decide one slot twice (the unique (schedule, slot) row backs that up). SQLite has no
+row locks: the embedded setup runs one scheduler, and BEGIN IMMEDIATE serializes its writes.
+A slot's delivery commits with the slot's row and is enqueued after commit (the sweeper re-sends
+it if the broker was down); a slot not fired keeps its reason, as does a waiting schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ci import launch
+from ci.db import Base, after_commit, utcnow
+from ci.dispatch import SCHEDULE
+from ci.models import Delivery, Run, ScheduleFire, Subscription
+from ci.models import Schedule as ScheduleRow
+from ci.runtime import Runtime
+from schemas.errors import SpecError
+from schemas.status import DONE, RunStatus
+from triggers.schedules import Schedule, entries
+
+log = logging.getLogger(__name__)
+# dependsOnPast: how soon a slot waiting for the previous run is looked at again.
+RECHECK = timedelta(seconds=10)
+# How often a running scheduler resumes schedules whose subscription was resumed behind its back.
+RECONCILE_SECONDS = 60.0
+
+
+def sync_subscription(
+    session: Session, subscription: Subscription, now: datetime | None = None
+) -> list[ScheduleRow]:
+    """Make the subscription's schedule rows match its spec and its paused flag.
+
+    Call it whenever a subscription is created, changed, paused or resumed (a deleted one
+    takes its rows with it). A new or changed entry starts afresh: its first slot is the first
+    after `now`. A resumed one keeps its place: the slots it missed while paused go to its
+    catch-up policy, as a Kubernetes CronJob's do.
+    """
+    now = now or utcnow()
+    # Two callers syncing one subscription take turns, so neither inserts a row twice.
+    session.execute(
+        select(Subscription.id).where(Subscription.id == subscription.id).with_for_update()
+    )
+    rows = {
+        row.entry: row
+        for row in session.scalars(
+            select(ScheduleRow)
+            .where(ScheduleRow.subscription_id == subscription.id)
+            .with_for_update()
+        )
+    }
+    synced = []
+    for index, entry in enumerate(entries(subscription.spec)):
+        row = rows.pop(index, None)
+        if row is None:
+            row = ScheduleRow(subscription_id=subscription.id, entry=index, spec=entry)
+            session.add(row)
+            _restart(row, now)
+        elif row.spec != entry:
+            row.spec = entry
+            _restart(row, now)
+        _mirror_pause(row, subscription.paused)
+        synced.append(row)
+    for row in rows.values():
+        session.delete(row)
+    session.flush()
+    return synced
+
+
+def sync_all(session: Session, now: datetime | None = None) -> int:
+    """Sync every subscription whose rows do not match its spec or paused flag; how many."""
+    held: dict[int, list[tuple[Any, bool]]] = {}
+    for sub_id, spec, state in session.execute(
+        select(ScheduleRow.subscription_id, ScheduleRow.spec, ScheduleRow.state).order_by(
+            ScheduleRow.subscription_id, ScheduleRow.entry
+        )
+    ):
+        held.setdefault(sub_id, []).append((spec, state == "paused"))
+    stale = [
+        subscription
+        for subscription in session.scalars(select(Subscription).order_by(Subscription.id))
+        if [spec for spec, _ in held.get(subscription.id, [])] != entries(subscription.spec)
+        or any(paused != subscription.paused for _, paused in held.get(subscription.id, []))
+    ]
+    for subscription in stale:
+        sync_subscription(session, subscription, now)
+    return len(stale)
+
+
+def _key(row: ScheduleRow) -> str:
+    """What a slot's jitter hashes: the same for every scheduler and every restart."""
+    return f"{row.subscription_id}/{row.entry}"
+
+
+def _timing(row: ScheduleRow) -> Schedule | None:
+    try:
+        return Schedule.from_spec(row.spec, f"on.schedule[{row.entry}]")
+    except SpecError as exc:
+        # Stored subscriptions are validated, but a newer Axon may read them differently.
+        _end(row, f"the schedule is invalid: {exc}")
+        return None
+
+
+def _restart(row: ScheduleRow, now: datetime) -> None:
+    row.state, row.reason, row.fired_count, row.last_fire_at = "active", "", 0, None
+    timing = _timing(row)
+    if timing is None:
+        return
+    row.next_slot_at = timing.next_after(now)
+    ended = timing.end_reason(0, row.next_slot_at)
+    if ended or row.next_slot_at is None:
+        _end(row, ended)
+        return
+    row.next_fire_at = timing.due_at(row.next_slot_at, _key(row))
+
+
+def _mirror_pause(row: ScheduleRow, paused: bool) -> None:
+    if row.state == "ended":
+        return
+    if paused:
+        row.state, row.reason, row.next_fire_at = "paused", "the subscription is paused", None
+        return
+    if row.state == "paused":
+        timing = _timing(row)
+        if timing is None or row.next_slot_at is None:
+            return
+        row.state, row.reason = "active", ""
+        row.next_fire_at = timing.due_at(row.next_slot_at, _key(row))
+
+
+def _end(row: ScheduleRow, reason: str) -> None:
+    row.state, row.reason, row.next_fire_at = "ended", reason, None
+    log.info("schedule %s of subscription %s ended: %s", row.entry, row.subscription_id, reason)
+
+
+@dataclass
+class Outcome:
+    """What one tick did: counts, the deliveries to enqueue, the runs to stop."""
+
+    due: int = 0
+    fired: int = 0
+    skipped: int = 0
+    waiting: int = 0
+    ended: int = 0
+    paused: int = 0
+    deliveries: list[int] = field(default_factory=list)
+    replaced: list[int] = field(default_factory=list)  # runs asked to stop (Replace)
+    on_runner: list[int] = field(default_factory=list)  # of those, the ones a runner holds
+
+    def as_dict(self) -> dict[str, Any]:
+        shown = ("due", "fired", "skipped", "waiting", "ended", "paused", "deliveries", "replaced")
+        return {name: getattr(self, name) for name in shown}
+
+
+def tick(rt: Runtime, now: datetime | None = None, batch: int = 500) -> dict[str, Any]:
+    """Decide every schedule due at `now` (at most `batch` of them), in one transaction.
+
+    Returns the counts, the ids of the deliveries written and of the runs asked to stop.
+    """
+    now = now or utcnow()
+    out = Outcome()
+    with rt.db.session() as session:
+        due = session.execute(
+            select(ScheduleRow, Subscription.paused)
+            .join(Subscription, Subscription.id == ScheduleRow.subscription_id)
+            .where(ScheduleRow.next_fire_at <= now)
+            .order_by(ScheduleRow.next_fire_at)
+            .limit(batch)
+            # Only the schedule rows: a tick must not block the API pausing a subscription.
+            .with_for_update(skip_locked=True, of=ScheduleRow)
+        ).all()
+        for row, paused in due:
+            out.due += 1
+            _advance(session, row, paused, now, out)
+        after_commit(session, lambda: _enqueue(out))
+    return out.as_dict()
+
+
+def _enqueue(out: Outcome) -> None:
+    from ci import tasks
+
+    for delivery_id in out.deliveries:
+        tasks.enqueue(tasks.process_delivery, delivery_id)
+    for run_id in out.on_runner:
+        tasks.enqueue(tasks.stop_run, run_id)
+
+
+def _advance(session: Session, row: ScheduleRow, paused: bool, now: datetime, out: Outcome) -> None:
+    """Fire or skip the schedule's due slots, then point it at its next one."""
+    timing = _timing(row)
+    if timing is None or row.next_slot_at is None:  # invalid (and so ended just now)
+        out.ended += 1
+        return
+    if paused:
+        out.paused += 1
+        _mirror_pause(row, True)
+        return
+    plan = timing.plan(row.next_slot_at, now, _key(row))
+    for slot, reason in plan.skip:
+        _skip(session, row, slot, reason, out)
+    next_slot, waiting = plan.next_slot, ""
+    for slot in plan.fire:
+        if timing.end_reason(row.fired_count, slot):
+            next_slot = None
+            break
+        action, reason, stop = _guard(session, row, timing, slot)
+        if action == "wait":
+            next_slot, waiting = slot, reason
+            break
+        if action == "skip":
+            _skip(session, row, slot, reason, out)
+        else:
+            _fire(session, row, slot, _replace(session, stop, out), out)
+    row.next_slot_at = next_slot
+    ended = timing.end_reason(row.fired_count, next_slot)
+    if ended or next_slot is None:
+        out.ended += 1
+        _end(row, ended)
+    elif waiting:
+        out.waiting += 1
+        row.reason, row.next_fire_at = waiting, now + RECHECK
+    else:
+        row.reason, row.next_fire_at = "", timing.due_at(next_slot, _key(row))
+
+
+def _guard(
+    session: Session, row: ScheduleRow, timing: Schedule, slot: datetime
+) -> tuple[str, str, list[Run]]:
+    """Whether `slot` may fire now: ("fire" | "skip" | "wait", why, runs to stop first)."""
+    if timing.depends_on_past:
+        action, reason = _previous_outcome(session, row)
+        if action != "fire":
+            return action, reason, []
+    if timing.concurrency == "Allow":
+        return "fire", "", []
+    fired = select(ScheduleFire.delivery_id).where(ScheduleFire.schedule_id == row.id)
+    active = (
+        select(Run)
+        .where(Run.subscription_id == row.subscription_id, Run.delivery_id.in_(fired))
+        .where(Run.status.not_in([str(s) for s in DONE]))
+        .order_by(Run.id)
+    )
+    if timing.concurrency == "Replace":
+        return "fire", "", list(session.scalars(active.with_for_update()))
+    busy = ", ".join(f"run {run.id} ({run.status})" for run in session.scalars(active))
+    if busy:
+        return "skip", f"concurrencyPolicy Forbid: {busy} of this schedule is still active", []
+    pending = session.scalar(
+        select(ScheduleFire.fire_at)
+        .join(Delivery, Delivery.id == ScheduleFire.delivery_id)
+        .where(ScheduleFire.schedule_id == row.id, Delivery.status == "received")
+        .limit(1)
+    )
+    if pending is not None:
+        why = f"the slot {pending.isoformat()} of this schedule has not started its run yet"
+        return "skip", f"concurrencyPolicy Forbid: {why}", []
+    return "fire", "", []
+
+
+def _previous_outcome(session: Session, row: ScheduleRow) -> tuple[str, str]:
+    """dependsOnPast: wait while the last fired slot's run may still succeed; skip if it failed."""
+    previous = session.execute(
+        select(ScheduleFire.fire_at, ScheduleFire.delivery_id, Delivery.status)
+        .join(Delivery, Delivery.id == ScheduleFire.delivery_id)
+        .where(ScheduleFire.schedule_id == row.id)
+        .order_by(ScheduleFire.fire_at.desc())
+        .limit(1)
+    ).first()
+    if previous is None:
+        return "fire", ""
+    fire_at, delivery_id, delivery_status = previous
+    slot = fire_at.isoformat()
+    if delivery_status == "received":
+        return "wait", f"dependsOnPast: waiting for the slot {slot} to start its run"
+    runs = session.execute(
+        select(Run.id, Run.status).where(
+            Run.subscription_id == row.subscription_id, Run.delivery_id == delivery_id
+        )
+    ).all()
+    for run_id, status in runs:
+        if status not in DONE:
+            return "wait", f"dependsOnPast: waiting for run {run_id} of the slot {slot} ({status})"
+        if status != RunStatus.SUCCEEDED:
+            return "skip", f"dependsOnPast: run {run_id} of the previous slot {slot} {status}"
+    return "fire", ""
+
+
+def _replace(session: Session, runs: list[Run], out: Outcome) -> str:
+    """concurrencyPolicy Replace: ask the schedule's active runs to stop; says which."""
+    for run in runs:
+        if launch.request_stop(session, run):
+            out.on_runner.append(run.id)
+        out.replaced.append(run.id)
+    if not runs:
+        return "fired"
+    ids = ", ".join(str(run.id) for run in runs)
+    return f"fired; concurrencyPolicy Replace: asked run {ids} to stop"
+
+
+# Built once, against the tables rather than the ORM classes: a tick writes many of these.
+_DELIVERIES, _FIRES = Base.metadata.tables["deliveries"], Base.metadata.tables["schedule_fires"]
+_DELIVERY = insert(_DELIVERIES).returning(_DELIVERIES.c.id)
+# ON CONFLICT rather than a savepoint per slot: fewer round trips, and a conflict leaves the
+# transaction usable. PostgreSQL and SQLite spell it alike.
+_SLOT = {
+    "postgresql": postgresql.insert(_FIRES).on_conflict_do_nothing().returning(_FIRES.c.id),
+    "sqlite": sqlite.insert(_FIRES).on_conflict_do_nothing().returning(_FIRES.c.id),
+}
+
+
+def _fire(session: Session, row: ScheduleRow, slot: datetime, reason: str, out: Outcome) -> None:
+    stamp, received = slot.isoformat(), utcnow()
+    fire = {"subscription_id": row.subscription_id, "schedule": row.entry, "fire_at": stamp}
+    # No source: the scheduler is the sender; the slot's own row is what makes it unique.
+    delivery: dict[str, Any] = {
+        "provider": SCHEDULE,
+        "dedupe_key": f"{row.id}:{stamp}"[:128],
+        "event_name": "schedule",
+        "status": "received",
+        "body": json.dumps(fire).encode(),
+        "received_at": received,
+        "enqueued_at": received,
+    }
+    delivery_id = session.scalar(_DELIVERY, delivery)
+    if not _record(session, row, slot, reason, delivery_id):
+        session.execute(delete(Delivery).where(Delivery.id == delivery_id))
+        log.warning("schedule %s: slot %s was already decided; not firing it again", row.id, stamp)
+        return
+    assert delivery_id is not None
+    row.fired_count += 1
+    row.last_fire_at = slot
+    out.fired += 1
+    out.deliveries.append(delivery_id)
+
+
+def _skip(session: Session, row: ScheduleRow, slot: datetime, reason: str, out: Outcome) -> None:
+    if not _record(session, row, slot, reason):
+        return
+    out.skipped += 1
+    stamp = slot.isoformat()
+    log.info("schedule %s/%s: slot %s not fired: %s", row.subscription_id, row.entry, stamp, reason)
+
+
+def _record(
+    session: Session, row: ScheduleRow, slot: datetime, reason: str, delivery_id: int | None = None
+) -> bool:
+    """Write the slot's row; False if it was already decided."""
+    values = {"schedule_id": row.id, "fire_at": slot, "delivery_id": delivery_id, "reason": reason}
+    return session.scalar(_SLOT[session.get_bind().dialect.name], values) is not None
+
+
+def reconcile(rt: Runtime, now: datetime | None = None) -> int:
+    """Resume the schedules of subscriptions resumed without a sync; returns how many."""
+    with rt.db.session() as session:
+        stale = session.scalars(
+            select(Subscription)
+            .join(ScheduleRow, ScheduleRow.subscription_id == Subscription.id)
+            .where(ScheduleRow.state == "paused", Subscription.paused.is_(False))
+            .distinct()
+        ).all()
+        for subscription in stale:
+            sync_subscription(session, subscription, now)
+        return len(stale)
+
+
+def run_forever(
+    rt: Runtime, stop_event: threading.Event, interval: float = 1.0, batch: int = 500
+) -> None:
+    """Tick every `interval` seconds until `stop_event` is set (`axon scheduler`, or a thread)."""
+    try:
+        with rt.db.session() as session:
+            log.info("scheduler started; %s subscription(s) synced", sync_all(session))
+    except Exception:
+        log.exception("syncing the schedules failed; ticking what is there")
+    reconciled = time.monotonic()
+    while not stop_event.is_set():
+        try:
+            counts = tick(rt, batch=batch)
+            if time.monotonic() - reconciled > RECONCILE_SECONDS:
+                reconciled = time.monotonic()
+                reconcile(rt)
+        except Exception:
+            log.exception("scheduler tick failed; trying again")
+            counts = {}
+        # A full batch means more are due: go on at once instead of falling behind.
+        if counts.get("due", 0) < batch:
+            stop_event.wait(interval)
+
+
+def history(session: Session, subscription_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    """The subscription's schedules and their latest slots, fired or skipped with the reason."""
+    shown = []
+    for row in session.scalars(
+        select(ScheduleRow)
+        .where(ScheduleRow.subscription_id == subscription_id)
+        .order_by(ScheduleRow.entry)
+    ):
+        slots = session.execute(
+            select(ScheduleFire.fire_at, ScheduleFire.delivery_id, ScheduleFire.reason)
+            .where(ScheduleFire.schedule_id == row.id)
+            .order_by(ScheduleFire.fire_at.desc())
+            .limit(limit)
+        )
+        fields = ("entry", "state", "reason", "next_fire_at", "last_fire_at", "fired_count")
+        shown.append({name: getattr(row, name) for name in fields})
+        shown[-1]["slots"] = [dict(slot._mapping) for slot in slots]
+    return shown
