@@ -35,8 +35,26 @@ class Settings:
     sweep_after_seconds: float = 30.0
     sweep_interval_seconds: float = 5.0
     github_api_url: str = "https://api.github.com"
-    github_token: str = ""
-    slack_webhook_url: str = ""
+    github_token: str = field(default="", repr=False)
+    github_app_id: str = ""
+    github_app_private_key: str = field(default="", repr=False)  # PEM text or a file path
+    github_app_installation_id: str = ""
+    gitlab_api_url: str = "https://gitlab.com/api/v4"
+    gitlab_token: str = field(default="", repr=False)
+    slack_webhook_url: str = field(default="", repr=False)
+    slack_token: str = field(default="", repr=False)
+    slack_channel: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 0
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_security: str = "starttls"
+    smtp_sender: str = "axon@localhost"
+    email_recipients: str = ""
+    webhook_secret: str = field(default="", repr=False)
+    pagerduty_service_key: str = field(default="", repr=False)
+    # URLs users put in report targets may not reach private or loopback addresses unless set.
+    allow_private_urls: bool = False
     notify_timeout_seconds: float = 10.0
     api_token: str = ""  # when set, the REST API requires it as a Bearer token
     secret_key: str = field(default="", repr=False)
@@ -72,12 +90,39 @@ class Settings:
 
     def notifier_config(self, name: str) -> dict[str, Any]:
         """Constructor arguments for the notifier called `name`."""
-        if name == "github":
-            return {
-                "api_url": self.github_api_url,
-                "token": self.github_token,
-                "timeout": self.notify_timeout_seconds,
-            }
-        if name == "slack":
-            return {"webhook_url": self.slack_webhook_url, "timeout": self.notify_timeout_seconds}
-        return {}
+        github = {
+            "api_url": self.github_api_url,
+            "token": self.github_token,
+            "app_id": self.github_app_id,
+            "app_private_key": self.github_app_private_key,
+            "app_installation_id": self.github_app_installation_id,
+        }
+        gitlab = {"api_url": self.gitlab_api_url, "token": self.gitlab_token}
+        private = {"allow_private": self.allow_private_urls}
+        configs: dict[str, dict[str, Any]] = {
+            "github": github,
+            "checks": github,
+            "comment": github,
+            "gitlab": gitlab,
+            "note": gitlab,
+            "slack": {
+                "webhook_url": self.slack_webhook_url,
+                "token": self.slack_token,
+                "channel": self.slack_channel,
+                **private,
+            },
+            "email": {
+                "host": self.smtp_host,
+                "port": self.smtp_port,
+                "username": self.smtp_username,
+                "password": self.smtp_password,
+                "security": self.smtp_security,
+                "sender": self.smtp_sender,
+                "recipients": self.email_recipients,
+            },
+            "webhook": {"secret": self.webhook_secret, **private},
+            "discord": private,
+            "mattermost": private,
+            "pagerduty": {"service_key": self.pagerduty_service_key},
+        }
+        return {**configs.get(name, {}), "timeout": self.notify_timeout_seconds}

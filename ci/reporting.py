@@ -156,7 +156,10 @@ def _pending(
     for name, config in targets(rt, run).items():
         notifier = notifiers.get(name, **rt.settings.notifier_config(name))
         if report.status in notifier.wants and name not in sent:
-            work.append(_Work(notifier, config, _last_receipt(session, run.id, name)))
+            previous = _last_receipt(session, run.id, name)
+            if previous is None and notifier.receipt_scope == "pull_request":
+                previous = _pull_request_receipt(session, run, name)
+            work.append(_Work(notifier, config, previous))
     return work
 
 
@@ -172,6 +175,29 @@ def _last_receipt(session: Session, run_id: int, target: str) -> Receipt | None:
         .limit(1)
     )
     return Receipt(target, **previous.receipt) if previous else None
+
+
+def _pull_request_receipt(session: Session, run: Run, target: str) -> Receipt | None:
+    """The last receipt of an earlier run of this subscription on the same pull request."""
+    number = ((run.event or {}).get("pull_request") or {}).get("number")
+    if number is None or run.subscription_id is None:
+        return None
+    earlier = session.scalars(
+        select(Notification)
+        .join(Run, Run.id == Notification.run_id)
+        .where(
+            Run.subscription_id == run.subscription_id,
+            Notification.target == target,
+            Notification.state == "sent",
+        )
+        .order_by(Notification.id.desc())
+        .limit(200)
+    )
+    for row in earlier:
+        data = row.receipt.get("data") or {}
+        if data.get("pull_request") == number and data.get("repo", "") in ("", run.event["repo"]):
+            return Receipt(target, **row.receipt)
+    return None
 
 
 def _send(item: _Work, report: Report, run_id: int, condition_id: int) -> Notification:

@@ -32,6 +32,17 @@ def format_duration(seconds: float) -> str:
 
 
 @dataclass(frozen=True)
+class Comparison:
+    """One output of the run beside the same output of the base branch's latest successful run."""
+
+    name: str
+    value: Any
+    base: Any = None  # None: the base branch's run has no such output
+    delta: float | None = None
+    verdict: str = ""  # "better", "worse", "within tolerance", or "" when not compared
+
+
+@dataclass(frozen=True)
 class Report:
     """One run's status change, in the words every target needs."""
 
@@ -53,6 +64,13 @@ class Report:
     branch: str = ""
     pull_request: int | None = None
     subscription: str = ""
+    # For a run on a pull request: its outputs against the base branch (empty: no comparison).
+    comparisons: tuple[Comparison, ...] = ()
+    base_branch: str = ""
+    base_url: str = ""  # the page of the base branch's run compared against
+    # Why the outputs break the subscription's rule against the base branch, e.g. "accuracy
+    # dropped 0.8 points, more than 0.5"; empty when they keep it. A check run then fails.
+    regression: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,8 +86,13 @@ class Notifier(ABC):
     """One report target. Takes values, returns values; raises TransientError to be retried."""
 
     name: ClassVar[str]
-    wants: ClassVar[frozenset[RunStatus]] = DONE
+    # The statuses this notifier reports. A class attribute that an instance may change from its
+    # settings (Slack with a bot token also wants `running`, because it can edit that message).
+    wants: frozenset[RunStatus] = DONE
     transient_errors: ClassVar[tuple[type[BaseException], ...]] = (TransientError,)
+    # "run": `previous` is this run's last receipt. "pull_request": one message per pull
+    # request and subscription, so a later run's report edits an earlier run's message.
+    receipt_scope: ClassVar[str] = "run"
 
     @abstractmethod
     def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:

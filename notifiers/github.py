@@ -9,24 +9,23 @@ Features:
 - Rate limits (403 with X-RateLimit-Remaining: 0, 429, Retry-After) are transient with
   `retry_after`; any other 4xx is permanent and carries GitHub's message.
 - Safe to send twice: a status with the same context replaces the one GitHub shows.
+- Token or GitHub App installation auth, and GitHub Enterprise, as notifiers.github_api says.
 
 Config (target keys):
 - context: the status's name on the commit; default "axon/<subscription or run name>".
-The notifier itself takes api_url (GitHub Enterprise: https://HOST/api/v3), token, timeout.
+The notifier itself takes api_url (GitHub Enterprise: https://HOST/api/v3), token, app_id,
+app_private_key, app_installation_id, timeout.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import quote
 
-import requests
-
-from notifiers import http
-from notifiers.base import Notifier, PermanentError, Receipt, Report, format_duration
+from notifiers import github_api
+from notifiers.base import Receipt, Report, format_duration
 from schemas.status import DONE, RunStatus
 
-API_VERSION = "2022-11-28"
 MAX_DESCRIPTION = 140  # GitHub answers 422 to a longer description
 
 # GitHub's commit statuses have no "cancelled" or "skipped" state, and reporting a stopped or
@@ -41,25 +40,15 @@ STATES: dict[RunStatus, str] = {
 }
 
 
-class GitHubNotifier(Notifier):
+class GitHubNotifier(github_api.GitHubTarget):
     """Sets a commit status on the run's repository and sha."""
 
     name = "github"
-    wants: ClassVar[frozenset[RunStatus]] = DONE | {RunStatus.RUNNING}
-
-    def __init__(
-        self, api_url: str = "https://api.github.com", token: str = "", timeout: float = 10
-    ) -> None:
-        self.api_url = api_url.rstrip("/")
-        self.timeout = timeout
-        self._token = token
-
-    def __repr__(self) -> str:
-        return f"GitHubNotifier(api_url={self.api_url!r})"
+    wants = DONE | {RunStatus.RUNNING}
 
     def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:
         """Required. Create one commit status; `previous` is not needed, a context replaces."""
-        owner, repo = _owner_and_repo(report)
+        owner, repo = github_api.owner_and_repo(report, "commit status")
         state = STATES.get(report.status, "pending")
         context = target.get("context") or f"axon/{report.subscription or report.run_name}"
         body = {
@@ -68,28 +57,20 @@ class GitHubNotifier(Notifier):
             "description": describe(report),
             "context": context,
         }
-        path = f"/repos/{quote(owner, safe='')}/{quote(repo, safe='')}/statuses/{quote(report.sha)}"
-        with http.new_session(self._headers()) as session:
-            response = http.request(
-                session,
-                "POST",
-                self.api_url + path,
-                json=body,
-                timeout=self.timeout,
-                what=f"github status for {owner}/{repo}@{report.sha[:7]}",
-                secrets=(self._token,),
-            )
+        response = self.api.call(
+            "POST",
+            owner,
+            repo,
+            f"/statuses/{quote(report.sha)}",
+            json=body,
+            what=f"github status for {owner}/{repo}@{report.sha[:7]}",
+        )
+        status_id = github_api.answer(response).get("id")
         return Receipt(
             target=self.name,
-            external_id=_status_id(response),
+            external_id="" if status_id is None else str(status_id),
             data={"state": state, "context": context},
         )
-
-    def _headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
-        return headers
 
 
 def describe(report: Report) -> str:
@@ -105,25 +86,3 @@ def describe(report: Report) -> str:
     else:
         text = label
     return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…"
-
-
-def _owner_and_repo(report: Report) -> tuple[str, str]:
-    owner, _, repo = report.repo.partition("/")
-    if not owner or not repo or "/" in repo:
-        raise PermanentError(
-            f"github: run {report.run_name!r} has no repository as 'owner/name' "
-            f"(got {report.repo!r}); a commit status needs one"
-        )
-    if not report.sha:
-        raise PermanentError(
-            f"github: run {report.run_name!r} has no commit sha; a commit status needs one"
-        )
-    return owner, repo
-
-
-def _status_id(response: requests.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    return str(body["id"]) if isinstance(body, dict) and "id" in body else ""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -34,19 +35,37 @@ def request(
     *,
     what: str,
     json: Any = None,
+    data: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    params: Mapping[str, str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     secrets: Iterable[str] = (),
+    follow_redirects: bool = True,
+    accept: Collection[int] = (),
+    transient: Collection[int] = (),
 ) -> requests.Response:
     """Send one request; return its 2xx/3xx response or raise TransientError / PermanentError.
 
     `what` names the call in every message ("github status for octo/repo@1a2b3c4"). No message
     carries the URL, because a Slack webhook's path is its credential; `secrets` are masked in
-    `what` and in whatever the target wrote back.
+    `what` and in whatever the target wrote back. `accept` lists error statuses returned to the
+    caller (a 404 for a comment deleted since); `transient` adds statuses this target uses for
+    "not now" (PagerDuty's 403). With `follow_redirects` off, a redirect is refused: a URL from
+    user settings must not be bounced to an address the outbound policy would have refused.
     """
-    what = _mask(what, secrets)
+    what = mask(what, secrets)
     # `from None`: the requests exception's text repeats the URL, so it must not travel along.
     try:
-        response = session.request(method, url, json=json, timeout=timeout)
+        response = session.request(
+            method,
+            url,
+            json=json,
+            data=data,
+            headers=headers,
+            params=params,
+            timeout=timeout,
+            allow_redirects=follow_redirects,
+        )
     except requests.Timeout:
         raise TransientError(f"{what}: no answer within {timeout:g}s") from None
     except requests.ConnectionError as exc:
@@ -54,10 +73,13 @@ def request(
     except requests.RequestException as exc:
         raise PermanentError(f"{what}: request not sent ({type(exc).__name__})") from None
     status = response.status_code
-    if status < 400:
+    if status < 300 or status in accept or (status < 400 and follow_redirects):
         return response
-    message = _mask(f"{what}: {status} {_detail(response)}".rstrip(), secrets)
-    if status >= 500 or status in _RETRYABLE_4XX or _rate_limited(response):
+    if status < 400:
+        raise PermanentError(f"{what}: {status} redirect not followed")
+    message = mask(f"{what}: {status} {_detail(response)}".rstrip(), secrets)
+    retryable = status >= 500 or status in _RETRYABLE_4XX or status in transient
+    if retryable or _rate_limited(response):
         raise TransientError(message, retry_after=retry_after(response))
     raise PermanentError(message)
 
@@ -99,16 +121,21 @@ def _parse_retry_after(value: str) -> float | None:
 
 
 def _detail(response: requests.Response) -> str:
-    """The target's own words: a JSON body's `message` (and `errors`), else the text."""
+    """The target's own words: a JSON body's `message` (and `errors`) or `error`, else the text."""
     try:
         body = response.json()
     except ValueError:  # requests' JSONDecodeError is one
         body = None
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        text = body["message"]
+    message = body.get("message") if isinstance(body, dict) else None
+    if isinstance(message, dict):  # GitLab: {"message": {"field": ["is invalid"]}}
+        message = "; ".join(f"{key} {_error_text(value)}" for key, value in message.items())
+    if isinstance(body, dict) and isinstance(message, str):
+        text = message
         errors = body.get("errors")
         if isinstance(errors, list) and errors:
             text += ": " + "; ".join(_error_text(error) for error in errors)
+    elif isinstance(body, dict) and isinstance(body.get("error"), str):  # Slack, GitLab OAuth
+        text = body["error"]
     else:
         text = response.text.strip()
     text = " ".join(text.split())
@@ -116,15 +143,26 @@ def _detail(response: requests.Response) -> str:
 
 
 def _error_text(error: Any) -> str:
-    # GitHub's 422 lists {resource, field, code} or {message} per error.
+    # GitHub's 422 lists {resource, field, code} or {message} per error; GitLab lists strings.
     if isinstance(error, dict):
         if isinstance(error.get("message"), str):
             return str(error["message"])
         return " ".join(str(error[key]) for key in ("field", "code") if key in error)
+    if isinstance(error, list):
+        return ", ".join(str(item) for item in error)
     return str(error)
 
 
-def _mask(text: str, secrets: Iterable[str]) -> str:
+def url_secrets(url: str) -> tuple[str, ...]:
+    """A webhook URL, which is itself a credential, and the parts of it a target might echo."""
+    parts = urlsplit(url)
+    pieces = [parts.path, parts.query, *parts.path.split("/")]
+    # Short pieces ("/", "hooks") name no secret, and masking them would garble every message.
+    return (url, parts.password or "", *(piece for piece in pieces if len(piece) >= 8))
+
+
+def mask(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret in it replaced by ***, longest first."""
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text

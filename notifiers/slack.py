@@ -1,26 +1,37 @@
-"""Slack incoming webhooks: one message per finished run, with its outputs.
+"""Slack: a message per run, by incoming webhook, or posted and then edited with a bot token.
 
 Features:
-- POST <webhook URL> with a plain `text` (what notifications and old clients show) and Block
-  Kit `blocks`: status, run name linked to the run's page, duration, repo@sha (branch), pull
+- Incoming webhook: POST <webhook URL> once the run is done. It cannot edit, so only final
+  statuses are posted. Slack's errors are plain-text codes (404 no_team, 400 invalid_payload,
+  403 action_prohibited, 410 channel_is_archived): PermanentError with the code; 5xx and 429
+  (with Retry-After) are transient.
+- Bot token (Web API): chat.postMessage when the run starts, then chat.update of the same
+  message (channel and ts from the receipt) when it ends. Slack's {"ok": false} answers are
+  read by notifiers.slack_api (ratelimited and server trouble: transient; others: permanent).
+  A message deleted since (message_not_found, cant_update_message) is posted anew.
+- The message: a plain `text` (what notifications and old clients show) and Block Kit
+  `blocks`: status, run name linked to the run's page, duration, repo@sha (branch), pull
   request, and the run's outputs (accuracy, loss, ...) as fields.
 - Text from events (branch names, messages, output names) is escaped for Slack's mrkdwn.
-- Slack answers `ok`; its errors are plain-text codes (404 no_team, 400 invalid_payload, 403
-  action_prohibited, 410 channel_is_archived) and become PermanentError with the code; 5xx and
-  429 (with Retry-After) are transient.
-- The webhook URL is a credential: it never appears in an error.
+- The webhook URL and the token are credentials: they never appear in an error. A webhook URL
+  from a target passes the outbound URL policy (notifiers.urls) and is not redirected.
 
 Config (target keys):
-- webhook_url: overrides the notifier's default webhook_url.
-The notifier itself takes webhook_url and timeout.
+- webhook_url: post to this incoming webhook (overrides the notifier's webhook_url and token).
+- channel: the channel a bot token posts to (overrides the notifier's channel).
+The notifier itself takes webhook_url, token, channel, api_url (default
+https://slack.com/api), allow_private and timeout. With a token it also wants `running`.
+
+Receipt: by bot token, external_id is the message ts and data has channel (Slack's id) and
+ts; by webhook, nothing.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlsplit
 
-from notifiers import http
+from notifiers import http, render, slack_api, urls
 from notifiers.base import Notifier, PermanentError, Receipt, Report, format_duration
 from schemas.status import DONE, RunStatus
 
@@ -33,29 +44,55 @@ EMOJI: dict[RunStatus, str] = {
     RunStatus.RUNNING: ":arrow_forward:",
 }
 MAX_FIELDS = 10  # Slack rejects a section with more fields (invalid_blocks)
-MAX_VALUE = 200
+# chat.update cannot reach these messages any more; a new one is posted instead.
+_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 
 
 class SlackNotifier(Notifier):
-    """Posts a message to a Slack incoming webhook."""
+    """Posts to a Slack incoming webhook, or posts and edits a message with a bot token."""
 
     name = "slack"
-    wants: ClassVar[frozenset[RunStatus]] = DONE
+    wants = DONE
 
-    def __init__(self, webhook_url: str = "", timeout: float = 10) -> None:
+    def __init__(
+        self,
+        webhook_url: str = "",
+        timeout: float = 10,
+        token: str = "",
+        channel: str = "",
+        api_url: str = slack_api.DEFAULT_API_URL,
+        allow_private: bool = False,
+    ) -> None:
         self._webhook_url = webhook_url
         self.timeout = timeout
+        self._token = token
+        self.channel = channel
+        self.api_url = api_url
+        self.allow_private = allow_private
+        if token:
+            self.wants = DONE | {RunStatus.RUNNING}
 
     def __repr__(self) -> str:
-        return f"SlackNotifier(webhook_url={'set' if self._webhook_url else 'unset'})"
+        mode = "token" if self._token else "webhook" if self._webhook_url else "unset"
+        return f"SlackNotifier({mode})"
 
     def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:
-        """Required. Post one message; a webhook cannot edit, so `previous` is not used."""
-        url = target.get("webhook_url") or self._webhook_url
-        if not url:
-            raise PermanentError(
-                "slack: no webhook_url, neither in the target nor in the notifier's settings"
-            )
+        """Required. Post (or, with a bot token and a previous receipt, edit) one message."""
+        if target.get("webhook_url"):
+            url = str(target["webhook_url"])
+            urls.check(url, what="slack webhook", allow_private=self.allow_private)
+            return self._post_to_webhook(url, report)
+        if self._token:
+            return self._post_with_token(report, target, previous)
+        if self._webhook_url:
+            return self._post_to_webhook(self._webhook_url, report)
+        raise PermanentError(
+            "slack: no webhook_url, neither in the target nor in the notifier's settings"
+        )
+
+    def _post_to_webhook(self, url: str, report: Report) -> Receipt:
+        if report.status not in DONE:
+            return Receipt(self.name, data={"skipped": "a webhook cannot edit: final only"})
         parts = urlsplit(url)
         # The path is the credential; mask its last segment too, in case a target echoes it.
         secrets = (url, parts.path, parts.path.rsplit("/", 1)[-1])
@@ -68,24 +105,54 @@ class SlackNotifier(Notifier):
                 timeout=self.timeout,
                 what=f"slack webhook at {parts.hostname or '?'}",
                 secrets=secrets,
+                follow_redirects=False,
             )
         return Receipt(target=self.name)
+
+    def _post_with_token(
+        self, report: Report, target: dict[str, Any], previous: Receipt | None
+    ) -> Receipt:
+        channel = str(target.get("channel") or self.channel)
+        if not channel:
+            raise PermanentError(
+                "slack: no channel, neither in the target nor in the notifier's settings"
+            )
+        body = {"channel": channel, **message(report), "unfurl_links": False}
+        what = f"slack {channel}"
+        data = previous.data if previous else {}
+        if data.get("channel") and data.get("ts"):
+            edit = {**body, "channel": data["channel"], "ts": data["ts"]}
+            try:
+                answer = self._call("chat.update", edit, what)
+            except slack_api.SlackApiError as exc:
+                if exc.code not in _GONE:
+                    raise
+            else:
+                return self._receipt(answer, data)
+        return self._receipt(self._call("chat.postMessage", body, what), {})
+
+    def _call(self, method: str, body: dict[str, Any], what: str) -> dict[str, Any]:
+        return slack_api.call(
+            self.api_url, self._token, method, body, what=what, timeout=self.timeout
+        )
+
+    def _receipt(self, answer: dict[str, Any], data: dict[str, Any]) -> Receipt:
+        channel = str(answer.get("channel") or data.get("channel", ""))
+        ts = str(answer.get("ts") or data.get("ts", ""))
+        return Receipt(self.name, external_id=ts, data={"channel": channel, "ts": ts})
 
 
 def message(report: Report) -> dict[str, Any]:
     """The webhook body: fallback `text` plus Block Kit `blocks`."""
     emoji = EMOJI.get(report.status, ":information_source:")
-    verb = report.status.value.replace("_", " ")
-    if report.duration is not None:
-        preposition = "in" if report.status == RunStatus.SUCCEEDED else "after"
-        verb += f" {preposition} {format_duration(report.duration)}"
-    why = " ".join((report.message or report.reason).split())
-    name = f"{report.project}/{report.run_name}"
+    verb = render.verb(report)
+    why = render.why(report)
+    name = render.run_title(report)
     text = f"{emoji} {_escape(name)} {verb}"
     headline = f"{emoji} *{_link(report.url, name)}* {verb}"
-    if why and report.status != RunStatus.SUCCEEDED:
+    if why:
         text += f": {_escape(why)}"
-        headline += f"\n>{_escape(_clip(why, 1000))}"
+        headline += f"\n>{_escape(render.clip(why, 1000))}"
     blocks: list[dict[str, Any]] = [_section(headline)]
     facts = _facts(report)
     if facts:
@@ -96,7 +163,7 @@ def message(report: Report) -> dict[str, Any]:
 
 
 def _facts(report: Report) -> list[dict[str, str]]:
-    facts = [("Status", report.status.value.replace("_", " "))]
+    facts = [("Status", render.label(report.status))]
     if report.duration is not None:
         facts.append(("Duration", format_duration(report.duration)))
     if report.repo:
@@ -113,13 +180,7 @@ def _outputs(outputs: dict[str, Any]) -> list[dict[str, str]]:
     if len(items) > MAX_FIELDS:
         rest = len(items) - (MAX_FIELDS - 1)
         items = items[: MAX_FIELDS - 1] + [("…", f"{rest} more")]
-    return [_field(str(key), _value(value)) for key, value in items]
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return _clip(str(value), MAX_VALUE)
+    return [_field(str(key), render.value(value)) for key, value in items]
 
 
 def _section(text: str) -> dict[str, Any]:
@@ -141,7 +202,3 @@ def _link(url: str, label: str) -> str:
 def _escape(text: str) -> str:
     # Slack's mrkdwn needs exactly these three escaped; `<!channel>` can then not be forged.
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

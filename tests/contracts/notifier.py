@@ -1,6 +1,10 @@
 """What every notifier does, whatever its target: subclass NotifierContract in its tests.
 
-The subclass provides these fixtures:
+NotifierBasics holds what holds for any protocol (a notifier over SMTP subclasses only it, and
+provides a `notifier` fixture); NotifierContract adds what holds for one over HTTP;
+EditInPlaceContract adds what holds for one that edits its message on later statuses.
+
+NotifierContract's subclass provides these fixtures:
 - `double`: the started HTTP double standing in for the target.
 - `make_notifier(url, timeout=5.0)`: a notifier, holding its secret, whose target is at `url`
   (the double's base URL, or any other, e.g. one where nothing listens).
@@ -10,6 +14,11 @@ The subclass provides these fixtures:
   answered in the target's own error format carrying `message`.
 - `secrets`: the strings (token, webhook path) that must never appear in an error.
 - `report(status, **changes)`: a realistic Report (tests/notifiers/conftest.py has one).
+EditInPlaceContract's subclass also provides:
+- `expect_edit(status=None, *, message=None, headers=None)`: script the double to accept one
+  edit of what `expect_delivery()` created; `status` as for `expect_delivery`.
+A subclass whose notifier reports a status before the run starts (a check run is created when
+the run is queued) names it in the class attribute `wanted_before_start`.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from __future__ import annotations
 import socket
 import traceback
 from collections.abc import Iterator
+from typing import ClassVar
 
 import pytest
 
@@ -40,8 +50,28 @@ def _assert_free_of(error: BaseException, secrets: list[str]) -> None:
         assert secret not in text, f"a secret leaked into: {text}"
 
 
-class NotifierContract:
-    """The behaviour shared by every notifier (see the module docstring for its fixtures)."""
+class NotifierBasics:
+    """What holds for every notifier, over any protocol; the subclass provides `notifier`."""
+
+    wanted_before_start: ClassVar[frozenset[RunStatus]] = frozenset()
+
+    def test_is_found_in_the_registry_under_its_name(self, notifier):
+        assert notifiers.load(notifier.name) is type(notifier)
+
+    def test_a_status_before_the_run_starts_is_not_wanted(self, notifier):
+        early = {RunStatus.CREATED, RunStatus.COMPILED, RunStatus.QUEUED, RunStatus.SCHEDULED}
+
+        assert notifier.wants & early == self.wanted_before_start
+
+    def test_wants_only_statuses_that_exist(self, notifier):
+        assert notifier.wants <= frozenset(RunStatus)
+
+    def test_wants_success_and_failure(self, notifier):
+        assert {RunStatus.SUCCEEDED, RunStatus.FAILED} <= notifier.wants
+
+
+class NotifierContract(NotifierBasics):
+    """The behaviour shared by every notifier over HTTP (the module docstring has its fixtures)."""
 
     @pytest.fixture
     def notifier(self, make_notifier, double):
@@ -51,9 +81,6 @@ class NotifierContract:
     def _the_target_saw_only_what_was_expected(self, double: HttpDouble) -> Iterator[None]:
         yield
         double.assert_no_outstanding()
-
-    def test_is_found_in_the_registry_under_its_name(self, notifier):
-        assert notifiers.load(notifier.name) is type(notifier)
 
     @pytest.mark.parametrize("status", [RunStatus.SUCCEEDED, RunStatus.FAILED])
     def test_a_wanted_final_status_reaches_the_target_once(
@@ -66,15 +93,6 @@ class NotifierContract:
 
         assert [request.verdict for request in double.requests] == ["expected"]
         assert receipt.target == notifier.name
-
-    @pytest.mark.parametrize(
-        "status", [RunStatus.CREATED, RunStatus.COMPILED, RunStatus.QUEUED, RunStatus.SCHEDULED]
-    )
-    def test_a_status_before_the_run_starts_is_not_wanted(self, status, notifier):
-        assert status not in notifier.wants
-
-    def test_wants_only_statuses_that_exist(self, notifier):
-        assert notifier.wants <= frozenset(RunStatus)
 
     def test_a_server_error_is_transient(self, notifier, expect_delivery, report, target):
         expect_delivery(500)
@@ -128,4 +146,47 @@ class NotifierContract:
             notifier.send(report(RunStatus.FAILED), target, None)
 
         assert "credentials not accepted" in str(caught.value)
+        _assert_free_of(caught.value, secrets)
+
+
+class EditInPlaceContract(NotifierContract):
+    """A notifier that edits, on later statuses, what it created for the run."""
+
+    def test_a_later_status_edits_what_the_first_created(
+        self, notifier, double, expect_delivery, expect_edit, report, target
+    ):
+        expect_delivery()
+        expect_edit()
+
+        first = notifier.send(report(RunStatus.RUNNING), target, None)
+        last = notifier.send(report(RunStatus.SUCCEEDED), target, first)
+
+        assert first.external_id and last.external_id == first.external_id
+        created, edited = double.requests
+        assert (created.verdict, edited.verdict) == ("expected", "expected")
+        assert (edited.method, edited.path) != (created.method, created.path)  # not a 2nd create
+
+    def test_running_is_wanted_so_that_it_can_be_edited_later(self, notifier):
+        assert RunStatus.RUNNING in notifier.wants
+
+    def test_an_edit_the_target_fails_is_transient(
+        self, notifier, expect_delivery, expect_edit, report, target
+    ):
+        expect_delivery()
+        expect_edit(502)
+        first = notifier.send(report(RunStatus.RUNNING), target, None)
+
+        with pytest.raises(TransientError):
+            notifier.send(report(RunStatus.SUCCEEDED), target, first)
+
+    def test_an_edit_the_target_refuses_is_permanent_and_keeps_the_secret(
+        self, notifier, expect_delivery, expect_edit, report, target, secrets
+    ):
+        expect_delivery()
+        expect_edit(403, message="not yours to edit: " + " ".join(secrets))
+        first = notifier.send(report(RunStatus.RUNNING), target, None)
+
+        with pytest.raises(PermanentError, match="not yours to edit") as caught:
+            notifier.send(report(RunStatus.SUCCEEDED), target, first)
+
         _assert_free_of(caught.value, secrets)

@@ -1,4 +1,5 @@
-"""The GitHub REST API on loopback: commit statuses, checked against GitHub's own schema."""
+"""The GitHub REST API on loopback: commit statuses, check runs, pull-request comments and
+GitHub App installation tokens, each request checked against GitHub's own schema."""
 
 from __future__ import annotations
 
@@ -15,7 +16,14 @@ from tests.fakes.http_double import Expectation, HeaderRule, HttpDouble, Recorde
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "outgoing" / "github"
 COMMIT_STATUS_PATH = "/repos/{owner}/{repo}/statuses/{sha}"
+CHECK_RUNS_PATH = "/repos/{owner}/{repo}/check-runs"
+CHECK_RUN_PATH = "/repos/{owner}/{repo}/check-runs/{check_run_id}"
+COMMENTS_PATH = "/repos/{owner}/{repo}/issues/{issue_number}/comments"
+COMMENT_PATH = "/repos/{owner}/{repo}/issues/comments/{comment_id}"
+ACCESS_TOKENS_PATH = "/app/installations/{installation_id}/access_tokens"
+INSTALLATION_PATH = "/repos/{owner}/{repo}/installation"
 DOCS = "https://docs.github.com/rest/commits/statuses#create-a-commit-status"
+JWT = re.compile(r"^Bearer [\w-]+\.[\w-]+\.[\w-]+$")
 
 
 def openapi_to_json_schema(node: Any) -> Any:
@@ -51,8 +59,20 @@ def commit_status_schema() -> dict[str, Any]:
     return schema
 
 
+def check_run_schemas() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The create and the update schema, with what GitHub enforces beyond the spec."""
+    create = copy.deepcopy(request_schema("create_check_run.json"))
+    update = copy.deepcopy(request_schema("update_check_run.json"))
+    # The spec says it in words: a completed check run needs a conclusion; an output, a title.
+    create["if"] = {"properties": {"status": {"const": "completed"}}, "required": ["status"]}
+    create["then"] = {"required": ["conclusion"]}
+    update["properties"]["output"]["required"] = ["title", "summary"]
+    return create, update
+
+
 class GitHubDouble(HttpDouble):
-    """GitHub's API: `expect_commit_status()`, then read `statuses()`.
+    """GitHub's API: `expect_commit_status()`, `expect_check_run()`, `expect_comment()`,
+    `expect_installation_token()`, then read `statuses()`, `check_runs()`, `comments()`.
 
     With a `token`, every expected request must carry `Authorization: Bearer <token>` (or
     `token <token>`); without one, none is required. Accept and User-Agent are always required.
@@ -63,6 +83,9 @@ class GitHubDouble(HttpDouble):
         self.token = token
         self._ids = itertools.count(1)
         self._schema = commit_status_schema()
+        self._check_run_schemas = check_run_schemas()
+        self._comment_schema = request_schema("create_issue_comment.json")
+        self._comment_issues: dict[int, str] = {}  # comment id -> the issue it is on
 
     def required_headers(self) -> dict[str, HeaderRule]:
         rules: dict[str, HeaderRule] = {
@@ -113,6 +136,200 @@ class GitHubDouble(HttpDouble):
             require_headers=self.required_headers(),
         )
 
+    def expect_check_run(
+        self,
+        owner: str,
+        repo: str,
+        check_run_id: int | None = None,
+        *,
+        times: int | None = 1,
+        status: int | None = None,
+        message: str | None = None,
+        headers: dict[str, str] | None = None,
+        delay: float = 0.0,
+    ) -> Expectation:
+        """Answer POST /repos/{owner}/{repo}/check-runs (201), or with a `check_run_id`
+        PATCH /repos/{owner}/{repo}/check-runs/{check_run_id} (200), with the check run."""
+        schema = self._check_run_schemas[0 if check_run_id is None else 1]
+        return self._expect_api(
+            "POST" if check_run_id is None else "PATCH",
+            _repo_path(
+                CHECK_RUNS_PATH if check_run_id is None else CHECK_RUN_PATH, owner, repo
+            ).replace("{check_run_id}", str(check_run_id)),
+            schema,
+            status or (201 if check_run_id is None else 200),
+            self._check_run_object,
+            message=message,
+            headers=headers,
+            times=times,
+            delay=delay,
+        )
+
+    def expect_comment(
+        self,
+        owner: str,
+        repo: str,
+        issue_number: int | None = None,
+        *,
+        comment_id: int | None = None,
+        times: int | None = 1,
+        status: int | None = None,
+        message: str | None = None,
+        headers: dict[str, str] | None = None,
+        delay: float = 0.0,
+    ) -> Expectation:
+        """Answer POST /repos/{owner}/{repo}/issues/{issue_number}/comments (201), or with a
+        `comment_id` PATCH /repos/{owner}/{repo}/issues/comments/{comment_id} (200).
+
+        An edit's body has the create's schema: GitHub documents the same `body` for both."""
+        if comment_id is None:
+            path = _repo_path(COMMENTS_PATH, owner, repo)
+            if issue_number is not None:
+                path = path.replace("{issue_number}", str(issue_number))
+        else:
+            path = _repo_path(COMMENT_PATH, owner, repo).replace("{comment_id}", str(comment_id))
+        return self._expect_api(
+            "POST" if comment_id is None else "PATCH",
+            path,
+            self._comment_schema,
+            status or (201 if comment_id is None else 200),
+            self._comment_object,
+            message=message,
+            headers=headers,
+            times=times,
+            delay=delay,
+        )
+
+    def expect_installation_token(
+        self,
+        installation_id: int,
+        token: str,
+        *,
+        expires_in: float = 3600,
+        times: int | None = 1,
+        status: int = 201,
+        message: str | None = None,
+    ) -> Expectation:
+        """Answer POST /app/installations/{installation_id}/access_tokens, which must carry a
+        JWT, with `token` expiring `expires_in` seconds from now."""
+
+        def answer(request: RecordedRequest) -> dict[str, Any]:
+            expires = datetime.now(UTC).timestamp() + expires_in
+            expires_at = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return {"token": token, "expires_at": expires_at, "permissions": {"checks": "write"}}
+
+        path = ACCESS_TOKENS_PATH.replace("{installation_id}", str(installation_id))
+        return self._expect_api(
+            "POST", path, None, status, answer, message=message, times=times, jwt=True
+        )
+
+    def expect_installation_lookup(
+        self, owner: str, repo: str, installation_id: int | None, *, times: int | None = 1
+    ) -> Expectation:
+        """Answer GET /repos/{owner}/{repo}/installation (with a JWT): the installation, or
+        404 when `installation_id` is None (the app is not installed there)."""
+        status = 200 if installation_id is not None else 404
+        return self._expect_api(
+            "GET",
+            _repo_path(INSTALLATION_PATH, owner, repo),
+            None,
+            status,
+            lambda request: {"id": installation_id, "app_id": 1, "account": {"login": owner}},
+            times=times,
+            jwt=True,
+        )
+
+    def check_runs(self) -> list[tuple[str, dict[str, Any]]]:
+        """(method, body) of every check run request answered 2xx, in order."""
+        return [
+            (request.method, request.json)
+            for request in self.requests
+            if "/check-runs" in request.path and request.status < 300
+        ]
+
+    def comments(self) -> list[tuple[str, str, str]]:
+        """(method, path, body text) of every comment request answered 2xx, in order."""
+        return [
+            (request.method, request.path, request.json["body"])
+            for request in self.requests
+            if "/comments" in request.path and request.status < 300
+        ]
+
+    def _expect_api(
+        self,
+        method: str,
+        pattern: str,
+        schema: dict[str, Any] | None,
+        status: int,
+        success: Any,
+        *,
+        message: str | None = None,
+        headers: dict[str, str] | None = None,
+        times: int | None = 1,
+        jwt: bool = False,
+        delay: float = 0.0,
+    ) -> Expectation:
+        if status < 300:
+            answer: Any = success
+        else:
+            answer = {"message": message or HTTPStatus(status).phrase, "documentation_url": DOCS}
+        rules = self.required_headers()
+        if jwt:
+            rules["Authorization"] = JWT
+        return self.expect(
+            method,
+            pattern,
+            status=status,
+            json=answer,
+            headers=headers,
+            times=times,
+            schema=schema,
+            require_headers=rules,
+            delay=delay,
+        )
+
+    def _check_run_object(self, request: RecordedRequest) -> dict[str, Any]:
+        body = request.json
+        segments = request.path.split("/")  # /repos/{owner}/{repo}/check-runs[/{id}]
+        owner, repo = segments[2], segments[3]
+        check_run_id = int(segments[5]) if len(segments) > 5 else next(self._ids)
+        return {
+            "id": check_run_id,
+            "head_sha": body.get("head_sha", ""),
+            "external_id": body.get("external_id", ""),
+            "url": f"{self.url}/repos/{owner}/{repo}/check-runs/{check_run_id}",
+            "html_url": f"https://github.com/{owner}/{repo}/runs/{check_run_id}",
+            "details_url": body.get("details_url"),
+            "status": body.get("status", "completed" if "conclusion" in body else "queued"),
+            "conclusion": body.get("conclusion"),
+            "started_at": body.get("started_at"),
+            "completed_at": body.get("completed_at"),
+            "output": body.get("output", {}),
+            "name": body.get("name", ""),
+            "app": {"id": 1, "slug": "axon"},
+        }
+
+    def _comment_object(self, request: RecordedRequest) -> dict[str, Any]:
+        # /repos/{owner}/{repo}/issues/{number}/comments or .../issues/comments/{id}
+        segments = request.path.split("/")
+        owner, repo = segments[2], segments[3]
+        editing = segments[5] == "comments"
+        comment_id = int(segments[6]) if editing else next(self._ids)
+        if not editing:
+            self._comment_issues[comment_id] = segments[5]
+        number = self._comment_issues.get(comment_id, "1")
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {
+            "id": comment_id,
+            "node_id": f"IC_kwDOAxon{comment_id:08d}",
+            "url": f"{self.url}/repos/{owner}/{repo}/issues/comments/{comment_id}",
+            "html_url": f"https://github.com/{owner}/{repo}/pull/{number}#issuecomment-{comment_id}",
+            "body": request.json["body"],
+            "user": {"login": "axon[bot]", "id": 1, "type": "Bot"},
+            "created_at": now,
+            "updated_at": now,
+        }
+
     def statuses(self, sha: str | None = None) -> list[dict[str, Any]]:
         """The commit status bodies received, in order (for one sha if given)."""
         return [
@@ -147,3 +364,7 @@ class GitHubDouble(HttpDouble):
             "updated_at": now,
             "creator": {"login": "axon[bot]", "id": 1, "type": "Bot"},
         }
+
+
+def _repo_path(pattern: str, owner: str, repo: str) -> str:
+    return pattern.replace("{owner}", owner).replace("{repo}", repo)

@@ -149,11 +149,24 @@ class TestSlackNotifier(NotifierContract):
 
     def test_the_targets_webhook_url_overrides_the_default(self, slack, report):
         slack.expect_message()
-        notifier = SlackNotifier("https://hooks.slack.invalid/services/T0/B0/default")
+        default = "https://hooks.slack.invalid/services/T0/B0/default"
+        notifier = SlackNotifier(default, allow_private=True)  # the double is on loopback
 
         notifier.send(report(), {"webhook_url": slack.webhook_url}, None)
 
         assert len(slack.messages()) == 1
+
+    def test_a_targets_webhook_url_inside_the_network_is_refused_without_allow_private(
+        self, notifier, slack, report
+    ):
+        with pytest.raises(PermanentError, match="127.0.0.1, a loopback address") as caught:
+            notifier.send(report(), {"webhook_url": slack.webhook_url}, None)
+
+        assert slack.requests == []
+        assert slack.secret not in str(caught.value)
+
+    def test_a_webhook_cannot_edit_so_it_wants_only_final_statuses(self, notifier):
+        assert RunStatus.RUNNING not in notifier.wants
 
     def test_without_any_webhook_url_the_error_is_permanent(self, slack, report):
         with pytest.raises(PermanentError, match="no webhook_url"):

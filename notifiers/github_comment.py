@@ -1,0 +1,85 @@
+"""GitHub pull-request comments: one per pull request and subscription, edited in place.
+
+Features:
+- POST /repos/{owner}/{repo}/issues/{number}/comments at the first status reported, then
+  PATCH /repos/{owner}/{repo}/issues/comments/{id} for every later status, with the id from
+  the previous receipt (when it names the same repository and pull request).
+- The comment: status and duration, commit and branch, the outputs table (beside the base
+  branch's latest successful run, with deltas and better / worse / within-tolerance verdicts,
+  when the report has the comparison), the rule, links to the run and the base run. Event
+  and job text is shown in code spans, so it cannot format, link or mention.
+- A comment deleted since (404 on the edit) is posted anew.
+- A run not on a pull request is not commented on: the receipt says why, no request is sent.
+- Auth, GitHub Enterprise, rate limits and errors as notifiers.github_api says.
+
+Config: no target keys. The notifier itself takes api_url, token, app_id, app_private_key,
+app_installation_id, timeout.
+
+Receipt: external_id is the comment id; data has comment_id, repo, pull_request, subscription
+and url (the comment's html_url). To keep one comment per pull request and subscription across
+runs, pass as `previous` the last receipt with the same repo, pull_request and subscription.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from notifiers import github_api, markdown
+from notifiers.base import Receipt, Report
+from schemas.status import DONE, RunStatus
+
+MAX_BODY = 65536  # GitHub refuses a longer comment body
+
+
+class GitHubCommentNotifier(github_api.GitHubTarget):
+    """Keeps one comment on the run's pull request up to date."""
+
+    name = "comment"
+    wants = DONE | {RunStatus.RUNNING}
+    receipt_scope = "pull_request"
+
+    def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:
+        """Required. Post the comment, or edit the one `previous` names."""
+        if report.pull_request is None:
+            return Receipt(self.name, data={"skipped": "the run is not on a pull request"})
+        owner, repo = github_api.owner_and_repo(report, "pull request comment", needs_sha=False)
+        body = {"body": markdown.comment(report, MAX_BODY)}
+        what = f"github comment on {owner}/{repo}#{report.pull_request}"
+        comment_id = _editable(previous, report)
+        if comment_id is not None:
+            response = self.api.call(
+                "PATCH",
+                owner,
+                repo,
+                f"/issues/comments/{comment_id}",
+                json=body,
+                what=what,
+                accept=(404,),
+            )
+            if response.status_code != 404:
+                return self._receipt(report, github_api.answer(response), comment_id)
+        response = self.api.call(
+            "POST", owner, repo, f"/issues/{report.pull_request}/comments", json=body, what=what
+        )
+        answer = github_api.answer(response)
+        return self._receipt(report, answer, answer.get("id"))
+
+    def _receipt(self, report: Report, answer: dict[str, Any], comment_id: Any) -> Receipt:
+        data = {
+            "comment_id": comment_id,
+            "repo": report.repo,
+            "pull_request": report.pull_request,
+            "subscription": report.subscription,
+            "url": answer.get("html_url", ""),
+        }
+        return Receipt(self.name, external_id=str(comment_id or ""), data=data)
+
+
+def _editable(previous: Receipt | None, report: Report) -> Any:
+    if previous is None or not previous.data.get("comment_id"):
+        return None
+    same_place = (previous.data.get("repo"), previous.data.get("pull_request")) == (
+        report.repo,
+        report.pull_request,
+    )
+    return previous.data["comment_id"] if same_place else None

@@ -1,0 +1,88 @@
+"""GitLab commit statuses: each run's status shown on the commit (and pipeline) that started it.
+
+Features:
+- POST /projects/{id}/statuses/{sha} with a JSON body: state, name, ref, target_url,
+  description (at most 255 characters, as GitLab requires of ref, target_url and description).
+- Statuses in GitLab's words: queued, scheduled → pending; running → running; succeeded →
+  success; failed, upstream_failed → failed; stopped → canceled; skipped → skipped.
+- GitLab answers 400 "Cannot transition status via :run from :running" to a state it already
+  shows; that is the retry of a status that landed, so it counts as sent.
+- Auth, self-managed GitLab, rate limits and errors as notifiers.gitlab_api says.
+
+Config (target keys):
+- name: the status's name on the commit; default "axon/<subscription or run name>".
+- project: the project id or path; default the run's repository.
+The notifier itself takes api_url, token, timeout.
+
+Receipt: external_id is the status id; data has state and name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from notifiers import gitlab_api, render
+from notifiers.base import PermanentError, Receipt, Report
+from schemas.status import DONE, RunStatus
+
+MAX_FIELD = 255
+STATES: dict[RunStatus, str] = {
+    RunStatus.QUEUED: "pending",
+    RunStatus.SCHEDULED: "pending",
+    RunStatus.RUNNING: "running",
+    RunStatus.SUCCEEDED: "success",
+    RunStatus.FAILED: "failed",
+    RunStatus.UPSTREAM_FAILED: "failed",
+    RunStatus.STOPPED: "canceled",
+    RunStatus.SKIPPED: "skipped",
+}
+_ALREADY = "Cannot transition status via"
+
+
+class GitLabNotifier(gitlab_api.GitLabTarget):
+    """Sets a commit status on the run's project and sha."""
+
+    name = "gitlab"
+    wants = DONE | {RunStatus.RUNNING}
+
+    def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:
+        """Required. Set one commit status; a status with the same name replaces the last."""
+        project = gitlab_api.project_of(report, target, "commit status")
+        if not report.sha:
+            raise PermanentError(
+                f"gitlab: run {report.run_name!r} has no commit sha; a commit status needs one"
+            )
+        state = STATES.get(report.status, "pending")
+        status_name = target.get("name") or f"axon/{report.subscription or report.run_name}"
+        body: dict[str, Any] = {"state": state, "name": status_name}
+        ref = report.branch or report.ref.removeprefix("refs/heads/").removeprefix("refs/tags/")
+        optional = {"ref": ref, "target_url": report.url, "description": description(report)}
+        body.update({key: value for key, value in optional.items() if value})
+        try:
+            response = self.call(
+                "POST",
+                project,
+                f"/statuses/{quote(report.sha, safe='')}",
+                json=body,
+                what=f"gitlab status for {project}@{report.sha[:7]}",
+            )
+        except PermanentError as exc:
+            if f"400 {_ALREADY}" not in str(exc):
+                raise
+            return Receipt(self.name, data={"state": state, "name": status_name})
+        status_id = gitlab_api.answer(response).get("id")
+        return Receipt(
+            self.name,
+            external_id="" if status_id is None else str(status_id),
+            data={"state": state, "name": status_name},
+        )
+
+
+def description(report: Report) -> str:
+    """`Succeeded in 12s`, `Failed: exit code 1`: at most 255 characters."""
+    text = render.verb(report)
+    why = render.why(report)
+    if why and report.status in DONE:
+        text = f"{render.label(report.status)}: {why}"
+    return render.clip(text[:1].upper() + text[1:], MAX_FIELD)

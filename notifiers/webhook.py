@@ -1,0 +1,118 @@
+"""A generic webhook: Polyaxon's notification fields as JSON, signed with HMAC-SHA256.
+
+Features:
+- POST <url> with a JSON body holding Polyaxon's notification fields: owner (the repository's
+  owner), project, uuid, name, status, title, details, finished_at, outputs; and Axon's own:
+  event ("run.status"), reason, message, url, started_at, duration, params, repo, sha, ref,
+  branch, pull_request, subscription.
+- Headers: `X-Axon-Event: run.status`; `X-Axon-Delivery: <run uuid>.<status>` (the same on a
+  retry, so receivers can drop duplicates); `X-Axon-Timestamp: <unix seconds>`; and, with a
+  secret, `X-Axon-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" under the
+  secret>`. A receiver recomputes it over the raw body, compares in constant time, and
+  refuses a timestamp more than a few minutes old (a replay).
+- Any 2xx is success; 3xx is refused (redirects are not followed), 5xx, 408 and 429 (with
+  Retry-After) are transient, other 4xx permanent.
+- A URL from a target passes the outbound URL policy (notifiers.urls). The URL and the secret
+  never appear in an error.
+
+Config (target keys):
+- url: where to POST (overrides the notifier's url).
+The notifier itself takes url, secret, allow_private and timeout.
+
+Receipt: external_id is the delivery id; data has the answer's status_code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from notifiers import http, render, urls
+from notifiers.base import Notifier, PermanentError, Receipt, Report
+
+
+class WebhookNotifier(Notifier):
+    """POSTs a signed JSON notification to a URL."""
+
+    name = "webhook"
+
+    def __init__(
+        self, url: str = "", secret: str = "", allow_private: bool = False, timeout: float = 10
+    ) -> None:
+        self._url = url
+        self._secret = secret
+        self.allow_private = allow_private
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"WebhookNotifier(url={'set' if self._url else 'unset'})"
+
+    def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:
+        """Required. POST one notification; every status is a new delivery."""
+        url = str(target.get("url") or "")
+        if url:
+            urls.check(url, what="webhook", allow_private=self.allow_private)
+        url = url or self._url
+        if not url:
+            raise PermanentError("webhook: no url, neither in the target nor in the settings")
+        body = json.dumps(payload(report), separators=(",", ":")).encode()
+        delivery = f"{report.run_uuid}.{report.status.value}"
+        headers = {"Content-Type": "application/json", "X-Axon-Event": "run.status"}
+        headers["X-Axon-Delivery"] = delivery
+        headers.update(sign(body, self._secret))
+        with http.new_session() as session:
+            response = http.request(
+                session,
+                "POST",
+                url,
+                data=body,
+                headers=headers,
+                timeout=self.timeout,
+                what=f"webhook at {urlsplit(url).hostname or '?'}",
+                secrets=(*http.url_secrets(url), self._secret),
+                follow_redirects=False,
+            )
+        return Receipt(self.name, external_id=delivery, data={"status_code": response.status_code})
+
+
+def sign(body: bytes, secret: str, now: float | None = None) -> dict[str, str]:
+    """The timestamp header, and the signature header when there is a secret."""
+    timestamp = str(int(time.time() if now is None else now))
+    headers = {"X-Axon-Timestamp": timestamp}
+    if secret:
+        signed = timestamp.encode() + b"." + body
+        digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+        headers["X-Axon-Signature"] = f"sha256={digest}"
+    return headers
+
+
+def payload(report: Report) -> dict[str, Any]:
+    """Polyaxon's notification fields, then Axon's."""
+    return {
+        "owner": report.repo.partition("/")[0],
+        "project": report.project,
+        "uuid": report.run_uuid,
+        "name": report.run_name,
+        "status": report.status.value,
+        "title": render.headline(report),
+        "details": render.details(report),
+        "finished_at": render.timestamp(report.finished_at),
+        "outputs": report.outputs,
+        "event": "run.status",
+        "reason": report.reason,
+        "message": report.message,
+        "url": report.url,
+        "started_at": render.timestamp(report.started_at),
+        "duration": report.duration,
+        "params": report.params,
+        "repo": report.repo,
+        "sha": report.sha,
+        "ref": report.ref,
+        "branch": report.branch,
+        "pull_request": report.pull_request,
+        "subscription": report.subscription,
+    }
