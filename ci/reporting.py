@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from ci import comparison
 from ci.db import Database, utcnow
 from ci.models import Condition, Notification, Run
 from ci.runtime import Runtime
@@ -36,9 +37,10 @@ def targets(rt: Runtime, run: Run) -> dict[str, dict[str, Any]]:
     return found
 
 
-def build_report(rt: Runtime, run: Run, condition: Condition) -> Report:
+def build_report(rt: Runtime, run: Run, condition: Condition, session: Session) -> Report:
     event = run.event or {}
     pull = event.get("pull_request") or {}
+    against = _against_base(rt, session, run, pull.get("base") or "")
     return Report(
         run_uuid=run.uuid,
         run_name=run.name,
@@ -58,7 +60,25 @@ def build_report(rt: Runtime, run: Run, condition: Condition) -> Report:
         branch=event.get("branch", ""),
         pull_request=pull.get("number"),
         subscription=run.subscription.name if run.subscription else "",
+        **against,
     )
+
+
+def _against_base(rt: Runtime, session: Session, run: Run, base_branch: str) -> dict[str, Any]:
+    """For a pull request's run: its outputs beside the base branch's latest successful run."""
+    if not base_branch or run.subscription is None:
+        return {}
+    base = comparison.baseline(session, run, base_branch)
+    if base is None:
+        return {"base_branch": base_branch}
+    wanted = comparison.rules(run.subscription.spec.get("compare"))
+    comparisons, regression = comparison.compare(run.outputs or {}, base.outputs or {}, wanted)
+    return {
+        "comparisons": comparisons,
+        "base_branch": base_branch,
+        "base_url": rt.run_url(base.uuid),
+        "regression": regression,
+    }
 
 
 def _lease(db: Database, run_id: int) -> bool:
@@ -126,7 +146,7 @@ def _report_next(rt: Runtime, run_id: int) -> bool:
         )
         if run is None or condition is None:
             return False
-        report = build_report(rt, run, condition)
+        report = build_report(rt, run, condition, session)
         work = _pending(rt, session, run, condition, report)
     rows: list[Notification] = []
     try:

@@ -6,13 +6,14 @@ import difflib
 import re
 from typing import Any
 
+from ci import comparison
 from notifiers.registry import notifiers
 from schemas.errors import SpecError, SpecErrors
 from schemas.spec import load_operation
 from schemas.spec_source import SourceMap, load_source
 from triggers.subscription import TRIGGER_KEYS, compile_subscription
 
-KEYS = TRIGGER_KEYS | {"name", "description", "operation", "report", "checkout"}
+KEYS = TRIGGER_KEYS | {"name", "description", "operation", "report", "checkout", "compare"}
 
 
 def parse_document(text: str | bytes) -> tuple[Any, SourceMap]:
@@ -73,6 +74,10 @@ def validate(doc: dict[str, Any], lines: SourceMap | None = None, at: str = "") 
         errors.append(exc)
     errors += _operation_errors(doc.get("operation"))
     errors += _report_errors(doc.get("report", {}))
+    try:
+        comparison.rules(doc.get("compare"))
+    except SpecError as exc:
+        errors.append(exc)
     if "checkout" in doc and not isinstance(doc["checkout"], bool):
         errors.append(SpecError("checkout", "expected true or false"))
     if errors:
