@@ -7,6 +7,7 @@ import os
 import click
 
 from ci.cli_client import deliveries, events, ops, projects, sources, subscriptions
+from ci.cli_spec import check, schema
 
 
 @click.group()
@@ -84,3 +85,5 @@ def upgrade() -> None:
 for group in (projects, sources, subscriptions, ops, deliveries, events):
     main.add_command(group)
 main.add_command(ops, name="runs")
+main.add_command(check)
+main.add_command(schema)

@@ -1,10 +1,17 @@
-"""Compile an operation and an event's context into one run: typed params, argv, env, timeout.
+"""Compile an operation and an event's context into runs: typed params, argv, env, timeout.
+
+Steps: apply presets; find the component (inline, dagRef, pathRef, hubRef, urlRef, see
+`ci.refs`); apply the operation's overrides and runPatch with its patchStrategy (`ci.patching`);
+check a dag's graph (`ci.dag`); bind params to inputs and outputs; render the run.
 
 Params are rendered first, seeing only the context namespaces: `event` and `globals` (and any
-other namespace the caller puts in `context`). The component's `run` section is rendered next,
-seeing as well every input and output by name (`{{ lr }}`; a flag renders `--name` or nothing),
-`params.<name>.value`, `.as_str`, `.as_arg` and `params.as_args` (every non-empty `as_arg`,
-shell-quoted, for `sh -c` lines). A namespace hides an input of the same name.
+other namespace the caller puts in `context`, such as `connections`). A `ref: ops.X | dag |
+runs.UUID` param reads `refs[ref]` (`{"outputs": {...}, "inputs": {...}, ...}`), which the
+caller fills with what upstream runs produced. The run section is rendered next, seeing as well
+every input and output by name (`{{ lr }}`; a flag renders `--name` or nothing), `inputs` and
+`outputs` as mappings, `params.<name>.value`, `.as_str`, `.as_arg` and `params.as_args` (every
+non-empty `as_arg`, shell-quoted, for `sh -c` lines). A namespace hides an input of the same name.
+A dag's run is not rendered: each of its ops is compiled when it starts.
 
 Event values available to templates (all untrusted, from Event.context()): event.kind,
 event.provider, event.repo, event.ref, event.branch, event.tag, event.sha, event.before,
@@ -13,39 +20,59 @@ event.pull_request (number, action, base, head, labels, draft, fork, merged, or 
 event.comment, event.author_association, event.image, event.image_tag, event.digest, event.url.
 Globals are whatever the caller passes: globals.uuid, globals.name, globals.project_name,
 globals.owner_name, globals.run_outputs_path, globals.run_artifacts_path, globals.artifacts_path,
-globals.created_at, globals.iteration, ...
+globals.created_at, globals.schedule_at, globals.iteration, ...
 
 Templates render in Jinja's immutable sandbox with strict undefined: an unknown name or an unsafe
-attribute is a located SpecError. A rendered value is inserted, never re-rendered, and each
-string stays one argv element: a branch named `main; rm -rf /` is one argument, not a command.
-A command or args element whose template renders empty (a false flag) is dropped from the argv;
-`args` given as one string is one element. `None` renders as "", dicts and lists as JSON.
+attribute is a located error. A rendered value is inserted, never re-rendered, and each string
+stays one argv element: a branch named `main; rm -rf /` is one argument, not a command. A command
+or args element whose template renders empty (a false flag) is dropped from the argv; `args`
+given as one string is one element. `None` renders as "", dicts and lists as JSON. Every problem
+found is reported together, as SpecErrors.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-from schemas.errors import SpecError
+from ci import dag as dags
+from ci import matrix as matrices
+from ci.patching import apply_operation, apply_presets
+from ci.refs import Fetch, RefError, read_ref, resolve_component
+from schemas.errors import SpecError, SpecErrors
 from schemas.spec import V1Component, V1Operation
+from schemas.spec_dag import V1Dag
 from schemas.spec_io import V1IO, TypeMismatch, coerce, is_template
-from schemas.spec_source import Path, format_path
+from schemas.spec_load import located
+from schemas.spec_source import Path
+from schemas.spec_validation import ValidationFailed
 
 # A template may build strings and lists, but not ones big enough to exhaust the worker.
 _MAX_REPEAT = 100_000
 _MAX_EXPONENT = 1_000
 
+# A ref param whose value could not be read: it is reported once, not also as missing.
+_UNREAD = object()
+# Which replica's container is "the" container of a distributed run, in order of preference.
+PRIMARY = {
+    "tfjob": ("chief", "worker", "ps", "evaluator"),
+    "pytorchjob": ("master", "worker"),
+    "mpijob": ("launcher", "worker"),
+    "raycluster": ("head",),
+    "daskcluster": ("job", "scheduler", "worker"),
+}
+
 
 @dataclass(frozen=True)
 class CompiledRun:
-    """One run, ready for a runner: argv, image, env, timeout and the resolved inputs."""
+    """One run, ready for a runner: argv, image, env, timeout and the resolved values."""
 
     name: str
     command: list[str]
@@ -54,17 +81,39 @@ class CompiledRun:
     timeout: float | None
     inputs: dict[str, Any]
     component: dict[str, Any]
+    kind: str = "job"
+    params: dict[str, Any] = field(default_factory=dict)
+    iteration: int | None = None
+    plan: list[list[str]] = field(default_factory=list)
+    max_retries: int | None = None
+    queue: str | None = None
 
 
 @dataclass(frozen=True)
-class _Bound:
-    """A typed value bound to an input or output (or a contextOnly param, with no `io`)."""
+class Options:
+    """Where references are looked up, and how strictly values are checked."""
+
+    base_dir: str | None = None
+    hub_dir: str | None = None
+    allow_url_refs: bool = False
+    root_dir: str | None = None
+    fetch: Fetch | None = None
+    presets: Mapping[str, V1Operation] = field(default_factory=dict)
+    overrides: Sequence[V1Operation] = ()
+    refs: Mapping[str, Mapping[str, Any]] | None = None
+    # For `axon check`: a value still holding a template after rendering is not type-checked.
+    delay_templates: bool = False
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A value bound to an input or output, or a contextOnly param (section "context")."""
 
     name: str
     value: Any
     io: V1IO | None = None
     to_env: str | None = None
-    declared: Path = ()
+    section: str = "context"
 
     def as_str(self) -> str:
         if self.value is None:
@@ -107,15 +156,27 @@ def _finalize(value: Any) -> Any:
     return value
 
 
-class _Renderer:
-    """Renders spec strings in the sandbox; a failure names the field and its source line."""
+class _Undefined(StrictUndefined):
+    """Strict undefined that names a placeholder by what it stands for (`event`)."""
+
+    @property
+    def _undefined_message(self) -> str:
+        label = getattr(self._undefined_obj, "_label", None)
+        if isinstance(label, str) and self._undefined_hint is None:
+            return f"{label!r} has no attribute {self._undefined_name!r}"
+        return str(super()._undefined_message)
+
+
+class Renderer:
+    """Renders spec strings in the sandbox; each failure is kept, named by field and place."""
 
     def __init__(self, op: V1Operation) -> None:
         self.op = op
-        self.env = _Sandbox(undefined=StrictUndefined, autoescape=False, finalize=_finalize)
+        self.env = _Sandbox(undefined=_Undefined, autoescape=False, finalize=_finalize)
+        self.errors: list[SpecError] = []
 
-    def error(self, path: Path, reason: str) -> SpecError:
-        return SpecError(format_path(path), reason, self.op.source_line(path))
+    def fail(self, path: Path, reason: str) -> None:
+        self.errors.append(located(path, reason, self.op.source))
 
     def text(self, text: str, path: Path, context: dict[str, Any]) -> str:
         try:
@@ -126,9 +187,17 @@ class _Renderer:
             reason = f"unsafe template: {exc}"
         except TemplateSyntaxError as exc:
             reason = f"template syntax error: {exc.message}"
-        except (TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
+        except (
+            TemplateError,
+            ArithmeticError,
+            AttributeError,
+            LookupError,
+            TypeError,
+            ValueError,
+        ) as exc:
             reason = f"template error: {exc}"
-        raise self.error(path, reason)
+        self.fail(path, reason)
+        return text
 
     def tree(self, value: Any, path: Path, context: dict[str, Any]) -> Any:
         """A copy of `value` with every template string in it rendered."""
@@ -141,138 +210,273 @@ class _Renderer:
         return value
 
 
+class Binder:
+    """Binds params, matrix values and defaults to the component's inputs and outputs."""
+
+    def __init__(
+        self,
+        op: V1Operation,
+        component: V1Component,
+        renderer: Renderer,
+        refs: Mapping[str, Mapping[str, Any]] | None,
+        delay_templates: bool,
+    ) -> None:
+        self.op, self.renderer, self.refs = op, renderer, refs
+        self.delay_templates = delay_templates
+        self.errors = renderer.errors
+        self.unchecked: set[str] = set()
+        self.declared: dict[str, tuple[V1IO, str]] = {}
+        for section in ("inputs", "outputs"):
+            for io in getattr(component, section) or ():
+                self.declared[io.name] = (io, section)
+
+    def bind(
+        self, namespaces: dict[str, Any], matrix_values: Mapping[str, Any], matrix_at: Path
+    ) -> dict[str, Bound]:
+        """Every param, matrix value and input default, rendered and typed."""
+        bound: dict[str, Bound] = {}
+        for name, param in (self.op.params or {}).items():
+            path = ("params", name)
+            if param.ref is not None:
+                value = self._read_ref(param.ref, param.value, path)
+                if value is _UNREAD:
+                    bound[name] = Bound(name, None)
+                    continue
+            else:
+                value = self.renderer.tree(param.value, path, namespaces)
+            if param.context_only:
+                bound[name] = Bound(name, value, to_env=param.to_env)
+            else:
+                bound[name] = self._typed(name, value, path, param.to_env)
+        for name, value in matrix_values.items():
+            if name in self.unchecked:
+                bound[name] = Bound(name, value)
+            elif name in self.declared:
+                bound[name] = self._typed(name, value, (*matrix_at, name), None)
+        for name, (io, section) in self.declared.items():
+            if name not in bound:
+                value = self.renderer.tree(io.value, ("component", section, name), namespaces)
+                bound[name] = self._typed(name, value, ("params", name), None)
+        return bound
+
+    def _read_ref(self, ref: str, value: Any, path: Path) -> Any:
+        if self.refs is not None and ref in self.refs:
+            try:
+                return read_ref(self.refs[ref], value)
+            except RefError as exc:
+                self.renderer.fail((*path, "value"), str(exc))
+                return _UNREAD
+        if self.delay_templates:
+            return "{{ %s.%s }}" % (ref, value)  # noqa: UP031
+        self.renderer.fail((*path, "ref"), f"{ref!r} is only known once its run has finished")
+        return _UNREAD
+
+    def _typed(self, name: str, value: Any, path: Path, to_env: str | None) -> Bound:
+        if name not in self.declared:
+            self.renderer.fail(path, "not an input of the component (nor an output)")
+            return Bound(name, value, to_env=to_env)
+        io, section = self.declared[name]
+        bound = Bound(name, value, io, to_env, section)
+        if value is None:
+            if section == "inputs" and not io.is_optional:
+                self.renderer.fail(path, f"required input {name!r} has no value")
+            return bound
+        if self.delay_templates and is_template(value):
+            return bound
+        try:
+            typed = coerce(io.type, value, is_list=bool(io.is_list))
+            if not io.delayed:
+                io.check(typed)
+        except TypeMismatch as exc:
+            self.renderer.fail(path, f"{name!r} has type {io.type}: {exc}")
+            return bound
+        except ValidationFailed as exc:
+            self.renderer.fail(path, f"{name!r}: {exc}")
+            return bound
+        return Bound(name, typed, io, to_env, section)
+
+    def io_context(self, bound: dict[str, Bound]) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        args: list[str] = []
+        for name, item in bound.items():
+            as_arg = self._as_arg(item)
+            params[name] = {
+                "value": item.value,
+                "as_str": item.as_str(),
+                "as_arg": as_arg,
+                "type": item.io.type if item.io else None,
+            }
+            if as_arg:
+                args.append(shlex.quote(as_arg))
+        params["as_args"] = " ".join(args)
+        top = {name: item.display() for name, item in bound.items()}
+        by_section = {
+            section: {b.name: b.value for b in bound.values() if b.section == section}
+            for section in ("inputs", "outputs")
+        }
+        return {**top, **by_section, "params": params}
+
+    def _as_arg(self, bound: Bound) -> str:
+        """Polyaxon's `params.<name>.as_arg`: `--name=value`, a flag, or the input's argFormat."""
+        io = bound.io
+        if bound.value is None:
+            return ""
+        if io is not None and io.arg_format:
+            path = ("component", bound.section, bound.name, "argFormat")
+            return self.renderer.text(io.arg_format, path, {bound.name: bound.value})
+        if io is not None and io.is_flag:
+            return f"--{bound.name}" if bound.value else ""
+        return f"--{bound.name}={bound.as_str()}"
+
+
 def compile_operation(
-    op: V1Operation, *, context: dict[str, Any], globals_: dict[str, Any]
+    op: V1Operation,
+    *,
+    context: dict[str, Any],
+    globals_: dict[str, Any],
+    matrix_values: Mapping[str, Any] | None = None,
+    iteration: int | None = None,
+    **options: Any,
 ) -> CompiledRun:
-    """Resolve `op`'s params against its component and render its run.
+    """Resolve `op`'s component and params and render its run.
 
     `context` maps namespace names to values, e.g. `{"event": event.context()}`; `globals_`
-    becomes the `globals` namespace. Raises a located SpecError for anything unresolvable.
+    becomes the `globals` namespace. `matrix_values` are the params of one run of op's matrix
+    (see `compile_matrix`). `options` are the fields of `Options`: `hub_dir`, `allow_url_refs`,
+    `base_dir`, `root_dir` and `fetch` for references; `overrides` (presets applied first) and
+    `presets` (by name); `refs`, what upstream runs produced; `delay_templates`. Raises
+    SpecErrors naming every problem with its path, line and column.
     """
-    component = _inline_component(op)
-    renderer = _Renderer(op)
-    namespaces = {**context, "globals": dict(globals_)}
-    bound = _bind(op, component, renderer, namespaces)
-    template_context = {**_io_context(bound, renderer), **namespaces}
+    settings = Options(**options)
+    op = apply_presets(op, settings.overrides, settings.presets)
+    if op.matrix is not None and matrix_values is None:
+        reason = f"a {op.matrix.kind} matrix makes several runs: compile each with compile_matrix"
+        raise SpecErrors([located(("matrix", "kind"), reason, op.source)])
+    component = _component(op, settings)
+    known = iteration if iteration is not None else globals_.get("iteration")
+    namespaces = {"connections": {}, **context, "globals": {**globals_, "iteration": known}}
+    binder = Binder(op, component, Renderer(op), settings.refs, settings.delay_templates)
+    matrix_at: Path = ("matrix", "params")
+    if op.matrix is not None:
+        if op.matrix.kind == "mapping":
+            matrix_at = ("matrix", "values", iteration or 0)
+        unfit = matrices.input_errors(op.matrix, component.io())
+        for path, reason in unfit:
+            binder.renderer.fail(path, reason)
+        # A value whose kind does not fit its input is reported once above, not once per run.
+        binder.unchecked = {str(path[2]) for path, _ in unfit}
+    bound = binder.bind(namespaces, matrix_values or {}, matrix_at)
+    run = _render_run(component, binder, bound, namespaces)
+    if binder.errors:
+        raise SpecErrors(binder.errors)
+    return _compiled(op, component, run, bound, iteration)
+
+
+def compile_matrix(
+    op: V1Operation,
+    *,
+    context: dict[str, Any],
+    globals_: dict[str, Any],
+    seed: int | None = None,
+    **options: Any,
+) -> list[CompiledRun]:
+    """Every run of op's grid, random or mapping matrix (one run when op has no matrix), each
+    with its iteration; SpecErrors gathers the problems of every run."""
+    settings = Options(**options)
+    op = apply_presets(op, settings.overrides, settings.presets)
+    options = {**options, "overrides": (), "presets": {}}
+    common = {"context": context, "globals_": globals_, **options}
+    if op.matrix is None:
+        return [compile_operation(op, **common)]
+    if op.matrix.kind not in matrices.EXPANDABLE:
+        reason = (
+            f"a {op.matrix.kind} matrix chooses its runs from results; only grid, random and "
+            "mapping matrices are expanded"
+        )
+        raise SpecErrors([located(("matrix", "kind"), reason, op.source)])
+    try:
+        runs = matrices.expand(op.matrix, seed=seed)
+    except matrices.MatrixTooLarge as exc:
+        raise SpecErrors([located(("matrix",), str(exc), op.source)]) from None
+    compiled: list[CompiledRun] = []
+    errors: dict[str, SpecError] = {}
+    for index, values in enumerate(runs):
+        try:
+            compiled.append(compile_operation(op, matrix_values=values, iteration=index, **common))
+        except SpecErrors as exc:
+            errors.update({str(error): error for error in exc.errors})
+    if errors:
+        raise SpecErrors(list(errors.values()))
+    return compiled
+
+
+def _component(op: V1Operation, settings: Options) -> V1Component:
+    component = resolve_component(
+        op,
+        base_dir=settings.base_dir,
+        hub_dir=settings.hub_dir,
+        allow_url_refs=settings.allow_url_refs,
+        root_dir=settings.root_dir,
+        fetch=settings.fetch,
+    )
+    component = apply_operation(op, component)
+    if isinstance(component.run, V1Dag):
+        errors = dags.dag_errors(component.run, ("component", "run"), op.source)
+        if errors:
+            raise SpecErrors(errors)
+    return component
+
+
+def _render_run(
+    component: V1Component, binder: Binder, bound: dict[str, Bound], namespaces: dict[str, Any]
+) -> dict[str, Any]:
     dumped = component.model_dump(mode="json", by_alias=True, exclude_none=True)
-    written = dumped["run"]["container"]
-    dumped["run"] = renderer.tree(dumped["run"], ("component", "run"), template_context)
-    container = dumped["run"]["container"]
+    if component.run.kind == "dag":
+        return dumped
+    template_context = {**binder.io_context(bound), **namespaces}
+    dumped["run"] = binder.renderer.tree(dumped["run"], ("component", "run"), template_context)
+    return dumped
+
+
+def _primary(run: dict[str, Any]) -> dict[str, Any]:
+    if "container" in run:
+        return dict(run["container"])
+    for name in PRIMARY.get(run.get("kind", ""), ()):
+        if isinstance(run.get(name), dict):
+            return dict(run[name].get("container") or {})
+    return {}
+
+
+def _compiled(
+    op: V1Operation,
+    component: V1Component,
+    rendered: dict[str, Any],
+    bound: dict[str, Bound],
+    iteration: int | None,
+) -> CompiledRun:
+    written = _primary(component.model_dump(mode="json", by_alias=True, exclude_none=True)["run"])
+    container = _primary(rendered["run"])
+    termination = component.termination
     return CompiledRun(
         name=op.name or component.name or "",
         command=_argv(written, container),
-        image=container["image"],
+        image=container.get("image", ""),
         env=_env(container, bound),
-        timeout=_timeout(op, component),
-        inputs={b.name: b.value for b in bound.values() if b.declared[1:2] == ("inputs",)},
-        component=dumped,
+        timeout=float(termination.timeout) if termination and termination.timeout else None,
+        inputs=_jsonable({b.name: b.value for b in bound.values() if b.section == "inputs"}),
+        component=rendered,
+        kind=component.run.kind,
+        params=_jsonable({b.name: b.value for b in bound.values()}),
+        iteration=iteration,
+        plan=dags.levels(component.run) if isinstance(component.run, V1Dag) else [],
+        max_retries=termination.max_retries if termination else None,
+        queue=component.queue,
     )
 
 
-def _inline_component(op: V1Operation) -> V1Component:
-    refs = {
-        "hubRef": op.hub_ref,
-        "dagRef": op.dag_ref,
-        "pathRef": op.path_ref,
-        "urlRef": op.url_ref,
-    }
-    for key, ref in refs.items():
-        if ref is not None:
-            reason = f"{key} resolution is not supported here yet; inline the component instead"
-            raise SpecError("component", reason, op.source_line((key,)))
-    if op.run_patch:
-        raise SpecError("runPatch", "runPatch is not applied yet", op.source_line(("runPatch",)))
-    if op.presets:
-        raise SpecError("presets", "presets are not applied yet", op.source_line(("presets",)))
-    assert op.component is not None  # the model requires exactly one component source
-    return op.component
-
-
-def _bind(
-    op: V1Operation, component: V1Component, renderer: _Renderer, namespaces: dict[str, Any]
-) -> dict[str, _Bound]:
-    """Every param and every input default, rendered and typed."""
-    declared = _declared(component)
-    bound: dict[str, _Bound] = {}
-    for name, param in (op.params or {}).items():
-        path = ("params", name)
-        if param.ref is not None:
-            raise renderer.error((*path, "ref"), f"ref {param.ref!r} cannot be resolved here yet")
-        value = renderer.tree(param.value, path, namespaces)
-        if param.context_only:
-            bound[name] = _Bound(name, value, to_env=param.to_env)
-        elif name not in declared:
-            raise renderer.error(path, "not an input of the component (nor an output)")
-        else:
-            io, where = declared[name]
-            typed = _typed(io, value, path, renderer)
-            bound[name] = _Bound(name, typed, io, param.to_env, where)
-    for name, (io, where) in declared.items():
-        if name not in bound:
-            bound[name] = _default(io, where, renderer, namespaces)
-    return bound
-
-
-def _declared(component: V1Component) -> dict[str, tuple[V1IO, Path]]:
-    """Each input and output by name, with the path where the component declares it."""
-    found: dict[str, tuple[V1IO, Path]] = {}
-    for section in ("inputs", "outputs"):
-        for index, io in enumerate(getattr(component, section) or ()):
-            found[io.name] = (io, ("component", section, index))
-    return found
-
-
-def _default(io: V1IO, where: Path, renderer: _Renderer, namespaces: dict[str, Any]) -> _Bound:
-    if io.value is None:
-        if io.required and where[1] == "inputs":
-            raise renderer.error(("params", io.name), f"required input {io.name!r} has no value")
-        return _Bound(io.name, None, io, declared=where)
-    path = (*where, "value")
-    value = renderer.tree(io.value, path, namespaces)
-    return _Bound(io.name, _typed(io, value, path, renderer), io, declared=where)
-
-
-def _typed(io: V1IO, value: Any, path: Path, renderer: _Renderer) -> Any:
-    if value is None and not io.is_optional:
-        raise renderer.error(path, f"required input {io.name!r} has no value")
-    try:
-        typed = coerce(io.type, value, is_list=bool(io.is_list))
-    except TypeMismatch as exc:
-        raise renderer.error(path, f"{io.name!r} has type {io.type}: {exc}") from None
-    if io.options and typed is not None and typed not in io.options:
-        raise renderer.error(path, f"{io.name!r} must be one of {io.options}, got {typed!r}")
-    return typed
-
-
-def _as_arg(bound: _Bound, renderer: _Renderer) -> str:
-    """Polyaxon's `params.<name>.as_arg`: `--name=value`, a flag, or the input's argFormat."""
-    io = bound.io
-    if bound.value is None:
-        return ""
-    if io is not None and io.arg_format:
-        path = (*bound.declared, "argFormat")
-        return renderer.text(io.arg_format, path, {bound.name: bound.value})
-    if io is not None and io.type == "bool":
-        return f"--{bound.name}" if bound.value else ""
-    return f"--{bound.name.replace('_', '-')}={bound.as_str()}"
-
-
-def _io_context(bound: dict[str, _Bound], renderer: _Renderer) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    args: list[str] = []
-    for name, item in bound.items():
-        as_arg = _as_arg(item, renderer)
-        params[name] = {
-            "value": item.value,
-            "as_str": item.as_str(),
-            "as_arg": as_arg,
-            "type": item.io.type if item.io else None,
-        }
-        if as_arg:
-            args.append(shlex.quote(as_arg))
-    params["as_args"] = " ".join(args)
-    top = {name: item.display() for name, item in bound.items()}
-    return {**top, "params": params}
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(json.dumps(values, default=str))
+    return loaded
 
 
 def _argv(written: dict[str, Any], rendered: dict[str, Any]) -> list[str]:
@@ -285,18 +489,13 @@ def _argv(written: dict[str, Any], rendered: dict[str, Any]) -> list[str]:
     return argv
 
 
-def _env(container: dict[str, Any], bound: dict[str, _Bound]) -> dict[str, str]:
+def _env(container: dict[str, Any], bound: dict[str, Bound]) -> dict[str, str]:
     """The container's env, then every value with toEnv (the param's name over the input's)."""
-    env = {var["name"]: var.get("value", "") for var in container.get("env", ())}
+    # A valueFrom variable is filled by Kubernetes from a secret or a field; it stays in the
+    # compiled component for the runners that can resolve it.
+    env = {v["name"]: v.get("value", "") for v in container.get("env", ()) if "valueFrom" not in v}
     for item in bound.values():
         name = item.to_env or (item.io.to_env if item.io else None)
         if name and item.value is not None:
             env[name] = item.as_str()
     return env
-
-
-def _timeout(op: V1Operation, component: V1Component) -> float | None:
-    for termination in (op.termination, component.termination):
-        if termination is not None and termination.timeout is not None:
-            return float(termination.timeout)
-    return None

@@ -8,17 +8,26 @@ class AxonError(Exception):
 
 
 class SpecError(AxonError):
-    """A spec or subscription is invalid at `path` (dotted), optionally at a source `line`."""
+    """A spec or subscription is invalid at `path` (dotted), optionally at a source `line` and
+    `column` (both 1-based)."""
 
-    def __init__(self, path: str, reason: str, line: int | None = None) -> None:
+    def __init__(
+        self, path: str, reason: str, line: int | None = None, column: int | None = None
+    ) -> None:
         self.path = path
         self.reason = reason
         self.line = line
-        where = f" (line {line})" if line else ""
+        self.column = column
+        where = ""
+        if line:
+            where = f" (line {line}, column {column})" if column else f" (line {line})"
         super().__init__(f"{path or '<root>'}: {reason}{where}")
 
     def as_dict(self) -> dict[str, object]:
-        return {"path": self.path, "reason": self.reason, "line": self.line}
+        found: dict[str, object] = {"path": self.path, "reason": self.reason, "line": self.line}
+        if self.column is not None:
+            found["column"] = self.column
+        return found
 
 
 class SpecErrors(AxonError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -28,3 +28,8 @@ def located_error(at: Path, reason: str) -> PydanticCustomError:
     `at` uses the camelCase names of the fields; the loader turns it back into the user's spelling.
     """
     return PydanticCustomError(LOCATED_ERROR, "{reason}", {"reason": reason, "at": at})
+
+
+def partial(info: ValidationInfo) -> bool:
+    """True while validating a patch or a preset, where a part may stand without the rest."""
+    return bool((info.context or {}).get("partial"))

@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime
 import difflib
 import json
+import re
+import uuid
 from typing import Any, Self
 
 from pydantic import field_validator, model_validator
 
 from schemas.spec_base import SpecModel, located_error
+from schemas.spec_validation import V1Validation, ValidationFailed
 
 # Polyaxon's IO type names. The composite ones (git, uri, artifacts, ...) take a string or a
 # mapping here; their inner shapes are checked where they are used, not at load time.
@@ -144,7 +147,11 @@ def _show(value: Any) -> str:
 
 
 class V1IO(SpecModel):
-    """One declared input or output of a component."""
+    """One declared input or output of a component.
+
+    As in Polyaxon, a default `value` is only allowed on an optional IO (`isOptional: true`),
+    and `isFlag` only on a bool. `options` is the older spelling of `validation.options`.
+    """
 
     name: str
     description: str | None = None
@@ -156,7 +163,9 @@ class V1IO(SpecModel):
     arg_format: str | None = None
     delay_validation: bool | None = None
     options: list[Any] | None = None
+    validation: V1Validation | None = None
     to_env: str | None = None
+    to_init: bool | None = None
     connection: str | None = None
 
     @field_validator("name")
@@ -179,10 +188,15 @@ class V1IO(SpecModel):
     def _value_fits_type(self) -> Self:
         if self.is_flag and self.type not in (None, "bool"):
             raise located_error(("isFlag",), f"a flag must have type bool, not {self.type!r}")
-        if self.value is not None and not is_template(self.value):
+        if self.value is None:
+            return self
+        if not self.is_optional:
+            reason = "a default value needs isOptional: true (or remove the value)"
+            raise located_error(("value",), reason)
+        if not is_template(self.value) and not self.delayed:
             try:
-                coerce(self.type, self.value, is_list=bool(self.is_list))
-            except TypeMismatch as exc:
+                self.check(coerce(self.type, self.value, is_list=bool(self.is_list)))
+            except (TypeMismatch, ValidationFailed) as exc:
                 raise located_error(("value",), str(exc)) from None
         return self
 
@@ -190,16 +204,64 @@ class V1IO(SpecModel):
     def required(self) -> bool:
         return not self.is_optional and self.value is None
 
+    @property
+    def delayed(self) -> bool:
+        """True when the value is only checked once the run has produced it."""
+        if self.validation is not None and self.validation.delay is not None:
+            return self.validation.delay
+        return bool(self.delay_validation)
+
+    def check(self, typed: Any) -> None:
+        """Raise ValidationFailed when a typed value breaks `options` or `validation`."""
+        if typed is None:
+            return
+        if self.options is not None and typed not in self.options:
+            raise ValidationFailed(f"{typed!r} is not one of {self.options}")
+        if self.validation is not None:
+            self.validation.check(typed)
+
 
 # The keys that mark a mapping as a param's full form rather than a short-form dict value.
 _FULL_FORM_KEYS = frozenset({"value", "ref"})
+# `ref:` names what a param's value is read from: the dag, an upstream op, or a past run.
+_REF = re.compile(r"^(dag|ops\.[-a-zA-Z0-9_]+|runs\.[0-9a-fA-F-]{32,36})$")
+_CONTEXTS = ("inputs", "outputs", "io", "artifacts")
+_NESTED_CONTEXTS = ("inputs", "outputs", "artifacts", "globals")
+
+
+def ref_value_parts(value: str) -> list[str]:
+    """`outputs.loss` or `{{ outputs.loss }}` → ["outputs", "loss"]."""
+    text = value.strip()
+    if text.startswith("{{") and text.endswith("}}"):
+        text = text[2:-2]
+    return [part.strip() for part in text.split(".")]
+
+
+def ref_value_error(ref: str, value: Any) -> str | None:
+    """Why `value` cannot be read from `ref`, or None when it can (Polyaxon's grammar)."""
+    if not isinstance(value, str):
+        return f"with a ref, the value names what to read, e.g. outputs.loss; got {value!r}"
+    parts = ref_value_parts(value)
+    if len(parts) > 3 or not all(parts):
+        return f"cannot read {value!r}: expected e.g. outputs.loss or artifacts.name"
+    if len(parts) == 1 and parts[0] not in _CONTEXTS:
+        return f"{value!r} must be one of {list(_CONTEXTS)} or a field of one"
+    if len(parts) == 1 and ref == "dag" and parts[0] == "outputs":
+        return "the outputs of the current dag cannot be read from inside it"
+    if len(parts) == 2 and parts[0] not in _NESTED_CONTEXTS:
+        return f"{parts[0]!r} must be one of {list(_NESTED_CONTEXTS)}"
+    if len(parts) == 3 and parts[0] != "artifacts":
+        return f"only artifacts has three parts, not {parts[0]!r}"
+    return None
 
 
 class V1Param(SpecModel):
     """A value for an input or output: `lr: 0.1`, or the full `lr: {value: 0.1, toEnv: LR}`.
 
     A mapping is read as the full form when it has a `value` or a `ref` key; to pass a dict
-    that itself has such a key, use the full form: `{value: {value: 1}}`.
+    that itself has such a key, use the full form: `{value: {value: 1}}`. With `ref`
+    (`dag`, `ops.NAME` or `runs.UUID`) the value names what to read: `outputs.loss`,
+    `inputs.lr`, `artifacts.lineage`, `globals.uuid`...
     """
 
     value: Any = None
@@ -217,3 +279,25 @@ class V1Param(SpecModel):
         if isinstance(data, dict) and _FULL_FORM_KEYS & data.keys():
             return data
         return {"value": data}
+
+    @model_validator(mode="after")
+    def _ref_is_readable(self) -> Self:
+        if self.ref is None:
+            return self
+        if not _REF.match(self.ref):
+            reason = f"{self.ref!r} is not a ref: expected dag, ops.NAME or runs.UUID"
+            raise located_error(("ref",), reason)
+        if self.ref.startswith("runs."):
+            try:
+                uuid.UUID(self.ref[5:])
+            except ValueError:
+                raise located_error(("ref",), f"{self.ref[5:]!r} is not a run uuid") from None
+        problem = ref_value_error(self.ref, self.value)
+        if problem:
+            raise located_error(("value",), problem)
+        return self
+
+    @property
+    def upstream(self) -> str | None:
+        """The upstream operation's name for `ref: ops.NAME`, else None."""
+        return self.ref[4:] if self.ref and self.ref.startswith("ops.") else None

@@ -1,64 +1,51 @@
-"""What a component runs: the `run` section, one model per Polyaxon run kind."""
+"""What a component runs: the `run` section of a job or a service, and the fields every pod has."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from schemas.spec_base import SpecModel
+from schemas.spec_container import V1Container, V1EnvVar, V1K8sContainer
+from schemas.spec_environment import V1Environment
+from schemas.spec_init import V1Init
 
-# Every run kind Polyaxon 1.1 knows; the ones without a model here are refused by name.
+__all__ = ["POLYAXON_RUN_KINDS", "RUN_KINDS", "PodFields", "V1EnvVar", "V1Job", "V1Service"]
+
+# Every run kind Polyaxon 1.1 knows, and Axon's two cluster kinds; those without a model here
+# are refused by name, as "not supported yet".
 POLYAXON_RUN_KINDS = (
-    "job", "service", "dag", "tfjob", "pytorchjob", "mpijob", "mxjob", "xgbjob",
-    "notifier", "tuner", "watchdog", "cleaner",
+    "job", "service", "dag", "tfjob", "pytorchjob", "mpijob", "raycluster", "daskcluster",
+    "mxjob", "xgbjob", "spark", "dask", "ray", "flink", "notifier", "tuner", "watchdog",
+    "cleaner",
 )  # fmt: skip
+RUN_KINDS = ("job", "service", "dag", "tfjob", "pytorchjob", "mpijob", "raycluster", "daskcluster")
 
 
-class V1EnvVar(SpecModel):
-    """One environment variable of a container, Kubernetes style: `{name, value}`."""
+class PodFields(SpecModel):
+    """What every pod-running kind (and every replica) may set besides its main container."""
 
-    name: str
-    value: str = ""
-
-
-class V1Container(SpecModel):
-    """The main container, a subset of Kubernetes' V1Container that grows as runners need it.
-
-    `args` may be one string (Polyaxon's shell-line style, `command: [sh, -c]`); it is kept as
-    one argument, never split on spaces.
-    """
-
-    name: str | None = None
-    image: str
-    image_pull_policy: str | None = None
-    command: list[str] | None = None
-    args: list[str] | None = None
-    env: list[V1EnvVar] | None = None
-    env_from: list[dict[str, Any]] | None = None
-    working_dir: str | None = None
-    resources: dict[str, Any] | None = None
-    ports: list[dict[str, Any]] | None = None
-    volume_mounts: list[dict[str, Any]] | None = None
-    security_context: dict[str, Any] | None = None
-
-    @field_validator("args", mode="before")
-    @classmethod
-    def _one_string_is_one_argument(cls, args: Any) -> Any:
-        return [args] if isinstance(args, str) else args
+    environment: V1Environment | None = None
+    connections: list[str] | None = None
+    volumes: list[dict[str, Any]] | None = None
+    init: list[V1Init] | None = None
+    sidecars: list[V1K8sContainer] | None = None
 
 
-class V1Job(SpecModel):
+class V1Job(PodFields):
     """`run.kind: job`: one container running to completion."""
 
     kind: Literal["job"]
     container: V1Container
-    environment: dict[str, Any] | None = None
-    connections: list[str] | None = None
-    volumes: list[dict[str, Any]] | None = None
-    init: list[dict[str, Any]] | None = None
-    sidecars: list[dict[str, Any]] | None = None
 
 
-# Each new run kind joins this union: `Annotated[V1Job | V1Service | ..., Field(...)]`.
-V1Run = Annotated[V1Job, Field(discriminator="kind")]
+class V1Service(PodFields):
+    """`run.kind: service`: a long-running container reachable on `ports`."""
+
+    kind: Literal["service"]
+    container: V1Container
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] | None = None
+    rewrite_path: bool | None = None
+    is_external: bool | None = None
+    replicas: Annotated[int, Field(ge=1)] | None = None

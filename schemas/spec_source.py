@@ -40,18 +40,26 @@ def format_path(parts: Path) -> str:
 
 @dataclass(frozen=True)
 class SourceMap:
-    """Where each value of a loaded document starts: path → 1-based line."""
+    """Where each value of a loaded document starts: path → 1-based line and column.
+
+    A mapping key is placed where the key is written; a list item where the item starts.
+    """
 
     filename: str = "<spec>"
     lines: dict[Path, int] = field(default_factory=dict)
+    columns: dict[Path, int] = field(default_factory=dict)
 
     def line(self, path: Path) -> int | None:
         """The line of `path`, or of its closest ancestor present in the document."""
+        return self.position(path)[0]
+
+    def position(self, path: Path) -> tuple[int | None, int | None]:
+        """(line, column) of `path`, or of its closest ancestor present in the document."""
         for end in range(len(path), -1, -1):
             found = self.lines.get(tuple(path[:end]))
             if found is not None:
-                return found
-        return None
+                return found, self.columns.get(tuple(path[:end]))
+        return None, None
 
 
 def load_source(
@@ -69,19 +77,22 @@ def load_source(
     """
     raw = source.encode("utf-8") if isinstance(source, str) else source
     if len(raw) > max_bytes:
-        raise SpecError("", f"document is {len(raw)} bytes; the limit is {max_bytes}")
+        raise SpecError("", f"document is {len(raw)} bytes; the limit is {max_bytes}", 1, 1)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SpecError("", f"document is not valid UTF-8 (byte {exc.start})") from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - raw.rfind(b"\n", 0, exc.start)
+        reason = f"document is not valid UTF-8 (byte {exc.start})"
+        raise SpecError("", reason, line, column) from None
     try:
         return _load_yaml(text, filename, max_aliases, max_alias_nodes)
     except yaml.MarkedYAMLError as exc:
         if text.lstrip().startswith(("{", "[")):
-            return _load_json(text, filename)
+            return _load_json(text, filename, max_aliases, max_alias_nodes)
         raise _located(exc) from None
     except yaml.YAMLError as exc:
-        raise SpecError("", f"invalid YAML: {exc}") from None
+        raise SpecError("", f"invalid YAML: {exc}", 1, 1) from None
 
 
 def _located(exc: yaml.MarkedYAMLError) -> SpecError:
@@ -89,15 +100,25 @@ def _located(exc: yaml.MarkedYAMLError) -> SpecError:
     reason = f"invalid YAML: {exc.problem or 'unreadable document'}"
     if exc.context:
         reason += f" ({exc.context})"
-    return SpecError("", reason, mark.line + 1 if mark is not None else None)
+    if mark is None:
+        return SpecError("", reason, 1, 1)
+    return SpecError("", reason, mark.line + 1, mark.column + 1)
 
 
-def _load_json(text: str, filename: str) -> tuple[Any, SourceMap]:
-    # Reached only when the YAML reader refused a JSON-looking document (tabs, for one).
+def _load_json(
+    text: str, filename: str, max_aliases: int, max_alias_nodes: int
+) -> tuple[Any, SourceMap]:
+    # Reached when the YAML reader refused a JSON-looking document. JSON allows tabs between
+    # tokens where YAML does not, and a JSON string cannot hold a raw tab, so reading the
+    # tabs as spaces changes nothing but keeps every value's line and column.
     try:
-        return json.loads(text), SourceMap(filename)
+        json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SpecError("", f"invalid JSON: {exc.msg}", exc.lineno) from None
+        raise SpecError("", f"invalid JSON: {exc.msg}", exc.lineno, exc.colno) from None
+    try:
+        return _load_yaml(text.replace("\t", " "), filename, max_aliases, max_alias_nodes)
+    except yaml.MarkedYAMLError:
+        return json.loads(text), SourceMap(filename, {(): 1}, {(): 1})
 
 
 def _load_yaml(
@@ -107,28 +128,34 @@ def _load_yaml(
     try:
         node = loader.get_single_node()
         if node is None:
-            return None, SourceMap(filename, {(): 1})
+            return None, SourceMap(filename, {(): 1}, {(): 1})
         data = loader.construct_document(node)
-        lines = dict(_node_lines(loader, node, ()))
-        lines.setdefault((), 1)
-        return data, SourceMap(filename, lines)
+        lines: dict[Path, int] = {(): 1}
+        columns: dict[Path, int] = {(): 1}
+        for path, line, column in _node_positions(loader, node, ()):
+            lines[path], columns[path] = line, column
+        return data, SourceMap(filename, lines, columns)
     finally:
         loader.dispose()
 
 
-def _node_lines(loader: _SpecLoader, node: yaml.Node, path: Path) -> Iterator[tuple[Path, int]]:
+def _node_positions(
+    loader: _SpecLoader, node: yaml.Node, path: Path
+) -> Iterator[tuple[Path, int, int]]:
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 continue
             key = loader.construct_object(key_node)
             child = (*path, key if isinstance(key, int | str) else str(key))
-            yield child, key_node.start_mark.line + 1
-            yield from _node_lines(loader, value_node, child)
+            mark = key_node.start_mark
+            yield child, mark.line + 1, mark.column + 1
+            yield from _node_positions(loader, value_node, child)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            yield (*path, index), item.start_mark.line + 1
-            yield from _node_lines(loader, item, (*path, index))
+            mark = item.start_mark
+            yield (*path, index), mark.line + 1, mark.column + 1
+            yield from _node_positions(loader, item, (*path, index))
 
 
 class _SpecLoader(yaml.SafeLoader):
@@ -157,19 +184,19 @@ class _SpecLoader(yaml.SafeLoader):
             self.open_anchors.discard(anchor)
 
     def _check_alias(self, event: yaml.AliasEvent) -> None:
-        line = event.start_mark.line + 1
+        line, column = event.start_mark.line + 1, event.start_mark.column + 1
         self.alias_count += 1
         if self.alias_count > self.max_aliases:
-            raise SpecError("", f"too many aliases (more than {self.max_aliases})", line)
+            raise SpecError("", f"too many aliases (more than {self.max_aliases})", line, column)
         if event.anchor in self.open_anchors:
-            raise SpecError("", f"alias *{event.anchor} refers to itself", line)
+            raise SpecError("", f"alias *{event.anchor} refers to itself", line, column)
         target = self.anchors.get(event.anchor)
         if target is None:
             return  # the composer reports the undefined alias with its own message
         self.alias_nodes += self._size(target)
         if self.alias_nodes > self.max_alias_nodes:
             raise SpecError(
-                "", f"too many aliases: they expand past {self.max_alias_nodes} nodes", line
+                "", f"too many aliases: they expand past {self.max_alias_nodes} nodes", line, column
             )
 
     def _size(self, node: yaml.Node) -> int:

@@ -199,7 +199,9 @@ def test_an_invalid_subscription_gets_422_listing_every_bad_field_with_its_line(
         ("report.teams", 8),
     ]
     reasons = {e["path"]: e["reason"] for e in errors}
-    assert reasons["trigger"].startswith("unknown key; known: checkout, description, name, on")
+    assert reasons["trigger"].startswith(
+        "unknown key; known: checkout, compare, description, name, on"
+    )
     assert reasons["on.push.branches[1]"] == "unclosed '[' in 'release/['"
     assert reasons["report.teams"].startswith("unknown target")
     assert client.get("/api/v1/projects/vision/subscriptions").json == []

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 
 from ci.compiler import CompiledRun, compile_operation
-from schemas.errors import SpecError
+from schemas.errors import SpecError, SpecErrors
 from schemas.event import Event, PullRequest
 from schemas.spec import load_operation
 
@@ -36,6 +38,7 @@ component:
       args: ["--lr={{ lr }}", "--epochs", "{{ epochs }}", "--sha", "{{ sha }}"]
 """
 
+SPECS = Path(__file__).parents[1] / "fixtures" / "specs"
 GLOBALS = {"uuid": "8f1c", "name": "train", "project_name": "mnist", "iteration": 3}
 
 
@@ -60,9 +63,10 @@ def with_args(args: str, inputs: str = "") -> str:
 
 
 def compile_error(source: str, event: Event | None = None) -> SpecError:
-    with pytest.raises(SpecError) as caught:
+    with pytest.raises(SpecErrors) as caught:
         compile_source(source, event)
-    return caught.value
+    [error] = caught.value.errors
+    return error
 
 
 def test_the_example_operation_compiles_to_argv_env_and_timeout():
@@ -347,35 +351,104 @@ def test_no_termination_means_no_timeout():
     assert run.timeout is None
 
 
-def test_a_component_reference_is_refused_plainly():
-    op = load_operation("version: 1.1\nkind: operation\nhubRef: acme/trainer:v1\n")
-
-    with pytest.raises(SpecError) as caught:
-        compile_operation(op, context={"event": push().context()}, globals_={})
-
-    assert caught.value.path == "component"
-    assert caught.value.reason.startswith("hubRef resolution is not supported here yet")
-    assert caught.value.line == 3
-
-
-def test_a_param_reference_is_refused_plainly():
-    error = compile_error(
-        OPERATION.replace("lr: 0.01", "lr: {ref: ops.upstream, value: outputs.lr}")
-    )
-
-    assert error.path == "params.lr.ref"
-    assert "'ops.upstream'" in error.reason
-
-
-def test_a_run_patch_is_refused_until_it_is_applied():
-    error = compile_error(OPERATION + "runPatch: {container: {image: python:3.12}}\n")
-
-    assert (error.path, error.line) == ("runPatch", 22)
-
-
 def test_a_component_without_a_name_in_an_unnamed_operation_compiles():
     source = OPERATION.replace("name: train\n", "").replace("  name: trainer\n", "")
 
     run = compile_source(source)
 
     assert run.name == ""
+
+
+def test_every_problem_of_a_compile_is_reported_together():
+    source = OPERATION.replace("lr: 0.01", "lr: fast\n  lrr: 1").replace(
+        '"{{ sha }}"]', '"{{ sha }}", "{{ nope }}"]'
+    )
+
+    with pytest.raises(SpecErrors) as caught:
+        compile_source(source)
+
+    assert [(e.path, e.line) for e in caught.value.errors] == [
+        ("params.lr", 6),
+        ("params.lrr", 7),
+        ("component.run.container.args[5]", 22),
+    ]
+
+
+def test_as_arg_uses_the_name_as_written_as_polyaxon_does():
+    inputs = "    - {name: batch_size, type: int, isOptional: true, value: 8}\n"
+
+    run = compile_source(with_args('["{{ params.batch_size.as_arg }}"]', inputs))
+
+    assert run.command[-1] == "--batch_size=8"
+
+
+def test_inputs_and_outputs_are_also_mappings_in_templates():
+    source = with_args('["{{ inputs.lr }}", "{{ outputs.model }}"]').replace(
+        "  termination:",
+        "  outputs:\n    - {name: model, type: path, isOptional: true, value: /m}\n  termination:",
+    )
+
+    run = compile_source(source)
+
+    assert run.command[2:] == ["0.01", "/m"]
+    assert run.params["model"] == "/m" and "model" not in run.inputs
+
+
+def test_a_validation_predicate_refuses_a_param():
+    source = OPERATION.replace(
+        "{name: lr, type: float}", "{name: lr, type: float, validation: {lt: 0.001}}"
+    )
+
+    error = compile_error(source)
+
+    assert (error.path, error.reason) == ("params.lr", "'lr': 0.01 must be less than 0.001")
+
+
+def test_a_delayed_template_is_not_type_checked():
+    op = load_operation(OPERATION.replace("lr: 0.01", "lr: '{{ globals.lr }}'"))
+    globals_ = {"lr": "{{ later }}"}
+
+    run = compile_operation(
+        op, context={"event": push().context()}, globals_=globals_, delay_templates=True
+    )
+
+    assert run.params["lr"] == "{{ later }}"
+    with pytest.raises(SpecErrors, match="expected float"):
+        compile_operation(op, context={"event": push().context()}, globals_=globals_)
+
+
+@pytest.mark.parametrize(
+    ("file", "image", "command"),
+    [
+        ("tfjob.yaml", "tensorflow/tensorflow:2.15.0", ["python", "train.py"]),
+        (
+            "pytorchjob.yaml",
+            "pytorch/pytorch:2.3.0-cuda12.1-cudnn8-runtime",
+            ["torchrun", "train.py", "--epochs=10"],
+        ),
+        ("raycluster.yaml", "rayproject/ray:2.9.0", []),
+        ("daskcluster.yaml", "ghcr.io/dask/dask:2024.5.0", ["python", "etl.py"]),
+        (
+            "service.yaml",
+            "jupyter/tensorflow-notebook",
+            [
+                "jupyter",
+                "lab",
+                "--no-browser",
+                "--ip=0.0.0.0",
+                "--port=8888",
+                "--NotebookApp.base_url=/nb",
+            ],
+        ),
+    ],
+)
+def test_a_distributed_or_service_run_names_its_primary_container(file, image, command):
+    component = (SPECS / "valid" / file).read_text()
+    op = load_operation(
+        {"version": 1.1, "kind": "operation", "component": yaml.safe_load(component)}
+    )
+
+    run = compile_operation(op, context={}, globals_={"ports": [8888], "base_url": "/nb"})
+
+    assert (run.image, run.command) == (image, command)
+    assert run.kind == file.removesuffix(".yaml")

@@ -271,19 +271,20 @@ def test_io_names_are_unique():
 
 
 def test_a_polyaxon_run_kind_not_built_yet_is_named():
-    error = only_error(OPERATION.replace("kind: job", "kind: service"))
+    error = only_error(OPERATION.replace("kind: job", "kind: spark"))
 
     assert error.path == "component.run.kind"
-    assert error.reason == "run kind 'service' is not supported yet; supported: 'job'"
-    assert error.line == 17
+    assert error.reason.startswith("run kind 'spark' is not supported yet; supported: 'job'")
+    assert (error.line, error.column) == (17, 5)
 
 
-def test_an_unknown_run_kind_is_rejected():
+def test_an_unknown_run_kind_is_rejected_with_the_kinds_axon_runs():
     error = only_error(OPERATION.replace("kind: job", "kind: jobb"))
 
     assert (error.path, error.reason) == (
         "component.run.kind",
-        "unknown kind 'jobb'; expected one of: 'job'",
+        "unknown kind 'jobb'; expected one of: 'job', 'service', 'dag', 'tfjob', 'pytorchjob',"
+        " 'mpijob', 'raycluster', 'daskcluster'",
     )
 
 

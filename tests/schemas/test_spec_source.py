@@ -147,3 +147,44 @@ def test_a_quoted_range_stays_a_string():
 def test_paths_are_dotted_with_bracketed_indices():
     assert format_path(("component", "inputs", 0, "name")) == "component.inputs[0].name"
     assert format_path(()) == ""
+
+
+def test_every_value_keeps_its_column():
+    _, source = load_source(DOCUMENT)
+
+    assert source.position(("inputs", 0)) == (4, 5)
+    assert source.position(("inputs", 0, "type")) == (5, 5)
+    assert source.position(("run", "kind")) == (7, 3)
+
+
+def test_a_syntax_error_names_its_column():
+    with pytest.raises(SpecError) as caught:
+        load_source("version: 1.1\nparams: {lr: [1, 2}\n")
+
+    assert (caught.value.line, caught.value.column) == (2, 19)
+
+
+def test_json_indented_with_tabs_keeps_lines_and_columns():
+    _, source = load_source('{\n\t"kind":\t"operation",\n\t"run": {"kind": "job"}\n}')
+
+    assert source.position(("run", "kind")) == (3, 10)
+
+
+def test_invalid_utf8_is_placed_at_its_byte():
+    with pytest.raises(SpecError) as caught:
+        load_source(b"a: 1\nname: \xff\n")
+
+    assert (caught.value.line, caught.value.column) == (2, 7)
+
+
+def test_an_error_message_names_line_and_column():
+    assert str(SpecError("run.kind", "field required", 3, 5)) == (
+        "run.kind: field required (line 3, column 5)"
+    )
+    assert SpecError("run", "x", 3, 5).as_dict() == {
+        "path": "run",
+        "reason": "x",
+        "line": 3,
+        "column": 5,
+    }
+    assert SpecError("run", "x", 3).as_dict() == {"path": "run", "reason": "x", "line": 3}

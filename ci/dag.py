@@ -1,0 +1,153 @@
+"""A dag's graph: who waits for whom, whether that makes sense, and in what order ops start.
+
+An operation's upstreams are its `dependencies`, the ops its params read (`ref: ops.X`) and the
+ops its events watch (`ref: ops.X`). Every op needs a unique name; a `dagRef` names one of the
+dag's components; an upstream must be another op of the same dag; the graph has no cycle.
+Nested dags (an op whose inline component is a dag) are checked the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from schemas.errors import SpecError
+from schemas.spec import V1Operation
+from schemas.spec_dag import V1Dag
+from schemas.spec_load import located
+from schemas.spec_source import Path, SourceMap
+
+
+def upstreams(op: V1Operation) -> dict[str, str]:
+    """Each upstream op of `op` and the field that makes it one (first mention wins)."""
+    found: dict[str, str] = {}
+    for name in op.dependencies or ():
+        found.setdefault(name, "dependencies")
+    for param_name, param in (op.params or {}).items():
+        if param.upstream:
+            found.setdefault(param.upstream, f"params.{param_name}.ref")
+    for index, event in enumerate(op.events or ()):
+        if event.upstream:
+            found.setdefault(event.upstream, f"events[{index}].ref")
+    return found
+
+
+def dag_errors(dag: V1Dag, at: Path, lines: SourceMap) -> list[SpecError]:
+    """Every problem of the dag's graph (and of nested dags), located in the document;
+    `at` is where the dag's `run` section sits (e.g. ("component", "run"))."""
+    errors = _name_errors(dag, at, lines)
+    names = {op.name for op in dag.operations if op.name}
+    for index, op in enumerate(dag.operations):
+        where = (*at, "operations", index)
+        if op.dag_ref is not None and dag.component_named(op.dag_ref) is None:
+            known = ", ".join(sorted({c.name for c in dag.components or () if c.name})) or "none"
+            reason = f"no component named {op.dag_ref!r} in this dag; components: {known}"
+            errors.append(located((*where, "dagRef"), reason, lines))
+        for name, field in upstreams(op).items():
+            if name == op.name:
+                errors.append(located(_field(where, field), "an op cannot wait for itself", lines))
+            elif name not in names:
+                reason = f"no op named {name!r} in this dag"
+                errors.append(located(_field(where, field), reason, lines))
+        if op.component is not None and isinstance(op.component.run, V1Dag):
+            errors += dag_errors(op.component.run, (*where, "component", "run"), lines)
+    errors += _cycle_errors(dag, at, lines)
+    return errors
+
+
+def _field(where: Path, field: str) -> Path:
+    parts: list[str | int] = []
+    for part in field.replace("[", ".").replace("]", "").split("."):
+        parts.append(int(part) if part.isdigit() else part)
+    return (*where, *parts)
+
+
+def _name_errors(dag: V1Dag, at: Path, lines: SourceMap) -> list[SpecError]:
+    errors: list[SpecError] = []
+    seen: set[str] = set()
+    for index, op in enumerate(dag.operations):
+        where = (*at, "operations", index)
+        if not op.name:
+            errors.append(located(where, "an op of a dag needs a name", lines))
+        elif op.name in seen:
+            errors.append(located((*where, "name"), f"duplicate op name {op.name!r}", lines))
+        seen.add(op.name or "")
+    shared: set[str] = set()
+    for index, component in enumerate(dag.components or ()):
+        where = (*at, "components", index)
+        if not component.name:
+            errors.append(located(where, "a component of a dag needs a name", lines))
+        elif component.name in shared:
+            reason = f"duplicate component name {component.name!r}"
+            errors.append(located((*where, "name"), reason, lines))
+        shared.add(component.name or "")
+    return errors
+
+
+def _graph(dag: V1Dag) -> dict[str, list[str]]:
+    """op name → the names of its upstreams that are ops of this dag, in document order."""
+    names = [op.name for op in dag.operations if op.name]
+    return {
+        op.name: [up for up in upstreams(op) if up in names and up != op.name]
+        for op in dag.operations
+        if op.name
+    }
+
+
+def _cycle_errors(dag: V1Dag, at: Path, lines: SourceMap) -> list[SpecError]:
+    index_of = {op.name: i for i, op in enumerate(dag.operations) if op.name}
+    errors = []
+    for cycle in cycles(_graph(dag)):
+        where = (*at, "operations", index_of[cycle[0]])
+        chain = " -> ".join([*cycle, cycle[0]])
+        errors.append(located(where, f"dependency cycle: {chain} (each waits for the next)", lines))
+    return errors
+
+
+def cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Each cycle once, as its ops from the first in `graph` order, each waiting for the next."""
+    found: list[list[str]] = []
+    seen: set[frozenset[str]] = set()
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        path.append(node)
+        for up in graph.get(node, ()):
+            if state.get(up) == 1:
+                cycle = path[path.index(up) :]
+                key = frozenset(cycle)
+                if key not in seen:
+                    seen.add(key)
+                    start = min(cycle, key=list(graph).index)
+                    turn = cycle.index(start)
+                    found.append(cycle[turn:] + cycle[:turn])
+            elif up not in state:
+                visit(up, path)
+        path.pop()
+        state[node] = 2
+
+    for node in graph:
+        if node not in state:
+            visit(node, [])
+    return found
+
+
+def levels(dag: V1Dag) -> list[list[str]]:
+    """The ops in waves: each wave's ops wait only for ops of earlier waves (document order
+    within a wave). Raises ValueError on a cycle."""
+    graph = _graph(dag)
+    done: set[str] = set()
+    waves: list[list[str]] = []
+    while len(done) < len(graph):
+        wave = [name for name, ups in graph.items() if name not in done and set(ups) <= done]
+        if not wave:
+            raise ValueError(f"the dag has a cycle among {sorted(set(graph) - done)}")
+        waves.append(wave)
+        done.update(wave)
+    return waves
+
+
+def order(dag: V1Dag) -> Iterator[str]:
+    """The ops one by one in a topological order."""
+    for wave in levels(dag):
+        yield from wave

@@ -1,0 +1,34 @@
+"""`run.kind: dag`: operations and the components they share, run as a graph.
+
+The graph itself (names, dagRefs, dependencies, cycles, order) is checked by `ci.dag`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import Field
+
+from schemas.spec_base import SpecModel
+from schemas.spec_early_stopping import V1EarlyStopping
+from schemas.spec_environment import V1Environment
+
+if TYPE_CHECKING:
+    from schemas.spec import V1Component, V1Operation
+
+
+class V1Dag(SpecModel):
+    """Operations run when their upstreams (dependencies and `ref: ops.X` params) are done."""
+
+    kind: Literal["dag"]
+    operations: Annotated[list[V1Operation], Field(min_length=1)]
+    components: list[V1Component] | None = None
+    environment: V1Environment | None = None
+    connections: list[str] | None = None
+    volumes: list[dict[str, Any]] | None = None
+    concurrency: Annotated[int, Field(ge=1)] | None = None
+    early_stopping: list[V1EarlyStopping] | None = None
+
+    def component_named(self, name: str) -> V1Component | None:
+        """The shared component a `dagRef: name` points at, if any."""
+        return next((c for c in self.components or () if c.name == name), None)

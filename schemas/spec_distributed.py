@@ -1,0 +1,148 @@
+"""Distributed runs: Kubeflow's TF, PyTorch and MPI jobs, and Ray and Dask clusters."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import Field, ValidationInfo, model_validator
+
+from schemas.spec_base import SpecModel, located_error, partial
+from schemas.spec_container import V1Container
+from schemas.spec_run import PodFields
+
+Count = Annotated[int, Field(ge=0)]
+CleanPodPolicy = Literal["All", "Running", "None"]
+
+
+class V1KFReplica(PodFields):
+    """One replica type of a Kubeflow job: how many, and the pod they run."""
+
+    replicas: Count | None = None
+    container: V1Container
+
+
+class V1SchedulingPolicy(SpecModel):
+    """Gang scheduling of a Kubeflow job's pods."""
+
+    min_available: int | None = None
+    queue: str | None = None
+    priority_class: str | None = None
+    schedule_timeout_seconds: int | None = None
+
+
+class _Kubeflow(SpecModel):
+    clean_pod_policy: CleanPodPolicy | None = None
+    scheduling_policy: V1SchedulingPolicy | None = None
+
+    def _replicas(self, *names: str) -> list[tuple[str, V1KFReplica]]:
+        return [(n, getattr(self, n)) for n in names if getattr(self, n) is not None]
+
+    def _check(self, names: tuple[str, ...], single: str, info: ValidationInfo) -> None:
+        kind = getattr(self, "kind", "")
+        given = self._replicas(*names)
+        if not given and not partial(info):
+            raise located_error((), f"a {kind} needs at least one of {', '.join(names)}")
+        for name, replica in given:
+            if name == single and (replica.replicas or 1) > 1:
+                reason = f"a {kind} has one {single}, not {replica.replicas}"
+                raise located_error((name, "replicas"), reason)
+
+
+class V1TFJob(_Kubeflow):
+    """`run.kind: tfjob`: chief, parameter servers, workers and an evaluator."""
+
+    kind: Literal["tfjob"]
+    enable_dynamic_worker: bool | None = None
+    chief: V1KFReplica | None = None
+    ps: V1KFReplica | None = None
+    worker: V1KFReplica | None = None
+    evaluator: V1KFReplica | None = None
+
+    @model_validator(mode="after")
+    def _has_replicas(self, info: ValidationInfo) -> Self:
+        self._check(("chief", "ps", "worker", "evaluator"), "chief", info)
+        return self
+
+
+class V1PyTorchJob(_Kubeflow):
+    """`run.kind: pytorchjob`: one master and workers."""
+
+    kind: Literal["pytorchjob"]
+    master: V1KFReplica | None = None
+    worker: V1KFReplica | None = None
+
+    @model_validator(mode="after")
+    def _has_replicas(self, info: ValidationInfo) -> Self:
+        self._check(("master", "worker"), "master", info)
+        return self
+
+
+class V1MPIJob(_Kubeflow):
+    """`run.kind: mpijob`: one launcher and workers with `slotsPerWorker` slots each."""
+
+    kind: Literal["mpijob"]
+    slots_per_worker: Annotated[int, Field(ge=1)] | None = None
+    implementation: str | None = None
+    ssh_auth_mount_path: str | None = None
+    launcher: V1KFReplica | None = None
+    worker: V1KFReplica | None = None
+
+    @model_validator(mode="after")
+    def _has_replicas(self, info: ValidationInfo) -> Self:
+        self._check(("launcher", "worker"), "launcher", info)
+        return self
+
+
+class V1RayReplica(PodFields):
+    """The head or a worker group of a Ray cluster."""
+
+    replicas: Count | None = None
+    min_replicas: Count | None = None
+    max_replicas: Count | None = None
+    ray_start_params: dict[str, str] | None = None
+    container: V1Container
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        low, high = self.min_replicas, self.max_replicas
+        if low is not None and high is not None and low > high:
+            raise located_error(("minReplicas",), f"{low} is more than maxReplicas ({high})")
+        return self
+
+
+class V1RayCluster(SpecModel):
+    """`run.kind: raycluster`: a head, worker groups by name, and an optional entrypoint."""
+
+    kind: Literal["raycluster"]
+    ray_version: str | None = None
+    entrypoint: str | None = None
+    runtime_env: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    head: V1RayReplica
+    workers: dict[str, V1RayReplica] | None = None
+
+
+class V1DaskReplica(PodFields):
+    """The job, the scheduler or the workers of a Dask cluster."""
+
+    replicas: Count | None = None
+    container: V1Container
+
+
+class V1DaskCluster(SpecModel):
+    """`run.kind: daskcluster`: a job run against a scheduler and workers."""
+
+    kind: Literal["daskcluster"]
+    job: V1DaskReplica | None = None
+    scheduler: V1DaskReplica | None = None
+    worker: V1DaskReplica | None = None
+
+    @model_validator(mode="after")
+    def _has_a_job(self, info: ValidationInfo) -> Self:
+        if self.job is None and self.worker is None and not partial(info):
+            raise located_error((), "a daskcluster needs a job or workers")
+        return self
+
+
+# A runPatch of a Kubeflow job may patch the job or, as in Polyaxon, every replica at once.
+REPLICA_OF = {"tfjob": V1KFReplica, "pytorchjob": V1KFReplica, "mpijob": V1KFReplica}

@@ -1,0 +1,167 @@
+"""A dag's graph: upstreams from dependencies, param refs and events; order; and its errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from ci.dag import cycles, dag_errors, levels, order, upstreams
+from schemas.errors import SpecErrors
+from schemas.spec import load_operation
+from schemas.spec_dag import V1Dag
+from tests.ci.test_compiler import compile_source
+
+
+def dag_operation(operations: str, components: str = "") -> str:
+    shared = components or "      - {name: step, run: {kind: job, container: {image: a}}}\n"
+    return (
+        "version: 1.1\nkind: operation\ncomponent:\n  run:\n    kind: dag\n    operations:\n"
+        + operations
+        + "    components:\n"
+        + shared
+    )
+
+
+def dag_of(source: str) -> tuple[V1Dag, object]:
+    op = load_operation(source)
+    assert op.component is not None and isinstance(op.component.run, V1Dag)
+    return op.component.run, op
+
+
+PIPELINE = dag_operation(
+    "      - {name: fetch, dagRef: step}\n"
+    "      - {name: clean, dagRef: step, dependencies: [fetch]}\n"
+    "      - name: train\n"
+    "        dagRef: step\n"
+    "        params: {data: {ref: ops.clean, value: outputs.path}}\n"
+    "      - name: board\n"
+    "        dagRef: step\n"
+    "        events: [{ref: '{{ ops.train }}', kinds: [run_status_running]}]\n"
+    "      - {name: report, dagRef: step, dependencies: [train, board]}\n"
+    "      - {name: lint, dagRef: step}\n"
+)
+
+
+def test_upstreams_come_from_dependencies_param_refs_and_events():
+    dag, _ = dag_of(PIPELINE)
+    by_name = {op.name: op for op in dag.operations}
+
+    assert upstreams(by_name["clean"]) == {"fetch": "dependencies"}
+    assert upstreams(by_name["train"]) == {"clean": "params.data.ref"}
+    assert upstreams(by_name["board"]) == {"train": "events[0].ref"}
+    assert upstreams(by_name["report"]) == {"train": "dependencies", "board": "dependencies"}
+
+
+def test_ops_start_in_waves_each_after_its_upstreams():
+    dag, _ = dag_of(PIPELINE)
+
+    assert levels(dag) == [["fetch", "lint"], ["clean"], ["train"], ["board"], ["report"]]
+    assert list(order(dag)) == ["fetch", "lint", "clean", "train", "board", "report"]
+
+
+def test_a_valid_dag_has_no_errors():
+    dag, op = dag_of(PIPELINE)
+
+    assert dag_errors(dag, ("component", "run"), op.source) == []  # type: ignore[attr-defined]
+
+
+def test_a_cycle_is_reported_once_at_its_first_op_with_its_path():
+    dag, op = dag_of(
+        dag_operation(
+            "      - {name: a, dagRef: step, dependencies: [c]}\n"
+            "      - {name: b, dagRef: step, dependencies: [a]}\n"
+            "      - {name: c, dagRef: step, dependencies: [b]}\n"
+        )
+    )
+
+    [error] = dag_errors(dag, ("component", "run"), op.source)  # type: ignore[attr-defined]
+
+    assert (error.path, error.line, error.column) == ("component.run.operations[0]", 7, 9)
+    assert error.reason == "dependency cycle: a -> c -> b -> a (each waits for the next)"
+    with pytest.raises(ValueError, match="cycle"):
+        levels(dag)
+
+
+def test_cycles_finds_each_cycle_once():
+    graph = {"a": ["b"], "b": ["a"], "c": ["c"], "d": ["a"]}
+
+    assert cycles(graph) == [["a", "b"], ["c"]]
+
+
+def test_a_missing_dag_ref_and_unknown_upstreams_are_errors():
+    dag, op = dag_of(
+        dag_operation(
+            "      - {name: a, dagRef: nope}\n"
+            "      - name: b\n"
+            "        dagRef: step\n"
+            "        params: {x: {ref: ops.ghost, value: outputs.x}}\n"
+        )
+    )
+
+    errors = dag_errors(dag, ("component", "run"), op.source)  # type: ignore[attr-defined]
+
+    assert [(e.path, e.reason) for e in errors] == [
+        (
+            "component.run.operations[0].dagRef",
+            "no component named 'nope' in this dag; components: step",
+        ),
+        ("component.run.operations[1].params.x.ref", "no op named 'ghost' in this dag"),
+    ]
+
+
+def test_nested_dags_are_checked_too():
+    dag, op = dag_of(
+        dag_operation(
+            "      - name: inner\n"
+            "        component:\n"
+            "          run:\n"
+            "            kind: dag\n"
+            "            operations: [{name: x, dagRef: missing}]\n"
+        )
+    )
+
+    [error] = dag_errors(dag, ("component", "run"), op.source)  # type: ignore[attr-defined]
+
+    assert error.path == "component.run.operations[0].component.run.operations[0].dagRef"
+    assert error.line == 11
+
+
+DAG = """\
+version: 1.1
+kind: operation
+component:
+  run:
+    kind: dag
+    operations:
+      - {name: train, dagRef: step, params: {lr: "{{ globals.uuid }}"}}
+      - {name: evaluate, dagRef: step, dependencies: [train]}
+    components:
+      - name: step
+        inputs: [{name: lr, type: str, isOptional: true}]
+        run: {kind: job, container: {image: python:3.11, command: [python, "{{ lr }}"]}}
+"""
+
+
+def test_a_dag_compiles_to_its_plan_without_rendering_its_ops():
+    run = compile_source(DAG)
+
+    assert (run.kind, run.plan, run.command, run.image) == (
+        "dag",
+        [["train"], ["evaluate"]],
+        [],
+        "",
+    )
+    step = run.component["run"]["components"][0]
+    assert step["run"]["container"]["command"] == ["python", "{{ lr }}"]
+
+
+def test_a_dag_with_a_cycle_does_not_compile():
+    with pytest.raises(SpecErrors) as caught:
+        compile_source(
+            DAG.replace(
+                "{name: train, dagRef: step,",
+                "{name: train, dagRef: step, dependencies: [evaluate],",
+            )
+        )
+
+    [error] = caught.value.errors
+    assert error.reason == "dependency cycle: train -> evaluate -> train (each waits for the next)"
