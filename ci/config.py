@@ -30,6 +30,10 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     runs_dir: str = str(_VAR / "runs")
     runner: str = "local"
+    # Where `hubRef: name[:version]` components are found; fetching `urlRef`s is off by default
+    # because a spec that makes the server fetch a URL can reach inside the network.
+    hub_dir: str = ""
+    allow_url_refs: bool = False
     max_body_bytes: int = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
     # A delivery still `received` this long after it was enqueued is enqueued again.
     sweep_after_seconds: float = 30.0

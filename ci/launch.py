@@ -77,6 +77,8 @@ def _compile(rt: Runtime, session: Session, run: Run) -> None:
             load_operation(run.spec),
             context={"event": run.event},
             globals_=_globals(rt, run, project),
+            hub_dir=rt.settings.hub_dir or None,
+            allow_url_refs=rt.settings.allow_url_refs,
         )
     except (SpecError, SpecErrors) as exc:
         lifecycle.transition(session, run, S.FAILED, "CompilationError", str(exc))
