@@ -8,7 +8,16 @@ from typing import Any
 from flask import Flask, jsonify, request
 
 from ci import runtime
-from ci.api import deliveries, errors, pages, resources, runs, subscriptions, webhooks
+from ci.api import (
+    deliveries,
+    errors,
+    pages,
+    resources,
+    runs,
+    specs,
+    subscriptions,
+    webhooks,
+)
 from ci.api.errors import ApiError
 from ci.config import Settings
 
@@ -22,7 +31,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = rt.settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     errors.register(app)
-    for module in (webhooks, resources, subscriptions, runs, deliveries, pages):
+    for module in (webhooks, resources, subscriptions, runs, deliveries, specs, pages):
         app.register_blueprint(module.blueprint)
 
     @app.before_request

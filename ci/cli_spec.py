@@ -95,7 +95,11 @@ def _is_component(text: bytes) -> bool:
 
 def _load(path: str, *, is_preset: bool = False) -> V1Operation:
     """An operation from a file; a component file runs as an operation with no params."""
-    text = _read(path)
+    return load_text(_read(path), path, is_preset=is_preset)
+
+
+def load_text(text: bytes, path: str, *, is_preset: bool = False) -> V1Operation:
+    """An operation from a document; a component runs as an operation with no params."""
     if not _is_component(text) or is_preset:
         preset = is_preset or _top_key(text, "isPreset") is True
         return load_operation(text, path, is_preset=preset)
@@ -145,8 +149,18 @@ def _run(compiled: CompiledRun) -> dict[str, Any]:
     return {key: value for key, value in shown.items() if value not in (None, {}, [], "")}
 
 
-def check_file(
-    path: str,
+def check_file(path: str, **options: Any) -> list[CompiledRun]:
+    """What `axon check` does with a file; see `check_operation`."""
+    return check_operation(_load(path), **options)
+
+
+def compiled_run(compiled: CompiledRun) -> dict[str, Any]:
+    """A compiled run as `axon check` and the API show it."""
+    return _run(compiled)
+
+
+def check_operation(
+    op: V1Operation,
     *,
     params: tuple[str, ...] = (),
     preset_files: tuple[str, ...] = (),
@@ -156,7 +170,7 @@ def check_file(
 ) -> list[CompiledRun]:
     """What `axon check` does: load, apply presets and params, compile every run with
     placeholders for the event and the globals; SpecErrors lists every problem."""
-    op = _with_params(_load(path), params)
+    op = _with_params(op, params)
     if op.is_preset:
         return []  # a preset only patches operations: loading it checked all there is
     context, globals_ = placeholder_context()
