@@ -8,6 +8,7 @@ pattern overrides an earlier one (`['releases/**', '!releases/**-alpha']`).
 from __future__ import annotations
 
 import re
+from bisect import insort
 from dataclasses import dataclass
 
 from schemas.errors import SpecError
@@ -43,6 +44,18 @@ def glob_to_regex(pattern: str) -> str:
             out.append(re.escape(ch))
             i += 1
     return "".join(out)
+
+
+def literal_prefix(pattern: str) -> str:
+    """The text every value `pattern` matches starts with (all of it for a plain name)."""
+    for i, ch in enumerate(pattern):
+        if ch in "*[":
+            return pattern[:i]
+        # `?` makes the character before it optional; after `+` that character is still there.
+        # At the very start neither has a character to act on, so it stands for itself.
+        if ch in "?+" and i:
+            return pattern[: i - 1] if ch == "?" else pattern[:i]
+    return pattern
 
 
 @dataclass(frozen=True)
@@ -82,3 +95,51 @@ class GlobList:
 
     def matches(self, value: str) -> bool:
         return self.decide(value) is not None
+
+    def includes(self) -> list[tuple[str, re.Pattern[str]]]:
+        """The patterns that can admit a value (all but the negations), with their regexes."""
+        pairs = zip(self.patterns, self.compiled, strict=True)
+        return [(pattern, regex) for pattern, (positive, regex) in pairs if positive]
+
+
+class GlobSet:
+    """Many members' glob lists, asked at once which members could accept one value.
+
+    The answer is a superset: a member is in it when one of its including patterns matches,
+    and its negations are left to its own check. Plain names are one dict lookup. A single
+    alternation regex of every glob would say whether some glob matches but not which, so the
+    globs are grouped by their literal prefix and a value tries only the groups its own
+    prefixes name: `release/2.0` tries the `release/` group, never `feature/`.
+    """
+
+    def __init__(self) -> None:
+        self.anything: set[int] = set()
+        self.literals: dict[str, set[int]] = {}
+        self.globs: dict[str, dict[str, tuple[re.Pattern[str], set[int]]]] = {}
+        self.lengths: list[int] = []
+
+    def add(self, member: int, globs: GlobList | None) -> None:
+        """`member` accepts what `globs` admits; None: it accepts every value."""
+        if globs is None:
+            self.anything.add(member)
+            return
+        for pattern, regex in globs.includes():
+            prefix = literal_prefix(pattern)
+            if prefix == pattern:
+                self.literals.setdefault(pattern, set()).add(member)
+                continue
+            group = self.globs.setdefault(prefix, {})
+            group.setdefault(pattern, (regex, set()))[1].add(member)
+            if len(prefix) not in self.lengths:
+                insort(self.lengths, len(prefix))
+
+    def find(self, value: str) -> set[int]:
+        found = set(self.anything)
+        found.update(self.literals.get(value, ()))
+        for length in self.lengths:
+            if length > len(value):
+                break
+            for regex, members in self.globs.get(value[:length], {}).values():
+                if regex.match(value):
+                    found.update(members)
+        return found

@@ -1,8 +1,8 @@
-"""The matchers a subscription's filter is made of, one per field."""
+"""The matchers every kind of event shares: kind, repository, provider, refs, paths, skip."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from schemas.errors import SpecError
 from schemas.event import Event
@@ -10,6 +10,8 @@ from triggers.base import Matcher, Verdict
 from triggers.globs import GlobList
 
 SKIP_MARKERS = ("[skip ci]", "[ci skip]", "[no ci]", "[skip axon]", "[axon skip]")
+# The events whose message is a commit message, which is where GitHub reads skip markers.
+COMMIT_KINDS = frozenset({"push", "tag"})
 
 
 class KindMatcher(Matcher):
@@ -47,15 +49,40 @@ class RepoMatcher(Matcher):
         return Verdict(False, f"repo {event.repo!r} matches none of {list(self.globs.patterns)}")
 
 
+class ProviderMatcher(Matcher):
+    """`provider: github` (or a list): for a project whose sources are on several forges."""
+
+    name = "provider"
+
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+
+    @classmethod
+    def from_spec(cls, value: Any, path: str) -> ProviderMatcher:
+        names = [value] if isinstance(value, str) else value
+        if not isinstance(names, list) or not names:
+            raise SpecError(path, "expected a provider name or a non-empty list of them")
+        for index, name in enumerate(names):
+            if not isinstance(name, str) or not name.isidentifier() or not name.islower():
+                where = path if isinstance(value, str) else f"{path}[{index}]"
+                raise SpecError(where, f"expected a provider name such as 'github', not {name!r}")
+        return cls(frozenset(names))
+
+    def check(self, event: Event) -> Verdict:
+        if event.provider in self.names:
+            return Verdict(True, f"provider {event.provider!r} is listened to")
+        return Verdict(False, f"provider {event.provider!r} is not one of {sorted(self.names)}")
+
+
 class RefFilter:
-    """One side of a ref filter: `branches`/`branches-ignore` or `tags`/`tags-ignore`."""
+    """An include/ignore pair of filters: `branches`/`branches-ignore`, `tags`/`tags-ignore`."""
 
     def __init__(self, noun: str, include: GlobList | None, ignore: GlobList | None) -> None:
         self.noun, self.include, self.ignore = noun, include, ignore
 
     @classmethod
     def from_spec(cls, value: dict[str, Any], path: str, key: str, noun: str) -> RefFilter | None:
-        """The `key`/`key-ignore` pair of a push filter, or None when neither is given."""
+        """The `key`/`key-ignore` pair of a filter, or None when neither is given."""
         include, ignore = value.get(key), value.get(f"{key}-ignore")
         if include is not None and ignore is not None:
             raise SpecError(f"{path}.{key}-ignore", f"use {key} or {key}-ignore, not both")
@@ -80,8 +107,8 @@ class RefFilter:
 
 
 class RefMatcher(Matcher):
-    """Which refs of a push count. As in GitHub Actions, naming only branches leaves tag
-    pushes out, and naming only tags leaves branch pushes out."""
+    """Which refs of a push (or a create or delete) count. As in GitHub Actions, naming only
+    branches leaves tag pushes out, and naming only tags leaves branch pushes out."""
 
     name = "ref"
 
@@ -108,6 +135,44 @@ class RefMatcher(Matcher):
             return self.tags.check(event.tag)
         return Verdict(False, f"the event has no branch or tag ({event.ref or 'no ref'})")
 
+    def refs(self) -> dict[str, GlobList | None] | None:
+        """For an index: the patterns a branch or a tag must match (None: any will do)."""
+        if self.branches is None and self.tags is None:
+            return None
+        sides = (("branch", self.branches), ("tag", self.tags))
+        return {attr: side.include for attr, side in sides if side is not None}
+
+
+class FieldMatcher(Matcher):
+    """`key`/`key-ignore` globs on one event field; subclasses name the key and the field."""
+
+    key: ClassVar[str]
+    noun: ClassVar[str]
+    field: ClassVar[str]
+
+    def __init__(self, filter: RefFilter) -> None:
+        self.filter = filter
+
+    @classmethod
+    def from_spec(cls, value: Any, path: str) -> FieldMatcher:
+        found = RefFilter.from_spec(value, path, cls.key, cls.noun)
+        if found is None:
+            raise SpecError(f"{path}.{cls.key}", "required")
+        return cls(found)
+
+    @classmethod
+    def given(cls, value: dict[str, Any]) -> bool:
+        return cls.key in value or f"{cls.key}-ignore" in value
+
+    def read(self, event: Event) -> str:
+        return str(getattr(event, self.field))
+
+    def check(self, event: Event) -> Verdict:
+        value = self.read(event)
+        if not value:
+            return Verdict(False, f"the {event.kind} event names no {self.noun}")
+        return self.filter.check(value)
+
 
 class PathMatcher(Matcher):
     """`paths`/`paths-ignore`: at least one changed file must count."""
@@ -119,7 +184,9 @@ class PathMatcher(Matcher):
 
     @classmethod
     def from_spec(cls, value: Any, path: str) -> PathMatcher:
-        include, ignore = value
+        include, ignore = value.get("paths"), value.get("paths-ignore")
+        if include is not None and ignore is not None:
+            raise SpecError(f"{path}.paths-ignore", "use paths or paths-ignore, not both")
         return cls(
             GlobList.from_spec(include, f"{path}.paths") if include is not None else None,
             GlobList.from_spec(ignore, f"{path}.paths-ignore") if ignore is not None else None,
@@ -127,7 +194,9 @@ class PathMatcher(Matcher):
 
     def check(self, event: Event) -> Verdict:
         if event.changed_paths is None:
-            return Verdict(False, "the push lists no changed files, so path filters cannot pass")
+            what = "pull request" if event.kind == "pull_request" else event.kind
+            reason = f"the {what} lists no changed files, so path filters cannot pass"
+            return Verdict(False, reason)
         for changed in event.changed_paths:
             if self.include is not None and not self.include.matches(changed):
                 continue
@@ -138,7 +207,9 @@ class PathMatcher(Matcher):
 
 
 class SkipMarkerMatcher(Matcher):
-    """`[skip ci]` and its spellings in the commit message skip the push."""
+    """`[skip ci]` and its spellings in the head commit's message skip a push, as in GitHub
+    Actions. GitHub also reads a pull request's head commit, but its events carry only the
+    title, which is not a commit message, so a pull request is never skipped."""
 
     name = "skip"
 
@@ -154,9 +225,14 @@ class SkipMarkerMatcher(Matcher):
     def check(self, event: Event) -> Verdict:
         message = event.message.lower()
         marker = next((m for m in SKIP_MARKERS if m in message), None)
-        if self.enabled and marker and event.kind in {"push", "tag"}:
-            return Verdict(False, f"the commit message says {marker}")
-        return Verdict(True, "no skip marker")
+        if marker is None:
+            return Verdict(True, "no skip marker")
+        if event.kind not in COMMIT_KINDS:
+            reason = f"the title says {marker}, but only commit messages of a push skip runs"
+            return Verdict(True, reason)
+        if not self.enabled:
+            return Verdict(True, f"the commit message says {marker}, but skip is false")
+        return Verdict(False, f"skipped: {marker} in head commit")
 
 
 class LiveRefMatcher(Matcher):

@@ -1,31 +1,35 @@
-"""A subscription's trigger section (`repo`, `on`, `skip`) compiled into matchers."""
+"""A subscription's trigger keys (`repo`, `provider`, `on`, `skip`, `concurrency`) compiled into
+matchers that decide each event with a reason for every check.
+
+`on:` takes a mapping of event keys to their filters (triggers.on lists them), or, as in
+GitHub Actions, one key (`on: push`) or a list of keys (`on: [push, pull_request]`). Each key's
+filters apply to its own events only. `repo` (globs) and `provider` (names) apply to every
+event but one of Axon's schedule slots (provider `schedule`): ci hands such an event to the
+subscription that owns the schedule only. `skip: false` ignores skip markers.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
-from schemas.errors import SpecError, SpecErrors
+from schemas.errors import SpecError
 from schemas.event import Event
-from triggers.base import Check, Decision, Matcher
-from triggers.matchers import (
-    KindMatcher,
-    LiveRefMatcher,
-    PathMatcher,
-    RefFilter,
-    RefMatcher,
-    RepoMatcher,
-    SkipMarkerMatcher,
-)
+from triggers.base import Check, Decision, Errors, Matcher
+from triggers.concurrency import Concurrency
+from triggers.matchers import KindMatcher, ProviderMatcher, RepoMatcher, SkipMarkerMatcher
+from triggers.on import ON_KEYS
+from triggers.sections import Section, hint
 
-# `on:` keys this version understands, and the event kinds each one listens to.
-ON_KINDS: dict[str, frozenset[str]] = {"push": frozenset({"push", "tag"})}
-PUSH_KEYS = frozenset(
-    {"branches", "branches-ignore", "tags", "tags-ignore", "paths", "paths-ignore"}
-)
-TRIGGER_KEYS = frozenset({"repo", "on", "skip"})
-T = TypeVar("T")
+TRIGGER_KEYS = frozenset({"repo", "provider", "on", "skip"})
+# Also read by compile_subscription; ci lists it among a subscription's keys once it carries
+# out the concurrency decisions.
+POLICY_KEYS = frozenset({"concurrency"})
+# The events GitHub Actions reads skip markers for; the check says why a pull request is not.
+SKIP_KINDS = frozenset({"push", "tag", "pull_request"})
+# The provider name of the events Axon's own scheduler makes.
+SCHEDULER = "schedule"
 
 
 @dataclass(frozen=True)
@@ -34,86 +38,86 @@ class Subscription:
 
     id: int
     name: str
-    matchers: tuple[Matcher, ...]
+    sections: tuple[Section, ...]
+    repo: RepoMatcher | None = None
+    provider: ProviderMatcher | None = None
+    skip: SkipMarkerMatcher = field(default_factory=lambda: SkipMarkerMatcher(True))
+    concurrency: Concurrency | None = None
+    by_kind: Mapping[str, Section] = field(init=False, repr=False, compare=False)
+    kind: KindMatcher = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_kind = {kind: section for section in self.sections for kind in section.kinds}
+        object.__setattr__(self, "by_kind", by_kind)
+        object.__setattr__(self, "kind", KindMatcher(frozenset(by_kind)))
+
+    def matchers(self, event: Event) -> list[Matcher]:
+        """The checks `event` goes through, in the order the decision log shows them."""
+        section = self.by_kind.get(event.kind)
+        if event.kind == "schedule" and event.provider == SCHEDULER and section is not None:
+            return [self.kind]
+        found: list[Matcher] = [self.kind]
+        found += [m for m in (self.repo, self.provider) if m is not None]
+        if section is not None:
+            found += section.matchers
+            if event.kind in SKIP_KINDS:
+                found.append(self.skip)
+        return found
 
     def decide(self, event: Event) -> Decision:
         # Every check runs, so the decision log says everything that did not match.
-        checks = tuple(Check(m.name, *_verdict(m, event)) for m in self.matchers)
-        return Decision(self.id, self.name, all(c.ok for c in checks), checks)
-
-
-def _verdict(matcher: Matcher, event: Event) -> tuple[bool, str]:
-    verdict = matcher.check(event)
-    return verdict.ok, verdict.reason
-
-
-class _Errors(list[SpecError]):
-    """Collects every bad field, so one answer lists them all."""
-
-    def attempt(self, build: Callable[[], T]) -> T | None:
-        try:
-            return build()
-        except SpecError as exc:
-            self.append(exc)
-            return None
-
-    def raise_any(self) -> None:
-        if len(self) == 1:
-            raise self[0]
-        if self:
-            raise SpecErrors(list(self))
+        verdicts = [(m.name, m.check(event)) for m in self.matchers(event)]
+        checks = tuple(Check(name, v.ok, v.reason) for name, v in verdicts)
+        if not all(c.ok for c in checks):
+            return Decision(self.id, self.name, False, checks)
+        asked = next((v for _, v in verdicts if v.command), None)
+        if asked is None:
+            return Decision(self.id, self.name, True, checks)
+        return Decision(self.id, self.name, True, checks, asked.command, dict(asked.params))
 
 
 def compile_subscription(id: int, name: str, spec: dict[str, Any]) -> Subscription:
     """Matchers for the trigger keys of `spec`; SpecError (or SpecErrors) names each bad field."""
-    errors = _Errors()
-    repo = (
-        errors.attempt(lambda: RepoMatcher.from_spec(spec["repo"], "repo"))
-        if "repo" in spec
-        else None
-    )
-    on = spec.get("on")
-    if not isinstance(on, dict) or not on:
-        errors.append(SpecError("on", f"required: a mapping with one of {sorted(ON_KINDS)}"))
-        on = {}
-    kinds: set[str] = set()
-    matchers: list[Matcher | None] = []
-    for key, value in on.items():
-        if key not in ON_KINDS:
-            known = ", ".join(sorted(ON_KINDS))
-            errors.append(SpecError(f"on.{key}", f"unknown event; known: {known}"))
-            continue
-        kinds |= ON_KINDS[key]
-        matchers.extend(_push_matchers(value, f"on.{key}", errors))
-    matchers.insert(0, repo)
-    matchers.append(
-        errors.attempt(lambda: SkipMarkerMatcher.from_spec(spec.get("skip", True), "skip"))
-    )
+    errors = Errors()
+    repo = provider = concurrency = None
+    if "repo" in spec:
+        repo = errors.attempt(lambda: RepoMatcher.from_spec(spec["repo"], "repo"))
+    if "provider" in spec:
+        provider = errors.attempt(lambda: ProviderMatcher.from_spec(spec["provider"], "provider"))
+    skip = errors.attempt(lambda: SkipMarkerMatcher.from_spec(spec.get("skip", True), "skip"))
+    if "concurrency" in spec:
+        value = spec["concurrency"]
+        concurrency = errors.attempt(lambda: Concurrency.from_spec(value, "concurrency"))
+    sections = _sections(spec.get("on"), errors, _command_names(name, spec))
     errors.raise_any()
-    kind = KindMatcher(frozenset(kinds))
-    return Subscription(id, name, (kind, *(m for m in matchers if m is not None)))
-
-
-def _push_matchers(value: Any, path: str, errors: _Errors) -> list[Matcher | None]:
-    if value is None:
-        value = {}
-    if not isinstance(value, dict):
-        errors.append(SpecError(path, "expected a mapping of filters (or nothing)"))
-        return []
-    known = ", ".join(sorted(PUSH_KEYS))
-    errors.extend(
-        SpecError(f"{path}.{key}", f"unknown filter; known: {known}")
-        for key in sorted(set(value) - PUSH_KEYS)
+    return Subscription(
+        id, name, sections, repo, provider, skip or SkipMarkerMatcher(True), concurrency
     )
-    branches = errors.attempt(lambda: RefFilter.from_spec(value, path, "branches", "branch"))
-    tags = errors.attempt(lambda: RefFilter.from_spec(value, path, "tags", "tag"))
-    matchers: list[Matcher | None] = [LiveRefMatcher(), RefMatcher(branches, tags)]
-    include, ignore = value.get("paths"), value.get("paths-ignore")
-    if include is not None and ignore is not None:
-        errors.append(SpecError(f"{path}.paths-ignore", "use paths or paths-ignore, not both"))
-    elif include is not None or ignore is not None:
-        matchers.append(errors.attempt(lambda: PathMatcher.from_spec((include, ignore), path)))
-    return matchers
+
+
+def _sections(on: Any, errors: Errors, names: tuple[str, ...]) -> tuple[Section, ...]:
+    if isinstance(on, str):
+        on = {on: None}
+    elif isinstance(on, list) and on and all(isinstance(key, str) for key in on):
+        on = dict.fromkeys(on)
+    if not isinstance(on, dict) or not on:
+        errors.append(SpecError("on", f"required: a mapping with one of {sorted(ON_KEYS)}"))
+        return ()
+    sections = []
+    for key, value in on.items():
+        build = ON_KEYS.get(key)
+        if build is None:
+            errors.append(SpecError(f"on.{key}", f"unknown event; {hint(str(key), list(ON_KEYS))}"))
+            continue
+        sections.append(build(value, f"on.{key}", errors, names))
+    return tuple(sections)
+
+
+def _command_names(name: str, spec: dict[str, Any]) -> tuple[str, ...]:
+    """What `/axon run <name>` may call this subscription: its name and its operation's."""
+    operation = spec.get("operation")
+    named = [name, operation.get("name") if isinstance(operation, dict) else None]
+    return tuple(dict.fromkeys(n for n in named if isinstance(n, str) and n and " " not in n))
 
 
 def evaluate(event: Event, subscriptions: list[Subscription]) -> list[Decision]:

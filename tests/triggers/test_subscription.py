@@ -6,6 +6,7 @@ import pytest
 
 from schemas.errors import SpecError
 from schemas.event import Event
+from tests.triggers.recorded import github_event
 from triggers.subscription import compile_subscription, evaluate
 
 
@@ -124,3 +125,63 @@ def test_an_invalid_filter_names_the_field(spec, path):
     with pytest.raises(SpecError) as error:
         compile_subscription(1, "s", spec)
     assert error.value.path == path
+
+
+def test_a_skipped_push_says_which_marker_in_the_log():
+    assert decide(push(message="docs [skip ci]")).reason == "skipped: [skip ci] in head commit"
+
+
+def test_a_recorded_push_matches_through_its_provider():
+    event = github_event("push_branch_commits")  # Codertocat/Hello-World, master
+    spec = {"repo": "Codertocat/*", "on": {"push": {"branches": ["master"], "paths": ["*.md"]}}}
+    decision = decide(event, spec)
+    assert decision.matched
+    assert [c.as_dict() for c in decision.checks] == [
+        {"check": "event", "ok": True, "reason": "push event is listened to"},
+        {
+            "check": "repo",
+            "ok": True,
+            "reason": "repo 'Codertocat/Hello-World' matches 'Codertocat/*'",
+        },
+        {"check": "deleted", "ok": True, "reason": "the ref exists"},
+        {"check": "ref", "ok": True, "reason": "branch 'master' matches 'master'"},
+        {
+            "check": "paths",
+            "ok": True,
+            "reason": "changed file 'README.md' passes the path filters",
+        },
+        {"check": "skip", "ok": True, "reason": "no skip marker"},
+    ]
+
+
+def test_a_new_tag_lists_no_changed_files_and_path_filters_say_so():
+    event = github_event("push_tag_created")
+    decision = decide(event, {"on": {"push": {"tags": ["v*"], "paths": ["src/**"]}}})
+    assert decision.reason == "the tag lists no changed files, so path filters cannot pass"
+
+
+@pytest.mark.parametrize("on", ["push", ["push", "pull_request"]])
+def test_on_may_name_events_without_filters_as_in_github_actions(on):
+    assert decide(push("anything"), {"on": on}).matched
+
+
+def test_an_event_the_subscription_does_not_listen_to_says_which_it_does():
+    decision = decide(github_event("release_published"), {"on": ["push", "pull_request"]})
+    assert decision.reason == "release event is not one of ['pull_request', 'push', 'tag']"
+
+
+def test_provider_restricts_a_subscription_to_some_forges():
+    spec = {"provider": ["gitlab"], "on": "push"}
+    assert decide(push(), spec).reason == "provider 'github' is not one of ['gitlab']"
+    assert decide(push(), {**spec, "provider": "github"}).matched
+
+
+def test_an_unknown_event_suggests_the_closest_key():
+    with pytest.raises(SpecError) as error:
+        compile_subscription(1, "s", {"on": {"pull_requests": None}})
+    assert error.value.reason.startswith("unknown event; did you mean 'pull_request'?")
+
+
+def test_a_subscription_without_a_comment_command_decides_with_no_params():
+    decision = decide(push())
+    assert (decision.command, decision.params) == ("", {})
