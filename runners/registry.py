@@ -7,5 +7,6 @@ runners: Registry[Runner] = Registry(
     "runner",
     {
         "local": "runners.local:LocalRunner",
+        "kubernetes": "runners.kubernetes:KubernetesRunner",
     },
 )

@@ -1,0 +1,206 @@
+"""A run's logs and events: read once, or followed line by line while it runs.
+
+A run's pods are found by the `axon.dev/run-uuid` label of its main object. Logs are the main
+container's (`main`, `pytorch`, `tensorflow`, `mpi`), after the init steps' lines (prefixed
+`[<init container>] `); with several pods (retries, replicas) each pod's part opens with
+`==> <pod> <==`. Following streams each started container in turn (a restarted container
+again), line-buffered by the client, and ends when the run has ended and every container has
+been read. Events are the Kubernetes events of the main object and its pods: why it is pending.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes.client.rest import ApiException
+
+from runners.kubernetes.api import REQUEST_TIMEOUT, Cluster, call
+from runners.kubernetes.manifests import RUN_UUID, Workload
+from runners.kubernetes.status import RunView, parse_time, terminal
+from runners.kubernetes.tracking import MAIN_CONTAINERS
+from runners.kubernetes.watch import Pump, Stream
+
+Obj = dict[str, Any]
+WAIT_SECONDS = 5  # how long a follower waits for a pod change before it looks again
+EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+@dataclass(frozen=True)
+class ClusterEvent:
+    """One Kubernetes event about a run's object or pod."""
+
+    at: datetime | None
+    type: str  # Normal or Warning
+    reason: str  # FailedScheduling, BackOff, Pulled…
+    message: str
+    object: str  # Pod/axon-…-x7k2p
+    count: int = 1
+
+
+def run_pods(cluster: Cluster, workload: Workload) -> tuple[Obj | None, list[Obj], str]:
+    """The main object (None if gone), its pods oldest first, and the pod list's version."""
+    owner = cluster.read(workload.plural, workload.namespace, workload.name)
+    if owner is None:
+        return None, [], ""
+    uuid = (owner["metadata"].get("labels") or {}).get(RUN_UUID, "")
+    found = cluster.list("pods", workload.namespace, label_selector=f"{RUN_UUID}={uuid}")
+    pods = sorted(found.get("items") or [], key=_age)
+    return owner, pods, str(found["metadata"].get("resourceVersion") or "")
+
+
+def read_logs(cluster: Cluster, workload: Workload) -> str:
+    """Everything the run's containers have written so far."""
+    _, pods, _ = run_pods(cluster, workload)
+    parts: list[str] = []
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        lines: list[str] = []
+        for container in _started(pod, init=True):
+            text = _read(cluster, workload.namespace, name, container)
+            lines += [f"[{container}] {line}" for line in text.splitlines()]
+        for container in _started(pod, init=False):
+            lines += _read(cluster, workload.namespace, name, container).splitlines()
+        if len(pods) > 1:
+            lines.insert(0, f"==> {name} <==")
+        parts.append("".join(f"{line}\n" for line in lines))
+    return "".join(parts)
+
+
+def follow(cluster: Cluster, workload: Workload, stop: threading.Event) -> Iterator[str]:
+    """The main containers' lines as they are written, until the run has ended or `stop`."""
+    done: set[tuple[str, str, int]] = set()  # (pod, container, restart count) read to the end
+    while not stop.is_set():
+        owner, pods, version = run_pods(cluster, workload)
+        ready = [
+            (pod["metadata"]["name"], container, restarts)
+            for pod in pods
+            for container, restarts in _started(pod, init=False).items()
+            if (pod["metadata"]["name"], container, restarts) not in done
+        ]
+        if ready:
+            yield from _stream(cluster, workload.namespace, ready[0][0], ready[0][1], stop)
+            done.add(ready[0])
+            continue
+        if owner is None or _ended(workload, owner, pods):
+            return
+        _wait_for_pods(cluster, workload.namespace, owner, version, stop)
+
+
+def read_events(cluster: Cluster, workload: Workload) -> list[ClusterEvent]:
+    """The recent events of the run's main object and of its pods, oldest first."""
+    owner, pods, _ = run_pods(cluster, workload)
+    if owner is None:
+        return []
+    names = [workload.name, *(pod["metadata"]["name"] for pod in pods)]
+    found: list[ClusterEvent] = []
+    for name in names:
+        listed = cluster.list(
+            "events", workload.namespace, field_selector=f"involvedObject.name={name}"
+        )
+        found += [_event(item) for item in listed.get("items") or []]
+    return sorted(found, key=lambda e: e.at or EPOCH)
+
+
+def _event(item: Obj) -> ClusterEvent:
+    involved = item.get("involvedObject") or {}
+    at = parse_time(item.get("lastTimestamp")) or parse_time(item.get("eventTime"))
+    return ClusterEvent(
+        at=at or parse_time(item.get("firstTimestamp")),
+        type=str(item.get("type") or ""),
+        reason=str(item.get("reason") or ""),
+        message=str(item.get("message") or ""),
+        object=f"{involved.get('kind', '')}/{involved.get('name', '')}",
+        count=int(item.get("count") or 1),
+    )
+
+
+def _started(pod: Obj, init: bool) -> dict[str, int]:
+    """Containers that have started (running or terminated): name → restart count."""
+    status = pod.get("status") or {}
+    statuses = status.get("initContainerStatuses" if init else "containerStatuses") or ()
+    mains = [c for c in statuses if init or c.get("name") in MAIN_CONTAINERS] or list(statuses)[:1]
+    return {
+        str(c["name"]): int(c.get("restartCount") or 0)
+        for c in mains
+        if {"running", "terminated"} & set(c.get("state") or {})
+    }
+
+
+def _read(cluster: Cluster, namespace: str, pod: str, container: str) -> str:
+    try:
+        text: str = call(
+            f"logs of {pod}",
+            cluster.core.read_namespaced_pod_log,
+            pod,
+            namespace,
+            container=container,
+        )
+    except ApiException as exc:
+        if exc.status in (400, 404):  # not started yet, or gone
+            return ""
+        raise
+    return text
+
+
+def _stream(
+    cluster: Cluster, namespace: str, pod: str, container: str, stop: threading.Event
+) -> Iterator[str]:
+    try:
+        stream = Stream(
+            cluster.core.read_namespaced_pod_log, pod, namespace, container=container, follow=True
+        )
+    except ApiException as exc:
+        if exc.status in (400, 404):  # not started after all, or gone
+            return
+        raise
+    pump = Pump(stream.lines, on_stop=stream.close).start()
+    try:
+        while (line := pump.get(stop)) is not Pump.END:
+            yield line
+    finally:
+        pump.close()
+        stream.finish()
+
+
+def _ended(workload: Workload, owner: Obj, pods: list[Obj]) -> bool:
+    """Whether nothing more will be written: the run ended and no pod is still going."""
+    if terminal(RunView(workload.plural, owner)) is None:
+        return False
+    return all((p.get("status") or {}).get("phase") in ("Succeeded", "Failed") for p in pods)
+
+
+def _wait_for_pods(
+    cluster: Cluster, namespace: str, owner: Obj, version: str, stop: threading.Event
+) -> None:
+    """Block until a pod of the run changes (or a few seconds pass, or `stop`)."""
+    uuid = (owner["metadata"].get("labels") or {}).get(RUN_UUID, "")
+    function, args = cluster.list_call("pods", namespace)
+    try:
+        stream = Stream(
+            function,
+            *args,
+            label_selector=f"{RUN_UUID}={uuid}",
+            resource_version=version or None,
+            watch=True,
+            timeout_seconds=WAIT_SECONDS,
+            _request_timeout=(REQUEST_TIMEOUT[0], WAIT_SECONDS + 30),
+        )
+    except ApiException as exc:
+        if exc.status != 410:
+            raise
+        return
+    pump = Pump(stream.lines, on_stop=stream.close).start()
+    try:
+        pump.get(stop)
+    finally:
+        pump.close()
+        stream.finish()
+
+
+def _age(obj: Obj) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("creationTimestamp") or ""), str(meta.get("name") or "")

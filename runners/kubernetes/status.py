@@ -1,0 +1,326 @@
+"""What a run's status is, read from its main object and its pods: the one mapping table.
+
+| The cluster shows | Status | Reason | Message |
+|---|---|---|---|
+| the main object exists; no pod, or pods Pending | starting | `Created`, waiting reason | pod |
+| a pod `PodScheduled=False`, `Unschedulable` | unschedulable (1) | `Unschedulable` | scheduler's |
+| a container waiting on its image or config (2) | warning | that reason | kubelet's |
+| a pod Running (main container started) | running | `Running` | pod |
+| a pod failed, the Job will retry (3) | retrying | `PodFailed` (3) | the failure |
+| Job `Complete=True`; Kubeflow `Succeeded=True` | succeeded | `Completed` | condition's |
+| Job `Failed=True`; Kubeflow `Failed=True` | failed | pod's reason (4) | failure; condition |
+| Job `Failed=True`, reason `DeadlineExceeded` | failed (5) | `DeadlineExceeded` | condition's |
+| Deployment `Progressing=False` | warning | condition's | condition's |
+| Job `Suspended=True` (Kueue and the like) | starting | `Suspended` | condition's |
+| main object deleted before its end, by Axon's stop | stopped | `Stopped` | |
+| main object deleted before its end, by anyone else | stopped | `Deleted` | |
+| main object deleted after its end (ttlSecondsAfterFinished) | nothing new | | |
+
+(1) `warning` instead once the run has been running: a replacement pod that cannot be placed.
+(2) `ErrImagePull`, `ImagePullBackOff`, `InvalidImageName`, `CreateContainerConfigError`,
+    `CreateContainerError`; the message names the container.
+(3) Also a container in `CrashLoopBackOff` (reason `CrashLoopBackOff`) and a Kubeflow job's
+    `Restarting` condition (reason `Restarting`). A Job whose failures exceed its backoffLimit
+    is about to fail: it reports nothing new until its Failed condition arrives.
+(4) `OOMKilled`, `Error`, `Evicted`… with the exit code (also the observation's exit_code),
+    container and pod, then the condition's reason (BackoffLimitExceeded…) and message; the
+    condition's own reason when no failed pod is known.
+(5) A run that outlives its `timeout` (activeDeadlineSeconds) failed, as in Polyaxon.
+
+Completion is read from `status.conditions` only, never from the counters. With several pods
+(a service's replicas, a Kubeflow job's workers) the most telling pod wins, in the order
+unschedulable, warning, retrying, running, starting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.status import RunStatus
+
+S = RunStatus
+Obj = Mapping[str, Any]
+
+WAITING_PROBLEMS = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    }
+)
+# Among several pods, the most telling status wins.
+PRIORITY = (S.UNSCHEDULABLE, S.WARNING, S.RETRYING, S.RUNNING, S.STARTING)
+TERMINAL_JOB = {"Complete": S.SUCCEEDED, "Failed": S.FAILED}
+TERMINAL_KUBEFLOW = {"Succeeded": S.SUCCEEDED, "Failed": S.FAILED}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A status with its reason and message, when it happened, and an exit code if any."""
+
+    status: RunStatus
+    reason: str = ""
+    message: str = ""
+    at: datetime | None = None
+    exit_code: int | None = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How a pod's main container (or the pod) last failed."""
+
+    pod: str
+    container: str
+    reason: str
+    exit_code: int | None
+    at: datetime | None = None
+    message: str = ""
+
+    def describe(self) -> str:
+        code = f" (exit code {self.exit_code})" if self.exit_code is not None else ""
+        where = f"container {self.container} of pod {self.pod}" if self.container else self.pod
+        detail = f": {self.message}" if self.message else ""
+        return f"{self.reason}{code} in {where}{detail}"
+
+
+@dataclass
+class RunView:
+    """What is known of one run: its main object (last state), its pods, and a failure seen."""
+
+    plural: str = ""
+    owner: Obj | None = None
+    deleted: bool = False
+    pods: dict[str, Obj] = field(default_factory=dict)
+    failure: Failure | None = None
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def conditions(obj: Obj | None) -> list[Obj]:
+    return list(((obj or {}).get("status") or {}).get("conditions") or [])
+
+
+def condition(obj: Obj | None, kind: str, status: str = "True") -> Obj | None:
+    """The condition `kind` when its status is `status`."""
+    return next(
+        (c for c in conditions(obj) if c.get("type") == kind and c.get("status") == status), None
+    )
+
+
+def terminal(view: RunView) -> Verdict | None:
+    """Succeeded or failed, from the main object's conditions; None while it goes on."""
+    owner, table = view.owner, TERMINAL_JOB
+    if owner is None or view.plural == "deployments":
+        return None
+    if view.plural != "jobs":
+        table = TERMINAL_KUBEFLOW
+        ends = [
+            c for c in conditions(owner) if c.get("status") == "True" and c.get("type") in table
+        ]
+        found = ends[-1] if ends else None
+    else:
+        found = next((c for kind in table if (c := condition(owner, kind))), None)
+    if found is None:
+        return None
+    status, at = table[str(found["type"])], parse_time(found.get("lastTransitionTime"))
+    reason, message = str(found.get("reason") or found["type"]), str(found.get("message") or "")
+    if status == S.SUCCEEDED:
+        return Verdict(S.SUCCEEDED, "Completed", message, at, 0)
+    if reason == "DeadlineExceeded":
+        deadline = (owner.get("spec") or {}).get("activeDeadlineSeconds")
+        limit = f" (timeout {deadline}s)" if deadline else ""
+        return Verdict(S.FAILED, reason, f"{message}{limit}", at)
+    failure = view.failure
+    if failure is None:
+        return Verdict(S.FAILED, reason, message, at)
+    return Verdict(
+        S.FAILED,
+        failure.reason,
+        f"{failure.describe()}; {reason}: {message}",
+        at,
+        failure.exit_code,
+    )
+
+
+def verdict(view: RunView) -> Verdict | None:
+    """The run's status now; None when there is nothing to say (an object about to fail)."""
+    done = terminal(view)
+    if done is not None:
+        return done
+    owner = view.owner or {}
+    if view.plural == "jobs" and (held := condition(owner, "Suspended")):
+        return Verdict(S.STARTING, "Suspended", str(held.get("message") or ""))
+    if view.plural not in ("jobs", "deployments"):
+        true = [c for c in conditions(owner) if c.get("status") == "True"]
+        if true and true[-1].get("type") == "Restarting":
+            last = true[-1]
+            return Verdict(S.RETRYING, "Restarting", str(last.get("message") or ""))
+    found = pods_verdict(view)
+    # A Job retries a failed pod; the operators and controllers report their own restarts.
+    if found.status == S.RETRYING and found.reason == "PodFailed" and view.plural != "jobs":
+        return None
+    if found.status == S.RETRYING and view.plural == "jobs" and _retries_spent(view):
+        return None
+    stalled = condition(owner, "Progressing", "False") if view.plural == "deployments" else None
+    if stalled is not None and found.status in (S.STARTING, S.RUNNING):
+        reason = str(stalled.get("reason") or "Progressing")
+        return Verdict(S.WARNING, reason, str(stalled.get("message") or ""))
+    return found
+
+
+def pods_verdict(view: RunView) -> Verdict:
+    """The status the pods tell, the most telling pod first."""
+    pods = [p for p in view.pods.values() if not (p.get("metadata") or {}).get("deletionTimestamp")]
+    live = [p for p in pods if _phase(p) not in ("Succeeded", "Failed")]
+    found = [pod_verdict(p) for p in live]
+    best = min(found, key=lambda v: PRIORITY.index(v.status)) if found else None
+    if best is not None and best.status != S.STARTING:
+        return best
+    if best is None and any(_phase(p) == "Succeeded" for p in pods):
+        return Verdict(S.RUNNING, "Running", "finishing")
+    failure = view.failure
+    if any(_phase(p) == "Failed" for p in pods) and failure is not None:
+        # A replacement that has not started yet is still part of the retry.
+        return Verdict(S.RETRYING, "PodFailed", failure.describe(), failure.at, failure.exit_code)
+    if best is not None:
+        return best
+    return Verdict(S.STARTING, "Created", "")
+
+
+def pod_verdict(pod: Obj) -> Verdict:
+    """What one live (Pending or Running) pod says."""
+    name = str(pod["metadata"]["name"])
+    status = pod.get("status") or {}
+    scheduled = condition(pod, "PodScheduled", "False")
+    if scheduled is not None and scheduled.get("reason") == "Unschedulable":
+        at = parse_time(scheduled.get("lastTransitionTime"))
+        return Verdict(S.UNSCHEDULABLE, "Unschedulable", str(scheduled.get("message") or ""), at)
+    containers = [
+        *(status.get("initContainerStatuses") or ()),
+        *(status.get("containerStatuses") or ()),
+    ]
+    for container in containers:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in WAITING_PROBLEMS:
+            message = (
+                f"container {container['name']}: {waiting.get('message') or waiting['reason']}"
+            )
+            return Verdict(S.WARNING, str(waiting["reason"]), message)
+    for container in status.get("containerStatuses") or ():
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") == "CrashLoopBackOff":
+            failure = container_failure(name, container)
+            message = failure.describe() if failure else str(waiting.get("message") or "")
+            return Verdict(
+                S.RETRYING,
+                "CrashLoopBackOff",
+                message,
+                exit_code=failure.exit_code if failure else None,
+            )
+    if _phase(pod) == "Running":
+        started = [
+            parse_time(((c.get("state") or {}).get("running") or {}).get("startedAt"))
+            for c in status.get("containerStatuses") or ()
+        ]
+        return Verdict(S.RUNNING, "Running", f"pod {name}", next((t for t in started if t), None))
+    waiting_reasons = [
+        str(((c.get("state") or {}).get("waiting") or {}).get("reason") or "") for c in containers
+    ]
+    return Verdict(S.STARTING, next((r for r in waiting_reasons if r), "Pending"), f"pod {name}")
+
+
+def container_failure(pod: str, container: Obj, current: bool = True) -> Failure | None:
+    """The container's latest non-zero exit: now (unless not `current`), or before its last
+    restart."""
+    states = (container.get("state"), container.get("lastState"))
+    for state in states if current else states[1:]:
+        ended = (state or {}).get("terminated") or {}
+        if ended and ended.get("exitCode", 0) != 0:
+            return Failure(
+                pod,
+                str(container["name"]),
+                str(ended.get("reason") or "Error"),
+                int(ended["exitCode"]),
+                parse_time(ended.get("finishedAt")),
+                str(ended.get("message") or ""),
+            )
+    return None
+
+
+def pod_failure(pod: Obj, main: Iterable[str]) -> Failure | None:
+    """How the pod failed: its main container's exit, else the pod's own reason (Evicted…)."""
+    name, status = str(pod["metadata"]["name"]), pod.get("status") or {}
+    # A pod being deleted was killed by whoever deleted it (a controller cleaning up, a stop):
+    # that is no failure of the run, though what it did before may be.
+    deleting = bool(pod["metadata"].get("deletionTimestamp"))
+    wanted = set(main)
+    statuses = status.get("containerStatuses") or ()
+    for container in sorted(statuses, key=lambda c: c.get("name") not in wanted):
+        found = container_failure(name, container, current=not deleting)
+        if found is not None:
+            return found
+    if status.get("phase") == "Failed" and not deleting:
+        reason = str(status.get("reason") or "Failed")
+        return Failure(name, "", reason, None, None, str(status.get("message") or ""))
+    return None
+
+
+def ran(view: RunView) -> bool:
+    """Whether a main container of the run has ever started."""
+    done = terminal(view)
+    if done is not None and done.status == S.SUCCEEDED:
+        return True
+    if view.plural not in ("jobs", "deployments") and any(
+        c.get("type") == "Running" for c in conditions(view.owner)
+    ):
+        return True
+    if view.failure is not None and view.failure.exit_code is not None:
+        return True
+    for pod in view.pods.values():
+        for container in (pod.get("status") or {}).get("containerStatuses") or ():
+            states = (container.get("state") or {}, container.get("lastState") or {})
+            if any("running" in s or "terminated" in s for s in states):
+                return True
+    return False
+
+
+def started_at(view: RunView) -> datetime | None:
+    times = [
+        parse_time(((c.get("state") or {}).get("running") or {}).get("startedAt"))
+        or parse_time(((c.get("state") or {}).get("terminated") or {}).get("startedAt"))
+        for pod in view.pods.values()
+        for c in (pod.get("status") or {}).get("containerStatuses") or ()
+    ]
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
+
+
+def _phase(pod: Obj) -> str:
+    return str((pod.get("status") or {}).get("phase") or "Pending")
+
+
+def _retries_spent(view: RunView) -> bool:
+    """Whether the Job has failed more often than its backoffLimit allows: it is ending."""
+    spec = (view.owner or {}).get("spec") or {}
+    limit = spec.get("backoffLimit", 6)
+    failed = int(((view.owner or {}).get("status") or {}).get("failed") or 0)
+    failed = max(failed, sum(1 for p in view.pods.values() if _phase(p) == "Failed"))
+    restarts = sum(
+        int(c.get("restartCount") or 0)
+        for p in view.pods.values()
+        for c in (p.get("status") or {}).get("containerStatuses") or ()
+    )
+    return failed + restarts > int(limit)

@@ -1,0 +1,238 @@
+"""Turns watch events into observations: one view per run, news only, milestones in order.
+
+The tracker keeps each run's main object and pods as last seen, asks `status.verdict` what
+they mean, and yields an Observation only when the status changes. Before a later status it
+yields the milestones a watcher may have missed (`starting`, then `running` if a container
+ran), so a fast job and a job that ended while nobody watched both read starting → running →
+succeeded. A run that ended is forgotten, apart from its key and its object's uid: its late
+events change nothing, while a new object for the same run (submitted again) is followed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from runners.base import Observation
+from runners.kubernetes.manifests import KUBEFLOW, MAIN, RUN_UUID, STOP_REQUESTED, Workload
+from runners.kubernetes.status import (
+    Failure,
+    Obj,
+    RunView,
+    Verdict,
+    pod_failure,
+    ran,
+    started_at,
+    terminal,
+    verdict,
+)
+from schemas.status import DONE, RunStatus
+
+S = RunStatus
+Key = tuple[str, str]  # (namespace, run uuid label)
+MAIN_CONTAINERS = (MAIN, *(flavor.container for flavor in KUBEFLOW.values()))
+FORGET_AFTER = 10_000  # ended runs remembered, so their late events change nothing
+SETTLE = 1.0  # seconds a failure waits for the pod event that gives its reason
+PodLookup = Callable[[str, str], Sequence[Obj]]  # (namespace, run uuid label) → its pods
+
+
+@dataclass
+class _Tracked:
+    view: RunView = field(default_factory=RunView)
+    emitted: set[RunStatus] = field(default_factory=set)
+    last: RunStatus | None = None
+    held_until: float | None = None  # a failure waiting for its pod's reason
+
+
+class Tracker:
+    """Runs by key, fed with objects; `live` once every kind has been listed."""
+
+    def __init__(self, lookup_pods: PodLookup | None = None, settle: float = SETTLE) -> None:
+        self.runs: dict[Key, _Tracked] = {}
+        self.ended: OrderedDict[Key, str] = OrderedDict()  # run → the uid of its ended object
+        self.live = False
+        self.lookup_pods = lookup_pods
+        self.settle = settle
+
+    # -- feeding -----------------------------------------------------------------------------
+
+    def sync(self, plural: str, namespace: str, objects: Iterable[Obj]) -> list[Observation]:
+        """A fresh list of every object of `plural` in `namespace`: what it lacks was deleted."""
+        listed: dict[tuple[Key, str], Obj] = {}
+        for obj in objects:
+            if (key := _key(obj)) is not None:
+                listed[(key, obj["metadata"]["name"])] = obj
+        out: list[Observation] = []
+        for key, tracked in list(self.runs.items()):
+            view = tracked.view
+            if key[0] != namespace:
+                continue
+            if plural == "pods":
+                for name, pod in list(view.pods.items()):
+                    if (key, name) not in listed:
+                        out += self.apply("DELETED", "pods", pod)
+            elif view.plural == plural and view.owner is not None and not view.deleted:
+                if (key, view.owner["metadata"]["name"]) not in listed:
+                    out += self.apply("DELETED", plural, view.owner)
+        for obj in listed.values():
+            out += self.apply("MODIFIED", plural, obj)
+        return out
+
+    def apply(self, kind: str, plural: str, obj: Obj) -> list[Observation]:
+        """One watch event (ADDED, MODIFIED or DELETED) for an object of `plural`."""
+        key = _key(obj)
+        if key is None:
+            return []
+        if key in self.ended:
+            if plural == "pods" or str(obj["metadata"].get("uid") or "") == self.ended[key]:
+                return []
+            del self.ended[key]  # the run was submitted again: a new object
+        tracked = self.runs.setdefault(key, _Tracked())
+        view, name = tracked.view, str(obj["metadata"]["name"])
+        if plural == "pods":
+            if kind == "DELETED":
+                view.pods.pop(name, None)
+            else:
+                view.pods[name] = obj
+            view.failure = _latest(view.failure, pod_failure(obj, MAIN_CONTAINERS))
+            if view.owner is None and not view.pods:
+                del self.runs[key]
+                return []
+        else:
+            view.plural, view.owner = plural, obj
+            view.deleted = kind == "DELETED"
+        return self._news(key) if self.live else []
+
+    def go_live(self) -> list[Observation]:
+        """Every kind is listed: the current state of every run, milestones first."""
+        self.live = True
+        out: list[Observation] = []
+        for key in list(self.runs):
+            out += self._news(key, settled=True)
+        return out
+
+    def due(self) -> list[Observation]:
+        """Failures held for their pod's reason whose wait is over: as they are now."""
+        now, out = time.monotonic(), []
+        for key, tracked in list(self.runs.items()):
+            if tracked.held_until is not None and now >= tracked.held_until:
+                out += self._news(key, settled=True)
+        return out
+
+    def tracked_ids(self) -> set[str]:
+        """The external ids of the runs whose main object has been seen and not yet ended."""
+        return {
+            _external_id(key, tracked.view)
+            for key, tracked in self.runs.items()
+            if tracked.view.owner is not None
+        }
+
+    # -- deciding ----------------------------------------------------------------------------
+
+    def _news(self, key: Key, settled: bool = False) -> list[Observation]:
+        tracked = self.runs[key]
+        view = tracked.view
+        if view.owner is None:
+            return []  # pods seen before their owner: wait for it
+        if not settled and self._hold(tracked):
+            return []
+        found = self._verdict(key, view)
+        if found is None:
+            return []
+        external_id = _external_id(key, view)
+        out: list[Observation] = []
+        if found.status != S.STOPPED:
+            if S.STARTING not in tracked.emitted and found.status != S.STARTING:
+                out.append(_observation(external_id, Verdict(S.STARTING, "Created")))
+            later = found.status not in (S.STARTING, S.RUNNING, S.UNSCHEDULABLE)
+            if later and S.RUNNING not in tracked.emitted and ran(view):
+                out.append(
+                    _observation(external_id, Verdict(S.RUNNING, "Running", at=started_at(view)))
+                )
+            if found.status == S.UNSCHEDULABLE and S.RUNNING in tracked.emitted:
+                found = Verdict(S.WARNING, found.reason, found.message, found.at)
+        if found.status != tracked.last:
+            out.append(_observation(external_id, found))
+        for observation in out:
+            tracked.emitted.add(observation.status)
+            tracked.last = observation.status
+        if found.status in DONE:
+            self._end(key, str(view.owner["metadata"].get("uid") or ""))
+        return out
+
+    def _hold(self, tracked: _Tracked) -> bool:
+        """Whether a failure should wait a moment for its pod's reason.
+
+        The pod watch and the owner's are separate streams: the pod that failed may arrive
+        just after the condition saying so, or be deleted (a Kubeflow job's cleanPodPolicy)
+        before anyone could ask for it.
+        """
+        view = tracked.view
+        done = terminal(view)
+        if done is None or done.status != S.FAILED or view.failure is not None:
+            return False
+        if done.reason == "DeadlineExceeded":
+            return False
+        if tracked.held_until is None:
+            tracked.held_until = time.monotonic() + self.settle
+        return time.monotonic() < tracked.held_until
+
+    def _verdict(self, key: Key, view: RunView) -> Verdict | None:
+        done = terminal(view)
+        if done is not None and done.status == S.FAILED and view.failure is None:
+            if self.lookup_pods is not None and done.reason != "DeadlineExceeded":
+                # The pod watch may lag the owner's: ask once for the pod's reason.
+                for pod in self.lookup_pods(*key):
+                    view.failure = _latest(view.failure, pod_failure(pod, MAIN_CONTAINERS))
+                done = terminal(view)
+        if done is not None:
+            return done
+        if view.deleted:
+            annotations = view.owner and view.owner["metadata"].get("annotations") or {}
+            if STOP_REQUESTED in annotations:
+                return Verdict(S.STOPPED, "Stopped", "stopped by request", _now())
+            kind = (view.owner or {}).get("kind", "object")
+            return Verdict(S.STOPPED, "Deleted", f"the {kind} was deleted before it ended", _now())
+        return verdict(view)
+
+    def _end(self, key: Key, uid: str) -> None:
+        self.runs.pop(key, None)
+        self.ended[key] = uid
+        while len(self.ended) > FORGET_AFTER:
+            self.ended.popitem(last=False)
+
+
+def _external_id(key: Key, view: RunView) -> str:
+    return Workload(key[0], view.plural, str((view.owner or {})["metadata"]["name"])).external_id
+
+
+def _key(obj: Obj) -> Key | None:
+    meta = obj.get("metadata") or {}
+    uuid = (meta.get("labels") or {}).get(RUN_UUID)
+    return (str(meta.get("namespace") or ""), str(uuid)) if uuid else None
+
+
+def _latest(known: Failure | None, seen: Failure | None) -> Failure | None:
+    if seen is None:
+        return known
+    if known is None or (seen.at or _now()) >= (known.at or datetime.min.replace(tzinfo=UTC)):
+        return seen
+    return known
+
+
+def _observation(external_id: str, found: Verdict) -> Observation:
+    return Observation(
+        external_id=external_id,
+        status=found.status,
+        reason=found.reason,
+        message=found.message,
+        at=found.at or _now(),
+        exit_code=found.exit_code,
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
