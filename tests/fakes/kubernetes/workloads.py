@@ -14,6 +14,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from tests.fakes.kubernetes.clock import parse_timestamp
+from tests.fakes.kubernetes.jobs import owner_reference
 from tests.fakes.kubernetes.store import Change, Obj
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ class DeploymentController:
                 "name": name,
                 "labels": labels,
                 "annotations": {REVISION: str(revision)},
-                "ownerReferences": [_owner(deployment)],
+                "ownerReferences": [owner_reference(deployment)],
             },
             "spec": {"replicas": spec["replicas"], "selector": selector, "template": template},
         }
@@ -217,7 +218,9 @@ class DeploymentController:
         meta = replica_set["metadata"]
         template = copy.deepcopy(replica_set["spec"]["template"])
         pod_meta = template.get("metadata") or {}
-        pod_meta.update(generateName=f"{meta['name']}-", ownerReferences=[_owner(replica_set)])
+        pod_meta.update(
+            generateName=f"{meta['name']}-", ownerReferences=[owner_reference(replica_set)]
+        )
         pod = self.cluster.create(
             "pods", {"metadata": pod_meta, "spec": template["spec"]}, meta["namespace"]
         )
@@ -228,17 +231,6 @@ class DeploymentController:
             component="replicaset-controller",
         )
         return pod
-
-
-def _owner(owner: Obj) -> Obj:
-    return {
-        "apiVersion": owner["apiVersion"],
-        "kind": owner["kind"],
-        "name": owner["metadata"]["name"],
-        "uid": owner["metadata"]["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
 
 
 def _hash(template: Obj) -> str:
