@@ -1,35 +1,59 @@
-"""A received delivery becomes events, decisions and runs, in one transaction."""
+"""A received delivery becomes events, decisions and runs, in one transaction.
+
+Only the candidates a SubscriptionIndex finds for an event are decided; the delivery's reason
+counts the others and says why they were passed over. A comment command's params override the
+operation's; `/axon cancel` stops the pull request's runs instead of starting one. A matched
+subscription with `concurrency` has its new run admitted to its group by ci.groups.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ci import lifecycle
+from ci import groups, lifecycle
 from ci.db import utcnow
 from ci.models import Decision, Delivery, Run, Source, Subscription
 from schemas.errors import PayloadError, SpecError, SpecErrors
 from schemas.event import Event
+from schemas.spec_io import is_template
+from schemas.status import DONE, RunStatus
 from triggers.base import Check
 from triggers.base import Decision as Verdicts
+from triggers.concurrency import Concurrency
+from triggers.index import SubscriptionIndex
 from triggers.subscription import Subscription as Filter
-from triggers.subscription import compile_subscription, evaluate
+from triggers.subscription import compile_subscription
 from webhooks.registry import providers
 
 log = logging.getLogger(__name__)
 # Deliveries the scheduler writes for schedule slots carry this provider name.
 SCHEDULE = "schedule"
+# A run in these statuses is past stopping: `/axon cancel` leaves it alone.
+PAST_STOPPING = [str(s) for s in (*DONE, RunStatus.STOPPING)]
+
+
+@dataclass
+class Acted:
+    """What one matched decision did: the run it created, and what the log adds to its checks."""
+
+    run: Run | None = None
+    start: bool = False
+    checks: list[Check] = field(default_factory=list)
 
 
 def process_delivery(session: Session, delivery_id: int) -> list[int]:
-    """Parse the delivery, decide every subscription of its project, create the runs.
+    """Parse the delivery, decide its project's candidate subscriptions, create the runs.
 
-    Returns the ids of the runs created. Safe to call twice: a delivery is processed once.
+    Returns the ids of the runs to start now (a run its concurrency group holds back is not
+    one). Safe to call twice: a delivery is processed once.
     """
     delivery = session.get(Delivery, delivery_id, with_for_update=True)
     if delivery is None or delivery.status != "received":
@@ -46,22 +70,57 @@ def process_delivery(session: Session, delivery_id: int) -> list[int]:
         _finish(delivery, "failed", str(exc))
         return []
     filters, broken = _filters(rows)
+    index = SubscriptionIndex(filters)
     by_id = {row.id: row for row in rows}
-    runs: list[Run] = []
-    for index, event in enumerate(events):
-        decisions = evaluate(event, filters) + [_broken(row, reason) for row, reason in broken]
-        for decided in decisions:
+    policies = {f.id: f.concurrency for f in filters}
+    acted: list[Acted] = []
+    passed_over: list[str] = []
+    for number, event in enumerate(events):
+        lookup = index.lookup(event)
+        if len(lookup.candidates) < lookup.total:
+            passed_over.append(lookup.summary())
+        decisions = [s.decide(event) for s in lookup.candidates]
+        for decided in decisions + [_broken(row, reason) for row, reason in broken]:
             row = by_id[decided.subscription_id]
-            run = _create_run(session, row, delivery, event, index) if decided.matched else None
-            runs += [run] if run else []
-            session.add(_decision(delivery, index, event, decided, run))
-    if not events:
-        what = delivery.event_name or "the delivery"
-        _finish(delivery, "processed", f"{what}: no event Axon acts on; nothing started")
-    else:
-        _finish(delivery, "processed", f"{len(events)} event(s), {len(runs)} run(s) started")
+            done = Acted()
+            if decided.matched:
+                done = _act(session, row, policies.get(row.id), delivery, event, number, decided)
+                acted.append(done)
+            session.add(_decision(delivery, number, event, decided, done))
+    _finish(delivery, "processed", _summary(delivery, events, acted, passed_over))
     session.flush()
-    return [run.id for run in runs]
+    return [a.run.id for a in acted if a.start and a.run is not None]
+
+
+def _act(
+    session: Session,
+    row: Subscription,
+    policy: Concurrency | None,
+    delivery: Delivery,
+    event: Event,
+    index: int,
+    decided: Verdicts,
+) -> Acted:
+    """Carry out a matched decision: cancel, or create a run and admit it to its group."""
+    if decided.command == "cancel":
+        return Acted(checks=_cancel(session, row, event))
+    checks = []
+    if decided.command and not event.sha and event.pull_request is not None:
+        # GitHub's PR comments name no commit (GitLab's do): run the pull request's last head.
+        head = _pull_request_head(session, row.project_id, event)
+        if head is None:
+            number = event.pull_request.number
+            reason = f"Axon has seen no pull_request event of #{number}, so no commit to run"
+            return Acted(checks=[Check("head", False, reason)])
+        event, found = head
+        checks.append(found)
+    run = _create_run(session, row, delivery, event, index, decided.params)
+    if run is None:
+        return Acted(checks=checks)
+    if policy is None:
+        return Acted(run, True, checks)
+    admitted = groups.admit(session, policy, row.name, event, run)
+    return Acted(run, admitted.start, checks + admitted.checks)
 
 
 def _webhook(session: Session, delivery: Delivery) -> tuple[list[Event], list[Subscription]]:
@@ -98,6 +157,20 @@ def _schedule_fire(session: Session, delivery: Delivery) -> tuple[list[Event], l
     return [event], [] if subscription.paused else [subscription]
 
 
+def _summary(
+    delivery: Delivery, events: list[Event], acted: list[Acted], passed_over: list[str]
+) -> str:
+    if not events:
+        return f"{delivery.event_name or 'the delivery'}: no event Axon acts on; nothing started"
+    started = sum(a.start for a in acted)
+    held = Counter(a.run.status for a in acted if a.run is not None and not a.start)
+    parts = [f"{len(events)} event(s), {started} run(s) started"]
+    parts += [f"{count} {status}" for status, count in sorted(held.items())]
+    text = ", ".join(parts)
+    # The events of one delivery mostly pass over the same subscriptions: say so once.
+    return "; ".join([text, *dict.fromkeys(passed_over)])
+
+
 def _finish(delivery: Delivery, status: str, reason: str) -> None:
     delivery.status = status
     # A redelivery keeps saying what it is a copy of.
@@ -120,10 +193,82 @@ def _broken(row: Subscription, reason: str) -> Verdicts:
     return Verdicts(row.id, row.name, False, (Check("spec", False, reason),))
 
 
+def _pull_request_head(
+    session: Session, project_id: int, event: Event
+) -> tuple[Event, Check] | None:
+    """`event` at the head commit of its pull request, as the project's last decided
+    pull_request event of it named it; None if there was none."""
+    assert event.pull_request is not None
+    number = event.pull_request.number
+    found = session.execute(
+        select(Decision.event, Decision.delivery_id)
+        .join(Subscription, Decision.subscription_id == Subscription.id)
+        .where(
+            Subscription.project_id == project_id,
+            Decision.event["kind"].as_string() == "pull_request",
+            Decision.event["provider"].as_string() == event.provider,
+            Decision.event["repo"].as_string() == event.repo,
+            Decision.event["pull_request"]["number"].as_integer() == number,
+        )
+        .order_by(Decision.id.desc())
+        .limit(1)
+    ).first()
+    if found is None:
+        return None
+    head, delivery_id = found
+    pull = head.get("pull_request") or {}
+    at_head = replace(
+        event,
+        ref=str(head.get("ref") or ""),
+        branch=str(head.get("branch") or ""),
+        sha=str(head.get("sha") or ""),
+        before=str(head.get("before") or ""),
+        clone_url=str(head.get("clone_url") or event.clone_url),
+        pull_request=replace(
+            event.pull_request,
+            base=str(pull.get("base") or ""),
+            head=str(pull.get("head") or ""),
+            fork=bool(pull.get("fork")),
+        ),
+    )
+    reason = f"pull request #{number} is at {at_head.sha[:7]} (delivery {delivery_id})"
+    return at_head, Check("head", True, reason)
+
+
+def _cancel(session: Session, row: Subscription, event: Event) -> list[Check]:
+    """`/axon cancel`: stop this subscription's runs of the pull request the comment is on."""
+    number = event.pull_request.number if event.pull_request else 0
+    runs = session.scalars(
+        select(Run)
+        .where(
+            Run.subscription_id == row.id,
+            Run.status.not_in(PAST_STOPPING),
+            Run.event["repo"].as_string() == event.repo,
+            Run.event["pull_request"]["number"].as_integer() == number,
+        )
+        .order_by(Run.id)
+        .with_for_update()
+    )
+    checks = []
+    for run in runs:
+        groups.stop(session, run)
+        reason = f"cancelled run {run.id} of pull request #{number}, as {event.actor} asked"
+        checks.append(Check("cancel", True, reason))
+    return checks or [Check("cancel", True, f"no run of pull request #{number} was in progress")]
+
+
 def _create_run(
-    session: Session, subscription: Subscription, delivery: Delivery, event: Event, index: int
+    session: Session,
+    subscription: Subscription,
+    delivery: Delivery,
+    event: Event,
+    index: int,
+    params: dict[str, Any],
 ) -> Run | None:
     operation: dict[str, Any] = subscription.spec["operation"]
+    context = event.context()
+    if params:
+        context["command"] = {"params": params}
     run = Run(
         project_id=subscription.project_id,
         name=str(operation.get("name") or subscription.name),
@@ -131,8 +276,8 @@ def _create_run(
         subscription_id=subscription.id,
         delivery_id=delivery.id,
         event_key=f"{delivery.provider}:{delivery.dedupe_key}:{index}"[:160],
-        event=event.context(),
-        spec=operation,
+        event=context,
+        spec=_with_params(operation, params),
     )
     try:
         with session.begin_nested():
@@ -146,8 +291,24 @@ def _create_run(
     return run
 
 
+def _with_params(operation: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """The operation with a comment command's params in place of its own (same name)."""
+    if not params:
+        return operation
+    given = dict(operation.get("params") or {})
+    for name, value in params.items():
+        old = given.get(name)
+        kept = {}
+        if isinstance(old, dict) and ("value" in old or "ref" in old):  # the full form
+            kept = {k: v for k, v in old.items() if k not in ("value", "ref")}
+        # Comment text is not a template: a value Jinja would change is read from the event.
+        literal = f"{{{{ event.command.params.{name} }}}}" if is_template(value) else value
+        given[name] = {**kept, "value": literal}
+    return {**operation, "params": given}
+
+
 def _decision(
-    delivery: Delivery, index: int, event: Event, decided: Verdicts, run: Run | None
+    delivery: Delivery, index: int, event: Event, decided: Verdicts, acted: Acted
 ) -> Decision:
     return Decision(
         delivery_id=delivery.id,
@@ -156,6 +317,6 @@ def _decision(
         subscription_id=decided.subscription_id,
         subscription_name=decided.subscription,
         matched=decided.matched,
-        checks=[check.as_dict() for check in decided.checks],
-        run_id=run.id if run else None,
+        checks=[check.as_dict() for check in (*decided.checks, *acted.checks)],
+        run_id=acted.run.id if acted.run else None,
     )

@@ -146,6 +146,8 @@ class Run(Base):
     outputs: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     runner: Mapped[str] = mapped_column(String(32), default="local")
     external_id: Mapped[str | None] = mapped_column(String(256))
+    # The rendered group of the subscription's `concurrency`: one of its runs goes at a time.
+    concurrency_group: Mapped[str | None] = mapped_column(String(256))
     logs: Mapped[str | None] = mapped_column(Text)
     # Reporting: the last condition every target has heard of, and who is reporting now.
     report_cursor: Mapped[int] = mapped_column(Integer, default=0)
@@ -163,6 +165,7 @@ class Run(Base):
     __table_args__ = (
         UniqueConstraint("subscription_id", "event_key", name="uq_runs_cause"),
         Index("ix_runs_runner_external_id", "runner", "external_id"),
+        Index("ix_runs_concurrency_group", "project_id", "concurrency_group"),
     )
 
     @property

@@ -11,9 +11,13 @@ from notifiers.registry import notifiers
 from schemas.errors import SpecError, SpecErrors
 from schemas.spec import load_operation
 from schemas.spec_source import SourceMap, load_source
-from triggers.subscription import TRIGGER_KEYS, compile_subscription
+from triggers.subscription import POLICY_KEYS, TRIGGER_KEYS, compile_subscription
 
-KEYS = TRIGGER_KEYS | {"name", "description", "operation", "report", "checkout", "compare"}
+KEYS = (
+    TRIGGER_KEYS
+    | POLICY_KEYS
+    | {"name", "description", "operation", "report", "checkout", "compare"}
+)
 
 
 def parse_document(text: str | bytes) -> tuple[Any, SourceMap]:

@@ -1,4 +1,8 @@
-"""Re-send the work a lost message would otherwise strand: the outbox's other half."""
+"""Re-send the work a lost message would otherwise strand: the outbox's other half.
+
+That includes a concurrency group's waiting run whose turn has come (its group is free, its
+debounce window closed) but which no task started.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import exists, or_, select
 
-from ci import intake
+from ci import groups, intake
 from ci.db import utcnow
 from ci.models import Condition, Run
 from ci.runtime import Runtime
@@ -19,7 +23,7 @@ NOT_SUBMITTED = (S.CREATED, S.COMPILED, S.QUEUED)
 
 
 def sweep(rt: Runtime) -> dict[str, int]:
-    """Enqueue again every delivery, start, stop and report that has waited too long."""
+    """Enqueue again every delivery, start, stop, turn and report that has waited too long."""
     from ci import tasks
 
     age = timedelta(seconds=rt.settings.sweep_after_seconds)
@@ -34,6 +38,7 @@ def sweep(rt: Runtime) -> dict[str, int]:
         stops = list(
             session.scalars(select(Run.id).where(Run.status == S.STOPPING, Run.updated_at < cutoff))
         )
+        turns = groups.overdue(session, cutoff)
         unreported = exists().where(
             Condition.run_id == Run.id, Condition.id > Run.report_cursor, Condition.at < cutoff
         )
@@ -51,12 +56,15 @@ def sweep(rt: Runtime) -> dict[str, int]:
         tasks.enqueue(tasks.start_run, run_id)
     for run_id in stops:
         tasks.enqueue(tasks.stop_run, run_id)
+    for run_id in turns:
+        tasks.enqueue(tasks.start_next_in_group, run_id)
     for run_id in reports:
         tasks.enqueue(tasks.report_run, run_id)
     counts = {
         "deliveries": len(deliveries),
         "starts": len(starts),
         "stops": len(stops),
+        "turns": len(turns),
         "reports": len(reports),
     }
     if any(counts.values()):

@@ -9,7 +9,7 @@ from typing import Any
 from celery import Task
 from sqlalchemy.exc import OperationalError
 
-from ci import dispatch, launch, lifecycle, reporting, runtime
+from ci import dispatch, groups, launch, lifecycle, reporting, runtime
 from ci.db import after_commit
 from ci.runtime import celery
 from notifiers.base import TransientError
@@ -68,6 +68,11 @@ def stop_run(self: Task, run_id: int) -> None:
     _with_runner(self, launch.stop_run, run_id)
 
 
+@celery.task(name="axon.start_next_in_group", bind=True, acks_late=True, max_retries=None)
+def start_next_in_group(self: Task, run_id: int) -> None:
+    _with_runner(self, groups.advance, run_id)
+
+
 @celery.task(name="axon.report_run", bind=True, acks_late=True, max_retries=None)
 def report_run(self: Task, run_id: int) -> None:
     try:
@@ -82,4 +87,10 @@ def _react(run_id: int, status: RunStatus) -> None:
     enqueue(report_run, run_id)
 
 
+def _free_group(run_id: int, status: RunStatus) -> None:
+    if groups.frees_a_group(status):
+        enqueue(start_next_in_group, run_id)
+
+
 lifecycle.reactions.append(_react)
+lifecycle.reactions.append(_free_group)

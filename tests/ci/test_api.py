@@ -200,7 +200,7 @@ def test_an_invalid_subscription_gets_422_listing_every_bad_field_with_its_line(
     ]
     reasons = {e["path"]: e["reason"] for e in errors}
     assert reasons["trigger"].startswith(
-        "unknown key; known: checkout, compare, description, name, on"
+        "unknown key; known: checkout, compare, concurrency, description, name, on"
     )
     assert reasons["on.push.branches[1]"] == "unclosed '[' in 'release/['"
     assert reasons["report.teams"].startswith("unknown target")

@@ -7,7 +7,7 @@ import json
 from sqlalchemy import select
 
 from ci import dispatch
-from ci.models import Delivery, Run
+from ci.models import Delivery, Run, Subscription
 from tests.ci.factories import setup_project, subscription
 from tests.conftest import github_headers
 
@@ -48,25 +48,66 @@ def test_processing_twice_creates_nothing_new(client, db, github_delivery, enque
         assert len(list(session.scalars(select(Run)))) == 1
 
 
-def test_the_decision_log_says_why_each_subscription_did_or_did_not_match(
+def test_the_decision_log_says_why_each_candidate_did_or_did_not_match(
     client, db, github_delivery, enqueued
 ):
     setup_project(client)
-    other = subscription("release-only", on={"push": {"branches": ["release/**"]}})
-    assert client.post("/api/v1/projects/vision/subscriptions", json=other).status_code == 201
+    docs_only = subscription(
+        "docs-only", on={"push": {"branches": ["master"], "paths": ["docs/**"]}}
+    )
+    assert client.post("/api/v1/projects/vision/subscriptions", json=docs_only).status_code == 201
     delivery_id = deliver(client, github_delivery)
     with db.session() as session:
         dispatch.process_delivery(session, delivery_id)
     shown = client.get(f"/api/v1/deliveries/{delivery_id}").json
     by_name = {d["subscription"]: d for d in shown["decisions"]}
     assert by_name["train-on-main"]["matched"] and by_name["train-on-main"]["run"]
-    refused = by_name["release-only"]
+    refused = by_name["docs-only"]
     assert not refused["matched"] and refused["run"] is None
-    assert {
-        "check": "ref",
-        "ok": False,
-        "reason": "branch 'master' matches none of ['release/**']",
-    } in refused["checks"]
+    assert {"check": "paths", "ok": False, "reason": "none of 1 changed files passes"} in refused[
+        "checks"
+    ]
+
+
+def test_only_candidates_are_decided_and_the_reason_counts_the_others(
+    client, db, github_delivery, enqueued
+):
+    setup_project(client)
+    for name, on in [
+        ("release-only", {"push": {"branches": ["release/**"]}}),
+        ("on-pull-requests", {"pull_request": {"branches": ["master"]}}),
+    ]:
+        doc = subscription(name, on=on)
+        assert client.post("/api/v1/projects/vision/subscriptions", json=doc).status_code == 201
+    delivery_id = deliver(client, github_delivery)
+
+    with db.session() as session:
+        dispatch.process_delivery(session, delivery_id)
+
+    shown = client.get(f"/api/v1/deliveries/{delivery_id}").json
+    assert [d["subscription"] for d in shown["decisions"]] == ["train-on-main"]
+    assert shown["reason"] == (
+        "1 event(s), 1 run(s) started; not candidates: "
+        "1 listen to other events or repositories; "
+        "1 listen to push events of Codertocat/Hello-World but not to branch 'master'"
+    )
+
+
+def test_an_invalid_stored_subscription_is_still_decided_with_the_reason(
+    client, db, github_delivery, enqueued
+):
+    setup_project(client)
+    with db.session() as session:
+        row = session.scalars(select(Subscription)).one()
+        row.spec = {**row.spec, "on": {"push": {"branches": ["release/["]}}}
+    delivery_id = deliver(client, github_delivery)
+
+    with db.session() as session:
+        assert dispatch.process_delivery(session, delivery_id) == []
+
+    [decision] = client.get(f"/api/v1/deliveries/{delivery_id}").json["decisions"]
+    assert decision["checks"][0]["check"] == "spec"
+    assert decision["checks"][0]["reason"].startswith("the subscription is invalid: ")
 
 
 def test_a_paused_subscription_is_not_evaluated(client, db, github_delivery, enqueued):
