@@ -11,6 +11,7 @@ from ci import runtime
 from ci.api import (
     deliveries,
     errors,
+    notifications,
     pages,
     resources,
     runs,
@@ -31,7 +32,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = rt.settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     errors.register(app)
-    for module in (webhooks, resources, subscriptions, runs, deliveries, specs, pages):
+    for module in (
+        webhooks,
+        resources,
+        subscriptions,
+        runs,
+        notifications,
+        deliveries,
+        specs,
+        pages,
+    ):
         app.register_blueprint(module.blueprint)
 
     @app.before_request

@@ -252,3 +252,27 @@ class ScheduleFire(Base):
 
     # The slot's one row: two schedulers cannot both fire it.
     __table_args__ = (UniqueConstraint("schedule_id", "fire_at", name="uq_schedule_fires_slot"),)
+
+
+class NotificationAttempt(Base):
+    """One try at reporting one status to one target: the notification log the API serves.
+
+    `notifications` keeps each (run, status, target) once, with its receipt; this keeps every
+    attempt, including the retried, the refused and the skipped, each with its reason.
+    """
+
+    __tablename__ = "notification_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    condition_id: Mapped[int] = mapped_column(ForeignKey("conditions.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(64))
+    notifier: Mapped[str] = mapped_column(String(32), default="")
+    # What asked for it: "report" (the subscription), "hooks[0]", "plugins.notifications[1]".
+    via: Mapped[str] = mapped_column(String(64), default="report")
+    status: Mapped[str] = mapped_column(String(24))
+    state: Mapped[str] = mapped_column(String(16))  # sent, failed, skipped, retrying
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    receipt_id: Mapped[str] = mapped_column(String(256), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterable, Mapping
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -18,6 +19,18 @@ DEFAULT_TIMEOUT = 10.0
 # 408 and 429 say "not now"; every other 4xx says "not like this".
 _RETRYABLE_4XX = frozenset({408, 429})
 _MAX_DETAIL = 300
+# The status of the last answer in this thread or task, for the notification log: a notifier
+# returns a Receipt, not the HTTP exchange, and some make more than one request per report.
+_last_status: ContextVar[int | None] = ContextVar("last_status", default=None)
+
+
+def last_status() -> int | None:
+    """The HTTP status of the last answer since `forget_status()`; None when none came."""
+    return _last_status.get()
+
+
+def forget_status() -> None:
+    _last_status.set(None)
 
 
 def new_session(headers: Mapping[str, str] | None = None) -> requests.Session:
@@ -73,6 +86,7 @@ def request(
     except requests.RequestException as exc:
         raise PermanentError(f"{what}: request not sent ({type(exc).__name__})") from None
     status = response.status_code
+    _last_status.set(status)
     if status < 300 or status in accept or (status < 400 and follow_redirects):
         return response
     if status < 400:

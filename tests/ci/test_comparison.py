@@ -131,3 +131,63 @@ def test_a_pull_request_comment_is_edited_from_running_to_succeeded_with_the_bas
     assert method == "PATCH"
     assert "0.93" in final and "0.9" in final and "better" in final
     assert base_uuid in final  # links the base branch's run
+
+
+def _pull_request_run(db, spec, base_outputs, outputs):
+    """A subscription's successful run on a push to main, and a run of a pull request into main
+    that got as far as running; returns the pull request run's id."""
+    with db.session() as session:
+        project = Project(name="vision")
+        subscription = Subscription(project=project, name="train-on-pr", spec=spec)
+        session.add_all([project, subscription])
+        session.flush()
+        push = {"kind": "push", "branch": "main", "repo": f"{OWNER}/{REPO}", "sha": "a" * 40}
+        base = _run(session, subscription, push, base_outputs)
+        _finish(session, base, *TO_SUCCEEDED, S.SUCCEEDED)
+        pull = {
+            "kind": "pull_request",
+            "repo": f"{OWNER}/{REPO}",
+            "sha": "b" * 40,
+            "branch": "feature",
+            "pull_request": {"number": 3, "base": "main"},
+        }
+        run = _run(session, subscription, pull, outputs)
+        _finish(session, run, *TO_SUCCEEDED)
+        return run.id
+
+
+def _check_run_to_the_end(rt, db, github, run_id):
+    github.expect_check_run(OWNER, REPO)
+    github.expect_check_run(OWNER, REPO, check_run_id=1, times=2)
+    reporting.report_run(rt, run_id)  # queued, then in progress
+    [(_, created), *_] = github.check_runs()
+    with db.session() as session:
+        _finish(session, session.get(Run, run_id), S.SUCCEEDED)
+    reporting.report_run(rt, run_id)
+    github.assert_no_outstanding()
+    return created, github.check_runs()[-1][1]
+
+
+def test_a_drop_past_the_rule_concludes_the_check_run_as_failure_and_says_why(rt, db, github):
+    spec = {
+        "report": {"checks": {}},
+        "compare": {"accuracy": {"better": "higher", "tolerance": 0.001, "failIfDrops": 0.005}},
+    }
+    run_id = _pull_request_run(db, spec, {"accuracy": 0.93}, {"accuracy": 0.92})
+
+    created, completed = _check_run_to_the_end(rt, db, github, run_id)
+
+    assert created["head_sha"] == "b" * 40
+    assert (completed["status"], completed["conclusion"]) == ("completed", "failure")
+    assert "accuracy moved -0.01, more than 0.005 the wrong way" in completed["output"]["title"]
+    assert "worse" in completed["output"]["summary"]
+
+
+def test_a_drop_within_the_rule_concludes_the_check_run_as_success(rt, db, github):
+    spec = {"report": {"checks": {}}, "compare": {"accuracy": {"failIfDrops": 0.005}}}
+    run_id = _pull_request_run(db, spec, {"accuracy": 0.93}, {"accuracy": 0.927})
+
+    _, completed = _check_run_to_the_end(rt, db, github, run_id)
+
+    assert completed["conclusion"] == "success"
+    assert "worse" in completed["output"]["summary"]

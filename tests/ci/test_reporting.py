@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -297,4 +299,121 @@ def test_a_status_that_arrives_while_the_lease_is_held_is_reported_by_the_holder
 
     reporting.report_run(rt, run_id)
 
+    assert github_states(github) == ["pending", "success"]
+
+
+# -- the notification log ----------------------------------------------------------------------
+
+
+def notification_log(client, axon, run_id, project=None):
+    uuid = axon.run(run_id)["uuid"]
+    prefix = f"/api/v1/projects/{project}" if project else "/api/v1"
+    return client.get(f"{prefix}/runs/{uuid}/notifications")
+
+
+def test_the_notification_log_has_every_attempt_with_its_http_status_and_receipt(
+    rt, db, axon, client, github, slack, reported_run
+):
+    github.expect_commit_status(OWNER, REPO, PUSHED_SHA, status=500, times=1)
+    github.expect_commit_status(OWNER, REPO, PUSHED_SHA, times=2)
+    slack.expect_message(times=1)
+    run_id = reported_run()
+    advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
+    with pytest.raises(TransientError):
+        reporting.report_run(rt, run_id)
+    reporting.report_run(rt, run_id)
+
+    response = notification_log(client, axon, run_id)
+
+    assert response.status_code == 200
+    log = [
+        (e["target"], e["notifier"], e["via"], e["status"], e["state"], e["http_status"])
+        for e in response.json
+    ]
+    assert [entry for entry in log if entry[0] == "github"] == [
+        ("github", "github", "report", "running", "retrying", 500),
+        ("github", "github", "report", "running", "sent", 201),
+        ("github", "github", "report", "succeeded", "sent", 201),
+    ]
+    assert [entry for entry in log if entry[0] == "slack"] == [
+        ("slack", "slack", "report", "succeeded", "sent", 200),
+    ]
+    retried, sent = response.json[:2]
+    assert "500 Internal Server Error" in retried["reason"] and retried["receipt_id"] == ""
+    assert sent["reason"] == "" and sent["receipt_id"].isdigit()  # the status id GitHub gave
+    assert all(e["at"] for e in response.json)
+
+
+def test_a_rate_limited_attempt_says_when_it_will_be_retried(
+    rt, db, axon, client, github, slack, reported_run
+):
+    reset = str(int(time.time()) + 30)
+    limited = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
+    github.expect_commit_status(OWNER, REPO, PUSHED_SHA, status=403, headers=limited)
+    run_id = reported_run()
+    advance(db, run_id, *TO_RUNNING)
+
+    with pytest.raises(TransientError) as error:
+        reporting.report_run(rt, run_id)
+
+    assert 25 <= error.value.retry_after <= 30
+    [attempt] = notification_log(client, axon, run_id).json
+    assert (attempt["state"], attempt["http_status"]) == ("retrying", 403)
+    assert re.search(r"; retry after (2[5-9]|30)s$", attempt["reason"])
+
+
+def test_the_notification_log_never_shows_a_secret(
+    rt, db, axon, client, github, slack, reported_run
+):
+    github.expect_commit_status(OWNER, REPO, PUSHED_SHA, times=2)
+    slack.expect_message(times=1, status=404, body="no_team")
+    run_id = reported_run()
+    advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
+    reporting.report_run(rt, run_id)
+
+    response = notification_log(client, axon, run_id)
+
+    [refused] = [entry for entry in response.json if entry["target"] == "slack"]
+    assert (refused["target"], refused["state"], refused["http_status"]) == ("slack", "failed", 404)
+    assert "no_team" in refused["reason"]
+    for secret in (slack.webhook_url, slack.secret, "ghp_test"):
+        assert secret not in response.text
+
+
+def test_the_notification_log_is_also_found_under_the_runs_project(
+    rt, db, axon, client, github, slack, reported_run
+):
+    run_id = reported_run(report={})
+
+    assert notification_log(client, axon, run_id, project="vision").json == []
+    elsewhere = notification_log(client, axon, run_id, project="audio")
+    assert elsewhere.status_code == 404
+    assert "in 'audio'" in elsewhere.json["error"]["message"]
+    assert client.get("/api/v1/runs/0123abcd/notifications").status_code == 404
+
+
+def test_while_a_target_asks_to_wait_a_newer_status_waits_for_the_retry(
+    rt, db, github, slack, reported_run
+):
+    retry_after = {"Retry-After": "30"}
+    github.expect_commit_status(OWNER, REPO, PUSHED_SHA, status=403, headers=retry_after)
+    run_id = reported_run()
+    advance(db, run_id, *TO_RUNNING)
+    with pytest.raises(TransientError):
+        reporting.report_run(rt, run_id)
+    advance(db, run_id, S.SUCCEEDED)
+
+    reporting.report_run(rt, run_id)  # the newer status's own task
+
+    assert len(github.requests) == 1 and slack.requests == []
+    with db.session() as session:
+        held = session.get(Run, run_id).report_lease_until - utcnow()
+    assert timedelta(seconds=27) < held <= timedelta(seconds=29)
+
+    # The retry, due when the wait is over, reports both statuses in order.
+    github.expect_commit_status(OWNER, REPO, PUSHED_SHA, times=2)
+    slack.expect_message()
+    with db.session() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(report_lease_until=utcnow()))
+    reporting.report_run(rt, run_id)
     assert github_states(github) == ["pending", "success"]

@@ -172,6 +172,7 @@ class GitHubDouble(HttpDouble):
         issue_number: int | None = None,
         *,
         comment_id: int | None = None,
+        edit: bool = False,
         times: int | None = 1,
         status: int | None = None,
         message: str | None = None,
@@ -179,20 +180,24 @@ class GitHubDouble(HttpDouble):
         delay: float = 0.0,
     ) -> Expectation:
         """Answer POST /repos/{owner}/{repo}/issues/{issue_number}/comments (201), or with a
-        `comment_id` PATCH /repos/{owner}/{repo}/issues/comments/{comment_id} (200).
+        `comment_id` PATCH /repos/{owner}/{repo}/issues/comments/{comment_id} (200); with
+        `edit` and no `comment_id`, a PATCH of any comment (its id is the double's to choose).
 
         An edit's body has the create's schema: GitHub documents the same `body` for both."""
-        if comment_id is None:
+        editing = edit or comment_id is not None
+        if not editing:
             path = _repo_path(COMMENTS_PATH, owner, repo)
             if issue_number is not None:
                 path = path.replace("{issue_number}", str(issue_number))
         else:
-            path = _repo_path(COMMENT_PATH, owner, repo).replace("{comment_id}", str(comment_id))
+            path = _repo_path(COMMENT_PATH, owner, repo)
+            if comment_id is not None:
+                path = path.replace("{comment_id}", str(comment_id))
         return self._expect_api(
-            "POST" if comment_id is None else "PATCH",
+            "PATCH" if editing else "POST",
             path,
             self._comment_schema,
-            status or (201 if comment_id is None else 200),
+            status or (200 if editing else 201),
             self._comment_object,
             message=message,
             headers=headers,

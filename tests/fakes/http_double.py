@@ -16,6 +16,7 @@ from __future__ import annotations
 import json as jsonlib
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -45,6 +46,7 @@ class RecordedRequest:
     status: int  # what the double answered
     verdict: str  # "expected", "unexpected", "violation", or "error" (an answer callable failed)
     detail: str = ""  # why it was unexpected or a violation
+    at: float = field(default_factory=time.time)  # when it arrived: retries are timed by it
 
     @property
     def text(self) -> str:
