@@ -1,33 +1,50 @@
-"""The agent: turns what runners observe into transitions; relays the outbox; sweeps."""
+"""The agent: turns what runners observe into transitions; relays the outbox; sweeps.
+
+On start it reconciles: a run the database places on the runner whose object the runner no
+longer knows was deleted while nobody watched; it fails with reason `Missing` (a run being
+stopped is stopped), as Polyaxon does. While a run runs, its logs are followed into the
+database when the runner can follow them (`ci.logs_follow`).
+"""
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 
 from sqlalchemy import select
 
 from ci import lifecycle, outbox, sweeper
+from ci.logs_follow import MAX_LOG_CHARS, LogFollowers
 from ci.models import Run
 from ci.runtime import Runtime
 from runners.base import Observation, Runner
-from runners.registry import runners
-from schemas.status import DONE, RunStatus
+from schemas.status import DONE, ON_RUNNER, RunStatus
 
 log = logging.getLogger(__name__)
-MAX_LOG_CHARS = 10 * 1024 * 1024
+S = RunStatus
+HOLD_SECONDS = 10.0  # how long an observation may wait for its run's id to be committed
+TICK_SECONDS = 0.2
 
 
 def apply(rt: Runtime, runner: Runner, observation: Observation) -> bool:
     """Record `observation` as a transition if it is news; returns whether it was."""
+    return bool(_apply(rt, runner, observation))
+
+
+def _apply(rt: Runtime, runner: Runner, observation: Observation) -> bool | None:
+    """As `apply`; None when no run has the observation's external id (yet)."""
     with rt.db.session() as session:
         run = session.scalar(
             select(Run)
             .where(Run.runner == runner.name, Run.external_id == observation.external_id)
             .with_for_update()
         )
-        if run is None or run.status == observation.status:
+        if run is None:
+            return None
+        if run.status == observation.status:
             return False
         if not lifecycle.can_transition(run.status, observation.status):
             # Observations can arrive late (a `running` after we recorded `stopping`).
@@ -36,7 +53,9 @@ def apply(rt: Runtime, runner: Runner, observation: Observation) -> bool:
         if observation.status in DONE:
             # PostgreSQL text cannot hold NUL; a job may well print one.
             logs = runner.logs(observation.external_id)[-MAX_LOG_CHARS:]
-            run.logs = logs.replace("\x00", "\ufffd")
+            # A run deleted with its pods has nothing left to read: keep what was followed.
+            if logs or run.logs is None:
+                run.logs = logs.replace("\x00", "\ufffd")
         lifecycle.transition(
             session,
             run,
@@ -48,22 +67,147 @@ def apply(rt: Runtime, runner: Runner, observation: Observation) -> bool:
         return True
 
 
+def reconcile(rt: Runtime, runner: Runner) -> list[str]:
+    """End the runs the database places on `runner` whose objects it no longer knows.
+
+    Only for runners that can list what they hold (`known_ids()`). Returns the ids ended.
+    """
+    known_ids = getattr(runner, "known_ids", None)
+    if known_ids is None:
+        return []
+    with rt.db.session() as session:
+        believed = session.execute(
+            select(Run.id, Run.external_id).where(
+                Run.runner == runner.name,
+                Run.status.in_(ON_RUNNER),
+                Run.external_id.is_not(None),
+            )
+        ).all()
+    if not believed:
+        return []
+    # Asked after the query: a run submitted meanwhile had its object before its id was stored.
+    known = known_ids()
+    ended = []
+    for run_id, external_id in believed:
+        if external_id not in known and _end_missing(rt, runner, run_id, str(external_id)):
+            ended.append(str(external_id))
+    return ended
+
+
+def _end_missing(rt: Runtime, runner: Runner, run_id: int, external_id: str) -> bool:
+    with rt.db.session() as session:
+        run = session.get(Run, run_id, with_for_update=True)
+        if run is None or run.status not in ON_RUNNER or run.external_id != external_id:
+            return False  # it moved on while we looked
+        gone = f"{external_id} is no longer on the {runner.name} runner"
+        if run.status == S.STOPPING:
+            lifecycle.transition(session, run, S.STOPPED, "Stopped", f"{gone}; it was stopped")
+        else:
+            message = f"{gone}: it was deleted while no agent was watching"
+            lifecycle.transition(session, run, S.FAILED, "Missing", message)
+        log.warning("run %s: %s", run.uuid, gone)
+        return True
+
+
+class Held:
+    """Observations of runs not known yet, retried in order for a few seconds.
+
+    A runner can report a run before the transaction that stores its external id commits
+    (the worker submits, then commits), so a first `starting` may find no run yet.
+    """
+
+    def __init__(self, seconds: float = HOLD_SECONDS) -> None:
+        self.seconds = seconds
+        self._held: list[tuple[float, Observation]] = []
+
+    def add(self, observation: Observation | None) -> list[tuple[float, Observation]]:
+        """What to apply now, in order, each with when it was first seen: the held ones
+        still worth a try, then `observation`."""
+        now = time.monotonic()
+        due = []
+        for since, held in self._held:
+            if now - since <= self.seconds:
+                due.append((since, held))
+            else:
+                log.debug("no run has id %s; dropping its %s", held.external_id, held.status)
+        self._held = []
+        return [*due, (now, observation)] if observation is not None else due
+
+    def keep(self, since: float, observation: Observation) -> None:
+        self._held.append((since, observation))
+
+
+def ticking(
+    observe: Callable[[threading.Event], Iterator[Observation]],
+    stop: threading.Event,
+    every: float = TICK_SECONDS,
+) -> Iterator[Observation | None]:
+    """`observe(halt)`'s observations, and None whenever `every` seconds pass without one.
+
+    The observer runs in a thread, halted when `stop` is set or the caller stops reading.
+    """
+    out: queue.Queue[Observation | BaseException | None] = queue.Queue()
+    halt = threading.Event()
+
+    def pump() -> None:
+        try:
+            for observation in observe(halt):
+                out.put(observation)
+        except BaseException as exc:
+            out.put(exc)
+        else:
+            out.put(None)
+
+    threading.Thread(target=pump, name="axon-observe", daemon=True).start()
+    try:
+        while True:
+            try:
+                item = out.get(timeout=every)
+            except queue.Empty:
+                if stop.is_set():
+                    return
+                yield None
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            if item is None:
+                return
+            yield item
+    finally:
+        halt.set()
+
+
 class Agent:
     """Watches one runner and sweeps, until `stop` is set."""
 
     def __init__(self, rt: Runtime, runner_name: str | None = None) -> None:
         self.rt = rt
-        name = runner_name or rt.settings.runner
-        self.runner = runners.get(name, **rt.settings.runner_config(name))
+        self.runner = rt.runner(runner_name or rt.settings.runner)
 
     def watch(self, stop: threading.Event) -> None:
+        followers = LogFollowers(self.rt, self.runner, stop)
+        reconciled = False
         while not stop.is_set():
             try:
-                for observation in self.runner.observe(stop):
-                    apply(self.rt, self.runner, observation)
+                if not reconciled:
+                    reconcile(self.rt, self.runner)
+                    reconciled = True
+                self._record(stop, followers)
             except Exception:
                 log.exception("watching runner %s failed; watching again", self.runner.name)
                 stop.wait(1.0)
+
+    def _record(self, stop: threading.Event, followers: LogFollowers) -> None:
+        """Apply what the runner observes, in order, until it stops or fails."""
+        held = Held()
+        for observation in ticking(self.runner.observe, stop):
+            unknown: set[str] = set()  # a run's later news waits behind its held news
+            for since, ready in held.add(observation):
+                if ready.external_id in unknown or _apply(self.rt, self.runner, ready) is None:
+                    unknown.add(ready.external_id)
+                    held.keep(since, ready)
+                elif ready.status == S.RUNNING:
+                    followers.follow(ready.external_id)
 
     def sweep_forever(self, stop: threading.Event) -> None:
         while not stop.wait(self.rt.settings.sweep_interval_seconds):

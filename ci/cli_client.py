@@ -164,15 +164,36 @@ def get_run(uuid: str) -> None:
 @click.argument("uuid")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing until the run is done.")
 def logs(uuid: str, follow: bool) -> None:
-    printed = 0
+    shown: list[str] = []
     while True:
         response = call("GET", f"/api/v1/runs/{uuid}/logs")
-        sys.stdout.write(response.text[printed:])
+        done = not follow or response.headers.get("X-Axon-Run-Done") == "true"
+        lines = response.text.splitlines(keepends=True)
+        if lines and not lines[-1].endswith("\n") and not done:
+            lines.pop()  # a line still being written: shown once it is whole
+        fresh = unseen(shown, lines)
+        sys.stdout.write("".join(fresh))
         sys.stdout.flush()
-        printed = len(response.text)
-        if not follow or response.headers.get("X-Axon-Run-Done") == "true":
+        shown += fresh
+        if done:
             return
         time.sleep(1)
+
+
+def unseen(shown: list[str], lines: list[str]) -> list[str]:
+    """The lines of `lines` after those already shown.
+
+    Usually the logs only grow. When a run ends its followed lines are replaced by the
+    runner's complete copy, which may add lines (headers, init steps) among those shown:
+    those belong to what was shown, and only what follows the last shown line is new.
+    """
+    matched = 0
+    for index, line in enumerate(lines):
+        if matched == len(shown):
+            return lines[index:]
+        if line == shown[matched]:
+            matched += 1
+    return []
 
 
 @ops.command("stop")

@@ -30,6 +30,20 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     runs_dir: str = str(_VAR / "runs")
     runner: str = "local"
+    # The Kubernetes runner (AXON_RUNNER=kubernetes); see KubernetesRunner for each one.
+    kubernetes_namespace: str = "default"
+    kubernetes_kubeconfig: str = ""  # empty: $KUBECONFIG or ~/.kube/config
+    kubernetes_context: str = ""
+    # Empty: in-cluster when KUBERNETES_SERVICE_HOST is set and no kubeconfig is named.
+    kubernetes_in_cluster: str = ""
+    kubernetes_queues: str = ""  # JSON: {"gpu": {"concurrency": 2, "namespace": "ml", ...}}
+    kubernetes_default_queue: str = "default"
+    kubernetes_kubeflow: bool = True
+    kubernetes_git_image: str = ""  # empty: the runner's default image
+    kubernetes_helper_image: str = ""
+    kubernetes_git_secret: str = ""
+    kubernetes_artifacts_claim: str = ""
+    kubernetes_watch_timeout: int = 300
     # Where `hubRef: name[:version]` components are found; fetching `urlRef`s is off by default
     # because a spec that makes the server fetch a URL can reach inside the network.
     hub_dir: str = ""
@@ -90,7 +104,29 @@ class Settings:
         """Constructor arguments for the runner called `name`."""
         if name == "local":
             return {"root": self.runs_dir}
+        if name == "kubernetes":
+            return self._kubernetes_config()
         return {}
+
+    def _kubernetes_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "namespace": self.kubernetes_namespace,
+            "kubeconfig": self.kubernetes_kubeconfig,
+            "context": self.kubernetes_context,
+            "in_cluster": _bool(self.kubernetes_in_cluster) if self.kubernetes_in_cluster else None,
+            "queues": self.kubernetes_queues or None,
+            "default_queue": self.kubernetes_default_queue,
+            "kubeflow": self.kubernetes_kubeflow,
+            "git_secret": self.kubernetes_git_secret,
+            "artifacts_claim": self.kubernetes_artifacts_claim,
+            "watch_timeout": self.kubernetes_watch_timeout,
+        }
+        # Unset images keep the runner's own defaults, which this module does not import.
+        if self.kubernetes_git_image:
+            config["git_image"] = self.kubernetes_git_image
+        if self.kubernetes_helper_image:
+            config["helper_image"] = self.kubernetes_helper_image
+        return config
 
     def notifier_config(self, name: str) -> dict[str, Any]:
         """Constructor arguments for the notifier called `name`."""

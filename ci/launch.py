@@ -9,24 +9,25 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ci import lifecycle
+from ci import capacity, lifecycle
 from ci.compiler import CompiledRun, compile_operation
 from ci.models import Project, Run
 from ci.runtime import Runtime
 from runners.base import GitCheckout, Runner, RunnerUnavailable, RunSpec
-from runners.registry import runners
 from schemas.errors import SpecError, SpecErrors
 from schemas.spec import load_operation
 from schemas.status import DONE, ON_RUNNER, RunStatus
 
 log = logging.getLogger(__name__)
 S = RunStatus
+DEFAULT_RUNNER = "local"  # what ci.models gives a run nobody chose a runner for
 
 
 def start_run(rt: Runtime, session: Session, run_id: int) -> None:
     """Take the run as far as it can go: created → compiled → queued → scheduled.
 
-    Each step checks where an earlier attempt got to, so a retried task resumes there.
+    Each step checks where an earlier attempt got to, so a retried task resumes there. A run
+    whose queue is full stays queued; `ci.capacity` sends its start again when room frees up.
     """
     run = session.get(Run, run_id, with_for_update=True)
     if run is None:
@@ -34,12 +35,19 @@ def start_run(rt: Runtime, session: Session, run_id: int) -> None:
     if run.status == S.CREATED:
         _compile(rt, session, run)
     if run.status == S.COMPILED:
-        lifecycle.transition(session, run, S.QUEUED, "Queued", f"runner {run.runner}")
-    if run.status != S.QUEUED:
+        _bind_runner(rt, run)
+    if run.status not in (S.COMPILED, S.QUEUED):
         return
     runner: Runner | None = None
     try:
-        runner = runners.get(run.runner, **rt.settings.runner_config(run.runner))
+        runner = rt.runner(run.runner)
+        full = capacity.full(session, runner, run)
+        if run.status == S.COMPILED:
+            why = "; ".join(filter(None, (f"runner {run.runner}", full)))
+            lifecycle.transition(session, run, S.QUEUED, "Queued", why)
+        if full:
+            capacity.waiting(run, full)
+            return
         run.external_id = runner.submit(_run_spec(rt, run))
     except RunnerUnavailable:
         raise
@@ -51,6 +59,13 @@ def start_run(rt: Runtime, session: Session, run_id: int) -> None:
         lifecycle.transition(session, run, S.FAILED, "SubmitFailed", f"{type(exc).__name__}: {exc}")
         return
     lifecycle.transition(session, run, S.SCHEDULED, "Submitted", f"{run.runner}: {run.external_id}")
+
+
+def _bind_runner(rt: Runtime, run: Run) -> None:
+    """A run nobody chose a runner for goes to the configured one (`AXON_RUNNER`)."""
+    # Runs are created with the column's default; a runner set on purpose is kept.
+    if run.runner == DEFAULT_RUNNER:
+        run.runner = rt.settings.runner
 
 
 def _globals(rt: Runtime, run: Run, project: Project) -> dict[str, Any]:
@@ -140,4 +155,4 @@ def stop_run(rt: Runtime, session: Session, run_id: int) -> None:
     run = session.get(Run, run_id)
     if run is None or run.status != S.STOPPING or not run.external_id:
         return
-    runners.get(run.runner, **rt.settings.runner_config(run.runner)).cancel(run.external_id)
+    rt.runner(run.runner).cancel(run.external_id)

@@ -7,13 +7,18 @@ import hmac
 import logging
 import os
 import secrets
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from celery import Celery
 
 from ci.config import Settings
 from ci.db import Database
+from runners.base import Runner
+from runners.registry import runners
+
+log = logging.getLogger(__name__)
 
 celery = Celery("axon")
 
@@ -23,6 +28,33 @@ class Runtime:
     settings: Settings
     db: Database
     secret_key: bytes
+    # One runner per name for the process: a runner may hold an API client and its connections.
+    _runners: dict[str, Runner] = field(default_factory=dict, repr=False)
+    _runners_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def runner(self, name: str) -> Runner:
+        """The process's runner called `name`, made on first use from the settings."""
+        with self._runners_lock:
+            if name not in self._runners:
+                self._runners[name] = runners.get(name, **self.settings.runner_config(name))
+            return self._runners[name]
+
+    def close(self) -> None:
+        """Close the runners' clients and the database's connections."""
+        self.close_runners()
+        self.db.dispose()
+
+    def close_runners(self) -> None:
+        """Close the runners made so far; the next `runner()` makes a new one."""
+        with self._runners_lock:
+            made, self._runners = list(self._runners.values()), {}
+        for runner in made:
+            close = getattr(runner, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    log.warning("closing runner %s failed", runner.name, exc_info=True)
 
     def run_token(self, run_uuid: str) -> str:
         """The per-run token a job reports with; derived, so a resubmit gets the same one."""
@@ -76,12 +108,13 @@ def init(settings: Settings | None = None) -> Runtime:
     global _current
     settings = settings or Settings.from_env()
     if _current is not None:
-        _current.db.dispose()
+        _current.close()
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     configure_celery(settings)
     _current = Runtime(settings, Database(settings.database_url), _secret_key(settings))
+    import ci.capacity  # noqa: F401  (a run that ends frees its queue for the next)
     import ci.tasks  # noqa: F401  (registers the tasks and the reactions to transitions)
 
     return _current

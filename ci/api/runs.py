@@ -1,7 +1,8 @@
-"""REST API for runs: list, show, logs, stop, and the tracking endpoint jobs report to."""
+"""REST API for runs: list, show, logs, events, stop, and the tracking endpoint jobs report to."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -13,7 +14,7 @@ from ci.api import views
 from ci.api.errors import ApiError
 from ci.db import after_commit
 from ci.models import Project, Run
-from runners.registry import runners
+from runners.base import RunnerUnavailable
 from schemas.status import DONE
 
 blueprint = Blueprint("runs", __name__, url_prefix="/api/v1")
@@ -54,7 +55,7 @@ def run_logs(rt: runtime.Runtime, run: Run) -> str:
     """Kept logs once the run is done; the runner's live logs before that."""
     if run.logs is not None or not run.external_id:
         return run.logs or ""
-    return runners.get(run.runner, **rt.settings.runner_config(run.runner)).logs(run.external_id)
+    return rt.runner(run.runner).logs(run.external_id)
 
 
 @blueprint.get("/runs/<uuid>/logs")
@@ -64,6 +65,31 @@ def show_logs(uuid: str) -> Any:
         run = get_run(session, uuid)
         text, done = run_logs(rt, run), run.status in DONE
     return Response(text, mimetype="text/plain", headers={"X-Axon-Run-Done": str(done).lower()})
+
+
+@blueprint.get("/runs/<uuid>/events")
+def show_events(uuid: str) -> Any:
+    """The backend's events about the run (Kubernetes: scheduling, image pulls, back-offs)."""
+    rt = runtime.get()
+    with rt.db.session() as session:
+        run = get_run(session, uuid)
+        runner_name, external_id = run.runner, run.external_id
+    if not external_id:
+        return jsonify([])
+    events = getattr(rt.runner(runner_name), "events", None)
+    if events is None:
+        raise ApiError(404, f"runner {runner_name!r} keeps no events")
+    try:
+        found = events(external_id)
+    except RunnerUnavailable as exc:
+        raise ApiError(503, f"runner {runner_name!r} cannot be reached: {exc}") from exc
+    return jsonify([views.jsonable(_as_dict(event)) for event in found])
+
+
+def _as_dict(event: Any) -> Any:
+    if dataclasses.is_dataclass(event) and not isinstance(event, type):
+        return dataclasses.asdict(event)
+    return event
 
 
 @blueprint.post("/runs/<uuid>/stop")

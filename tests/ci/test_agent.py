@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
 
 from ci import agent, launch
+from ci.logs_follow import LogFollowers
 from ci.models import Run
 from runners.base import Observation
 from schemas.status import RunStatus
@@ -140,3 +143,170 @@ def test_a_job_whose_output_holds_a_nul_byte_still_ends_and_keeps_its_logs(
 
     assert axon.run(run_id)["status"] == "succeeded"
     assert "loss" in stored(db, run_id).logs
+
+
+# -- reconciling on start: runs whose objects are gone ------------------------------------------
+
+
+class Forgetful:
+    """The local runner, but holding none of its runs any more (as after a cluster wipe)."""
+
+    def __init__(self, runner):
+        self._runner = runner
+        self.name = runner.name
+
+    def known_ids(self) -> set[str]:
+        return set()
+
+    def __getattr__(self, name):
+        return getattr(self._runner, name)
+
+
+def test_a_run_whose_object_is_gone_fails_as_missing_on_reconcile(
+    rt, axon, scheduled, local_runner
+):
+    run_id, external_id = scheduled(SLEEP)
+
+    ended = agent.reconcile(rt, Forgetful(local_runner))
+
+    assert ended == [external_id]
+    run = axon.run(run_id)
+    missing = run["conditions"][-1]
+    assert (run["status"], missing["reason"]) == ("failed", "Missing")
+    assert missing["message"] == (
+        f"{external_id} is no longer on the local runner: "
+        "it was deleted while no agent was watching"
+    )
+
+
+def test_a_stopping_run_whose_object_is_gone_is_stopped_on_reconcile(
+    rt, axon, client, scheduled, local_runner
+):
+    run_id, _ = scheduled(SLEEP)
+    client.post(f"/api/v1/runs/{axon.run(run_id)['uuid']}/stop")
+
+    agent.reconcile(rt, Forgetful(local_runner))
+
+    run = axon.run(run_id)
+    assert [c["status"] for c in run["conditions"]][-2:] == ["stopping", "stopped"]
+
+
+def test_a_run_still_on_the_runner_is_left_alone_and_a_runner_that_cannot_list_is_skipped(
+    rt, axon, scheduled, local_runner
+):
+    run_id, external_id = scheduled(SLEEP)
+    holding = Forgetful(local_runner)
+    holding.known_ids = lambda: {external_id}
+
+    assert agent.reconcile(rt, holding) == []
+    assert agent.reconcile(rt, local_runner) == []  # the local runner has no known_ids()
+    assert axon.run(run_id)["status"] == "scheduled"
+
+
+# -- observations that arrive before the run's id is stored --------------------------------------
+
+
+def test_an_observation_of_a_run_not_stored_yet_is_held_and_applied_in_order(
+    rt, db, axon, scheduled, local_runner
+):
+    run_id, external_id = scheduled(SLEEP)
+    with db.session() as session:
+        session.get(Run, run_id).external_id = None  # the submit's commit has not landed yet
+    at = datetime(2024, 5, 6, tzinfo=UTC)
+    held = agent.Held()
+    early = Observation(external_id, RunStatus.STARTING, "Created", "", at)
+
+    [(since, first)] = held.add(early)
+    assert agent.apply(rt, local_runner, first) is False
+    held.keep(since, first)
+    with db.session() as session:
+        session.get(Run, run_id).external_id = external_id
+    later = Observation(external_id, RunStatus.RUNNING, "Running", "", at)
+    applied = [agent.apply(rt, local_runner, o) for _, o in held.add(later)]
+
+    assert applied == [True, True]
+    history = [c["status"] for c in axon.run(run_id)["conditions"]]
+    assert history[-2:] == ["starting", "running"]
+
+
+def test_a_held_observation_is_dropped_after_a_while():
+    held = agent.Held(seconds=0)
+    held.keep(0.0, Observation("nobody", RunStatus.STARTING))
+
+    assert held.add(None) == []
+
+
+# -- logs followed while a run runs ---------------------------------------------------------------
+
+
+class Following:
+    """The local runner, with lines to follow that the test releases one batch at a time."""
+
+    def __init__(self, runner, batches):
+        self._runner, self.name = runner, runner.name
+        self.batches = batches
+        self.release = threading.Semaphore(0)
+
+    def follow_logs(self, external_id, stop):
+        for batch in self.batches:
+            self.release.acquire()
+            yield from batch
+
+    def __getattr__(self, name):
+        return getattr(self._runner, name)
+
+
+def test_logs_are_stored_while_the_run_runs_and_a_new_follower_does_not_repeat_them(
+    rt, db, axon, scheduled, local_runner
+):
+    run_id, external_id = scheduled(SLEEP)
+    stop = threading.Event()
+    runner = Following(local_runner, [["epoch 1", "loss\x000.5"], ["epoch 2"]])
+    followers = LogFollowers(rt, runner, stop, flush_seconds=3600)
+
+    assert followers.follow(external_id) is True
+    assert followers.follow(external_id) is False  # one follower per run
+    runner.release.release()
+    wait_until(lambda: followers._followed[external_id].pending)
+    followers.flush()
+    assert stored(db, run_id).logs == "epoch 1\nloss\ufffd0.5\n"
+    runner.release.release()
+    wait_until(lambda: followers._followed[external_id].ended)
+    followers.flush()
+    assert stored(db, run_id).logs == "epoch 1\nloss\ufffd0.5\nepoch 2\n"
+    assert followers.following() == []
+
+    # A restarted agent follows from the start again: what it reads replaces what was stored.
+    again = Following(local_runner, [["epoch 1"]])
+    restarted = LogFollowers(rt, again, stop, flush_seconds=3600)
+    restarted.follow(external_id)
+    again.release.release()
+    wait_until(lambda: restarted._followed[external_id].ended)
+    restarted.flush()
+    assert stored(db, run_id).logs == "epoch 1\n"
+    stop.set()
+
+
+def test_a_done_runs_logs_are_not_overwritten_by_a_late_follower(
+    rt, db, axon, scheduled, local_runner
+):
+    run_id, external_id = scheduled()
+    for observation in observed_to_end(local_runner, external_id):
+        agent.apply(rt, local_runner, observation)
+    final = stored(db, run_id).logs
+    runner = Following(local_runner, [["late line"]])
+    followers = LogFollowers(rt, runner, threading.Event(), flush_seconds=3600)
+
+    followers.follow(external_id)
+    runner.release.release()
+    wait_until(lambda: followers._followed[external_id].ended)
+    followers.flush()
+
+    assert stored(db, run_id).logs == final
+
+
+def wait_until(predicate, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "waited too long"
+        time.sleep(0.01)

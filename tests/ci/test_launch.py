@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
+
+import pytest
 
 from ci import agent, launch
 from ci.models import Run
+from runners.local import LocalRunner
 from schemas.status import RunStatus
 from tests.ci.conftest import PUSHED_SHA, advance, observed_to_end, observed_until, operation
 from tests.contracts.runner import statuses
@@ -215,3 +219,70 @@ def test_a_run_its_runner_cannot_take_fails_with_the_reason_instead_of_retrying(
     failed = run["conditions"][-1]
     assert failed["reason"] == "SubmitFailed"
     assert "no runner 'kubernets'" in failed["message"]
+
+
+# -- queues with a concurrency limit ---------------------------------------------------------------
+
+
+def on_queue(name: str) -> dict:
+    """The operation, sent to the runner's queue `name`."""
+    queued = operation()
+    queued["component"]["queue"] = name
+    return queued
+
+
+@pytest.fixture
+def queue_room(monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
+    """The local runner, given named queues: `room[name]` says whether that queue has room."""
+    room: dict[str, bool] = {}
+    monkeypatch.setattr(
+        LocalRunner, "has_capacity", lambda self, queue: room.get(queue, True), raising=False
+    )
+    return room
+
+
+def test_a_run_whose_queue_is_full_stays_queued_and_says_why_once(
+    axon, submitted, start, queue_room, caplog
+):
+    axon.create_project()
+    axon.subscribe(operation=on_queue("gpu"))
+    [run_id] = axon.push()
+    queue_room["gpu"] = False
+
+    with caplog.at_level(logging.INFO, logger="ci.capacity"):
+        start(run_id)
+        start(run_id)  # the sweeper sends it again
+
+    run = axon.run(run_id)
+    assert history(run) == ["created", "compiled", "queued"]
+    assert run["conditions"][-1]["message"] == (
+        "runner local; queue 'gpu' is full: the run starts when one of its runs ends"
+    )
+    assert submitted == []
+    assert len([r for r in caplog.records if "stays queued" in r.message]) == 1
+
+    queue_room["gpu"] = True
+    start(run_id)
+
+    assert history(axon.run(run_id)) == ["created", "compiled", "queued", "scheduled"]
+    assert len(submitted) == 1
+
+
+def test_a_run_that_ends_sends_the_start_of_the_oldest_queued_runs_of_its_queue(
+    rt, db, axon, enqueued, start, queue_room
+):
+    axon.create_project()
+    axon.subscribe(operation=on_queue("gpu"))
+    [first] = axon.push()
+    [second] = axon.push()
+    [third] = axon.push()
+    start(first)
+    queue_room["gpu"] = False
+    start(second)
+    start(third)
+    enqueued.clear()
+
+    advance(db, first, RunStatus.STARTING, RunStatus.RUNNING, RunStatus.SUCCEEDED)
+
+    starts = [args for name, args in enqueued if name == "axon.start_run"]
+    assert starts == [(second,), (third,)]

@@ -106,6 +106,15 @@ class Axon:
             )
         self.processes.append((name, process))
 
+    def kill_process(self, name: str) -> None:
+        """Kill one of the processes at once (SIGKILL, no clean shutdown), as a crash would."""
+        for entry in [e for e in self.processes if e[0] == name]:
+            process = entry[1]
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            self.processes.remove(entry)
+
     def _wait_until_up(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -45,6 +45,7 @@ _APPLY = "application/apply-patch+yaml"
 _REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound"}
 _REASONS |= {409: "Conflict", 422: "Invalid", 429: "TooManyRequests", 500: "InternalError"}
 _REASONS |= {503: "ServiceUnavailable", 504: "Timeout"}
+_WITH_BODY = frozenset({"create", "update", "patch", "delete"})
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class Call:
     name: str | None
     status: int
     query: dict[str, str]
+    body: Any = None  # what a create, update, patch or delete sent, decoded
 
 
 @dataclass
@@ -120,7 +122,10 @@ class ApiServer:
             self.calls[(verb, label)] += 1
             namespace, name = (route.namespace, route.name) if route else (None, None)
             query = dict(request.args.items())
-            self.requests.append(Call(verb, label, namespace, name, response.status_code, query))
+            sent = _sent(request) if verb in _WITH_BODY else None
+            self.requests.append(
+                Call(verb, label, namespace, name, response.status_code, query, sent)
+            )
         return response(environ, start_response)
 
     # -- routing -----------------------------------------------------------------------------
@@ -366,6 +371,14 @@ def _body(request: Request, required: bool = True) -> Any:
             raise status.bad_request(
                 f"the body of the request could not be decoded: {error}"
             ) from None
+
+
+def _sent(request: Request) -> Any:
+    """The request's body for the record; None when it has none or it cannot be decoded."""
+    try:
+        return _body(request, required=False)
+    except ApiError:
+        return None
 
 
 def _item(obj: Obj) -> Obj:
