@@ -28,7 +28,7 @@ from typing import Any
 from jinja2 import TemplateError
 from jinja2.sandbox import SecurityError
 
-from ci.render import _Sandbox, _Undefined
+from ci.render import sandbox
 from notifiers.base import Report
 from schemas.status import DONE, RunStatus
 
@@ -36,7 +36,7 @@ TRIGGERS = frozenset({*(str(s) for s in DONE), "done"})
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off", "", "none"})
 # Outputs are written by the job: a condition over them must not be able to exhaust the worker.
-_env = _Sandbox(undefined=_Undefined, autoescape=False)
+_env = sandbox()
 
 
 class HookError(Exception):

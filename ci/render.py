@@ -25,7 +25,7 @@ _MAX_REPEAT = 100_000
 _MAX_EXPONENT = 1_000
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
+class Sandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**"})
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
@@ -52,7 +52,7 @@ def _finalize(value: Any) -> Any:
     return value
 
 
-class _Undefined(StrictUndefined):
+class NamingUndefined(StrictUndefined):
     """Strict undefined that names a placeholder by what it stands for (`event`)."""
 
     @property
@@ -63,12 +63,17 @@ class _Undefined(StrictUndefined):
         return str(super()._undefined_message)
 
 
+def sandbox(**options: Any) -> Sandbox:
+    """The sandbox every spec and hook template renders in: strict, size-bounded."""
+    return Sandbox(undefined=NamingUndefined, autoescape=False, **options)
+
+
 class Renderer:
     """Renders spec strings in the sandbox; each failure is kept, named by field and place."""
 
     def __init__(self, op: V1Operation) -> None:
         self.op = op
-        self.env = _Sandbox(undefined=_Undefined, autoescape=False, finalize=_finalize)
+        self.env = sandbox(finalize=_finalize)
         self.errors: list[SpecError] = []
 
     def fail(self, path: Path, reason: str) -> None:

@@ -147,6 +147,7 @@ def _report_errors(report: Any) -> list[SpecError]:
     if not isinstance(report, dict):
         return [SpecError("report", "expected a mapping of target name to its settings")]
     errors = []
+    connections: dict[str, str] = {}
     for target, config in report.items():
         if target not in notifiers:
             close = difflib.get_close_matches(str(target), notifiers.names(), n=1)
@@ -154,4 +155,17 @@ def _report_errors(report: Any) -> list[SpecError]:
             errors.append(SpecError(f"report.{target}", f"unknown target; {hint}"))
         elif config is not None and not isinstance(config, dict):
             errors.append(SpecError(f"report.{target}", "expected a mapping (or nothing)"))
+        elif config and "connection" in config:
+            errors += _connection_errors(target, config["connection"], connections)
     return errors
+
+
+def _connection_errors(target: str, name: Any, seen: dict[str, str]) -> list[SpecError]:
+    """A target's `connection:` is the name hooks call it by: one text, one target per name."""
+    path = f"report.{target}.connection"
+    if not isinstance(name, str) or not name.strip():
+        return [SpecError(path, "expected the connection's name, a non-empty text")]
+    if name in seen:
+        return [SpecError(path, f"connection {name!r} already names report.{seen[name]}")]
+    seen[name] = target
+    return []

@@ -10,7 +10,7 @@ from schemas.spec_base import SpecModel
 from schemas.spec_io import V1Param
 
 # The statuses a hook may wait for: the final ones, and `done` for any of them.
-HOOK_TRIGGERS = ("succeeded", "failed", "stopped", "done")
+HOOK_TRIGGERS = ("succeeded", "failed", "stopped", "skipped", "upstream_failed", "done")
 RUN_STATUS_EVENTS = tuple(
     f"run_status_{status}"
     for status in (
@@ -31,7 +31,7 @@ class V1Hook(SpecModel):
     """Run a hub component when the run reaches a final status (and `conditions` hold)."""
 
     hub_ref: str
-    trigger: Literal["succeeded", "failed", "stopped", "done"] | None = None
+    trigger: Literal[HOOK_TRIGGERS] | None = None  # type: ignore[valid-type]
     connection: str | None = None
     conditions: str | None = None
     presets: list[str] | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from schemas.spec_base import SpecModel
+from schemas.spec_hooks import HOOK_TRIGGERS
 from schemas.spec_io import V1Param
 
 PatchStrategy = Literal["replace", "isnull", "post_merge", "pre_merge"]
@@ -32,7 +33,7 @@ class V1Notification(SpecModel):
     """Notify connections when the run reaches `trigger`."""
 
     connections: list[str]
-    trigger: Literal["succeeded", "failed", "stopped", "done"] | None = None
+    trigger: Literal[HOOK_TRIGGERS] | None = None  # type: ignore[valid-type]
 
 
 class V1Plugins(SpecModel):

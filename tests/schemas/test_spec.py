@@ -394,3 +394,22 @@ def test_an_inline_component_may_omit_version_and_kind():
     op = load_operation(source)
 
     assert op.component is not None and op.component.kind == "component"
+
+
+@pytest.mark.parametrize(
+    "trigger", ["succeeded", "failed", "stopped", "skipped", "upstream_failed"]
+)
+def test_hooks_and_notifications_may_trigger_on_every_final_status(trigger):
+    source = yaml.safe_load(COMPONENT)
+    source["hooks"] = [{"hubRef": "slack", "trigger": trigger, "conditions": "{{ lr > 0 }}"}]
+    source["plugins"] = {"notifications": [{"connections": ["email"], "trigger": trigger}]}
+    component = load_component(source)
+    assert component.hooks[0].trigger == trigger
+    assert component.plugins.notifications[0].trigger == trigger
+
+
+def test_a_hook_trigger_that_is_not_a_final_status_is_refused():
+    source = yaml.safe_load(COMPONENT)
+    source["hooks"] = [{"hubRef": "slack", "trigger": "running"}]
+    error = only_error(source, load_component)
+    assert error.path == "hooks[0].trigger"
