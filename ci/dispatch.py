@@ -251,8 +251,8 @@ def _cancel(session: Session, row: Subscription, event: Event) -> list[Check]:
     )
     checks = []
     for run in runs:
-        groups.stop(session, run)
         reason = f"cancelled run {run.id} of pull request #{number}, as {event.actor} asked"
+        groups.stop(session, run, reason)
         checks.append(Check("cancel", True, reason))
     return checks or [Check("cancel", True, f"no run of pull request #{number} was in progress")]
 

@@ -67,7 +67,7 @@ def admit(
     for cancellation in admission.cancel:
         superseded = session.get(Run, cancellation.run_id, with_for_update=True)
         if superseded is not None:
-            stop(session, superseded)
+            stop(session, superseded, cancellation.reason)
         checks.append(Check("concurrency", True, cancellation.reason))
     if admission.action == "queue":
         lifecycle.transition(session, run, S.ON_SCHEDULE, "ConcurrencyGroup", admission.reason)
@@ -126,7 +126,7 @@ def _release(rt: Runtime, session: Session, run: Run, turn: Turn) -> None:
     log.info("run %s: %s", run.uuid, turn.reason)
     # Held runs were never compiled: compiling moves them on_schedule → compiled (or failed,
     # which frees the group again and asks for the next turn).
-    launch._compile(rt, session, run)
+    launch.compile_run(rt, session, run)
     if run.status == S.COMPILED:
         _send(session, "start_run", run.id)
 
@@ -170,9 +170,9 @@ def _lock(session: Session, project_id: int, group: str) -> None:
     session.execute(select(func.pg_advisory_xact_lock(int.from_bytes(digest, signed=True))))
 
 
-def stop(session: Session, run: Run) -> None:
+def stop(session: Session, run: Run, why: str) -> None:
     """Stop `run`, and have its runner told once the transaction commits."""
-    if launch.request_stop(session, run):
+    if launch.request_stop(session, run, why):
         _send(session, "stop_run", run.id)
 
 

@@ -33,7 +33,7 @@ def start_run(rt: Runtime, session: Session, run_id: int) -> None:
     if run is None:
         return
     if run.status == S.CREATED:
-        _compile(rt, session, run)
+        compile_run(rt, session, run)
     if run.status == S.COMPILED:
         _bind_runner(rt, run)
     if run.status not in (S.COMPILED, S.QUEUED):
@@ -84,7 +84,8 @@ def _globals(rt: Runtime, run: Run, project: Project) -> dict[str, Any]:
     }
 
 
-def _compile(rt: Runtime, session: Session, run: Run) -> None:
+def compile_run(rt: Runtime, session: Session, run: Run) -> None:
+    """Compile a created or held (`on_schedule`) run: compiled, or failed with the errors."""
     project = session.get(Project, run.project_id)
     assert project is not None
     try:
@@ -136,18 +137,19 @@ def _run_spec(rt: Runtime, run: Run) -> RunSpec:
     )
 
 
-def request_stop(session: Session, run: Run) -> bool:
+def request_stop(session: Session, run: Run, why: str = "stop requested") -> bool:
     """Stop `run`: at once if no runner holds it, else mark it stopping for `stop_run`.
 
-    Returns whether a runner must be told (the caller enqueues stop_run after commit).
+    `why` lands in the run's own history (who asked, or what superseded it). Returns whether a
+    runner must be told (the caller enqueues stop_run after commit).
     """
     status = RunStatus(run.status)
     if status in DONE or status == S.STOPPING:
         return False
     if status in ON_RUNNER and run.external_id:
-        lifecycle.transition(session, run, S.STOPPING, "StopRequested", "stop requested")
+        lifecycle.transition(session, run, S.STOPPING, "StopRequested", why)
         return True
-    lifecycle.transition(session, run, S.STOPPED, "StopRequested", "stopped before it started")
+    lifecycle.transition(session, run, S.STOPPED, "StopRequested", f"{why}; before it started")
     return False
 
 

@@ -301,7 +301,7 @@ def _previous_outcome(session: Session, row: ScheduleRow) -> tuple[str, str]:
 def _replace(session: Session, runs: list[Run], out: Outcome) -> str:
     """concurrencyPolicy Replace: ask the schedule's active runs to stop; says which."""
     for run in runs:
-        if launch.request_stop(session, run):
+        if launch.request_stop(session, run, "concurrencyPolicy Replace: a newer slot fired"):
             out.on_runner.append(run.id)
         out.replaced.append(run.id)
     if not runs:

@@ -327,7 +327,7 @@ def test_a_run_shows_its_status_history_with_reasons_and_times(rt, db, axon, cli
         ("created", "EventMatched", "push refs/heads/master"),
         ("compiled", "Compiled", "image python:3.11"),
         ("queued", "Queued", "runner local"),
-        ("stopped", "StopRequested", "stopped before it started"),
+        ("stopped", "StopRequested", "stop requested; before it started"),
     ]
     times = [datetime.fromisoformat(c["at"]) for c in run["conditions"]]
     assert all(t.utcoffset() is not None for t in times) and times == sorted(times)

@@ -81,6 +81,8 @@ def test_cancel_in_progress_cancels_the_older_run_and_says_so_in_the_decision_lo
         "started in group ref/master",
         f"cancelled run {older}: superseded in group ref/master",
     ]
+    # The cancelled run's own history says what superseded it, too.
+    assert last_reason(db, older) == f"cancelled run {older}: superseded in group ref/master"
 
 
 def test_a_run_on_a_protected_branch_is_not_cancelled_and_the_new_one_waits(

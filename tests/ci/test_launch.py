@@ -165,7 +165,7 @@ def test_stopping_a_queued_run_stops_it_at_once(
     assert (stopped["status"], stopped["reason"], stopped["message"]) == (
         "stopped",
         "StopRequested",
-        "stopped before it started",
+        "stop requested; before it started",
     )
     assert "axon.stop_run" not in [name for name, _ in enqueued]
     start(created_run)  # the start message arrives late: nothing is submitted
