@@ -18,6 +18,8 @@ from runners.local import LocalRunner
 from schemas.status import DONE, RunStatus
 from tests.conftest import fixture_bytes, github_headers
 from tests.contracts.runner import observe_until
+from tests.fakes.github import GitHubDouble
+from tests.fakes.slack import SlackDouble
 from tests.runners.conftest import stop_every_run
 
 OWNER, REPO = "Codertocat", "Hello-World"
@@ -195,3 +197,16 @@ def submitted(monkeypatch: pytest.MonkeyPatch, local_runner: LocalRunner) -> lis
 
     monkeypatch.setattr(LocalRunner, "submit", recording_submit)
     return specs
+
+
+@pytest.fixture
+def github():
+    """The GitHub API double, answering the token the reports use."""
+    with GitHubDouble(token="ghp_test") as double:
+        yield double
+
+
+@pytest.fixture
+def slack():
+    with SlackDouble() as double:
+        yield double

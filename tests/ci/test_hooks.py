@@ -13,8 +13,6 @@ from ci.models import Run
 from notifiers.registry import notifiers
 from schemas.status import RunStatus as S
 from tests.ci.conftest import OWNER, PUSHED_SHA, REPO, advance, operation
-from tests.fakes.github import GitHubDouble
-from tests.fakes.slack import SlackDouble
 
 KNOWN = notifiers.names()
 
@@ -139,18 +137,6 @@ def test_an_unknown_connection_names_what_is_known():
 
 
 # -- through reporting -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def github():
-    with GitHubDouble(token="ghp_test") as double:
-        yield double
-
-
-@pytest.fixture
-def slack():
-    with SlackDouble() as double:
-        yield double
 
 
 @pytest.fixture

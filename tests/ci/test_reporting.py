@@ -16,24 +16,10 @@ from ci.models import Notification, Run
 from notifiers.base import TransientError
 from schemas.status import RunStatus
 from tests.ci.conftest import OWNER, PUSHED_SHA, REPO, advance
-from tests.fakes.github import GitHubDouble
-from tests.fakes.slack import SlackDouble
 
 S = RunStatus
 TO_RUNNING = (S.COMPILED, S.QUEUED, S.SCHEDULED, S.STARTING, S.RUNNING)
 REPORT = {"github": {"context": "axon/train"}, "slack": {}}
-
-
-@pytest.fixture
-def github():
-    with GitHubDouble(token="ghp_test") as double:
-        yield double
-
-
-@pytest.fixture
-def slack():
-    with SlackDouble() as double:
-        yield double
 
 
 @pytest.fixture
