@@ -4,6 +4,11 @@ On start it reconciles: a run the database places on the runner whose object the
 longer knows was deleted while nobody watched; it fails with reason `Missing` (a run being
 stopped is stopped), as Polyaxon does. While a run runs, its logs are followed into the
 database when the runner can follow them (`ci.logs_follow`).
+
+Observations are applied on a few threads (`Lanes`), each run's always on the same one, so a
+run's statuses keep their order while a thousand runs' transitions commit side by side. A
+finished run's logs are read from the runner before its row is locked: a slow read holds up
+neither the run's row nor the other runs' transitions.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import logging
 import queue
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 
 from sqlalchemy import select
@@ -27,6 +33,9 @@ log = logging.getLogger(__name__)
 S = RunStatus
 HOLD_SECONDS = 10.0  # how long an observation may wait for its run's id to be committed
 TICK_SECONDS = 0.2
+# Transitions are bound by the database's commits, which overlap well a few at a time; more
+# threads than this mostly wait for the same disk (and the connection pool holds 5 + 10).
+LANES = 4
 
 
 def apply(rt: Runtime, runner: Runner, observation: Observation) -> bool:
@@ -36,6 +45,13 @@ def apply(rt: Runtime, runner: Runner, observation: Observation) -> bool:
 
 def _apply(rt: Runtime, runner: Runner, observation: Observation) -> bool | None:
     """As `apply`; None when no run has the observation's external id (yet)."""
+    logs = None
+    if observation.status in DONE:
+        # Read before the row is locked: reading may take the runner a while.
+        news = _is_news(rt, runner, observation)
+        if not news:
+            return news
+        logs = runner.logs(observation.external_id)
     with rt.db.session() as session:
         run = session.scalar(
             select(Run)
@@ -44,17 +60,13 @@ def _apply(rt: Runtime, runner: Runner, observation: Observation) -> bool | None
         )
         if run is None:
             return None
-        if run.status == observation.status:
+        if not _news_for(run, observation):
             return False
-        if not lifecycle.can_transition(run.status, observation.status):
-            # Observations can arrive late (a `running` after we recorded `stopping`).
-            log.debug("run %s: ignoring %s while %s", run.uuid, observation.status, run.status)
-            return False
-        if observation.status in DONE:
-            # PostgreSQL text cannot hold NUL; a job may well print one.
-            logs = runner.logs(observation.external_id)[-MAX_LOG_CHARS:]
+        if logs is not None:
             # A run deleted with its pods has nothing left to read: keep what was followed.
+            logs = logs[-MAX_LOG_CHARS:]
             if logs or run.logs is None:
+                # PostgreSQL text cannot hold NUL; a job may well print one.
                 run.logs = logs.replace("\x00", "\ufffd")
         lifecycle.transition(
             session,
@@ -65,6 +77,25 @@ def _apply(rt: Runtime, runner: Runner, observation: Observation) -> bool | None
             observation.at,
         )
         return True
+
+
+def _is_news(rt: Runtime, runner: Runner, observation: Observation) -> bool | None:
+    """Whether the observation would change its run now; None when no run has its id."""
+    with rt.db.session() as session:
+        run = session.scalar(
+            select(Run).where(Run.runner == runner.name, Run.external_id == observation.external_id)
+        )
+        return None if run is None else _news_for(run, observation)
+
+
+def _news_for(run: Run, observation: Observation) -> bool:
+    if run.status == observation.status:
+        return False
+    if not lifecycle.can_transition(run.status, observation.status):
+        # Observations can arrive late (a `running` after we recorded `stopping`).
+        log.debug("run %s: ignoring %s while %s", run.uuid, observation.status, run.status)
+        return False
+    return True
 
 
 def reconcile(rt: Runtime, runner: Runner) -> list[str]:
@@ -137,6 +168,85 @@ class Held:
         self._held.append((since, observation))
 
 
+def lane_of(external_id: str, lanes: int = LANES) -> int:
+    """The lane a run's observations go to: always the same one for the same run."""
+    return zlib.crc32(external_id.encode()) % lanes
+
+
+class Lanes:
+    """Applies observations on `count` threads, each run's on one thread in the order given.
+
+    Runs not known yet are held per lane (`Held`). A failure to apply stops every lane; the
+    caller raises it (`check`) and watches again, as a restarted agent would.
+    """
+
+    def __init__(
+        self,
+        rt: Runtime,
+        runner: Runner,
+        followers: LogFollowers | None = None,
+        count: int = LANES,
+    ) -> None:
+        self.rt, self.runner, self.followers = rt, runner, followers
+        self.error: BaseException | None = None
+        self._closed = threading.Event()
+        self._queues: list[queue.Queue[Observation | None]] = [queue.Queue() for _ in range(count)]
+        self._threads = [
+            threading.Thread(target=self._work, args=(q,), name=f"axon-apply-{i}", daemon=True)
+            for i, q in enumerate(self._queues)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def put(self, observation: Observation | None) -> None:
+        """Queue `observation` on its run's lane; None gives every lane's held ones a try."""
+        if observation is None:
+            for lane in self._queues:
+                lane.put(None)
+        else:
+            self._queues[lane_of(observation.external_id, len(self._queues))].put(observation)
+
+    def check(self) -> None:
+        """Raise what stopped the lanes, if anything did."""
+        if self.error is not None:
+            raise self.error
+
+    def idle(self) -> bool:
+        """Whether every queued observation has been applied (or held)."""
+        return all(lane.unfinished_tasks == 0 for lane in self._queues)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the lanes; what is still queued is dropped (the next watch sees it again)."""
+        self._closed.set()
+        for lane in self._queues:
+            lane.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _work(self, lane: queue.Queue[Observation | None]) -> None:
+        held = Held()
+        while not self._closed.is_set():
+            observation = lane.get()
+            try:
+                if not self._closed.is_set():
+                    self._apply_in_order(held, observation)
+            except Exception as exc:  # raised again by `check`, in the watching thread
+                self.error = exc
+                self._closed.set()
+            finally:
+                lane.task_done()
+
+    def _apply_in_order(self, held: Held, observation: Observation | None) -> None:
+        unknown: set[str] = set()  # a run's later news waits behind its held news
+        for since, ready in held.add(observation):
+            if ready.external_id in unknown or _apply(self.rt, self.runner, ready) is None:
+                unknown.add(ready.external_id)
+                held.keep(since, ready)
+            elif ready.status == S.RUNNING and self.followers is not None:
+                self.followers.follow(ready.external_id)
+
+
 def ticking(
     observe: Callable[[threading.Event], Iterator[Observation]],
     stop: threading.Event,
@@ -198,16 +308,15 @@ class Agent:
                 stop.wait(1.0)
 
     def _record(self, stop: threading.Event, followers: LogFollowers) -> None:
-        """Apply what the runner observes, in order, until it stops or fails."""
-        held = Held()
-        for observation in ticking(self.runner.observe, stop):
-            unknown: set[str] = set()  # a run's later news waits behind its held news
-            for since, ready in held.add(observation):
-                if ready.external_id in unknown or _apply(self.rt, self.runner, ready) is None:
-                    unknown.add(ready.external_id)
-                    held.keep(since, ready)
-                elif ready.status == S.RUNNING:
-                    followers.follow(ready.external_id)
+        """Apply what the runner observes, each run's in order, until it stops or fails."""
+        lanes = Lanes(self.rt, self.runner, followers)
+        try:
+            for observation in ticking(self.runner.observe, stop):
+                lanes.check()
+                lanes.put(observation)
+            lanes.check()
+        finally:
+            lanes.close()
 
     def sweep_forever(self, stop: threading.Event) -> None:
         while not stop.wait(self.rt.settings.sweep_interval_seconds):

@@ -1,6 +1,7 @@
 """A run's logs and events: read once, or followed line by line while it runs.
 
-A run's pods are found by the `axon.dev/run-uuid` label of its main object. Logs are the main
+A run's pods are found by the `axon.dev/run-uuid` label of its main object, or taken from what
+the observer last saw (`last_seen`) when one is live, which costs no API call. Logs are the main
 container's (`main`, `pytorch`, `tensorflow`, `mpi`), after the init steps' lines (prefixed
 `[<init container>] `); with several pods (retries, replicas) each pod's part opens with
 `==> <pod> <==`. Following streams each started container in turn (a restarted container
@@ -19,6 +20,7 @@ from typing import Any
 from kubernetes.client.rest import ApiException
 
 from runners.kubernetes.api import REQUEST_TIMEOUT, Cluster, call
+from runners.kubernetes.last_seen import LastSeen
 from runners.kubernetes.manifests import RUN_UUID, Workload
 from runners.kubernetes.status import RunView, parse_time, terminal
 from runners.kubernetes.tracking import MAIN_CONTAINERS
@@ -52,9 +54,15 @@ def run_pods(cluster: Cluster, workload: Workload) -> tuple[Obj | None, list[Obj
     return owner, pods, str(found["metadata"].get("resourceVersion") or "")
 
 
-def read_logs(cluster: Cluster, workload: Workload) -> str:
+def read_logs(cluster: Cluster, workload: Workload, seen: LastSeen | None = None) -> str:
     """Everything the run's containers have written so far."""
-    _, pods, _ = run_pods(cluster, workload)
+    sighting = seen.get(workload.external_id) if seen is not None else None
+    # A pod still Pending in the observer's eyes may have started since: its watch event
+    # can trail the owner's by a moment, so then ask the API server.
+    if sighting is not None and sighting.pods and not any(map(_pending, sighting.pods)):
+        pods = sighting.pods
+    else:
+        _, pods, _ = run_pods(cluster, workload)
     parts: list[str] = []
     for pod in pods:
         name = pod["metadata"]["name"]
@@ -70,11 +78,17 @@ def read_logs(cluster: Cluster, workload: Workload) -> str:
     return "".join(parts)
 
 
-def follow(cluster: Cluster, workload: Workload, stop: threading.Event) -> Iterator[str]:
+def follow(
+    cluster: Cluster, workload: Workload, stop: threading.Event, seen: LastSeen | None = None
+) -> Iterator[str]:
     """The main containers' lines as they are written, until the run has ended or `stop`."""
     done: set[tuple[str, str, int]] = set()  # (pod, container, restart count) read to the end
     while not stop.is_set():
-        owner, pods, version = run_pods(cluster, workload)
+        sighting = seen.get(workload.external_id) if seen is not None else None
+        if sighting is not None:
+            owner, pods, version = sighting.owner, sighting.pods, str(sighting.version)
+        else:
+            owner, pods, version = run_pods(cluster, workload)
         ready = [
             (pod["metadata"]["name"], container, restarts)
             for pod in pods
@@ -87,12 +101,20 @@ def follow(cluster: Cluster, workload: Workload, stop: threading.Event) -> Itera
             continue
         if owner is None or _ended(workload, owner, pods):
             return
-        _wait_for_pods(cluster, workload.namespace, owner, version, stop)
+        if sighting is not None and seen is not None:
+            seen.wait(workload.external_id, sighting.version, WAIT_SECONDS, stop)
+        else:
+            _wait_for_pods(cluster, workload.namespace, owner, version, stop)
 
 
-def read_events(cluster: Cluster, workload: Workload) -> list[ClusterEvent]:
+def read_events(
+    cluster: Cluster, workload: Workload, seen: LastSeen | None = None
+) -> list[ClusterEvent]:
     """The recent events of the run's main object and of its pods, oldest first."""
-    owner, pods, _ = run_pods(cluster, workload)
+    sighting = seen.get(workload.external_id) if seen is not None else None
+    owner, pods, _ = (
+        (sighting.owner, sighting.pods, "") if sighting is not None else run_pods(cluster, workload)
+    )
     if owner is None:
         return []
     names = [workload.name, *(pod["metadata"]["name"] for pod in pods)]
@@ -128,6 +150,10 @@ def _started(pod: Obj, init: bool) -> dict[str, int]:
         for c in mains
         if {"running", "terminated"} & set(c.get("state") or {})
     }
+
+
+def _pending(pod: Obj) -> bool:
+    return (pod.get("status") or {}).get("phase") in (None, "Pending", "Unknown")
 
 
 def _read(cluster: Cluster, namespace: str, pod: str, container: str) -> str:

@@ -7,7 +7,8 @@ limit, namespace, default resources and placement (`has_capacity(queue)` before 
 observe() lists then watches one stream per kind and namespace, label selector
 `axon.dev/managed=true`, with bookmarks and re-lists on 410, and maps objects to statuses
 (`status`); `known_ids()` for runs whose objects are gone; logs, followed logs and events
-(`logs`). External id: `<namespace>/<plural>/<name>`, e.g. `default/jobs/axon-<uuid>`.
+(`logs`), their pods taken from what a live observer last saw (`last_seen`). External id:
+`<namespace>/<plural>/<name>`, e.g. `default/jobs/axon-<uuid>`.
 Config: `namespace`, `kubeconfig`, `context`, `in_cluster`, `configuration` (a client
 Configuration, in code), `queues` (mapping or JSON), `default_queue`, `kubeflow` (watch the
 Kubeflow kinds), `git_image`, `helper_image`, `git_secret`, `artifacts_claim`, `watch_timeout`.
@@ -29,6 +30,7 @@ from kubernetes.client.rest import ApiException
 
 from runners.base import Observation, Runner, RunnerUnavailable, RunSpec
 from runners.kubernetes.api import Cluster, load_configuration
+from runners.kubernetes.last_seen import LastSeen
 from runners.kubernetes.logs import ClusterEvent, follow, read_events, read_logs
 from runners.kubernetes.manifests import (
     KUBEFLOW,
@@ -87,6 +89,7 @@ class KubernetesRunner(Runner):
         # Runs this runner stopped: its observers report them stopped even once they are gone.
         self._stopped: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
+        self.last_seen = LastSeen()
 
     def close(self) -> None:
         """Close the API client's connections."""
@@ -187,6 +190,7 @@ class KubernetesRunner(Runner):
         tracker = Tracker(lambda namespace, uuid: _pods_of(cluster, namespace, uuid))
         for watcher in watches:
             watcher.start()
+        live = False
         try:
             while not stop.is_set():
                 yield from tracker.due()
@@ -196,16 +200,23 @@ class KubernetesRunner(Runner):
                     continue
                 if isinstance(item, Failed):
                     raise item.error
+                # Seen first: whoever reads a run's logs on its news finds its pods current.
                 if isinstance(item, Changed):
+                    self.last_seen.apply(item.type, item.plural, item.obj)
                     yield from tracker.apply(item.type, item.plural, item.obj)
                     continue
+                self.last_seen.sync(item.plural, item.namespace, item.objects)
                 yield from tracker.sync(item.plural, item.namespace, item.objects)
                 waiting.discard((item.plural, item.namespace))
                 if not waiting and not tracker.live:
                     current = tracker.go_live()
+                    self.last_seen.go_live()
+                    live = True
                     yield from current
                     yield from self._stopped_and_gone(tracker, current)
         finally:
+            if live:
+                self.last_seen.go_dark()
             _stop_all(watches)
             api_client.close()
 
@@ -225,15 +236,16 @@ class KubernetesRunner(Runner):
     # -- logs and events ---------------------------------------------------------------------
 
     def logs(self, external_id: str) -> str:
-        return read_logs(self.cluster, Workload.parse(external_id))
+        return read_logs(self.cluster, Workload.parse(external_id), self.last_seen)
 
     def follow_logs(self, external_id: str, stop: threading.Event | None = None) -> Iterator[str]:
         """The run's lines as they are written, until it has ended (or `stop` is set)."""
-        return follow(self.cluster, Workload.parse(external_id), stop or threading.Event())
+        workload, stop = Workload.parse(external_id), stop or threading.Event()
+        return follow(self.cluster, workload, stop, self.last_seen)
 
     def events(self, external_id: str) -> list[ClusterEvent]:
         """Recent Kubernetes events of the run's object and pods: why it is pending."""
-        return read_events(self.cluster, Workload.parse(external_id))
+        return read_events(self.cluster, Workload.parse(external_id), self.last_seen)
 
     # -- where to look -----------------------------------------------------------------------
 

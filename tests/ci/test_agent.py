@@ -37,6 +37,11 @@ def stored(db, run_id) -> Run:
         return session.get(Run, run_id)
 
 
+def stored_subscription(db, run_id) -> str:
+    with db.session() as session:
+        return session.get(Run, run_id).subscription.name
+
+
 def test_each_observation_that_is_news_becomes_a_transition_with_the_runners_words(
     rt, db, axon, scheduled, local_runner
 ):
@@ -234,6 +239,92 @@ def test_a_held_observation_is_dropped_after_a_while():
     held.keep(0.0, Observation("nobody", RunStatus.STARTING))
 
     assert held.add(None) == []
+
+
+# -- applying many runs at once -----------------------------------------------------------------
+
+
+def test_each_runs_observations_stay_in_order_while_other_runs_are_applied_alongside(
+    monkeypatch,
+):
+    stuck = "default/jobs/axon-stuck"
+    other = next(
+        f"default/jobs/axon-{i}"
+        for i in range(100)
+        if agent.lane_of(f"default/jobs/axon-{i}") != agent.lane_of(stuck)
+    )
+    release = threading.Event()
+    applied: list[tuple[str, RunStatus]] = []
+
+    def record(rt, runner, observation):
+        if observation.external_id == stuck and observation.status == RunStatus.STARTING:
+            assert release.wait(10)  # a slow commit, say
+        applied.append((observation.external_id, observation.status))
+        return True
+
+    monkeypatch.setattr(agent, "_apply", record)
+    lanes = agent.Lanes(rt=None, runner=None)
+    life = [RunStatus.STARTING, RunStatus.RUNNING, RunStatus.SUCCEEDED]
+    for status in life:
+        lanes.put(Observation(stuck, status))
+        lanes.put(Observation(other, status))
+
+    wait_until(lambda: len(applied) == 3)
+    assert applied == [(other, status) for status in life]  # not waiting for the stuck run
+    release.set()
+    wait_until(lanes.idle)
+    lanes.close()
+    assert [status for run, status in applied if run == stuck] == life
+
+
+class SlowLogs:
+    """The local runner, whose logs() answer only when the test says so."""
+
+    def __init__(self, runner, db):
+        self._runner, self.name, self.db = runner, runner.name, db
+        self.reading, self.answer = threading.Event(), threading.Event()
+        self.in_transaction: bool | None = None
+
+    def logs(self, external_id):
+        # The test's sessions are savepoints of one connection: one is open inside a session.
+        self.in_transaction = self.db.sessions.kw["bind"].in_nested_transaction()
+        self.reading.set()
+        assert self.answer.wait(10)
+        return self._runner.logs(external_id)
+
+    def __getattr__(self, name):
+        return getattr(self._runner, name)
+
+
+def test_a_finished_runs_logs_are_read_outside_its_transaction_and_hold_up_no_other_run(
+    rt, db, axon, start, local_runner
+):
+    axon.create_project()
+    axon.subscribe(name="quick", operation=operation(code="print('epoch 1')"))
+    axon.subscribe(name="slow", operation=operation(code=SLEEP))
+    by_subscription = {stored_subscription(db, run_id): run_id for run_id in axon.push()}
+    quick_id, slow_id = by_subscription["quick"], by_subscription["slow"]
+    start(quick_id)
+    start(slow_id)
+    quick, slow = (axon.run(i)["external_id"] for i in (quick_id, slow_id))
+    *progress, final = observed_to_end(local_runner, quick)
+    for observation in progress:
+        agent.apply(rt, local_runner, observation)
+    runner = SlowLogs(local_runner, db)
+    ending = threading.Thread(target=agent.apply, args=(rt, runner, final))
+    ending.start()
+    assert runner.reading.wait(10)
+
+    started = [agent.apply(rt, runner, o) for o in observed_until(local_runner, slow, {"running"})]
+
+    assert started == [True, True]
+    assert axon.run(slow_id)["status"] == "running"
+    assert axon.run(quick_id)["status"] == "running"  # its logs are still being read
+    runner.answer.set()
+    ending.join(10)
+    assert runner.in_transaction is False
+    assert axon.run(quick_id)["status"] == "succeeded"
+    assert "epoch 1" in stored(db, quick_id).logs
 
 
 # -- logs followed while a run runs ---------------------------------------------------------------

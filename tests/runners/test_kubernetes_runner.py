@@ -331,6 +331,45 @@ def test_following_logs_stops_when_asked(runner, make_spec):
     assert time.monotonic() - started < 3
 
 
+def asked_since(k8s: KubernetesDouble, before: int) -> list[tuple[str, str]]:
+    """The calls made since `before` requests, the watches' reconnections left out."""
+    return [(c.verb, c.resource) for c in k8s.requests[before:] if c.verb != "watch"]
+
+
+def test_with_an_observer_live_a_finished_runs_logs_cost_only_their_reads(
+    runner, make_spec, k8s, watching
+):
+    spec = make_spec(["python", "train.py"], PodScript(duration=0.3, logs=["epoch 1", "done"]))
+    external_id = runner.submit(spec)
+    until(watching, external_id, lambda o: o.status in DONE)
+    before = len(k8s.requests)
+
+    logs = runner.logs(external_id)
+
+    assert logs == "epoch 1\ndone\n"
+    assert asked_since(k8s, before) == [("get", "pods/log")]
+
+
+def test_with_an_observer_live_following_logs_opens_only_the_log_stream(
+    runner, make_spec, k8s, watching
+):
+    spec = make_spec(["python", "train.py"], PodScript(duration=1.0, logs=["a", "b", "c"]))
+    before = len(k8s.requests)
+    external_id = runner.submit(spec)
+    until(watching, external_id, lambda o: o.status == S.STARTING)
+    stop = threading.Event()
+    timer = threading.Timer(10, stop.set)
+    timer.start()
+
+    lines = list(runner.follow_logs(external_id, stop))
+
+    timer.cancel()
+    assert not stop.is_set(), "following did not end with the run"
+    assert lines == ["a", "b", "c"]
+    # The pods are the observer's; the follower waits for their changes through it too.
+    assert asked_since(k8s, before) == [("create", "jobs"), ("get", "pods/log")]
+
+
 def test_a_service_runs_as_a_deployment_and_stops_with_its_service(runner, make_spec, k8s):
     component = {"run": {"kind": "service", "container": {"image": "acme/app:1"}, "ports": [80]}}
     spec = make_spec(["serve"], FOREVER, component=component)
