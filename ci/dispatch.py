@@ -49,8 +49,10 @@ class Acted:
     checks: list[Check] = field(default_factory=list)
 
 
-def process_delivery(session: Session, delivery_id: int) -> list[int]:
+def process_delivery(session: Session, delivery_id: int, runner: str = "local") -> list[int]:
     """Parse the delivery, decide its project's candidate subscriptions, create the runs.
+
+    New runs go to `runner`, the one this deployment is configured with (`AXON_RUNNER`).
 
     Returns the ids of the runs to start now (a run its concurrency group holds back is not
     one). Safe to call twice: a delivery is processed once.
@@ -87,6 +89,9 @@ def process_delivery(session: Session, delivery_id: int) -> list[int]:
                 done = _act(session, row, policies.get(row.id), delivery, event, number, decided)
                 acted.append(done)
             session.add(_decision(delivery, number, event, decided, done))
+    for done in acted:
+        if done.run is not None:
+            done.run.runner = runner
     _finish(delivery, "processed", _summary(delivery, events, acted, passed_over))
     session.flush()
     return [a.run.id for a in acted if a.start and a.run is not None]

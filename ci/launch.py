@@ -20,7 +20,6 @@ from schemas.status import DONE, ON_RUNNER, RunStatus
 
 log = logging.getLogger(__name__)
 S = RunStatus
-DEFAULT_RUNNER = "local"  # what ci.models gives a run nobody chose a runner for
 
 
 def start_run(rt: Runtime, session: Session, run_id: int) -> None:
@@ -34,8 +33,6 @@ def start_run(rt: Runtime, session: Session, run_id: int) -> None:
         return
     if run.status == S.CREATED:
         compile_run(rt, session, run)
-    if run.status == S.COMPILED:
-        _bind_runner(rt, run)
     if run.status not in (S.COMPILED, S.QUEUED):
         return
     runner: Runner | None = None
@@ -59,13 +56,6 @@ def start_run(rt: Runtime, session: Session, run_id: int) -> None:
         lifecycle.transition(session, run, S.FAILED, "SubmitFailed", f"{type(exc).__name__}: {exc}")
         return
     lifecycle.transition(session, run, S.SCHEDULED, "Submitted", f"{run.runner}: {run.external_id}")
-
-
-def _bind_runner(rt: Runtime, run: Run) -> None:
-    """A run nobody chose a runner for goes to the configured one (`AXON_RUNNER`)."""
-    # Runs are created with the column's default; a runner set on purpose is kept.
-    if run.runner == DEFAULT_RUNNER:
-        run.runner = rt.settings.runner
 
 
 def _globals(rt: Runtime, run: Run, project: Project) -> dict[str, Any]:

@@ -37,7 +37,7 @@ def process_delivery(self: Task, delivery_id: int) -> None:
     rt = runtime.get()
     try:
         with rt.db.session() as session:
-            run_ids = dispatch.process_delivery(session, delivery_id)
+            run_ids = dispatch.process_delivery(session, delivery_id, rt.settings.runner)
             after_commit(session, lambda: _start_all(run_ids))
     except OperationalError as exc:
         raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
