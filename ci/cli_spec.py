@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,64 +12,20 @@ import yaml
 
 from ci import matrix as matrices
 from ci.compiler import CompiledRun, compile_matrix, compile_operation
+from ci.placeholders import placeholder_context
 from schemas.errors import SpecError, SpecErrors
-from schemas.event import Event, PullRequest
-from schemas.spec import SPEC_VERSION, V1Operation, load_component, load_operation
+from schemas.spec import (
+    COMPONENT_SOURCES,
+    SPEC_VERSION,
+    V1Operation,
+    load_component,
+    load_operation,
+)
 from schemas.spec_io import V1Param
+from schemas.spec_load import read_document
 from schemas.spec_schema import json_schema
-from schemas.spec_source import SourceMap
-
-GLOBALS = (
-    "uuid", "name", "project_name", "owner_name", "run_outputs_path", "run_artifacts_path",
-    "artifacts_path", "created_at", "schedule_at", "ports", "base_url",
-)  # fmt: skip
-_EVENT_FIELDS = {f.name for f in dataclasses.fields(Event)} - {"raw"}
-_PR_FIELDS = {f.name for f in dataclasses.fields(PullRequest)}
-
-
-class Placeholder:
-    """A value `axon check` does not know yet (an event field, a global): it renders as the
-    template that names it, so the compiled result shows where it goes and it is not type-checked.
-    `fields`, when given, lists the attributes it has: a misspelt `event.shaa` is still an error."""
-
-    def __init__(self, name: str, fields: dict[str, Any] | None = None) -> None:
-        self._label, self._fields = name, fields
-
-    def _child(self, key: str) -> Placeholder:
-        if self._fields is not None and key not in self._fields:
-            raise KeyError(key)
-        nested = self._fields.get(key) if self._fields is not None else None
-        return Placeholder(f"{self._label}.{key}", nested)
-
-    def __getattr__(self, key: str) -> Placeholder:
-        if key.startswith("_"):
-            raise AttributeError(key)
-        try:
-            return self._child(key)
-        except KeyError:
-            raise AttributeError(key) from None
-
-    def __getitem__(self, key: Any) -> Placeholder:
-        if isinstance(key, str):
-            return self._child(key)
-        if isinstance(key, slice):
-            start, stop = ("" if k is None else k for k in (key.start, key.stop))
-            return Placeholder(f"{self._label}[{start}:{stop}]")
-        return Placeholder(f"{self._label}[{key!r}]")
-
-    def __iter__(self) -> Iterator[Placeholder]:
-        return iter([Placeholder(f"{self._label}[0]")])
-
-    def __str__(self) -> str:
-        return "{{ %s }}" % self._label  # noqa: UP031
-
-
-def placeholder_context() -> tuple[dict[str, Any], dict[str, Any]]:
-    """(context, globals) for compiling without an event or a run."""
-    fields: dict[str, Any] = dict.fromkeys(_EVENT_FIELDS)
-    fields["pull_request"] = dict.fromkeys(_PR_FIELDS)
-    context = {"event": Placeholder("event", fields)}
-    return context, {name: Placeholder(f"globals.{name}") for name in GLOBALS}
+from schemas.spec_source import Path as SpecPath
+from schemas.spec_source import SourceMap, format_path
 
 
 def _read(path: str) -> bytes:
@@ -150,8 +104,15 @@ def _run(compiled: CompiledRun) -> dict[str, Any]:
 
 
 def check_file(path: str, **options: Any) -> list[CompiledRun]:
-    """What `axon check` does with a file; see `check_operation`."""
-    return check_operation(_load(path), **options)
+    """What `axon check` does with a file; see `check_operation`. A file with structural
+    errors is also compiled without the parts at fault, so that the type and param errors
+    of the rest come in the same SpecErrors."""
+    text = _read(path)
+    try:
+        op = load_text(text, path)
+    except SpecErrors as exc:
+        raise SpecErrors(exc.errors + later_errors(text, path, exc.errors, options)) from None
+    return check_operation(op, **options)
 
 
 def compiled_run(compiled: CompiledRun) -> dict[str, Any]:
@@ -169,7 +130,8 @@ def check_operation(
     **options: Any,
 ) -> list[CompiledRun]:
     """What `axon check` does: load, apply presets and params, compile every run with
-    placeholders for the event and the globals; SpecErrors lists every problem."""
+    placeholders for the event and the globals; SpecErrors lists every problem. What Axon
+    does not carry out yet goes to `warnings` (a list, when given) instead."""
     op = _with_params(op, params)
     if op.is_preset:
         return []  # a preset only patches operations: loading it checked all there is
@@ -178,15 +140,128 @@ def check_operation(
         "context": context,
         "globals_": globals_,
         "delay_templates": True,
+        "warnings": [],
         "overrides": [_load(f, is_preset=True) for f in preset_files],
         "presets": _presets(presets_dir),
         **options,
     }
-    if op.matrix is None or op.matrix.kind in matrices.EXPANDABLE:
-        return compile_matrix(op, seed=seed, **common)
-    # A search that picks runs from results is checked on one run drawn from its space.
-    values = matrices.draw_one(op.matrix, seed)
-    return [compile_operation(op, matrix_values=values, iteration=0, **common)]
+    try:
+        if op.matrix is None or op.matrix.kind in matrices.EXPANDABLE:
+            return compile_matrix(op, seed=seed, **common)
+        # A search that picks runs from results is checked on one run drawn from its space.
+        values = matrices.draw_one(op.matrix, seed)
+        return [compile_operation(op, matrix_values=values, iteration=0, **common)]
+    except SpecErrors as exc:
+        raise SpecErrors([_from_command_line(e, params) for e in exc.errors]) from None
+
+
+def _from_command_line(error: SpecError, params: tuple[str, ...]) -> SpecError:
+    """An error about a value given with -P says so, rather than point into the file."""
+    for item in params:
+        name = item.partition("=")[0].strip()
+        if error.path == f"params.{name}" or error.path.startswith(f"params.{name}."):
+            return SpecError(error.path, f"{error.reason} (from -P {item})")
+    return error
+
+
+def later_errors(
+    text: bytes, path: str, errors: list[SpecError], options: dict[str, Any]
+) -> list[SpecError]:
+    """The errors compiling finds in a document that did not load, once the places of
+    `errors` are cut out of it; none that a cut place could have caused."""
+    try:
+        data, lines = read_document(text, path)
+    except SpecErrors:
+        return []
+    places = {format_path(place): place for place in lines.lines}
+    if any(places.get(e.path) in [(key,) for key in COMPONENT_SOURCES] for e in errors):
+        return []  # which component runs is in doubt: what it would find is guesswork
+    cut: list[SpecPath] = []
+    data.setdefault("version", SPEC_VERSION)
+    for _ in range(3):  # a cut may reveal a check that runs only on a valid part
+        known = {places[e.path] for e in errors if e.path in places and places[e.path]}
+        # Deepest and last first, so that a cut never moves a place still to be cut.
+        for place in sorted(known, key=_order, reverse=True):
+            cut += _params_of(data, place)
+            _cut(data, place)
+            cut.append(place)
+        try:
+            op = load_text(yaml.safe_dump(data).encode(), path)
+        except SpecErrors as exc:
+            errors = exc.errors
+            continue
+        component = data.get("kind") == "component"
+        op._source = _prefixed(lines, ("component",)) if component else lines
+        if component:
+            cut = [place if place[0] == "params" else ("component", *place) for place in cut]
+        try:
+            check_operation(op, **options)
+        except SpecErrors as exc:
+            return [e for e in exc.errors if not _related(e.path, cut)]
+        return []
+    return []
+
+
+def _params_of(data: Any, place: SpecPath) -> list[SpecPath]:
+    """The param of the input or output declared where `place` is, if any: a cut there may
+    change what that param must be."""
+    for index, part in enumerate(place[:-1]):
+        if part in ("inputs", "outputs") and isinstance(place[index + 1], int):
+            node = data
+            try:
+                for step in place[: index + 2]:
+                    node = node[step]
+            except (KeyError, IndexError, TypeError):
+                return []
+            name = node.get("name") if isinstance(node, dict) else None
+            return [("params", name)] if isinstance(name, str) else []
+    return []
+
+
+def _order(place: SpecPath) -> tuple[tuple[bool, Any], ...]:
+    return tuple((isinstance(part, str), part) for part in place)
+
+
+def _cut(data: Any, place: SpecPath) -> None:
+    node = data
+    for part in place[:-1]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return  # an earlier cut took it with its parent
+    if isinstance(node, dict):
+        node.pop(place[-1], None)
+    elif isinstance(node, list) and isinstance(place[-1], int) and place[-1] < len(node):
+        del node[place[-1]]
+
+
+def _related(path: str, cut: list[SpecPath]) -> bool:
+    """Whether `path` is a cut place, inside one, or holds one."""
+    for place in cut:
+        text = format_path(place)
+        for a, b in ((path, text), (text, path)):
+            if a == b or b.startswith(a + ".") or b.startswith(a + "["):
+                return True
+    return False
+
+
+def _prefixed(source: SourceMap, prefix: SpecPath) -> SourceMap:
+    return SourceMap(
+        source.filename,
+        {(*prefix, *p): line for p, line in source.lines.items()},
+        {(*prefix, *p): column for p, column in source.columns.items()},
+    )
+
+
+def _warnings(warnings: list[SpecError], filename: str, component: bool) -> list[str]:
+    """One line per use of what Axon does not carry out yet (once, however many runs)."""
+    unique = {(w.path, w.reason): w for w in warnings}.values()
+    lines = []
+    for warning in sorted(unique, key=lambda w: (w.line or 0, w.column or 0, w.path)):
+        where = f"{filename}:{warning.line}:{warning.column}" if warning.line else filename
+        path = warning.path.removeprefix("component.") if component else warning.path
+        lines.append(f"{where}: warning: {path}: {warning.reason}")
+    return lines
 
 
 def _problems(errors: list[SpecError], filename: str, component: bool) -> str:
@@ -235,6 +310,7 @@ def check(
     """Validate a polyaxonfile and print what it compiles to, or every problem it has."""
     main = files[0]
     component = _is_component(_read(main))
+    warnings: list[SpecError] = []
     try:
         runs = check_file(
             main,
@@ -244,6 +320,7 @@ def check(
             seed=seed,
             hub_dir=hub_dir,
             allow_url_refs=allow_url_refs,
+            warnings=warnings,
         )
     except SpecErrors as exc:
         click.echo(_problems(exc.errors, main, component), err=True)
@@ -256,6 +333,8 @@ def check(
     except Exception as exc:  # `axon check` reports, it does not crash: say what broke.
         click.echo(f"{main}: cannot check: {type(exc).__name__}: {exc}", err=True)
         sys.exit(2)
+    for line in _warnings(warnings, main, component):
+        click.echo(line, err=True)
     result = {"file": main, "runs": [_run(run) for run in runs]}
     if output == "json":
         click.echo(json.dumps(result, indent=2))

@@ -7,7 +7,9 @@ check a dag's graph (`ci.dag`); bind params to inputs and outputs; render the ru
 Params are rendered first, seeing only the context namespaces: `event` and `globals` (and any
 other namespace the caller puts in `context`, such as `connections`). A `ref: ops.X | dag |
 runs.UUID` param reads `refs[ref]` (`{"outputs": {...}, "inputs": {...}, ...}`), which the
-caller fills with what upstream runs produced. The run section is rendered next, seeing as well
+caller fills with what upstream runs produced; a param's template reads the same values as
+`{{ ops.X.outputs.y }}`, `{{ dag.inputs.y }}` or `{{ runs.UUID.outputs.y }}`. A matrix value no
+input declares is a param of the run's context. The run section is rendered next, seeing as well
 every input and output by name (`{{ lr }}`; a flag renders `--name` or nothing), `inputs` and
 `outputs` as mappings, `params.<name>.value`, `.as_str`, `.as_arg` and `params.as_args` (every
 non-empty `as_arg`, shell-quoted, for `sh -c` lines). A namespace hides an input of the same name.
@@ -33,26 +35,24 @@ found is reported together, as SpecErrors.
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ci import dag as dags
 from ci import matrix as matrices
+from ci.binding import Binder, Bound
 from ci.patching import apply_operation, apply_presets
-from ci.refs import Fetch, RefError, read_ref, resolve_component
+from ci.refs import Fetch, resolve_component
 from ci.render import Renderer
+from ci.unsupported import in_dag, unsupported
 from schemas.errors import SpecError, SpecErrors
 from schemas.spec import V1Component, V1Operation
 from schemas.spec_dag import V1Dag
-from schemas.spec_io import V1IO, TypeMismatch, coerce, is_template
+from schemas.spec_io import is_template
 from schemas.spec_load import located
 from schemas.spec_source import Path
-from schemas.spec_validation import ValidationFailed
 
-# A ref param whose value could not be read: it is reported once, not also as missing.
-_UNREAD = object()
 # Which replica's container is "the" container of a distributed run, in order of preference.
 PRIMARY = {
     "tfjob": ("chief", "worker", "ps", "evaluator"),
@@ -96,149 +96,8 @@ class Options:
     refs: Mapping[str, Mapping[str, Any]] | None = None
     # For `axon check`: a value still holding a template after rendering is not type-checked.
     delay_templates: bool = False
-
-
-@dataclass(frozen=True)
-class Bound:
-    """A value bound to an input or output, or a contextOnly param (section "context")."""
-
-    name: str
-    value: Any
-    io: V1IO | None = None
-    to_env: str | None = None
-    section: str = "context"
-
-    def as_str(self) -> str:
-        if self.value is None:
-            return ""
-        if isinstance(self.value, str):
-            return self.value
-        return json.dumps(self.value, default=str)
-
-    def display(self) -> Any:
-        """The value as `{{ name }}` shows it; Polyaxon turns a flag into `--name` or nothing."""
-        if self.io is not None and self.io.is_flag:
-            return f"--{self.name}" if self.value else ""
-        return self.value
-
-
-class Binder:
-    """Binds params, matrix values and defaults to the component's inputs and outputs."""
-
-    def __init__(
-        self,
-        op: V1Operation,
-        component: V1Component,
-        renderer: Renderer,
-        refs: Mapping[str, Mapping[str, Any]] | None,
-        delay_templates: bool,
-    ) -> None:
-        self.op, self.renderer, self.refs = op, renderer, refs
-        self.delay_templates = delay_templates
-        self.errors = renderer.errors
-        self.unchecked: set[str] = set()
-        self.declared: dict[str, tuple[V1IO, str]] = {}
-        for section in ("inputs", "outputs"):
-            for io in getattr(component, section) or ():
-                self.declared[io.name] = (io, section)
-
-    def bind(
-        self, namespaces: dict[str, Any], matrix_values: Mapping[str, Any], matrix_at: Path
-    ) -> dict[str, Bound]:
-        """Every param, matrix value and input default, rendered and typed."""
-        bound: dict[str, Bound] = {}
-        for name, param in (self.op.params or {}).items():
-            path = ("params", name)
-            if param.ref is not None:
-                value = self._read_ref(param.ref, param.value, path)
-                if value is _UNREAD:
-                    bound[name] = Bound(name, None)
-                    continue
-            else:
-                value = self.renderer.tree(param.value, path, namespaces)
-            if param.context_only:
-                bound[name] = Bound(name, value, to_env=param.to_env)
-            else:
-                bound[name] = self._typed(name, value, path, param.to_env)
-        for name, value in matrix_values.items():
-            if name in self.unchecked:
-                bound[name] = Bound(name, value)
-            elif name in self.declared:
-                bound[name] = self._typed(name, value, (*matrix_at, name), None)
-        for name, (io, section) in self.declared.items():
-            if name not in bound:
-                value = self.renderer.tree(io.value, ("component", section, name), namespaces)
-                bound[name] = self._typed(name, value, ("params", name), None)
-        return bound
-
-    def _read_ref(self, ref: str, value: Any, path: Path) -> Any:
-        if self.refs is not None and ref in self.refs:
-            try:
-                return read_ref(self.refs[ref], value)
-            except RefError as exc:
-                self.renderer.fail((*path, "value"), str(exc))
-                return _UNREAD
-        if self.delay_templates:
-            return "{{ %s.%s }}" % (ref, value)  # noqa: UP031
-        self.renderer.fail((*path, "ref"), f"{ref!r} is only known once its run has finished")
-        return _UNREAD
-
-    def _typed(self, name: str, value: Any, path: Path, to_env: str | None) -> Bound:
-        if name not in self.declared:
-            self.renderer.fail(path, "not an input of the component (nor an output)")
-            return Bound(name, value, to_env=to_env)
-        io, section = self.declared[name]
-        bound = Bound(name, value, io, to_env, section)
-        if value is None:
-            if section == "inputs" and not io.is_optional:
-                self.renderer.fail(path, f"required input {name!r} has no value")
-            return bound
-        if self.delay_templates and is_template(value):
-            return bound
-        try:
-            typed = coerce(io.type, value, is_list=bool(io.is_list))
-            if not io.delayed:
-                io.check(typed)
-        except TypeMismatch as exc:
-            self.renderer.fail(path, f"{name!r} has type {io.type}: {exc}")
-            return bound
-        except ValidationFailed as exc:
-            self.renderer.fail(path, f"{name!r}: {exc}")
-            return bound
-        return Bound(name, typed, io, to_env, section)
-
-    def io_context(self, bound: dict[str, Bound]) -> dict[str, Any]:
-        params: dict[str, Any] = {}
-        args: list[str] = []
-        for name, item in bound.items():
-            as_arg = self._as_arg(item)
-            params[name] = {
-                "value": item.value,
-                "as_str": item.as_str(),
-                "as_arg": as_arg,
-                "type": item.io.type if item.io else None,
-            }
-            if as_arg:
-                args.append(shlex.quote(as_arg))
-        params["as_args"] = " ".join(args)
-        top = {name: item.display() for name, item in bound.items()}
-        by_section = {
-            section: {b.name: b.value for b in bound.values() if b.section == section}
-            for section in ("inputs", "outputs")
-        }
-        return {**top, **by_section, "params": params}
-
-    def _as_arg(self, bound: Bound) -> str:
-        """Polyaxon's `params.<name>.as_arg`: `--name=value`, a flag, or the input's argFormat."""
-        io = bound.io
-        if bound.value is None:
-            return ""
-        if io is not None and io.arg_format:
-            path = ("component", bound.section, bound.name, "argFormat")
-            return self.renderer.text(io.arg_format, path, {bound.name: bound.value})
-        if io is not None and io.is_flag:
-            return f"--{bound.name}" if bound.value else ""
-        return f"--{bound.name}={bound.as_str()}"
+    # For `axon check`: what Axon does not carry out yet goes here instead of failing the run.
+    warnings: list[SpecError] | None = None
 
 
 def compile_operation(
@@ -263,11 +122,22 @@ def compile_operation(
     op = apply_presets(op, settings.overrides, settings.presets)
     if op.matrix is not None and matrix_values is None:
         reason = f"a {op.matrix.kind} matrix makes several runs: compile each with compile_matrix"
-        raise SpecErrors([located(("matrix", "kind"), reason, op.source)])
-    component = _component(op, settings)
+        errors = [located(path, why, op.source) for path, why in unsupported(op)]
+        raise SpecErrors([*errors, located(("matrix", "kind"), reason, op.source)])
+    component, graph_errors = _component(op, settings)
     known = iteration if iteration is not None else globals_.get("iteration")
-    namespaces = {"connections": {}, **context, "globals": {**globals_, "iteration": known}}
+    namespaces = {
+        "connections": {},
+        **_ref_namespaces(settings.refs),
+        **context,
+        "globals": {**globals_, "iteration": known},
+    }
     binder = Binder(op, component, Renderer(op), settings.refs, settings.delay_templates)
+    binder.errors.extend(graph_errors)
+    nested = in_dag(component.run, ("component", "run")) if isinstance(component.run, V1Dag) else []
+    for path, reason in [*unsupported(op, component), *nested]:
+        found = located(path, reason, op.source)
+        (binder.errors if settings.warnings is None else settings.warnings).append(found)
     matrix_at: Path = ("matrix", "params")
     if op.matrix is not None:
         if op.matrix.kind == "mapping":
@@ -296,7 +166,8 @@ def compile_matrix(
     with its iteration; SpecErrors gathers the problems of every run."""
     settings = Options(**options)
     op = apply_presets(op, settings.overrides, settings.presets)
-    options = {**options, "overrides": (), "presets": {}}
+    # Applied presets leave no names behind; the named ones still complete a dag's ops.
+    options = {**options, "overrides": ()}
     common = {"context": context, "globals_": globals_, **options}
     if op.matrix is None:
         return [compile_operation(op, **common)]
@@ -322,7 +193,21 @@ def compile_matrix(
     return compiled
 
 
-def _component(op: V1Operation, settings: Options) -> V1Component:
+def _ref_namespaces(refs: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
+    """`{{ ops.X.outputs.y }}`, `{{ dag.inputs.y }}`, `{{ runs.UUID.outputs.y }}`: Polyaxon's
+    template spelling of a `ref:` param, read from the same upstream values."""
+    found: dict[str, Any] = {}
+    for ref, values in (refs or {}).items():
+        kind, _, name = ref.partition(".")
+        if kind == "dag":
+            found["dag"] = values
+        elif name:
+            found.setdefault(kind, {})[name] = values
+    return found
+
+
+def _component(op: V1Operation, settings: Options) -> tuple[V1Component, list[SpecError]]:
+    """The component as `op` runs it, and the problems of its graph when it is a dag."""
     component = resolve_component(
         op,
         base_dir=settings.base_dir,
@@ -332,11 +217,13 @@ def _component(op: V1Operation, settings: Options) -> V1Component:
         fetch=settings.fetch,
     )
     component = apply_operation(op, component)
+    errors: list[SpecError] = []
     if isinstance(component.run, V1Dag):
         errors = dags.dag_errors(component.run, ("component", "run"), op.source)
-        if errors:
-            raise SpecErrors(errors)
-    return component
+        errors += dags.completion_errors(
+            component.run, ("component", "run"), op.source, settings.presets
+        )
+    return component, errors
 
 
 def _render_run(

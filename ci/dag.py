@@ -1,20 +1,33 @@
 """A dag's graph: who waits for whom, whether that makes sense, and in what order ops start.
 
-An operation's upstreams are its `dependencies`, the ops its params read (`ref: ops.X`) and the
-ops its events watch (`ref: ops.X`). Every op needs a unique name; a `dagRef` names one of the
-dag's components; an upstream must be another op of the same dag; the graph has no cycle.
+An operation's upstreams are its `dependencies`, the ops its params read (`ref: ops.X`, or
+Polyaxon's template spelling `"{{ ops.X.outputs.y }}"`) and the ops its events watch (`ref:
+ops.X`). Every op needs a unique name; a `dagRef` names one of the dag's components; an upstream
+must be another op of the same dag; the graph has no cycle. An op's component may lack its
+container until the op's presets and runPatch give it; what none of them gives is an error.
 Nested dags (an op whose inline component is a dag) are checked the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
 
+from ci.patching import dump, patch, patch_run
 from schemas.errors import SpecError
 from schemas.spec import V1Operation
 from schemas.spec_dag import V1Dag
 from schemas.spec_load import located
-from schemas.spec_source import Path, SourceMap
+from schemas.spec_source import Path, SourceMap, format_path
+
+# The replicas of the Kubeflow kinds, each a pod with its own main container.
+_REPLICAS = {
+    "tfjob": ("chief", "ps", "worker", "evaluator"),
+    "pytorchjob": ("master", "worker"),
+    "mpijob": ("launcher", "worker"),
+}
+_TEMPLATE_REF = re.compile(r"\{\{\s*ops\.([-a-zA-Z0-9_]+)\.")
 
 
 def upstreams(op: V1Operation) -> dict[str, str]:
@@ -25,6 +38,9 @@ def upstreams(op: V1Operation) -> dict[str, str]:
     for param_name, param in (op.params or {}).items():
         if param.upstream:
             found.setdefault(param.upstream, f"params.{param_name}.ref")
+        elif isinstance(param.value, str):
+            for name in _TEMPLATE_REF.findall(param.value):
+                found.setdefault(name, f"params.{param_name}.value")
     for index, event in enumerate(op.events or ()):
         if event.upstream:
             found.setdefault(event.upstream, f"events[{index}].ref")
@@ -52,6 +68,66 @@ def dag_errors(dag: V1Dag, at: Path, lines: SourceMap) -> list[SpecError]:
             errors += dag_errors(op.component.run, (*where, "component", "run"), lines)
     errors += _cycle_errors(dag, at, lines)
     return errors
+
+
+def completion_errors(
+    dag: V1Dag, at: Path, lines: SourceMap, presets: Mapping[str, V1Operation]
+) -> list[SpecError]:
+    """A "field required" for each container (or image) that an op's component lacks and that
+    neither its presets nor its runPatch give (nested dags too); an unknown preset is left to
+    the op's own compilation."""
+    errors: list[SpecError] = []
+    for index, op in enumerate(dag.operations):
+        where: Path = (*at, "operations", index)
+        if op.component is not None and isinstance(op.component.run, V1Dag):
+            nested = (*where, "component", "run")
+            errors += completion_errors(op.component.run, nested, lines, presets)
+            continue
+        shared = dag.component_named(op.dag_ref) if op.dag_ref else None
+        component = op.component or shared
+        if component is None:
+            continue
+        data = dump(op)
+        data["component"] = dump(component)
+        for name in [*(op.presets or ()), *(component.presets or ())]:
+            if name in presets:
+                preset = presets[name]
+                changes = {k: v for k, v in dump(preset).items() if k not in ("kind", "version")}
+                data = patch(data, changes, preset.patch_strategy or "post_merge")
+        run = data["component"]["run"]
+        if data.get("runPatch"):
+            run = patch_run(run, data["runPatch"], data.get("patchStrategy") or "post_merge")
+        base = (*where, "component", "run") if op.component is not None else (*where, "dagRef")
+        for missing in _missing(run):
+            if op.component is None:
+                reason = (
+                    f"component {op.dag_ref!r} has no {format_path(missing)}, and neither "
+                    "a preset nor the op's runPatch gives one"
+                )
+                errors.append(located(base, reason, lines))
+            else:
+                reason = "field required: give it in the component, a preset or the op's runPatch"
+                errors.append(located((*base, *missing), reason, lines))
+    return errors
+
+
+def _missing(run: dict[str, Any]) -> list[Path]:
+    """Where a run (or each replica of a distributed run) lacks its container or image."""
+    kind = run.get("kind")
+    if kind in ("job", "service"):
+        pods: list[tuple[Path, Any]] = [((), run)]
+    elif kind in _REPLICAS:
+        pods = [((name,), run[name]) for name in _REPLICAS[kind] if isinstance(run.get(name), dict)]
+    else:
+        return []
+    found: list[Path] = []
+    for at, pod in pods:
+        container = pod.get("container")
+        if not isinstance(container, dict):
+            found.append((*at, "container"))
+        elif not container.get("image"):
+            found.append((*at, "container", "image"))
+    return found
 
 
 def _field(where: Path, field: str) -> Path:

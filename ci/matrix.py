@@ -223,19 +223,18 @@ def draw_one(matrix: Any, seed: int | None = None) -> dict[str, Any]:
 
 
 def input_errors(matrix: Any, inputs: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
-    """(path, reason) for each matrix param that is no input, or whose kind cannot give
-    values of that input's type (a range for a str input, a daterange for an int...)."""
+    """(path, reason) for each matrix param whose kind cannot give values of its input's type
+    (a range for a str input, a daterange for an int...). A param no input declares is a
+    param of the run's context, as in Polyaxon, so it is no error."""
     found: list[tuple[tuple[str | int, ...], str]] = []
     for name, param in (getattr(matrix, "params", None) or {}).items():
         io = inputs.get(name)
-        if io is None:
-            found.append((("matrix", "params", name), "not an input of the component"))
-        elif param.INPUT_TYPES and io.type not in (None, "any", *param.INPUT_TYPES):
+        if (
+            io is not None
+            and param.INPUT_TYPES
+            and io.type not in (None, "any", *param.INPUT_TYPES)
+        ):
             wanted = " or ".join(param.INPUT_TYPES)
             reason = f"{param.kind} gives {wanted} values, but input {name!r} has type {io.type}"
             found.append((("matrix", "params", name, "kind"), reason))
-    for index, values in enumerate(getattr(matrix, "values", None) or ()):
-        for name in values:
-            if name not in inputs:
-                found.append((("matrix", "values", index, name), "not an input of the component"))
     return found

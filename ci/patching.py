@@ -135,7 +135,8 @@ def _is_replica_patch(kind: str, run_patch: dict[str, Any]) -> bool:
 
 def _revalidate(model: type[Any], data: dict[str, Any], op: V1Operation, cause: str) -> Any:
     try:
-        return model.model_validate(data)
+        # A context dict lets a dag mark its ops as completable while they are validated.
+        return model.model_validate(data, context={})
     except ValidationError as exc:
         errors = [_patch_error(error, data, op, cause) for error in exc.errors()]
         raise SpecErrors(errors) from None

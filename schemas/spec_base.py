@@ -33,3 +33,18 @@ def located_error(at: Path, reason: str) -> PydanticCustomError:
 def partial(info: ValidationInfo) -> bool:
     """True while validating a patch or a preset, where a part may stand without the rest."""
     return bool((info.context or {}).get("partial"))
+
+
+def completable(info: ValidationInfo) -> bool:
+    """True where presets or a runPatch may still complete a run: in a patch, a preset, or the
+    ops and components of a dag (each is compiled, and checked whole, when it starts)."""
+    context = info.context or {}
+    return bool(context.get("partial") or context.get("in_dag"))
+
+
+def require(model: BaseModel, info: ValidationInfo, *names: str) -> None:
+    """A located "field required" for the first of `names` the model lacks, unless completable."""
+    for name in names:
+        if getattr(model, name) is None and not completable(info):
+            field = type(model).model_fields[name]
+            raise located_error((field.alias or name,), "field required")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
-from pydantic import field_validator
+from pydantic import ValidationInfo, field_validator, model_validator
 
-from schemas.spec_base import SpecModel
+from schemas.spec_base import SpecModel, require
 
 Quantity = str | int | float
 
@@ -49,6 +49,7 @@ class V1K8sContainer(SpecModel):
     readiness_probe: dict[str, Any] | None = None
     startup_probe: dict[str, Any] | None = None
     lifecycle: dict[str, Any] | None = None
+    resize_policy: list[dict[str, Any]] | None = None
     stdin: bool | None = None
     stdin_once: bool | None = None
     tty: bool | None = None
@@ -64,6 +65,10 @@ class V1K8sContainer(SpecModel):
 
 
 class V1Container(V1K8sContainer):
-    """The main container of a run: like any Kubernetes container, but the image is required."""
+    """The main container of a run: like any Kubernetes container, but the image is required
+    (in a dag's op, presets or the op's runPatch may give it)."""
 
-    image: str
+    @model_validator(mode="after")
+    def _has_an_image(self, info: ValidationInfo) -> Self:
+        require(self, info, "image")
+        return self

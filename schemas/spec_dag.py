@@ -5,9 +5,9 @@ The graph itself (names, dagRefs, dependencies, cycles, order) is checked by `ci
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, ModelWrapValidatorHandler, ValidationInfo, model_validator
 
 from schemas.spec_base import SpecModel
 from schemas.spec_early_stopping import V1EarlyStopping
@@ -28,6 +28,22 @@ class V1Dag(SpecModel):
     volumes: list[dict[str, Any]] | None = None
     concurrency: Annotated[int, Field(ge=1)] | None = None
     early_stopping: list[V1EarlyStopping] | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _ops_may_be_completed(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Self], info: ValidationInfo
+    ) -> Self:
+        # Polyaxon lets presets and an op's runPatch complete a dag op's component (its
+        # container, say), so inside a dag a run may lack one until the op is compiled.
+        context = info.context
+        if not isinstance(context, dict):
+            return handler(data)
+        context["in_dag"] = context.get("in_dag", 0) + 1
+        try:
+            return handler(data)
+        finally:
+            context["in_dag"] -= 1
 
     def component_named(self, name: str) -> V1Component | None:
         """The shared component a `dagRef: name` points at, if any."""

@@ -7,18 +7,16 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, ValidationInfo, model_validator
 
 from schemas.spec_base import SpecModel, located_error, partial
-from schemas.spec_container import V1Container
-from schemas.spec_run import PodFields
+from schemas.spec_run import WithContainer
 
 Count = Annotated[int, Field(ge=0)]
 CleanPodPolicy = Literal["All", "Running", "None"]
 
 
-class V1KFReplica(PodFields):
+class V1KFReplica(WithContainer):
     """One replica type of a Kubeflow job: how many, and the pod they run."""
 
     replicas: Count | None = None
-    container: V1Container
 
 
 class V1SchedulingPolicy(SpecModel):
@@ -93,14 +91,13 @@ class V1MPIJob(_Kubeflow):
         return self
 
 
-class V1RayReplica(PodFields):
+class V1RayReplica(WithContainer):
     """The head or a worker group of a Ray cluster."""
 
     replicas: Count | None = None
     min_replicas: Count | None = None
     max_replicas: Count | None = None
     ray_start_params: dict[str, str] | None = None
-    container: V1Container
 
     @model_validator(mode="after")
     def _bounds(self) -> Self:
@@ -122,11 +119,10 @@ class V1RayCluster(SpecModel):
     workers: dict[str, V1RayReplica] | None = None
 
 
-class V1DaskReplica(PodFields):
+class V1DaskReplica(WithContainer):
     """The job, the scheduler or the workers of a Dask cluster."""
 
     replicas: Count | None = None
-    container: V1Container
 
 
 class V1DaskCluster(SpecModel):

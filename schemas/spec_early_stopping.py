@@ -68,10 +68,12 @@ class V1MetricEarlyStopping(SpecModel):
 
 
 class V1FailureEarlyStopping(SpecModel):
-    """Stop when `percent` (1 to 99) of the runs have failed."""
+    """Stop when `percent` of the runs have failed (0.5 is half a percent, not half)."""
 
     kind: Literal["failure_early_stopping"] = "failure_early_stopping"
-    percent: Annotated[float, Field(ge=1, le=99)]
+    # polyaxon/_flow/early_stopping/policies.py takes any float; a share outside (0, 100]
+    # could never be reached or would stop at once, so only that is refused.
+    percent: Annotated[float, Field(gt=0, le=100)]
 
 
 def _infer_kind(value: Any) -> Any:

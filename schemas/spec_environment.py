@@ -26,6 +26,21 @@ StringMap = Annotated[
 ]
 
 
+def _secret_names(value: Any) -> Any:
+    # Polyaxon writes secret names; Kubernetes writes `{name: regcred}`: both name a secret.
+    if not isinstance(value, list):
+        return value
+    return [
+        item["name"] if isinstance(item, dict) and set(item) == {"name"} else item for item in value
+    ]
+
+
+SecretNames = Annotated[
+    list[str],
+    BeforeValidator(_secret_names, json_schema_input_type=list[str | dict[str, str]]),
+]
+
+
 class V1Environment(SpecModel):
     """Pod settings: labels, annotations, scheduling, identity and security."""
 
@@ -38,7 +53,7 @@ class V1Environment(SpecModel):
     service_account_name: str | None = None
     host_aliases: list[dict[str, Any]] | None = None
     security_context: dict[str, Any] | None = None
-    image_pull_secrets: list[str] | None = None
+    image_pull_secrets: SecretNames | None = None
     host_network: bool | None = None
     host_pid: bool | None = Field(default=None, alias="hostPID")
     dns_policy: str | None = None

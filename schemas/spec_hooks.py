@@ -36,6 +36,9 @@ class V1Hook(SpecModel):
     conditions: str | None = None
     presets: list[str] | None = None
     params: dict[str, V1Param] | None = None
+    # polyaxon/_flow/hooks/__init__.py: true drops the main run's uuid, name, status, inputs
+    # and outputs that a hook receives. Axon's reports always carry them, so a run refuses true.
+    disable_defaults: bool | None = None
 
 
 class V1EventTrigger(SpecModel):

@@ -149,8 +149,9 @@ def _show(value: Any) -> str:
 class V1IO(SpecModel):
     """One declared input or output of a component.
 
-    As in Polyaxon, a default `value` is only allowed on an optional IO (`isOptional: true`),
-    and `isFlag` only on a bool. `options` is the older spelling of `validation.options`.
+    As in Polyaxon, giving a `value` (a default, even null) makes the IO optional unless
+    `isOptional: false` says otherwise, which is a contradiction; `isFlag` only goes on a bool.
+    `options` is the older spelling of `validation.options`.
     """
 
     name: str
@@ -167,6 +168,15 @@ class V1IO(SpecModel):
     to_env: str | None = None
     to_init: bool | None = None
     connection: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_default_makes_it_optional(cls, data: Any) -> Any:
+        # polyaxon/_flow/io/io.py (handle_validation): a declared `value` implies isOptional.
+        if isinstance(data, dict) and "value" in data:
+            if "isOptional" not in data and "is_optional" not in data:
+                return {**data, "isOptional": True}
+        return data
 
     @field_validator("name")
     @classmethod
@@ -191,7 +201,7 @@ class V1IO(SpecModel):
         if self.value is None:
             return self
         if not self.is_optional:
-            reason = "a default value needs isOptional: true (or remove the value)"
+            reason = "a default value makes the input optional: remove it or isOptional: false"
             raise located_error(("value",), reason)
         if not is_template(self.value) and not self.delayed:
             try:

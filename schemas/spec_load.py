@@ -62,7 +62,8 @@ def validate(
     """`data` validated as `model`, or None and every error; `at` is where `data` sits in
     `document` (the whole file), so that errors name the place in the file."""
     try:
-        return model.model_validate(data, context=context), []
+        # A fresh dict: validators below a dag mark it while they validate the dag's ops.
+        return model.model_validate(data, context=dict(context or {})), []
     except ValidationError as exc:
         root = data if document is None else document
         partial = bool(context and context.get("partial"))

@@ -14,6 +14,7 @@ from schemas.spec_early_stopping import (
     V1OptimizationResource,
 )
 from schemas.spec_hp import HP_KINDS, V1HpParam, is_finite
+from schemas.spec_io import V1Param
 
 Positive = Annotated[int, Field(ge=1)]
 HpParams = dict[str, V1HpParam]
@@ -37,6 +38,18 @@ def _and(items: list[str]) -> str:
 class _Search(SpecModel):
     concurrency: Positive | None = None
     early_stopping: list[V1EarlyStopping] | None = None
+
+
+class V1Tuner(SpecModel):
+    """A hub component that makes the suggestions of a search (polyaxon/_flow/matrix/tuner.py).
+
+    Axon makes its suggestions itself: a run whose matrix names a tuner is refused, saying so.
+    """
+
+    hub_ref: str
+    presets: list[str] | None = None
+    queue: str | None = None
+    params: dict[str, V1Param] | None = None
 
 
 class V1GridSearch(_Search):
@@ -82,7 +95,11 @@ class V1Hyperopt(_Search):
     params: HpParams
     num_runs: Positive
     max_iterations: Positive | None = None
+    # polyaxon/_flow/matrix/hyperopt.py: the metric the search minimizes or maximizes; older
+    # 1.x files leave it out, so it stays optional here.
+    metric: V1OptimizationMetric | None = None
     seed: int | None = None
+    tuner: V1Tuner | None = None
 
 
 class V1GaussianProcess(SpecModel):
@@ -126,6 +143,7 @@ class V1Bayes(_Search):
     metric: V1OptimizationMetric
     params: HpParams
     seed: int | None = None
+    tuner: V1Tuner | None = None
 
     @model_validator(mode="after")
     def _uniform_or_listable(self) -> Self:
@@ -152,6 +170,7 @@ class V1Hyperband(_Search):
     metric: V1OptimizationMetric
     resume: bool | None = None
     seed: int | None = None
+    tuner: V1Tuner | None = None
 
     @model_validator(mode="after")
     def _eta_shrinks(self) -> Self:

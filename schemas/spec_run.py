@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, model_validator
 
-from schemas.spec_base import SpecModel
+from schemas.spec_base import SpecModel, require
 from schemas.spec_container import V1Container, V1EnvVar, V1K8sContainer
 from schemas.spec_environment import V1Environment
 from schemas.spec_init import V1Init
 
-__all__ = ["POLYAXON_RUN_KINDS", "RUN_KINDS", "PodFields", "V1EnvVar", "V1Job", "V1Service"]
+__all__ = [
+    "POLYAXON_RUN_KINDS",
+    "RUN_KINDS",
+    "PodFields",
+    "WithContainer",
+    "V1EnvVar",
+    "V1Job",
+    "V1Service",
+]
 
 # Every run kind Polyaxon 1.1 knows, and Axon's two cluster kinds; those without a model here
 # are refused by name, as "not supported yet".
@@ -33,18 +41,28 @@ class PodFields(SpecModel):
     sidecars: list[V1K8sContainer] | None = None
 
 
-class V1Job(PodFields):
+class WithContainer(PodFields):
+    """A pod with a main container; in a dag's op, presets or the op's runPatch may give it
+    (polyaxon/_flow/run/job.py leaves it optional until the op is compiled)."""
+
+    container: V1Container | None = None
+
+    @model_validator(mode="after")
+    def _has_a_container(self, info: ValidationInfo) -> Self:
+        require(self, info, "container")
+        return self
+
+
+class V1Job(WithContainer):
     """`run.kind: job`: one container running to completion."""
 
     kind: Literal["job"]
-    container: V1Container
 
 
-class V1Service(PodFields):
+class V1Service(WithContainer):
     """`run.kind: service`: a long-running container reachable on `ports`."""
 
     kind: Literal["service"]
-    container: V1Container
     ports: list[Annotated[int, Field(ge=1, le=65535)]] | None = None
     rewrite_path: bool | None = None
     is_external: bool | None = None

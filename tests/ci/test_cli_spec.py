@@ -182,3 +182,58 @@ def test_schema_prints_the_json_schema(tmp_path):
 
 def test_the_commands_are_ready_to_register():
     assert [command.name for command in cli_spec.COMMANDS] == ["check", "schema"]
+
+
+def test_structural_type_and_param_errors_are_reported_in_one_pass(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text(
+        "version: 1.1\n"
+        "kind: operation\n"
+        "params:\n"
+        "  lr: fast\n"
+        "component:\n"
+        "  inputs:\n"
+        "    - {name: lr, type: float}\n"
+        "    - {name: epochs, type: int}\n"
+        "  run:\n"
+        "    kind: job\n"
+        "    container: {image: python:3.11, comand: [python]}\n"
+    )
+
+    result = run("-f", str(path), "-P", "epochs=many")
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{path}: params.epochs: 'epochs' has type int: expected int, got 'many' "
+        "(from -P epochs=many)",
+        f"{path}:4:3: params.lr: 'lr' has type float: expected float, got 'fast'",
+        f"{path}:11:37: component.run.container.comand: unknown key 'comand'",
+        f"3 problems in {path}",
+    ]
+
+
+def test_a_structural_error_alone_adds_nothing_it_could_have_caused(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text(
+        "version: 1.1\nkind: operation\n"
+        "component:\n  inputs: [{name: lr, type: float, isOptinal: true}]\n"
+        "  run: {kind: job, container: {image: python:3.11, args: ['--lr={{ lr }}']}}\n"
+    )
+
+    result = run("-f", str(path))
+
+    assert result.stderr.splitlines() == [
+        f"{path}:4:36: component.inputs[0].isOptinal: unknown key 'isOptinal'",
+        f"1 problem in {path}",
+    ]
+
+
+def test_what_axon_does_not_run_yet_is_valid_with_a_warning():
+    path = SPECS / "valid" / "matrix_hyperopt_tuner.yaml"
+
+    result = run("-f", str(path), "--presets-dir", str(SPECS / "presets"))
+
+    assert result.exit_code == 0
+    [warning] = result.stderr.splitlines()
+    assert warning.startswith(f"{path}:10:3: warning: matrix.tuner: Axon makes a search's")
+    assert yaml.safe_load(result.stdout)["runs"][0]["params"]["lr"] > 0

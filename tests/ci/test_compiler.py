@@ -452,3 +452,43 @@ def test_a_distributed_or_service_run_names_its_primary_container(file, image, c
 
     assert (run.image, run.command) == (image, command)
     assert run.kind == file.removesuffix(".yaml")
+
+
+def test_a_run_refuses_a_hook_that_disables_defaults_naming_the_field():
+    source = OPERATION.replace(
+        "name: train\n", "name: train\nhooks: [{hubRef: slack, disableDefaults: true}]\n", 1
+    )
+
+    with pytest.raises(SpecErrors) as caught:
+        compile_source(source)
+
+    [error] = caught.value.errors
+    assert error.path == "hooks[0].disableDefaults"
+    assert "disableDefaults: true is not supported yet" in error.reason
+
+
+def test_a_run_refuses_a_search_with_a_tuner_naming_the_field():
+    source = OPERATION + (
+        "matrix:\n  kind: hyperopt\n  numRuns: 2\n  metric: {name: loss}\n"
+        "  tuner: {hubRef: acme/tuner}\n  params: {lr: 'uniform:0:1'}\n"
+    )
+
+    with pytest.raises(SpecErrors) as caught:
+        compile_source(source)
+
+    assert ("matrix.tuner", 26) in {(e.path, e.line) for e in caught.value.errors}
+    [reason] = [e.reason for e in caught.value.errors if e.path == "matrix.tuner"]
+    assert reason.startswith("Axon makes a search's suggestions itself")
+
+
+def test_a_param_template_over_an_upstream_op_reads_what_it_produced():
+    op = load_operation(
+        with_args('["--sha={{ sha }}"]').replace(
+            'sha: {value: "{{ event.sha }}"}', 'sha: {value: "{{ ops.build.outputs.sha }}"}'
+        )
+    )
+    refs = {"ops.build": {"outputs": {"sha": "f00d"}}}
+
+    run = compile_operation(op, context={}, globals_=GLOBALS, refs=refs)
+
+    assert run.command[-1] == "--sha=f00d"

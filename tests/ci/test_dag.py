@@ -165,3 +165,58 @@ def test_a_dag_with_a_cycle_does_not_compile():
 
     [error] = caught.value.errors
     assert error.reason == "dependency cycle: train -> evaluate -> train (each waits for the next)"
+
+
+def test_a_template_over_an_ops_outputs_makes_it_an_upstream():
+    dag, _ = dag_of(
+        dag_operation(
+            "      - {name: build, dagRef: step}\n"
+            "      - name: train\n"
+            "        dagRef: step\n"
+            "        params: {image: {value: '{{ ops.build.outputs.image }}'}}\n"
+        )
+    )
+
+    assert upstreams(dag.operations[1]) == {"build": "params.image.value"}
+    assert levels(dag) == [["build"], ["train"]]
+
+
+def test_a_dag_op_may_leave_its_container_to_its_run_patch():
+    source = dag_operation(
+        "      - name: train\n"
+        "        runPatch: {container: {image: python:3.11}}\n"
+        "        component: {run: {kind: job}}\n"
+    )
+
+    [run] = [compile_source(source)]
+
+    assert run.plan == [["train"]]
+
+
+def test_a_dag_op_whose_container_nothing_gives_is_an_error():
+    source = dag_operation("      - name: train\n        component: {run: {kind: job}}\n")
+
+    with pytest.raises(SpecErrors) as caught:
+        compile_source(source)
+
+    [error] = caught.value.errors
+    assert (error.path, error.reason, error.line) == (
+        "component.run.operations[0].component.run.container",
+        "field required: give it in the component, a preset or the op's runPatch",
+        8,
+    )
+
+
+def test_a_dag_whose_op_uses_what_axon_does_not_run_is_refused_naming_the_op():
+    source = dag_operation(
+        "      - name: notify\n"
+        "        hooks: [{hubRef: slack, disableDefaults: true}]\n"
+        "        dagRef: step\n"
+    )
+
+    with pytest.raises(SpecErrors) as caught:
+        compile_source(source)
+
+    [error] = caught.value.errors
+    assert error.path == "component.run.operations[0].hooks[0].disableDefaults"
+    assert error.line == 8

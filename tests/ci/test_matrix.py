@@ -238,7 +238,7 @@ def test_a_search_over_results_is_not_expanded_but_can_draw_one_run():
     assert set(drawn) == {"lr", "n"} and drawn == draw_one(matrix, seed=3)
 
 
-def test_matrix_params_must_fit_their_inputs():
+def test_matrix_params_must_fit_their_inputs_and_others_are_context():
     matrix = MATRIX.validate_python(
         {
             "kind": "grid",
@@ -256,7 +256,6 @@ def test_matrix_params_must_fit_their_inputs():
             ("matrix", "params", "lr", "kind"),
             "range gives int or float values, but input 'lr' has type str",
         ),
-        (("matrix", "params", "x"), "not an input of the component"),
     ]
 
 
@@ -308,3 +307,16 @@ def test_an_operation_without_a_matrix_compiles_to_one_run():
     )
 
     assert run.iteration is None and run.inputs["lr"] == 0.01
+
+
+def test_a_mapping_value_no_input_declares_is_a_param_of_the_runs_context():
+    source = (
+        OPERATION.replace("  lr: 0.01\n", "")
+        + "matrix:\n  kind: mapping\n  values:\n    - {lr: 0.1, tag: small}\n"
+    ).replace('"--sha", "{{ sha }}"]', '"--tag={{ tag }}"]')
+
+    context = {"event": push().context()}
+    [run] = compile_matrix(load_operation(source), context=context, globals_=GLOBALS)
+
+    assert run.command[-1] == "--tag=small"
+    assert run.params["tag"] == "small"

@@ -413,3 +413,48 @@ def test_a_hook_trigger_that_is_not_a_final_status_is_refused():
     source["hooks"] = [{"hubRef": "slack", "trigger": "running"}]
     error = only_error(source, load_component)
     assert error.path == "hooks[0].trigger"
+
+
+def test_an_input_with_a_default_is_optional_without_saying_so():
+    component = load_component(
+        COMPONENT.replace("    type: float\n", "    type: float\n    value: 0.1\n")
+    )
+
+    [lr] = component.inputs or []
+    assert (lr.is_optional, lr.required, lr.value) == (True, False, 0.1)
+
+
+def test_an_input_that_is_not_optional_cannot_have_a_default():
+    source = COMPONENT.replace(
+        "    type: float\n", "    type: float\n    value: 0.1\n    isOptional: false\n"
+    )
+
+    error = only_error(source, load_component)
+
+    assert (error.path, error.reason) == (
+        "inputs[0].value",
+        "a default value makes the input optional: remove it or isOptional: false",
+    )
+
+
+def test_a_dag_op_may_leave_its_container_to_presets_but_a_lone_component_may_not():
+    dag = (
+        "version: 1.1\nkind: operation\ncomponent:\n  run:\n    kind: dag\n"
+        "    operations:\n      - {name: a, presets: [python], component: {run: {kind: job}}}\n"
+    )
+
+    load_operation(dag)
+    error = only_error(COMPONENT.split("  container:")[0], load_component)
+
+    assert (error.path, error.reason) == ("run.container", "field required")
+
+
+def test_image_pull_secrets_may_be_written_as_kubernetes_writes_them():
+    source = COMPONENT.replace(
+        "run:\n  kind: job\n",
+        "run:\n  kind: job\n  environment:\n    imagePullSecrets: [a, {name: b}]\n",
+    )
+
+    environment = load_component(source).run.environment  # type: ignore[union-attr]
+
+    assert environment is not None and environment.image_pull_secrets == ["a", "b"]

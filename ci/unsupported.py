@@ -1,0 +1,66 @@
+"""Valid Polyaxon that Axon reads but does not carry out yet: each use named, with the reason.
+
+A run refuses such a field at compile time (the run fails with the reason); `axon check`
+accepts the file, which is valid Polyaxon, and prints each use as a warning.
+"""
+
+from __future__ import annotations
+
+from schemas.spec import V1Component, V1Operation
+from schemas.spec_dag import V1Dag
+from schemas.spec_source import Path
+
+TUNER = (
+    "Axon makes a search's suggestions itself and does not run a tuner component yet; "
+    "remove tuner to run this search"
+)
+DISABLE_DEFAULTS = (
+    "Axon's hook reports always carry the run's uuid, name, status, inputs and outputs; "
+    "disableDefaults: true is not supported yet"
+)
+
+
+def unsupported(op: V1Operation, component: V1Component | None = None) -> list[tuple[Path, str]]:
+    """(path, reason) for each field of `op` (and of its resolved `component`) that Axon
+    would have to ignore to run it."""
+    found: list[tuple[Path, str]] = []
+    if getattr(op.matrix, "tuner", None) is not None:
+        found.append((("matrix", "tuner"), TUNER))
+    seen = set()
+    for index, hook in enumerate(op.hooks or ()):
+        if hook.disable_defaults:
+            found.append((("hooks", index, "disableDefaults"), DISABLE_DEFAULTS))
+            seen.add(hook.hub_ref)
+    inline = op.component.hooks if op.component is not None else None
+    for index, hook in enumerate(inline or ()):
+        if hook.disable_defaults:
+            found.append((("component", "hooks", index, "disableDefaults"), DISABLE_DEFAULTS))
+            seen.add(hook.hub_ref)
+    # A component found by reference has its hooks in another file: name the reference.
+    for hook in (component.hooks if component is not None else None) or ():
+        if hook.disable_defaults and hook.hub_ref not in seen:
+            where = _reference(op) or "component"
+            found.append(((where,), f"a hook of its component: {DISABLE_DEFAULTS}"))
+            seen.add(hook.hub_ref)
+    return found
+
+
+def in_dag(dag: V1Dag, at: Path) -> list[tuple[Path, str]]:
+    """The same for every op of a dag (and of nested dags), at their places under `at`."""
+    found: list[tuple[Path, str]] = []
+    for index, op in enumerate(dag.operations):
+        where = (*at, "operations", index)
+        found += [((*where, *path), reason) for path, reason in unsupported(op)]
+        if op.component is not None and isinstance(op.component.run, V1Dag):
+            found += in_dag(op.component.run, (*where, "component", "run"))
+    return found
+
+
+def _reference(op: V1Operation) -> str | None:
+    for key, value in (
+        ("hubRef", op.hub_ref), ("pathRef", op.path_ref), ("urlRef", op.url_ref),
+        ("dagRef", op.dag_ref),
+    ):  # fmt: skip
+        if value is not None:
+            return key
+    return None
