@@ -48,7 +48,15 @@ class Settings:
     # because a spec that makes the server fetch a URL can reach inside the network.
     hub_dir: str = ""
     allow_url_refs: bool = False
+    # The only directory a `pathRef` in a spec sent to the API or run by a subscription may
+    # read from; empty: such a pathRef is refused (a spec must not read the server's files).
+    specs_dir: str = ""
     max_body_bytes: int = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
+    # A refused delivery keeps only this much of its body (and its size): anyone can send one.
+    rejected_body_bytes: int = 4096
+    # Deliveries older than this are pruned (decisions with them; runs keep their own copy).
+    # 0 keeps them forever.
+    delivery_retention_days: int = 30
     # A delivery still `received` this long after it was enqueued is enqueued again.
     sweep_after_seconds: float = 30.0
     sweep_interval_seconds: float = 5.0
@@ -71,10 +79,18 @@ class Settings:
     email_recipients: str = ""
     webhook_secret: str = field(default="", repr=False)
     pagerduty_service_key: str = field(default="", repr=False)
-    # URLs users put in report targets may not reach private or loopback addresses unless set.
+    # "v2" (Events API v2, /v2/enqueue) or "v1" for an integration made for the old API.
+    pagerduty_events_api: str = "v2"
+    # URLs users put in report targets or urlRefs may not reach private or loopback addresses
+    # unless set.
     allow_private_urls: bool = False
     notify_timeout_seconds: float = 10.0
-    api_token: str = ""  # when set, the REST API requires it as a Bearer token
+    # A target that keeps failing is tried this many times per status, waiting twice as long
+    # after each try (starting from notify_retry_seconds, or as long as it asks), then `failed`.
+    notify_max_attempts: int = 8
+    notify_retry_seconds: float = 5.0
+    # Every API route and page requires it; empty only for the embedded default on loopback.
+    api_token: str = field(default="", repr=False)
     secret_key: str = field(default="", repr=False)
     log_level: str = "INFO"
 
@@ -163,6 +179,9 @@ class Settings:
             "webhook": {"secret": self.webhook_secret, **private},
             "discord": private,
             "mattermost": private,
-            "pagerduty": {"service_key": self.pagerduty_service_key},
+            "pagerduty": {
+                "routing_key": self.pagerduty_service_key,
+                "events_api": self.pagerduty_events_api,
+            },
         }
         return {**configs.get(name, {}), "timeout": self.notify_timeout_seconds}

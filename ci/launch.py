@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from ci import capacity, lifecycle
 from ci.compiler import CompiledRun, compile_operation
 from ci.models import Project, Run
+from ci.refs import ref_options
 from ci.runtime import Runtime
 from runners.base import GitCheckout, Runner, RunnerUnavailable, RunSpec
 from schemas.errors import SpecError, SpecErrors
@@ -83,8 +84,7 @@ def compile_run(rt: Runtime, session: Session, run: Run) -> None:
             load_operation(run.spec),
             context={"event": run.event},
             globals_=_globals(rt, run, project),
-            hub_dir=rt.settings.hub_dir or None,
-            allow_url_refs=rt.settings.allow_url_refs,
+            **ref_options(rt.settings),
         )
     except (SpecError, SpecErrors) as exc:
         lifecycle.transition(session, run, S.FAILED, "CompilationError", str(exc))

@@ -1,31 +1,43 @@
 """Find an operation's component: inline, dagRef, pathRef, hubRef or urlRef.
 
-- pathRef: a file relative to the operation's file; with `root_dir`, it must stay inside it.
+- pathRef: a file relative to the operation's file. With `root_dir` (the API and runs: the
+  specs directory, AXON_SPECS_DIR) it must stay inside that directory: an absolute path, or
+  one whose `..` or symlinks lead out, is refused with one message whether or not the target
+  exists. A document that is not a file (a request body, a run's stored spec) has no
+  directory of its own: there `base_dir` is the specs directory, and with none configured a
+  pathRef is refused.
 - hubRef: `name`, `name:version` or `owner/name:version`, read from the component hub directory
   as `<hub_dir>/[owner/]name/<version>.yaml` (`.yml`, `.json`), version `latest` by default;
   `<hub_dir>/[owner/]name.yaml` also serves `latest`.
 - dagRef: a component of the enclosing dag, by name.
 - urlRef: fetched over http(s) only when `allow_url_refs` is set, because a URL named in a
-  spec makes the server fetch whatever the author chooses (an SSRF risk). Bodies are capped at
-  the spec size limit and redirects to other schemes are refused.
+  spec makes the server fetch whatever the author chooses (an SSRF risk). The fetch passes the
+  outbound URL policy (notifiers.urls): a host inside the network is refused unless private
+  URLs are allowed, each redirect is judged the same way, the connection goes to the address
+  that was judged, and the body is capped at the spec size limit within URL_TIMEOUT seconds.
 """
 
 from __future__ import annotations
 
+import os
 import re
-import urllib.error
-import urllib.request
+import stat
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path as FilePath
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
+from notifiers import urls
+from notifiers.base import PermanentError, TransientError
 from schemas.errors import SpecError, SpecErrors
 from schemas.spec import V1Component, V1Operation, load_component
 from schemas.spec_dag import V1Dag
 from schemas.spec_io import ref_value_parts
 from schemas.spec_load import located
 from schemas.spec_source import MAX_BYTES, Path
+
+if TYPE_CHECKING:
+    from ci.config import Settings
 
 Fetch = Callable[[str], bytes]
 HUB_REF = re.compile(
@@ -110,28 +122,59 @@ def _from_dag(ref: str, dag: V1Dag | None) -> V1Component:
     return component
 
 
+def ref_options(settings: Settings) -> dict[str, Any]:
+    """How the server follows references (the API's check and runs): pathRef inside the specs
+    directory only, urlRef through the outbound URL policy."""
+    root = settings.specs_dir or None
+    fetch = partial(fetch_url, allow_private=settings.allow_private_urls)
+    return {
+        "hub_dir": settings.hub_dir or None,
+        "allow_url_refs": settings.allow_url_refs,
+        "base_dir": root,
+        "root_dir": root,
+        "fetch": fetch,
+    }
+
+
 def _directory_of(op: V1Operation) -> str:
     filename = op.source.filename
     if filename.startswith("<"):
-        raise RefError(f"a pathRef is relative to its file, and {filename} is not a file")
+        raise RefError(
+            f"a pathRef is read relative to its file, and {filename} is not a file; here it "
+            "needs a specs directory (AXON_SPECS_DIR), and none is configured"
+        )
     return str(FilePath(filename).resolve().parent)
 
 
 def _from_path(ref: str, base_dir: str, root_dir: str | None) -> tuple[bytes, str]:
+    if root_dir is None:  # `axon check -f`: the user's own files, wherever they point
+        return _read_file(FilePath(base_dir) / ref, ref), ref
+    root = FilePath(root_dir).resolve()
+    # The same answer whether or not the target exists: it must not tell what is outside.
+    outside = RefError(f"{ref!r} leads outside the specs directory")
+    if "\\" in ref or "\x00" in ref or FilePath(ref).is_absolute():
+        raise outside
     target = (FilePath(base_dir) / ref).resolve()
-    if root_dir is not None and not target.is_relative_to(FilePath(root_dir).resolve()):
-        raise RefError(f"{ref!r} leads outside {root_dir}")
-    return _read_file(target, ref), ref
+    if not target.is_relative_to(root):
+        raise outside
+    return _read_file(target, ref, confined=True), ref
 
 
-def _read_file(target: FilePath, ref: str) -> bytes:
+def _read_file(target: FilePath, ref: str, confined: bool = False) -> bytes:
+    where = "in the specs directory" if confined else "relative to the operation's file"
+    # A confined target was resolved: a symlink there now was put in after the check, and a
+    # FIFO would hold the request forever.
+    flags = os.O_RDONLY | (os.O_NOFOLLOW | os.O_NONBLOCK if confined else 0)
     try:
-        with target.open("rb") as handle:
+        with os.fdopen(os.open(target, flags), "rb") as handle:
+            if confined and not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise RefError(f"{ref!r} is not a file")
             return handle.read(MAX_BYTES + 1)
     except FileNotFoundError:
-        raise RefError(f"no file {ref!r} relative to the operation's file") from None
-    except OSError as exc:
-        raise RefError(f"cannot read {ref!r}: {exc.strerror or exc}") from None
+        raise RefError(f"no file {ref!r} {where}") from None
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise RefError(f"cannot read {ref!r}: {reason}") from None
 
 
 def _from_hub(ref: str, hub_dir: str | None) -> tuple[bytes, str]:
@@ -152,31 +195,19 @@ def _from_hub(ref: str, hub_dir: str | None) -> tuple[bytes, str]:
     raise RefError(f"the hub has no component {name}:{version}")
 
 
-class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(
-        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
-    ) -> Any:
-        if urlsplit(newurl).scheme not in ("http", "https"):
-            fp.close()
-            raise RefError(f"the URL redirects to {newurl!r}, which is not http(s)")
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-def fetch_url(url: str) -> bytes:
-    """The body at an http(s) URL, at most the spec size limit (plus one byte, to notice)."""
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise RefError(f"{url!r} is not an http(s) URL")
-    opener = urllib.request.build_opener(_HttpOnlyRedirects())
+def fetch_url(url: str, *, allow_private: bool = False) -> bytes:
+    """The body at an http(s) URL under the outbound URL policy, at most the spec size limit
+    (plus one byte, to notice)."""
     try:
-        with opener.open(url, timeout=URL_TIMEOUT) as response:
-            body: bytes = response.read(MAX_BYTES + 1)
-            return body
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        raise RefError(f"fetching {url} answered {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise RefError(f"cannot fetch {url}: {reason}") from None
+        return urls.fetch(
+            url,
+            what=f"urlRef {url}",
+            allow_private=allow_private,
+            max_bytes=MAX_BYTES,
+            timeout=URL_TIMEOUT,
+        )
+    except (PermanentError, TransientError) as exc:
+        raise RefError(str(exc)) from None
 
 
 def _from_file(error: SpecError, name: str, key: str, at: Path, op: V1Operation) -> SpecError:

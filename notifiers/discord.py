@@ -54,14 +54,17 @@ class DiscordNotifier(Notifier):
     def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:
         """Required. Post one message."""
         url = str(target.get("webhook_url") or "")
+        destination = None
         if url:
-            urls.check(url, what="discord webhook", allow_private=self.allow_private)
+            destination = urls.check(url, what="discord webhook", allow_private=self.allow_private)
         url = url or self._webhook_url
         if not url:
             raise PermanentError(
                 "discord: no webhook_url, neither in the target nor in the notifier's settings"
             )
         with http.new_session() as session:
+            if destination:  # connect to the address the policy judged
+                destination.pin(session)
             response = http.request(
                 session,
                 "POST",

@@ -9,6 +9,8 @@ Features:
   (the same as tables, every value HTML-escaped). Subject "[Axon] vision/train-resnet50
   succeeded in 12s"; Message-ID, Date, `Auto-Submitted: auto-generated` (RFC 3834, so
   autoresponders stay quiet) and `X-Axon-Run: <uuid>`.
+- Text in other scripts, emoji and `—` make the body 8-bit: sent with BODY=8BITMIME to a
+  server that offers the extension (RFC 6152), else as quoted-printable, in 7 bits.
 - Recipients: the target's `to` (a list, or addresses separated by commas), else the
   notifier's `recipients`. Some refused while others took the message: sent, and the
   receipt lists the refused.
@@ -92,20 +94,37 @@ class EmailNotifier(Notifier):
             raise PermanentError(f"email: not an email address: {', '.join(map(repr, malformed))}")
         if not self.host:
             raise PermanentError("email: no SMTP host in the notifier's settings")
-        message = self.message(report, recipients)
         what = f"email via {self.host}:{self.port}"
         try:
             with self._connect() as smtp:
                 if self.username:
                     smtp.login(self.username, self._password)
-                refused = smtp.send_message(message)
+                message, refused = self._send(smtp, report, recipients)
         except Exception as exc:
             raise self._error(what, exc) from None
         accepted = [address for address in recipients if address not in refused]
         data = {"recipients": accepted, "refused": sorted(refused)}
         return Receipt(self.name, external_id=str(message["Message-ID"]), data=data)
 
-    def message(self, report: Report, recipients: list[str]) -> EmailMessage:
+    def _send(
+        self, smtp: smtplib.SMTP, report: Report, recipients: list[str]
+    ) -> tuple[EmailMessage, dict[str, tuple[int, bytes]]]:
+        """Send the message, declaring 8-bit content, or in 7 bits to a server without it."""
+        smtp.ehlo_or_helo_if_needed()
+        eight_bit = smtp.has_extn("8bitmime")
+        message = self.message(report, recipients, eight_bit=eight_bit)
+        # RFC 6152: 8-bit content goes only to a server that offers 8BITMIME, and only when
+        # MAIL FROM says BODY=8BITMIME; without it a relay may refuse or mangle the message.
+        # smtplib declares it itself, beside SMTPUTF8, for an address that is not ASCII.
+        ascii_addresses = "".join([self.sender, *recipients]).isascii()
+        options = ["BODY=8BITMIME"] if eight_bit and ascii_addresses and _has_8bit(message) else []
+        return message, smtp.send_message(message, mail_options=options)
+
+    def message(
+        self, report: Report, recipients: list[str], *, eight_bit: bool = True
+    ) -> EmailMessage:
+        """The message; with `eight_bit` False, every part in a 7-bit transfer encoding."""
+        cte = None if eight_bit else "quoted-printable"
         message = EmailMessage()
         message["Subject"] = f"[Axon] {render.one_line(render.headline(report))}"
         message["From"] = self.sender
@@ -115,8 +134,8 @@ class EmailNotifier(Notifier):
         message["Message-ID"] = make_msgid("axon", domain=domain or None)
         message["Auto-Submitted"] = "auto-generated"
         message["X-Axon-Run"] = report.run_uuid
-        message.set_content(text(report))
-        message.add_alternative(html(report), subtype="html")
+        message.set_content(text(report), cte=cte)
+        message.add_alternative(html(report), subtype="html", cte=cte)
         return message
 
     def _connect(self) -> smtplib.SMTP:
@@ -157,6 +176,10 @@ class EmailNotifier(Notifier):
         # SMTP's 4xx means "try again later"; 5xx means "not like this".
         message = http.mask(message, (self._password,))
         return TransientError(message) if 400 <= code < 500 else PermanentError(message)
+
+
+def _has_8bit(message: EmailMessage) -> bool:
+    return any(byte > 127 for byte in message.as_bytes())
 
 
 def addresses(value: Any) -> list[str]:

@@ -9,7 +9,9 @@ Features:
   upstream_failed → failure; stopped → cancelled; skipped → skipped.
 - output.title ("Succeeded in 12s") and output.summary in markdown: status, duration, commit,
   the outputs table (beside the base branch's, with deltas and verdicts, when compared), the
-  rule, links; details_url is the run's page, external_id the run's uuid.
+  rule, links; details_url is the run's page, external_id the run's uuid. The summary keeps
+  to GitHub's 65,535 bytes (UTF-8, not characters): a table too long for it keeps its first
+  rows whole and says how many more there are.
 - A check run that GitHub no longer knows (404), or a status after completion (a resumed run),
   gets a new check run rather than an edit of the finished one.
 - Check runs can only be written by a GitHub App: with any other token GitHub answers 403.
@@ -32,7 +34,9 @@ from notifiers import github_api, markdown, render
 from notifiers.base import Receipt, Report
 from schemas.status import DONE, RunStatus
 
-MAX_TEXT = 65535  # GitHub's limit on output.summary and output.text
+# GitHub's limit on output.summary and output.text. The spec says characters, but GitHub counts
+# UTF-8 bytes: a summary of 65,535 characters with emoji in it is refused with 422.
+MAX_TEXT = 65535
 CONCLUSIONS: dict[RunStatus, str] = {
     RunStatus.SUCCEEDED: "success",
     RunStatus.FAILED: "failure",
@@ -97,7 +101,7 @@ def check_run(report: Report, name: str) -> dict[str, Any]:
         "name": name,
         "external_id": report.run_uuid,
         "status": status_of(report.status),
-        "output": {"title": title, "summary": render.clip(markdown.body(report), MAX_TEXT)},
+        "output": {"title": title, "summary": markdown.body(report, MAX_TEXT)},
     }
     if report.url:
         body["details_url"] = report.url

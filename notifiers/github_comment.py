@@ -28,7 +28,9 @@ from notifiers import github_api, markdown
 from notifiers.base import Receipt, Report
 from schemas.status import DONE, RunStatus
 
-MAX_BODY = 65536  # GitHub refuses a longer comment body
+# GitHub refuses a longer comment body; counted in UTF-8 bytes, which holds whichever of bytes
+# or characters GitHub counts.
+MAX_BODY = 65536
 
 
 class GitHubCommentNotifier(github_api.GitHubTarget):

@@ -2,7 +2,9 @@
 
 Features:
 - POST /projects/{id}/statuses/{sha} with a JSON body: state, name, ref, target_url,
-  description (at most 255 characters, as GitLab requires of ref, target_url and description).
+  description. GitLab takes at most 255 characters in ref, target_url and description, and
+  only an absolute http(s) target_url: the name and description are cut to fit; a longer ref
+  or a target_url that is not such a URL is left out, and the status still lands.
 - Statuses in GitLab's words: queued, scheduled → pending; running → running; succeeded →
   success; failed, upstream_failed → failed; stopped → canceled; skipped → skipped.
 - GitLab answers 400 "Cannot transition status via :run from :running" to a state it already
@@ -20,7 +22,7 @@ Receipt: external_id is the status id; data has state and name.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from notifiers import gitlab_api, render
 from notifiers.base import PermanentError, Receipt, Report
@@ -55,10 +57,7 @@ class GitLabNotifier(gitlab_api.GitLabTarget):
             )
         state = STATES.get(report.status, "pending")
         status_name = target.get("name") or f"axon/{report.subscription or report.run_name}"
-        body: dict[str, Any] = {"state": state, "name": status_name}
-        ref = report.branch or report.ref.removeprefix("refs/heads/").removeprefix("refs/tags/")
-        optional = {"ref": ref, "target_url": report.url, "description": description(report)}
-        body.update({key: value for key, value in optional.items() if value})
+        body = status_body(report, state, status_name)
         try:
             response = self.call(
                 "POST",
@@ -77,6 +76,30 @@ class GitLabNotifier(gitlab_api.GitLabTarget):
             external_id="" if status_id is None else str(status_id),
             data={"state": state, "name": status_name},
         )
+
+
+def status_body(report: Report, state: str, name: str) -> dict[str, Any]:
+    """The status's fields, each within what GitLab takes; one it cannot take is left out."""
+    body: dict[str, Any] = {"state": state, "name": render.clip(name, MAX_FIELD)}
+    ref = report.branch or report.ref.removeprefix("refs/heads/").removeprefix("refs/tags/")
+    # A cut ref would name a branch that does not exist, for which GitLab opens a pipeline of
+    # its own; without a ref, GitLab puts the status on the commit's latest pipeline.
+    if ref and len(ref) <= MAX_FIELD:
+        body["ref"] = ref
+    if _absolute_http(report.url) and len(report.url) <= MAX_FIELD:
+        body["target_url"] = report.url
+    body["description"] = description(report)
+    return body
+
+
+def _absolute_http(url: str) -> bool:
+    # GitLab answers 400 "target_url is blocked" (or "must be a valid URL") to anything else.
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    printable = url.isprintable() and " " not in url
+    return parts.scheme in {"http", "https"} and bool(parts.hostname) and printable
 
 
 def description(report: Report) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json as jsonlib
+import math
 import time
 from collections.abc import Collection, Iterable, Mapping
 from contextvars import ContextVar
@@ -19,6 +21,9 @@ DEFAULT_TIMEOUT = 10.0
 # 408 and 429 say "not now"; every other 4xx says "not like this".
 _RETRYABLE_4XX = frozenset({408, 429})
 _MAX_DETAIL = 300
+# Every JSON body says its charset: Slack's Web API warns `missing_charset` without it.
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+_NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
 # The status of the last answer in this thread or task, for the notification log: a notifier
 # returns a Receipt, not the HTTP exchange, and some make more than one request per report.
 _last_status: ContextVar[int | None] = ContextVar("last_status", default=None)
@@ -31,6 +36,29 @@ def last_status() -> int | None:
 
 def forget_status() -> None:
     _last_status.set(None)
+
+
+def encode_json(value: Any) -> bytes:
+    """`value` as strict JSON in UTF-8: NaN and ±Infinity become the strings "NaN", "Infinity"
+    and "-Infinity".
+
+    Outputs come from the tracking client, which accepts `loss=nan`; bare NaN is not JSON, and
+    PagerDuty, Slack and a user's webhook receiver would refuse (or fail to parse) the body.
+    """
+    return jsonlib.dumps(
+        finite(value), allow_nan=False, ensure_ascii=False, separators=(",", ":")
+    ).encode()
+
+
+def finite(value: Any) -> Any:
+    """`value` with every non-finite float, however deep, replaced by its name as a string."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else _NON_FINITE[value]
+    if isinstance(value, Mapping):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    return value
 
 
 def new_session(headers: Mapping[str, str] | None = None) -> requests.Session:
@@ -67,12 +95,17 @@ def request(
     user settings must not be bounced to an address the outbound policy would have refused.
     """
     what = mask(what, secrets)
+    if json is not None:
+        try:
+            data = encode_json(json)
+        except (TypeError, ValueError) as exc:  # a value JSON has no word for
+            raise PermanentError(f"{what}: the body cannot be written as JSON ({exc})") from None
+        headers = {"Content-Type": JSON_CONTENT_TYPE, **(headers or {})}
     # `from None`: the requests exception's text repeats the URL, so it must not travel along.
     try:
         response = session.request(
             method,
             url,
-            json=json,
             data=data,
             headers=headers,
             params=params,

@@ -16,19 +16,40 @@ VERDICTS = {"better": "🟢 better", "worse": "🔴 worse", "within tolerance": 
 
 
 def comment(report: Report, limit: int) -> str:
-    """A pull-request comment or merge-request note, led by a hidden line naming its owner."""
+    """A pull-request comment or merge-request note in at most `limit` UTF-8 bytes, led by a
+    hidden line naming its owner."""
     owner = re.sub(r"[^\w./-]", "-", report.subscription or report.run_name)
-    return render.clip(f"<!-- axon: {owner} -->\n{body(report)}", limit)
+    owner_line = f"<!-- axon: {owner} -->\n"
+    return render.clip_bytes(owner_line + body(report, limit - render.size(owner_line)), limit)
 
 
-def body(report: Report) -> str:
-    """A whole comment: headline, why, facts, the outputs table, the rule, links."""
+def body(report: Report, limit: int | None = None) -> str:
+    """A whole comment: headline, why, facts, the outputs table, the rule, links.
+
+    With a `limit` (UTF-8 bytes), a table too long for it keeps as many whole rows as fit and
+    says how many more there are; only what still does not fit is cut.
+    """
+    text = _body(report, outputs(report))
+    rows = len(report.comparisons or report.outputs)
+    if limit is None or render.size(text) <= limit or not rows:
+        return text if limit is None else render.clip_bytes(text, limit)
+    fits, too_many = 0, rows  # the most rows known to fit, the fewest known not to
+    while too_many - fits > 1:
+        middle = (fits + too_many) // 2
+        if render.size(_body(report, outputs(report, middle))) <= limit:
+            fits = middle
+        else:
+            too_many = middle
+    return render.clip_bytes(_body(report, outputs(report, fits)), limit)
+
+
+def _body(report: Report, table: str) -> str:
     parts = [f"### {headline(report)}"]
     why = render.why(report)
     if why:
         parts.append(f"> {code(render.clip(why, 1000))}")
     parts.append(facts(report))
-    parts.append(outputs(report))
+    parts.append(table)
     if report.regression:
         base = code(report.base_branch or "base")
         parts.append(f"**Against {base}:** {code(report.regression)}")
@@ -58,25 +79,35 @@ def facts(report: Report) -> str:
     return " · ".join(items)
 
 
-def outputs(report: Report) -> str:
-    """The outputs table; beside the base branch's, with deltas and verdicts, when compared."""
+def outputs(report: Report, keep: int | None = None) -> str:
+    """The outputs table; beside the base branch's, with deltas and verdicts, when compared.
+
+    With `keep`, only the first `keep` rows, and a line saying how many more there are.
+    """
     if report.comparisons:
         base = code(report.base_branch or "base")
         rows = [f"| Output | This run | {_cell(base)} | Δ | |", "|---|---:|---:|---:|---|"]
-        for item in report.comparisons:
+        for item in report.comparisons[:keep]:
             before = "—" if item.base is None else render.value(item.base)
             verdict = VERDICTS.get(item.verdict, item.verdict)
             cells = [code(item.name), render.value(item.value), before, render.delta(item)]
             rows.append("| " + " | ".join(_cell(c) for c in [*cells, verdict]) + " |")
-        return "\n".join(rows)
+        return _more("\n".join(rows), len(report.comparisons), keep)
     if not report.outputs:
         return ""
     rows = ["| Output | Value |", "|---|---:|"]
     rows += [
         f"| {_cell(code(str(key)))} | {_cell(render.value(value))} |"
-        for key, value in report.outputs.items()
+        for key, value in list(report.outputs.items())[:keep]
     ]
-    return "\n".join(rows)
+    return _more("\n".join(rows), len(report.outputs), keep)
+
+
+def _more(table: str, count: int, keep: int | None) -> str:
+    if keep is None or keep >= count:
+        return table
+    # A paragraph of its own: a line right below a table would be read as one more row.
+    return f"{table}\n\n_… {count - keep} more outputs, not shown_"
 
 
 def links(report: Report) -> str:

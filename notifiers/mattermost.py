@@ -49,8 +49,11 @@ class MattermostNotifier(Notifier):
     def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:
         """Required. Post one message."""
         url = str(target.get("webhook_url") or "")
+        destination = None
         if url:
-            urls.check(url, what="mattermost webhook", allow_private=self.allow_private)
+            destination = urls.check(
+                url, what="mattermost webhook", allow_private=self.allow_private
+            )
         url = url or self._webhook_url
         if not url:
             raise PermanentError(
@@ -60,6 +63,8 @@ class MattermostNotifier(Notifier):
         if target.get("channel"):
             body["channel"] = str(target["channel"])
         with http.new_session() as session:
+            if destination:  # connect to the address the policy judged
+                destination.pin(session)
             http.request(
                 session,
                 "POST",

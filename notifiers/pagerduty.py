@@ -1,24 +1,30 @@
-"""PagerDuty: a failed run triggers an incident; the next success of its operation resolves it.
+"""PagerDuty: a failed run triggers an alert; the next success of its operation resolves it.
 
 Features:
-- Polyaxon's shape, PagerDuty's Events API v1: POST
+- Events API v2 (the default): POST https://events.pagerduty.com/v2/enqueue with routing_key,
+  event_action, dedup_key and, to trigger, payload {summary, source, severity "error",
+  timestamp, component, group, class, custom_details}, client ("Axon"), client_url and links
+  (the run's page). A resolve carries routing_key, event_action and dedup_key only.
+- Events API v1, for integrations made for it (`events_api` "v1"): POST
   https://events.pagerduty.com/generic/2010-04-15/create_event.json with service_key,
-  event_type, incident_key, description, details, client ("Axon"), client_url (the run's
-  page) and contexts (a link to the run). Polyaxon swaps event_type and incident_key; here
-  each field holds what PagerDuty's schema says.
-- failed, upstream_failed → event_type "trigger"; succeeded → "resolve". The incident_key is
-  "axon/<project>/<subscription or run name>", so a success of the same operation resolves
-  the incident its failure opened, and repeated failures add to one incident.
-- PagerDuty answers 403 when it throttles: that is transient, like 5xx and 429; 400 (an
-  invalid event) is permanent with PagerDuty's message and errors.
-- The service key never appears in an error.
+  event_type, incident_key, description, details, client, client_url and contexts.
+- failed, upstream_failed → trigger; succeeded → resolve. The dedup key (v1: incident key) is
+  "axon/<project>/<subscription or run name>", computed from each run's operation: a success of
+  the same operation resolves the alert its failure opened, and repeated failures add to it.
+- The summary (v1: description) keeps to PagerDuty's 1,024 characters, the dedup key to 255.
+  The body is strict JSON: a non-finite output (`loss=nan`, the very run that should page) is
+  sent as the string "NaN", which PagerDuty takes.
+- 5xx and 429 are transient, and so is v1's 403 (its throttling); 400 (an invalid event) is
+  permanent with PagerDuty's message and errors.
+- The routing key never appears in an error.
 
 Config (target keys):
-- service_key: the integration key of a "Generic API" service (overrides the notifier's).
-- incident_key: overrides the incident key.
-The notifier itself takes service_key, url (the events endpoint) and timeout.
+- routing_key (or service_key): the integration key (overrides the notifier's).
+- dedup_key (or incident_key): overrides the dedup key.
+The notifier itself takes routing_key, events_api ("v2" or "v1"), url (the events endpoint;
+default by version) and timeout.
 
-Receipt: external_id is the incident key; data has incident_key and event_type.
+Receipt: external_id is the dedup key; data has dedup_key and event_action.
 """
 
 from __future__ import annotations
@@ -29,9 +35,13 @@ from notifiers import http, render
 from notifiers.base import Notifier, PermanentError, Receipt, Report
 from schemas.status import RunStatus
 
-EVENTS_URL = "https://events.pagerduty.com/generic/2010-04-15/create_event.json"
-MAX_DESCRIPTION = 1024  # PagerDuty truncates a longer description
-EVENT_TYPES: dict[RunStatus, str] = {
+EVENTS_URLS = {
+    "v2": "https://events.pagerduty.com/v2/enqueue",
+    "v1": "https://events.pagerduty.com/generic/2010-04-15/create_event.json",
+}
+MAX_SUMMARY = 1024  # PagerDuty truncates a longer summary (v1: description)
+MAX_DEDUP_KEY = 255
+ACTIONS: dict[RunStatus, str] = {
     RunStatus.FAILED: "trigger",
     RunStatus.UPSTREAM_FAILED: "trigger",
     RunStatus.SUCCEEDED: "resolve",
@@ -39,27 +49,43 @@ EVENT_TYPES: dict[RunStatus, str] = {
 
 
 class PagerDutyNotifier(Notifier):
-    """Triggers and resolves PagerDuty incidents for an operation's runs."""
+    """Triggers and resolves PagerDuty alerts for an operation's runs."""
 
     name = "pagerduty"
-    wants = frozenset(EVENT_TYPES)
+    wants = frozenset(ACTIONS)
 
-    def __init__(self, service_key: str = "", url: str = EVENTS_URL, timeout: float = 10):
-        self._service_key = service_key
-        self.url = url or EVENTS_URL
+    def __init__(
+        self, routing_key: str = "", url: str = "", timeout: float = 10, events_api: str = "v2"
+    ):
+        if events_api not in EVENTS_URLS:
+            raise ValueError(
+                f"pagerduty: events_api must be one of {sorted(EVENTS_URLS)}, not {events_api!r}"
+            )
+        self._routing_key = routing_key
+        self.events_api = events_api
+        self.url = url or EVENTS_URLS[events_api]
         self.timeout = timeout
 
     def __repr__(self) -> str:
-        return f"PagerDutyNotifier(service_key={'set' if self._service_key else 'unset'})"
+        key = "set" if self._routing_key else "unset"
+        return f"PagerDutyNotifier(events_api={self.events_api!r}, routing_key={key})"
 
     def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:
         """Required. Send one trigger or resolve event."""
-        service_key = str(target.get("service_key") or self._service_key)
-        if not service_key:
+        key = str(target.get("routing_key") or target.get("service_key") or self._routing_key)
+        if not key:
             raise PermanentError(
-                "pagerduty: no service_key, neither in the target nor in the notifier's settings"
+                "pagerduty: no routing_key, neither in the target nor in the notifier's settings"
             )
-        body = event(report, service_key, target.get("incident_key"))
+        action = ACTIONS.get(report.status, "trigger")
+        dedup_key = render.clip(
+            str(target.get("dedup_key") or target.get("incident_key") or default_key(report)),
+            MAX_DEDUP_KEY,
+        )
+        if self.events_api == "v1":
+            body = event_v1(report, key, action, dedup_key)
+        else:
+            body = event(report, key, action, dedup_key)
         with http.new_session() as session:
             http.request(
                 session,
@@ -67,37 +93,72 @@ class PagerDutyNotifier(Notifier):
                 self.url,
                 json=body,
                 timeout=self.timeout,
-                what=f"pagerduty {body['event_type']} of {body['incident_key']}",
-                secrets=(service_key,),
-                transient=(403,),  # PagerDuty: "Forbidden - too many API calls at a time"
+                what=f"pagerduty {action} of {dedup_key}",
+                secrets=(key,),
+                # v1's "Forbidden - too many API calls at a time"; v2 says 429.
+                transient=(403,) if self.events_api == "v1" else (),
             )
-        data = {"incident_key": body["incident_key"], "event_type": body["event_type"]}
-        return Receipt(self.name, external_id=body["incident_key"], data=data)
+        data = {"dedup_key": dedup_key, "event_action": action}
+        return Receipt(self.name, external_id=dedup_key, data=data)
 
 
-def event(report: Report, service_key: str, incident_key: Any = None) -> dict[str, Any]:
-    """One Events API v1 event for `report`."""
-    operation = report.subscription or report.run_name
+def default_key(report: Report) -> str:
+    return f"axon/{report.project}/{report.subscription or report.run_name}"
+
+
+def event(report: Report, routing_key: str, action: str, dedup_key: str) -> dict[str, Any]:
+    """One Events API v2 event for `report`."""
+    body: dict[str, Any] = {
+        "routing_key": routing_key,
+        "event_action": action,
+        "dedup_key": dedup_key,
+    }
+    if action != "trigger":
+        return body
+    body["payload"] = {
+        "summary": render.clip(render.headline(report), MAX_SUMMARY),
+        "source": report.repo or report.project or "axon",
+        "severity": "error",
+        "timestamp": render.timestamp(report.finished_at or report.started_at),
+        "component": report.subscription or report.run_name,
+        "group": report.project,
+        "class": f"run {report.status.value}",
+        "custom_details": details(report),
+    }
+    body["payload"] = {key: value for key, value in body["payload"].items() if value}
+    body["client"] = "Axon"
+    if report.url:
+        body["client_url"] = report.url
+        body["links"] = [{"href": report.url, "text": "The run in Axon"}]
+    return body
+
+
+def event_v1(report: Report, service_key: str, action: str, incident_key: str) -> dict[str, Any]:
+    """One Events API v1 event for `report`, in Polyaxon's shape with each field in its place."""
     body: dict[str, Any] = {
         "service_key": service_key,
-        "event_type": EVENT_TYPES.get(report.status, "trigger"),
-        "incident_key": str(incident_key or f"axon/{report.project}/{operation}"),
-        "description": render.clip(render.headline(report), MAX_DESCRIPTION),
+        "event_type": action,
+        "incident_key": incident_key,
+        "description": render.clip(render.headline(report), MAX_SUMMARY),
         "client": "Axon",
-        "details": {
-            "run": report.run_name,
-            "uuid": report.run_uuid,
-            "status": report.status.value,
-            "reason": report.reason,
-            "message": report.message,
-            "outputs": report.outputs,
-            "repo": report.repo,
-            "sha": report.sha,
-            "branch": report.branch,
-            "details": render.details(report),
-        },
+        "details": details(report),
     }
     if report.url:
         body["client_url"] = report.url
         body["contexts"] = [{"type": "link", "href": report.url, "text": "The run in Axon"}]
     return body
+
+
+def details(report: Report) -> dict[str, Any]:
+    return {
+        "run": report.run_name,
+        "uuid": report.run_uuid,
+        "status": report.status.value,
+        "reason": report.reason,
+        "message": report.message,
+        "outputs": report.outputs,
+        "repo": report.repo,
+        "sha": report.sha,
+        "branch": report.branch,
+        "details": render.details(report),
+    }

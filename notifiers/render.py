@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,6 +87,8 @@ def color(status: RunStatus) -> str:
 
 def value(item: Any) -> str:
     """An output as a person reads it: floats to 4 significant digits, the rest clipped."""
+    if isinstance(item, float) and not math.isfinite(item):
+        return "NaN" if math.isnan(item) else ("Infinity" if item > 0 else "-Infinity")
     if isinstance(item, float):
         return f"{item:.4g}"
     return clip(str(item), MAX_VALUE)
@@ -110,4 +113,19 @@ def one_line(text: str) -> str:
 
 
 def clip(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters, ending in … when cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def size(text: str) -> int:
+    """`text`'s length in UTF-8 bytes, which is what GitHub counts against its 65,535."""
+    return len(text.encode())
+
+
+def clip_bytes(text: str, limit: int) -> str:
+    """`text` in at most `limit` UTF-8 bytes, ending in … when cut, never inside a character."""
+    data = text.encode()
+    if len(data) <= limit:
+        return text
+    # "ignore" drops the bytes of a character the cut went through, rather than half of it.
+    return data[: max(0, limit - len("…".encode()))].decode("utf-8", "ignore") + "…"

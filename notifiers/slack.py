@@ -6,13 +6,16 @@ Features:
   403 action_prohibited, 410 channel_is_archived): PermanentError with the code; 5xx and 429
   (with Retry-After) are transient.
 - Bot token (Web API): chat.postMessage when the run starts, then chat.update of the same
-  message (channel and ts from the receipt) when it ends. Slack's {"ok": false} answers are
-  read by notifiers.slack_api (ratelimited and server trouble: transient; others: permanent).
+  message (channel and ts from the receipt) when it ends, with only the arguments chat.update
+  takes. Every call's body is JSON with `charset=utf-8` declared. Slack's {"ok": false}
+  answers are read by notifiers.slack_api (ratelimited and server trouble: transient; others:
+  permanent).
   A message deleted since (message_not_found, cant_update_message) is posted anew.
 - The message: a plain `text` (what notifications and old clients show) and Block Kit
   `blocks`: status, run name linked to the run's page, duration, repo@sha (branch), pull
   request, and the run's outputs (accuracy, loss, ...) as fields.
-- Text from events (branch names, messages, output names) is escaped for Slack's mrkdwn.
+- Text from events (branch names, messages, output names) is escaped for Slack's mrkdwn, then
+  kept within Slack's limits as sent: 3,000 characters a section, 2,000 a field.
 - The webhook URL and the token are credentials: they never appear in an error. A webhook URL
   from a target passes the outbound URL policy (notifiers.urls) and is not redirected.
 
@@ -44,6 +47,13 @@ EMOJI: dict[RunStatus, str] = {
     RunStatus.RUNNING: ":arrow_forward:",
 }
 MAX_FIELDS = 10  # Slack rejects a section with more fields (invalid_blocks)
+# Slack's limits on a section's text and on a field's, in characters as sent, i.e. escaped.
+MAX_SECTION, MAX_FIELD = 3000, 2000
+# Slack keeps 40,000 characters of a message's text, and advises at most 4,000; the blocks
+# carry the detail.
+MAX_TEXT = 4000
+MAX_NAME, MAX_URL = 300, 1000  # a run's name or an output's, and the link to the run
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 # chat.update cannot reach these messages any more; a new one is posted instead.
 _GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 
@@ -80,8 +90,8 @@ class SlackNotifier(Notifier):
         """Required. Post (or, with a bot token and a previous receipt, edit) one message."""
         if target.get("webhook_url"):
             url = str(target["webhook_url"])
-            urls.check(url, what="slack webhook", allow_private=self.allow_private)
-            return self._post_to_webhook(url, report)
+            destination = urls.check(url, what="slack webhook", allow_private=self.allow_private)
+            return self._post_to_webhook(url, report, destination)
         if self._token:
             return self._post_with_token(report, target, previous)
         if self._webhook_url:
@@ -90,13 +100,17 @@ class SlackNotifier(Notifier):
             "slack: no webhook_url, neither in the target nor in the notifier's settings"
         )
 
-    def _post_to_webhook(self, url: str, report: Report) -> Receipt:
+    def _post_to_webhook(
+        self, url: str, report: Report, destination: urls.Destination | None = None
+    ) -> Receipt:
         if report.status not in DONE:
             return Receipt(self.name, data={"skipped": "a webhook cannot edit: final only"})
         parts = urlsplit(url)
         # The path is the credential; mask its last segment too, in case a target echoes it.
         secrets = (url, parts.path, parts.path.rsplit("/", 1)[-1])
         with http.new_session() as session:
+            if destination:  # connect to the address the policy judged
+                destination.pin(session)
             http.request(
                 session,
                 "POST",
@@ -117,11 +131,12 @@ class SlackNotifier(Notifier):
             raise PermanentError(
                 "slack: no channel, neither in the target nor in the notifier's settings"
             )
-        body = {"channel": channel, **message(report), "unfurl_links": False}
         what = f"slack {channel}"
         data = previous.data if previous else {}
         if data.get("channel") and data.get("ts"):
-            edit = {**body, "channel": data["channel"], "ts": data["ts"]}
+            # Only what chat.update takes: postMessage's own arguments (unfurl_links, ...)
+            # are not among them.
+            edit = {"channel": data["channel"], "ts": data["ts"], **message(report)}
             try:
                 answer = self._call("chat.update", edit, what)
             except slack_api.SlackApiError as exc:
@@ -129,6 +144,7 @@ class SlackNotifier(Notifier):
                     raise
             else:
                 return self._receipt(answer, data)
+        body = {"channel": channel, **message(report), "unfurl_links": False}
         return self._receipt(self._call("chat.postMessage", body, what), {})
 
     def _call(self, method: str, body: dict[str, Any], what: str) -> dict[str, Any]:
@@ -143,16 +159,16 @@ class SlackNotifier(Notifier):
 
 
 def message(report: Report) -> dict[str, Any]:
-    """The webhook body: fallback `text` plus Block Kit `blocks`."""
+    """The webhook body: fallback `text` plus Block Kit `blocks`, each within Slack's limits."""
     emoji = EMOJI.get(report.status, ":information_source:")
     verb = render.verb(report)
     why = render.why(report)
     name = render.run_title(report)
-    text = f"{emoji} {_escape(name)} {verb}"
+    text = f"{emoji} {_escape(name, MAX_NAME)} {verb}"
     headline = f"{emoji} *{_link(report.url, name)}* {verb}"
     if why:
-        text += f": {_escape(why)}"
-        headline += f"\n>{_escape(render.clip(why, 1000))}"
+        text += f": {_escape(why, MAX_TEXT - len(text) - 2)}"
+        headline += f"\n>{_escape(why, min(1000, MAX_SECTION - len(headline) - 2))}"
     blocks: list[dict[str, Any]] = [_section(headline)]
     facts = _facts(report)
     if facts:
@@ -188,17 +204,32 @@ def _section(text: str) -> dict[str, Any]:
 
 
 def _field(label: str, value: str) -> dict[str, str]:
-    return {"type": "mrkdwn", "text": f"*{_escape(label)}*\n{_escape(value)}"}
+    label = _escape(label, MAX_NAME)
+    return {"type": "mrkdwn", "text": f"*{label}*\n{_escape(value, MAX_FIELD - len(label) - 3)}"}
 
 
 def _link(url: str, label: str) -> str:
     # Slack reads `<url|label>`; a `|` or `>` in our own URL would end it early.
-    if not url:
-        return _escape(label)
+    if not url or len(url) > MAX_URL:
+        return _escape(label, MAX_NAME)
     safe_url = url.replace("|", "%7C").replace(">", "%3E")
-    return f"<{safe_url}|{_escape(label)}>"
+    return f"<{safe_url}|{_escape(label, MAX_NAME)}>"
 
 
-def _escape(text: str) -> str:
+def _escape(text: str, limit: int) -> str:
+    """`text` escaped for mrkdwn, in at most `limit` characters once escaped.
+
+    Slack counts its limits on the escaped text, which `&`, `<` and `>` make longer; so the
+    cut is made on the text, by what each character costs escaped, never inside an entity.
+    """
     # Slack's mrkdwn needs exactly these three escaped; `<!channel>` can then not be forged.
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    escaped = [_ENTITIES.get(char, char) for char in text]
+    if sum(map(len, escaped)) <= limit:
+        return "".join(escaped)
+    kept, used = [], len("…")
+    for piece in escaped:
+        if used + len(piece) > limit:
+            break
+        kept.append(piece)
+        used += len(piece)
+    return "".join(kept) + "…"

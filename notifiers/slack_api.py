@@ -1,7 +1,8 @@
 """Slack's Web API, as the Slack notifier uses it: chat.postMessage and chat.update.
 
 Features:
-- POST {api_url}/{method} with `Authorization: Bearer <bot token>` and a JSON body.
+- POST {api_url}/{method} with `Authorization: Bearer <bot token>` and a JSON body, sent as
+  `application/json; charset=utf-8` (without the charset Slack warns `missing_charset`).
 - Slack answers most failures with 200 and {"ok": false, "error": "<code>"}: `ratelimited`
   (which comes as 429 with Retry-After), `internal_error`, `fatal_error`,
   `service_unavailable` and `request_timeout` are TransientErrors; every other code

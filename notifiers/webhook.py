@@ -5,11 +5,15 @@ Features:
   owner), project, uuid, name, status, title, details, finished_at, outputs; and Axon's own:
   event ("run.status"), reason, message, url, started_at, duration, params, repo, sha, ref,
   branch, pull_request, subscription.
+- The body is strict JSON in UTF-8: a non-finite output (`loss=nan`) arrives as the string
+  "NaN", "Infinity" or "-Infinity", never as a bare NaN that JSON parsers refuse.
 - Headers: `X-Axon-Event: run.status`; `X-Axon-Delivery: <run uuid>.<status>` (the same on a
   retry, so receivers can drop duplicates); `X-Axon-Timestamp: <unix seconds>`; and, with a
-  secret, `X-Axon-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" under the
-  secret>`. A receiver recomputes it over the raw body, compares in constant time, and
-  refuses a timestamp more than a few minutes old (a replay).
+  secret, `X-Axon-Signature: sha256=<hex HMAC-SHA256 of "<delivery>.<timestamp>.<body>" under
+  the secret>`, the scheme Axon's own generic webhook source verifies (so one Axon can trigger
+  another). A receiver recomputes it over the raw body, compares in constant time, and refuses
+  a timestamp more than a few minutes old (a replay); the delivery id is signed, so a replay
+  under another id fails too.
 - Any 2xx is success; 3xx is refused (redirects are not followed), 5xx, 408 and 429 (with
   Retry-After) are transient, other 4xx permanent.
 - A URL from a target passes the outbound URL policy (notifiers.urls). The URL and the secret
@@ -26,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,17 +57,20 @@ class WebhookNotifier(Notifier):
     def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:
         """Required. POST one notification; every status is a new delivery."""
         url = str(target.get("url") or "")
+        destination = None
         if url:
-            urls.check(url, what="webhook", allow_private=self.allow_private)
+            destination = urls.check(url, what="webhook", allow_private=self.allow_private)
         url = url or self._url
         if not url:
             raise PermanentError("webhook: no url, neither in the target nor in the settings")
-        body = json.dumps(payload(report), separators=(",", ":")).encode()
+        body = http.encode_json(payload(report))
         delivery = f"{report.run_uuid}.{report.status.value}"
-        headers = {"Content-Type": "application/json", "X-Axon-Event": "run.status"}
+        headers = {"Content-Type": http.JSON_CONTENT_TYPE, "X-Axon-Event": "run.status"}
         headers["X-Axon-Delivery"] = delivery
-        headers.update(sign(body, self._secret))
+        headers.update(sign(body, self._secret, delivery))
         with http.new_session() as session:
+            if destination:  # connect to the address the policy judged
+                destination.pin(session)
             response = http.request(
                 session,
                 "POST",
@@ -79,12 +85,12 @@ class WebhookNotifier(Notifier):
         return Receipt(self.name, external_id=delivery, data={"status_code": response.status_code})
 
 
-def sign(body: bytes, secret: str, now: float | None = None) -> dict[str, str]:
+def sign(body: bytes, secret: str, delivery: str, now: float | None = None) -> dict[str, str]:
     """The timestamp header, and the signature header when there is a secret."""
     timestamp = str(int(time.time() if now is None else now))
     headers = {"X-Axon-Timestamp": timestamp}
     if secret:
-        signed = timestamp.encode() + b"." + body
+        signed = f"{delivery}.{timestamp}.".encode() + body
         digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
         headers["X-Axon-Signature"] = f"sha256={digest}"
     return headers

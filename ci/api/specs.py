@@ -9,6 +9,7 @@ from flask import Blueprint, jsonify, request
 from ci import runtime
 from ci.api.errors import ApiError
 from ci.cli_spec import check_operation, compiled_run, load_text
+from ci.refs import ref_options
 from schemas.errors import SpecError, SpecErrors
 from schemas.spec_schema import json_schema
 
@@ -17,17 +18,17 @@ blueprint = Blueprint("specs", __name__, url_prefix="/api/v1")
 
 @blueprint.post("/check")
 def check() -> Any:
-    """Validate and compile a polyaxonfile (YAML or JSON body); 422 lists every error."""
+    """Validate and compile a polyaxonfile (YAML or JSON body); 422 lists every error.
+
+    References are followed as a run follows them: a pathRef only inside the specs directory
+    (none configured: refused), since the body is no file of the server's to be relative to.
+    """
     text = request.get_data()
     if not text.strip():
         raise ApiError(400, "expected a polyaxonfile as the request body")
-    settings = runtime.get().settings
+    options = ref_options(runtime.get().settings)
     try:
-        runs = check_operation(
-            load_text(text, "polyaxonfile"),
-            hub_dir=settings.hub_dir or None,
-            allow_url_refs=settings.allow_url_refs,
-        )
+        runs = check_operation(load_text(text, "<request body>"), **options)
     except SpecError as exc:
         raise SpecErrors([exc]) from None
     return jsonify({"runs": [compiled_run(run) for run in runs]})

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
+import ipaddress
+import json
+import socket
 import threading
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from ci.compiler import compile_operation
-from ci.refs import RefError, fetch_url, read_ref, resolve_component
+from ci.config import Settings
+from ci.refs import RefError, fetch_url, read_ref, ref_options, resolve_component
+from notifiers import urls
+from notifiers.base import TransientError
 from schemas.errors import SpecErrors
 from schemas.spec import load_operation
 from schemas.spec_source import MAX_BYTES
 from tests.ci.test_compiler import GLOBALS, OPERATION, compile_error, push
+from tests.notifiers.test_urls import connections_made
 
 SPECS = Path(__file__).parents[1] / "fixtures" / "specs"
 HUB = str(SPECS / "hub")
@@ -40,29 +49,103 @@ def test_a_path_ref_is_read_relative_to_the_operations_file():
     assert component.name == "trainer"
 
 
-def test_a_path_ref_may_not_leave_the_root_directory(tmp_path):
-    op = op_with("pathRef: ../../../../etc/passwd", str(tmp_path / "op.yaml"))
+@pytest.fixture
+def specs(tmp_path: Path) -> Path:
+    """A specs directory holding a component, beside files and links that lead out of it."""
+    root = tmp_path / "specs"
+    (root / "team").mkdir(parents=True)
+    (root / "team" / "trainer.yaml").write_bytes(COMPONENT)
+    (tmp_path / "outside.yaml").write_bytes(COMPONENT)
+    (root / "out.yaml").symlink_to(tmp_path / "outside.yaml")
+    (root / "nowhere.yaml").symlink_to(tmp_path / "missing.yaml")
+    (root / "up").symlink_to(tmp_path)
+    (root / "same.yaml").symlink_to(root / "team" / "trainer.yaml")
+    return root
 
-    path, reason, line = ref_error(op, root_dir=str(tmp_path))
+
+def confined(root: Path) -> dict[str, str]:
+    """As the API and runs follow references: a stored spec has no file of its own."""
+    return {"base_dir": str(root), "root_dir": str(root)}
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "../outside.yaml",  # exists
+        "../missing.yaml",  # does not
+        "team/../../outside.yaml",
+        "/etc/passwd",
+        "/etc/no-such-file",
+        "out.yaml",  # a symlink to a file outside
+        "nowhere.yaml",  # a symlink to nothing outside
+        "up/outside.yaml",  # a symlinked directory
+        "up/missing.yaml",
+        "..\\outside.yaml",
+    ],
+)
+def test_a_path_ref_leaving_the_specs_directory_is_refused_alike_whether_or_not_it_exists(
+    specs, ref
+):
+    op = op_with(f"pathRef: {json.dumps(ref)}")
+
+    path, reason, line = ref_error(op, **confined(specs))
 
     assert (path, line) == ("pathRef", 3)
-    assert reason.startswith("'../../../../etc/passwd' leads outside")
+    assert reason == f"{ref!r} leads outside the specs directory"
 
 
-def test_a_path_ref_of_an_unnamed_source_cannot_be_followed():
+@pytest.mark.parametrize("ref", ["team/trainer.yaml", "team/../team/trainer.yaml", "same.yaml"])
+def test_a_path_ref_inside_the_specs_directory_is_read(specs, ref):
+    assert resolve_component(op_with(f"pathRef: {ref}"), **confined(specs)).name == "trainer"
+
+
+def test_a_path_ref_of_a_file_in_the_specs_directory_stays_relative_to_that_file(specs):
+    op = op_with("pathRef: ../../outside.yaml", str(specs / "team" / "op.yaml"))
+
+    reason = ref_error(op, root_dir=str(specs))[1]
+
+    assert reason == "'../../outside.yaml' leads outside the specs directory"
+
+
+def test_a_path_ref_of_an_unnamed_source_needs_a_specs_directory():
     assert ref_error(op_with("pathRef: a.yaml"))[1] == (
-        "a pathRef is relative to its file, and <spec> is not a file"
+        "a pathRef is read relative to its file, and <spec> is not a file; here it needs a "
+        "specs directory (AXON_SPECS_DIR), and none is configured"
     )
 
 
-def test_the_problems_of_a_referenced_file_are_reported_with_their_place(tmp_path):
-    (tmp_path / "broken.yaml").write_text("version: 1.1\nkind: component\nrun: {kind: job}\n")
-    op = op_with("pathRef: broken.yaml", str(tmp_path / "op.yaml"))
+def by_path(ref: str) -> dict[str, object]:
+    params = {"epochs": {"value": 1}}
+    return {"version": 1.1, "kind": "operation", "name": "train", "pathRef": ref, "params": params}
 
-    path, reason, line = ref_error(op)
 
-    assert (path, line) == ("pathRef", 3)
-    assert reason == "in broken.yaml:3:1: run.container: field required"
+def test_a_run_reads_a_path_ref_only_inside_the_specs_directory(axon, rt, start, specs):
+    rt.settings = dataclasses.replace(rt.settings, specs_dir=str(specs))
+    axon.create_project()
+    axon.subscribe(name="inside", operation=by_path("team/trainer.yaml"))
+    axon.subscribe(name="outside", operation=by_path("../outside.yaml"))
+
+    run_ids = axon.push()
+    for run_id in run_ids:
+        start(run_id)
+
+    runs = {run["subscription"]: run for run in map(axon.run, run_ids)}
+    assert "compiled" in [c["status"] for c in runs["inside"]["conditions"]]
+    failed = runs["outside"]["conditions"][-1]
+    assert (runs["outside"]["status"], failed["reason"]) == ("failed", "CompilationError")
+    assert "'../outside.yaml' leads outside the specs directory" in failed["message"]
+
+
+def test_without_a_specs_directory_a_run_refuses_every_path_ref(axon, start, specs):
+    axon.create_project()
+    axon.subscribe(operation=by_path(str(specs / "team" / "trainer.yaml")))
+
+    [run_id] = axon.push()
+    start(run_id)
+
+    run = axon.run(run_id)
+    assert (run["status"], run["conditions"][-1]["reason"]) == ("failed", "CompilationError")
+    assert "none is configured" in run["conditions"][-1]["message"]
 
 
 @pytest.mark.parametrize(
@@ -114,9 +197,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body = COMPONENT
         elif self.path == "/huge.yaml":
             body = b"#" * (MAX_BYTES + 10)
-        elif self.path == "/to-file":
+        elif self.path.startswith("/to/"):  # /to/<where>: a redirect there
             self.send_response(302)
-            self.send_header("Location", "ftp://files.invalid/component.yaml")
+            self.send_header("Location", self.path.removeprefix("/to/"))
             self.end_headers()
             return
         else:
@@ -131,43 +214,118 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+STAND_IN = ipaddress.ip_address("127.0.0.2")
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    """A component host on 127.0.0.2, which `public_stand_in` lets pass as a public address."""
+    httpd = http.server.ThreadingHTTPServer((str(STAND_IN), 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield f"http://{STAND_IN}:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
     thread.join(timeout=5)
 
 
-def test_an_allowed_url_ref_is_fetched(server):
+@pytest.fixture
+def public_stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """127.0.0.2 counts as an internet address; every other address is judged as usual."""
+    judge = urls.non_public
+    monkeypatch.setattr(
+        urls, "non_public", lambda address: "" if address == STAND_IN else judge(address)
+    )
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    with socket.create_server(("127.0.0.1", 0), backlog=8) as sock:
+        yield sock
+
+
+def url_ref_reason(url: str) -> str:
+    return ref_error(op_with(f"urlRef: {url}"), allow_url_refs=True)[1]
+
+
+def test_an_allowed_url_ref_is_fetched(server, public_stand_in):
     op = op_with(f"urlRef: {server}/trainer.yaml")
 
     assert resolve_component(op, allow_url_refs=True).name == "trainer"
 
 
-def test_a_url_ref_reports_an_http_error(server):
-    _, reason, _ = ref_error(op_with(f"urlRef: {server}/nothing"), allow_url_refs=True)
+def test_a_url_ref_inside_the_network_is_refused_unless_private_urls_are_allowed(server):
+    op = op_with(f"urlRef: {server}/trainer.yaml")
+    private = partial(fetch_url, allow_private=True)
 
-    assert reason == f"fetching {server}/nothing answered 404 Not Found"
+    assert url_ref_reason(f"{server}/trainer.yaml").endswith(
+        "refused: host '127.0.0.2' resolves to 127.0.0.2, a loopback address; targets inside "
+        "the network need the allow_private setting"
+    )
+    assert resolve_component(op, allow_url_refs=True, fetch=private).name == "trainer"
 
 
-def test_a_redirect_to_another_scheme_is_refused(server):
-    with pytest.raises(RefError, match="not http"):
-        fetch_url(f"{server}/to-file")
+def test_a_url_ref_redirected_to_a_loopback_address_is_refused_before_connecting(
+    server, public_stand_in, listener
+):
+    inside = f"http://127.0.0.1:{listener.getsockname()[1]}/trainer.yaml"
+
+    reason = url_ref_reason(f"{server}/to/{inside}")
+
+    assert reason.endswith(
+        "resolves to 127.0.0.1, a loopback address; targets inside the "
+        "network need the allow_private setting"
+    )
+    assert connections_made(listener) == 0
 
 
-def test_an_oversized_body_is_cut_and_refused(server):
-    _, reason, _ = ref_error(op_with(f"urlRef: {server}/huge.yaml"), allow_url_refs=True)
+def test_a_url_ref_redirected_through_a_backslash_url_is_refused(server, public_stand_in, listener):
+    hidden = f"http://127.0.0.1:{listener.getsockname()[1]}\\@1.1.1.1/trainer.yaml"
+
+    assert "backslash" in url_ref_reason(f"{server}/to/{hidden}")
+    assert connections_made(listener) == 0
+
+
+def test_the_server_follows_url_refs_under_its_settings(server, public_stand_in):
+    settings = Settings(allow_url_refs=True)
+    op = op_with(f"urlRef: {server}/to/{server}/trainer.yaml")
+
+    assert resolve_component(op, **ref_options(settings)).name == "trainer"
+    loopback = op_with(f"urlRef: {server}/to/http://127.0.0.1:9/trainer.yaml")
+    assert "a loopback address" in ref_error(loopback, **ref_options(settings))[1]
+
+
+def test_a_url_ref_that_never_answers_times_out(listener):
+    port = listener.getsockname()[1]
+
+    with pytest.raises(TransientError, match="no answer in time"):
+        urls.fetch(
+            f"http://127.0.0.1:{port}/",
+            what="urlRef",
+            allow_private=True,
+            max_bytes=10,
+            timeout=0.3,
+        )
+
+
+def test_a_url_ref_reports_an_http_error(server, public_stand_in):
+    assert url_ref_reason(f"{server}/nothing") == f"urlRef {server}/nothing: answered 404 Not Found"
+
+
+def test_a_redirect_to_another_scheme_is_refused(server, public_stand_in):
+    with pytest.raises(RefError, match="only http and https URLs are allowed, not 'ftp'"):
+        fetch_url(f"{server}/to/ftp://files.invalid/component.yaml")
+
+
+def test_an_oversized_body_is_cut_and_refused(server, public_stand_in):
+    reason = url_ref_reason(f"{server}/huge.yaml")
 
     size = f"document is {MAX_BYTES + 1} bytes; the limit is {MAX_BYTES}"
     assert reason == f"in {server}/huge.yaml:1:1: <root>: {size}"
 
 
 def test_only_http_urls_are_fetched():
-    with pytest.raises(RefError, match="not an http"):
+    with pytest.raises(RefError, match="only http and https URLs are allowed, not 'file'"):
         fetch_url("file:///etc/passwd")
 
 

@@ -67,7 +67,19 @@ def check_run_schemas() -> tuple[dict[str, Any], dict[str, Any]]:
     create["if"] = {"properties": {"status": {"const": "completed"}}, "required": ["status"]}
     create["then"] = {"required": ["conclusion"]}
     update["properties"]["output"]["required"] = ["title", "summary"]
+    for schema in (create, update):
+        # The spec says 65535 characters, but GitHub counts UTF-8 bytes (an emoji is four) and
+        # answers 422 to a longer text, which leaves the check run in progress.
+        output = schema["properties"]["output"]["properties"]
+        output["summary"]["maxBytes"] = output["text"]["maxBytes"] = 65535
     return create, update
+
+
+def comment_schema() -> dict[str, Any]:
+    schema = copy.deepcopy(request_schema("create_issue_comment.json"))
+    # Not in the spec: GitHub answers 422 "Body is too long (maximum is 65536 characters)".
+    schema["properties"]["body"]["maxLength"] = 65536
+    return schema
 
 
 class GitHubDouble(HttpDouble):
@@ -84,7 +96,7 @@ class GitHubDouble(HttpDouble):
         self._ids = itertools.count(1)
         self._schema = commit_status_schema()
         self._check_run_schemas = check_run_schemas()
-        self._comment_schema = request_schema("create_issue_comment.json")
+        self._comment_schema = comment_schema()
         self._comment_issues: dict[int, str] = {}  # comment id -> the issue it is on
 
     def required_headers(self) -> dict[str, HeaderRule]:

@@ -35,6 +35,9 @@ def body_schema(fixture: str) -> dict[str, Any]:
             rule["enum"] = parameter["enum"]
         if parameter["name"] in _MAX_255:
             rule["maxLength"] = 255
+        if parameter["name"] == "target_url":
+            # CommitStatus validates it as an addressable URL: absolute, http or https.
+            rule.update(format="uri", pattern="^https?://[^/?#]")
         properties[parameter["name"]] = rule
         if parameter.get("required"):
             required.append(parameter["name"])

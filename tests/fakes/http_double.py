@@ -28,6 +28,10 @@ from werkzeug.wrappers import Request, Response
 
 # A header requirement: an exact value, a regex that must match somewhere, or None for "present".
 HeaderRule = str | re.Pattern[str] | None
+# A URI as RFC 3986 reads one: a scheme, then no space, control character or stray quote.
+# An RFC 3339 date-time (with PagerDuty's "+0000" too).
+_DATE_TIME = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:?\d\d)")
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f\"<>\\^`{|}]*")
 _CREDENTIAL_HEADERS = frozenset({"authorization", "private-token", "cookie", "x-api-key"})
 Answer = Any  # a value, or a callable taking the RecordedRequest and returning the value
 
@@ -69,14 +73,15 @@ class Expectation:
     delay: float = 0.0
     calls: int = 0
     _regex: re.Pattern[str] = field(init=False, repr=False)
-    _validator: jsonschema.Draft7Validator | None = field(init=False, repr=False, default=None)
+    max_bytes: int | None = None
+    _validator: Any = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         self.method = self.method.upper()
         self._regex = compile_pattern(self.pattern)
         if self.schema is not None:
-            jsonschema.Draft7Validator.check_schema(self.schema)
-            self._validator = jsonschema.Draft7Validator(self.schema)
+            Validator.check_schema(self.schema)
+            self._validator = Validator(self.schema, format_checker=FORMATS)
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         found = self._regex.fullmatch(path) if method == self.method else None
@@ -92,9 +97,14 @@ class Expectation:
             _header_problem(name, rule, headers) for name, rule in self.require_headers.items()
         ]
         problems = [problem for problem in found if problem]
-        if self._validator is not None:
+        if self.max_bytes is not None and len(body) > self.max_bytes:
+            problems.append(f"body has {len(body)} bytes, more than {self.max_bytes}")
+        declared = "json" in headers.get("Content-Type", "")
+        if parsed is None and body and (declared or self._validator is not None):
+            problems.append(f"body is not strict JSON: {body[:80]!r}")
+        elif self._validator is not None:
             if parsed is None:
-                problems.append(f"body is not JSON: {body[:80]!r}")
+                problems.append("body is empty, not JSON")
             else:
                 for error in self._validator.iter_errors(parsed):
                     problems.append(f"body at {error.json_path}: {error.message}")
@@ -103,6 +113,25 @@ class Expectation:
     def describe(self) -> str:
         limit = "unlimited" if self.times is None else f"{self.calls} of {self.times} calls"
         return f"{self.method} {self.pattern} -> {self.status} ({limit})"
+
+
+def _max_bytes(validator: Any, limit: int, instance: Any, schema: dict[str, Any]) -> Any:
+    # GitHub counts some limits in UTF-8 bytes, where JSON Schema's maxLength counts characters.
+    if isinstance(instance, str) and len(instance.encode()) > limit:
+        yield jsonschema.ValidationError(
+            f"{len(instance.encode())} bytes in UTF-8, more than {limit}"
+        )
+
+
+# Draft 7 with `maxBytes`, and with `format` checked: `uri` (and PagerDuty's `url`) by an RFC
+# 3986 pattern, since jsonschema checks `uri` only when the optional rfc3987 is installed.
+Validator = jsonschema.validators.extend(jsonschema.Draft7Validator, {"maxBytes": _max_bytes})
+FORMATS = jsonschema.FormatChecker()
+FORMATS.checks("uri")(lambda value: not isinstance(value, str) or bool(_URI.fullmatch(value)))
+FORMATS.checks("url")(lambda value: not isinstance(value, str) or bool(_URI.fullmatch(value)))
+FORMATS.checks("date-time")(
+    lambda value: not isinstance(value, str) or bool(_DATE_TIME.fullmatch(value))
+)
 
 
 def compile_pattern(pattern: str) -> re.Pattern[str]:
@@ -197,12 +226,15 @@ class HttpDouble:
         schema: dict[str, Any] | None = None,
         require_headers: Mapping[str, HeaderRule] | None = None,
         delay: float = 0.0,
+        max_bytes: int | None = None,
     ) -> Expectation:
         """Answer `times` matching requests with `status` and `json` or `body` (plain text).
 
-        `json`/`body` may be callables taking the RecordedRequest. `schema` (JSON Schema) and
-        `require_headers` are checked first: a request failing them is a violation, answered
-        by `reject()` without consuming the expectation. `delay` holds the answer (seconds).
+        `json`/`body` may be callables taking the RecordedRequest. `schema` (JSON Schema, with
+        `format` checked and `maxBytes` counting UTF-8 bytes), `require_headers` and
+        `max_bytes` (of the whole body) are checked first, and a body declared as JSON must be
+        strict JSON (no NaN or Infinity): a request failing them is a violation, answered by
+        `reject()` without consuming the expectation. `delay` holds the answer (seconds).
         """
         expectation = Expectation(
             method,
@@ -215,6 +247,7 @@ class HttpDouble:
             schema=schema,
             require_headers=dict(require_headers or {}),
             delay=delay,
+            max_bytes=max_bytes,
         )
         with self._lock:
             self._expectations.append(expectation)
@@ -362,12 +395,17 @@ def _answer(expectation: Expectation, request: RecordedRequest) -> Response:
 
 
 def _parse_json(body: bytes) -> Any:
+    """The body as strict JSON (RFC 8259), or None: Python's own NaN and Infinity are not."""
     if not body:
         return None
     try:
-        return jsonlib.loads(body)
+        return jsonlib.loads(body, parse_constant=_refuse_constant)
     except ValueError:
         return None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _owed(expectation: Expectation) -> bool:

@@ -18,22 +18,43 @@ CHANNEL_ID = "C0AXON0001"
 POST_PATH = "/api/chat.postMessage"
 UPDATE_PATH = "/api/chat.update"
 
+# The arguments each method takes, from its page at docs.slack.dev/reference/methods; Slack
+# ignores or refuses others, so the double refuses them: an edit cannot carry postMessage's.
+POST_ARGUMENTS = (
+    "channel as_user attachments blocks icon_emoji icon_url link_names markdown_text metadata "
+    "mrkdwn parse reply_broadcast text thread_ts unfurl_links unfurl_media username"
+).split()
+UPDATE_ARGUMENTS = (
+    "channel ts as_user attachments blocks file_ids link_names markdown_text metadata parse "
+    "reply_broadcast text"
+).split()
+
 # Our own subset of what Slack checks (it publishes no schema): a message needs a channel and
 # text or blocks; an update names the message by the channel's id (not its name) and its ts.
 POST_SCHEMA: dict[str, Any] = {
     **MESSAGE_SCHEMA,
     "required": ["channel", "text"],
-    "properties": {**MESSAGE_SCHEMA["properties"], "channel": {"type": "string", "minLength": 1}},
+    "properties": {
+        **{name: {} for name in POST_ARGUMENTS},
+        **MESSAGE_SCHEMA["properties"],
+        "channel": {"type": "string", "minLength": 1},
+        "unfurl_links": {"type": "boolean"},
+    },
+    "additionalProperties": False,
 }
 UPDATE_SCHEMA: dict[str, Any] = {
-    **POST_SCHEMA,
+    **MESSAGE_SCHEMA,
     "required": ["channel", "ts", "text"],
     "properties": {
-        **POST_SCHEMA["properties"],
+        **{name: {} for name in UPDATE_ARGUMENTS},
+        **MESSAGE_SCHEMA["properties"],
         "channel": {"type": "string", "pattern": "^[CDG][A-Z0-9]{8,}$"},
         "ts": {"type": "string", "pattern": r"^\d+\.\d{6}$"},
     },
+    "additionalProperties": False,
 }
+# Slack's Web API asks for the charset on a JSON body, and warns `missing_charset` without it.
+JSON_UTF8 = re.compile(r"^application/json; *charset=utf-8$", re.IGNORECASE)
 
 
 class SlackApiDouble(HttpDouble):
@@ -116,6 +137,6 @@ class SlackApiDouble(HttpDouble):
             delay=delay,
             require_headers={
                 "Authorization": f"Bearer {self.token}",
-                "Content-Type": re.compile(r"^application/json"),
+                "Content-Type": JSON_UTF8,
             },
         )

@@ -5,9 +5,11 @@
         [received] = smtp.wait_for(1)
         received.message.get_body("html")
 
-`expect(count)` says how many messages should arrive; `refuse(address, reply)` makes RCPT TO
-refuse an address; `fail_next(reply)` makes the next DATA fail. `assert_no_outstanding()` fails
-when other than the expected number of messages arrived, or a scripted failure was not used.
+The server offers 8BITMIME unless `eight_bit_mime=False`, and refuses 8-bit content that MAIL
+FROM did not declare with BODY=8BITMIME. `expect(count)` says how many messages should arrive;
+`refuse(address, reply)` makes RCPT TO refuse an address; `fail_next(reply)` makes the next
+DATA fail. `assert_no_outstanding()` fails when other than the expected number of messages
+arrived, or a scripted failure was not used.
 """
 
 from __future__ import annotations
@@ -78,6 +80,12 @@ class Received:
     content: bytes
     login: str  # the user who authenticated, "" when none did
     tls: bool
+    mail_options: tuple[str, ...] = ()  # MAIL FROM's parameters, e.g. ("BODY=8BITMIME",)
+
+    @property
+    def eight_bit(self) -> bool:
+        """Whether the content has a byte above 127."""
+        return any(byte > 127 for byte in self.content)
 
     @property
     def message(self) -> EmailMessage:
@@ -103,10 +111,12 @@ class SmtpServer:
         security: str = "none",
         certificate: Certificate | None = None,
         users: dict[str, str] | None = None,
+        eight_bit_mime: bool = True,
     ) -> None:
         if security != "none" and certificate is None:
             raise ValueError(f"security {security!r} needs a certificate")
         self.security = security
+        self.eight_bit_mime = eight_bit_mime
         self.users = dict(users or {})
         self.received: list[Received] = []
         self.refusals: dict[str, str] = {}
@@ -170,6 +180,12 @@ class SmtpServer:
 
     # -- aiosmtpd's handler hooks ------------------------------------------------------------
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses) -> list[str]:  # noqa: N802
+        session.host_name = hostname
+        if self.eight_bit_mime:
+            return responses
+        return [line for line in responses if line[4:].upper() != "8BITMIME"]
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:  # noqa: N802
         if address in self.refusals:
             return self.refusals[address]
@@ -181,15 +197,20 @@ class SmtpServer:
             if self.failures:
                 return self.failures.pop(0)
             login = session.auth_data.login.decode() if session.auth_data else ""
-            self.received.append(
-                Received(
-                    mail_from=envelope.mail_from,
-                    rcpt_tos=list(envelope.rcpt_tos),
-                    content=bytes(envelope.original_content or envelope.content),
-                    login=login,
-                    tls=session.ssl is not None or self.security == "ssl",
-                )
+            received = Received(
+                mail_from=envelope.mail_from,
+                rcpt_tos=list(envelope.rcpt_tos),
+                content=bytes(envelope.original_content or envelope.content),
+                login=login,
+                tls=session.ssl is not None or self.security == "ssl",
+                mail_options=tuple(option.upper() for option in envelope.mail_options),
             )
+            # RFC 6152: 8-bit content needs the extension offered and BODY=8BITMIME declared;
+            # without them a relay may refuse it, or strip the eighth bit on the way.
+            declared = self.eight_bit_mime and "BODY=8BITMIME" in received.mail_options
+            if received.eight_bit and not declared:
+                return "554 5.6.1 8-bit content without BODY=8BITMIME"
+            self.received.append(received)
             self._lock.notify_all()
         return "250 Message accepted for delivery"
 

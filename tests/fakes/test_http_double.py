@@ -226,3 +226,70 @@ def test_the_slack_double_answers_too_many_fields_as_slack_does():
 
         assert (answer.status_code, answer.text) == (400, "invalid_blocks")
         assert "$.blocks[0].fields" in slack.violations[0].detail
+
+
+def test_a_json_body_with_nan_or_infinity_is_a_violation_even_without_a_schema(api, client):
+    api.expect("POST", "/events", status=202, times=None)
+    headers = {"Content-Type": "application/json"}
+
+    refused = [
+        client.post(f"{api.url}/events", data=body, headers=headers)
+        for body in (b'{"loss": NaN}', b'{"loss": Infinity}', b"[-Infinity]")
+    ]
+    taken = client.post(f"{api.url}/events", data=b'{"loss": "NaN"}', headers=headers)
+
+    assert [answer.status_code for answer in refused] == [422, 422, 422]
+    assert taken.status_code == 202
+    assert all("not strict JSON" in request.detail for request in api.violations)
+
+
+def test_max_bytes_in_a_schema_counts_utf_8_bytes_not_characters(api, client):
+    schema = {"type": "object", "properties": {"summary": {"type": "string", "maxBytes": 8}}}
+    api.expect("POST", "/check-runs", schema=schema, times=None)
+
+    fits = client.post(f"{api.url}/check-runs", json={"summary": "🔥🔥"})
+    over = client.post(f"{api.url}/check-runs", json={"summary": "🔥🔥🔥"})
+
+    assert (fits.status_code, over.status_code) == (201, 422)
+    assert "12 bytes in UTF-8, more than 8" in api.violations[0].detail
+
+
+def test_a_uri_format_needs_an_absolute_uri(api, client):
+    schema = {"type": "object", "properties": {"url": {"type": "string", "format": "uri"}}}
+    api.expect("POST", "/statuses", schema=schema, times=None)
+
+    answers = [
+        client.post(f"{api.url}/statuses", json={"url": url}).status_code
+        for url in ("https://axon.example.com/runs/1", "/runs/1", "https://a b", "")
+    ]
+
+    assert answers == [201, 422, 422, 422]
+
+
+def test_a_body_over_the_byte_limit_is_a_violation(api, client):
+    api.expect("POST", "/enqueue", max_bytes=16, times=None)
+
+    small = client.post(f"{api.url}/enqueue", data=b"x" * 16)
+    large = client.post(f"{api.url}/enqueue", data=b"x" * 17)
+
+    assert (small.status_code, large.status_code) == (201, 422)
+
+
+def test_the_github_double_counts_a_check_run_summary_in_bytes():
+    headers = {"Accept": "application/vnd.github+json", "User-Agent": "test"}
+
+    def create(summary: str) -> dict:
+        return {
+            "name": "axon/train",
+            "head_sha": "abc",
+            "output": {"title": "t", "summary": summary},
+        }
+
+    with GitHubDouble() as github, requests.Session() as client:
+        github.expect_check_run("octo", "vision", times=None)
+        url = f"{github.url}/repos/octo/vision/check-runs"
+        # 65,534 and 65,536 bytes; both far fewer than 65,535 characters.
+        fits = client.post(url, headers=headers, json=create("é" * 32767))
+        over = client.post(url, headers=headers, json=create("🔥" * 16384))
+
+    assert (fits.status_code, over.status_code) == (201, 422)

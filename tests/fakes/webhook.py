@@ -93,12 +93,13 @@ class WebhookDouble(HttpDouble):
         return [request.json for request in self.requests_to("POST", self.path)]
 
     def signature_valid(self, request: RecordedRequest) -> bool:
-        """What a receiver does: recompute the HMAC over "<timestamp>.<raw body>"."""
+        """What a receiver does: recompute the HMAC over "<delivery>.<timestamp>.<raw body>"."""
         return verify(request.headers, request.body, self.secret)
 
 
 def verify(headers: Headers, body: bytes, secret: str) -> bool:
     timestamp = headers.get("X-Axon-Timestamp", "")
-    signed = timestamp.encode() + b"." + body
+    delivery = headers.get("X-Axon-Delivery", "")
+    signed = f"{delivery}.{timestamp}.".encode() + body
     expected = "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, headers.get("X-Axon-Signature", ""))

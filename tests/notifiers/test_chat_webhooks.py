@@ -1,4 +1,4 @@
-"""Discord and Mattermost webhooks, and PagerDuty events, in Polyaxon's shapes."""
+"""Discord and Mattermost webhooks, in Polyaxon's shapes."""
 
 from __future__ import annotations
 
@@ -6,20 +6,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from notifiers.base import PermanentError, Receipt, TransientError
+from notifiers.base import PermanentError, Receipt
 from notifiers.discord import DiscordNotifier
 from notifiers.mattermost import MattermostNotifier
-from notifiers.pagerduty import PagerDutyNotifier
 from notifiers.render import GREEN, RED
 from schemas.status import RunStatus
 from tests.contracts.notifier import NotifierContract
 from tests.fakes.discord import DiscordDouble
 from tests.fakes.mattermost import MattermostDouble
-from tests.fakes.pagerduty import PATH, PagerDutyDouble
 
 S = RunStatus
 RUN_URL = "https://axon.example.com/projects/vision/runs/3f1c9a52"
-SERVICE_KEY = "e93facc04764012d7bfb002500d5d1a6"
 
 
 @pytest.fixture
@@ -31,12 +28,6 @@ def discord() -> Iterator[DiscordDouble]:
 @pytest.fixture
 def mattermost() -> Iterator[MattermostDouble]:
     with MattermostDouble() as double:
-        yield double
-
-
-@pytest.fixture
-def pagerduty() -> Iterator[PagerDutyDouble]:
-    with PagerDutyDouble() as double:
         yield double
 
 
@@ -167,85 +158,3 @@ class TestMattermostNotifier(NotifierContract):
         assert attachment["color"] == RED
         assert "@channel" not in attachment["text"]
         assert "Message: blame @\u200bchannel" in attachment["text"].splitlines()
-
-
-class TestPagerDutyNotifier(NotifierContract):
-    @pytest.fixture
-    def double(self, pagerduty):
-        return pagerduty
-
-    @pytest.fixture
-    def make_notifier(self):
-        return lambda url, timeout=5.0: PagerDutyNotifier(
-            SERVICE_KEY, url=url + PATH, timeout=timeout
-        )
-
-    @pytest.fixture
-    def target(self):
-        return {}
-
-    @pytest.fixture
-    def secrets(self):
-        return [SERVICE_KEY]
-
-    @pytest.fixture
-    def expect_delivery(self, pagerduty):
-        def expect(status=None, *, message=None, headers=None, delay=0.0):
-            pagerduty.expect_event(
-                status=status or 200, message=message, headers=headers, delay=delay
-            )
-
-        return expect
-
-    def test_a_failure_triggers_an_incident_that_the_next_success_resolves(
-        self, notifier, pagerduty, report
-    ):
-        pagerduty.expect_event(times=2)
-
-        opened = notifier.send(report(S.FAILED), {}, None)
-        notifier.send(report(S.SUCCEEDED, run_uuid="a-later-run"), {}, None)
-
-        trigger, resolve = pagerduty.events()
-        assert {key: trigger[key] for key in ("event_type", "incident_key", "description")} == {
-            "event_type": "trigger",
-            "incident_key": "axon/vision/train-on-push",
-            "description": "vision/train-resnet50 failed after 12s",
-        }
-        assert (trigger["client"], trigger["client_url"]) == ("Axon", RUN_URL)
-        assert trigger["details"]["message"] == "exit code 1"
-        assert trigger["contexts"] == [{"type": "link", "href": RUN_URL, "text": "The run in Axon"}]
-        assert (resolve["event_type"], resolve["incident_key"]) == (
-            "resolve",
-            "axon/vision/train-on-push",
-        )
-        assert opened == Receipt(
-            "pagerduty",
-            "axon/vision/train-on-push",
-            {"incident_key": "axon/vision/train-on-push", "event_type": "trigger"},
-        )
-
-    def test_pagerdutys_403_is_throttling_and_so_transient(self, notifier, pagerduty, report):
-        pagerduty.expect_event(status=403, message="Too many API calls at a time")
-
-        with pytest.raises(TransientError, match="403"):
-            notifier.send(report(S.FAILED), {}, None)
-
-    def test_an_invalid_event_is_permanent_with_pagerdutys_errors(
-        self, notifier, pagerduty, report
-    ):
-        pagerduty.expect_event(status=400)
-
-        with pytest.raises(PermanentError, match="Event object is invalid: Service key is the"):
-            notifier.send(report(S.FAILED), {}, None)
-
-    def test_the_target_names_its_service_and_incident(self, pagerduty, report):
-        pagerduty.expect_event()
-        notifier = PagerDutyNotifier(url=pagerduty.events_url)
-
-        notifier.send(report(S.FAILED), {"service_key": "f" * 32, "incident_key": "nightly"}, None)
-
-        [event] = pagerduty.events()
-        assert (event["service_key"], event["incident_key"]) == ("f" * 32, "nightly")
-
-    def test_a_stopped_or_skipped_run_pages_nobody(self, notifier):
-        assert not notifier.wants & {S.STOPPED, S.SKIPPED, S.RUNNING}

@@ -215,6 +215,38 @@ def test_a_relay_without_tls_or_auth_delivers(report):
         smtp.assert_no_outstanding()
 
 
+def test_an_8_bit_body_is_declared_with_8bitmime(certificate, report):
+    with SmtpServer(security="starttls", certificate=certificate, users={"axon": PASSWORD}) as smtp:
+        smtp.expect(1)
+        notifier = notifier_for(smtp, certificate)
+
+        notifier.send(report(RunStatus.FAILED, message="Größe ≠ 3 🚀"), {"to": TEAM}, None)
+
+        [received] = smtp.wait_for(1)
+        assert received.eight_bit
+        assert "BODY=8BITMIME" in received.mail_options
+        text = received.message.get_body(("plain",)).get_content()
+        assert "Größe ≠ 3 🚀" in text.splitlines()
+        smtp.assert_no_outstanding()
+
+
+def test_a_server_without_8bitmime_gets_the_body_in_7_bits(report):
+    with SmtpServer(eight_bit_mime=False) as smtp:
+        smtp.expect(1)
+        notifier = EmailNotifier(host=smtp.host, port=smtp.port, security="none", timeout=5)
+
+        notifier.send(report(RunStatus.FAILED, message="Größe ≠ 3 🚀"), {"to": TEAM}, None)
+
+        [received] = smtp.wait_for(1)
+        assert not received.eight_bit
+        assert "BODY=8BITMIME" not in received.mail_options
+        text = received.message.get_body(("plain",)).get_content()
+        html = received.message.get_body(("html",)).get_content()
+        assert "Größe ≠ 3 🚀" in text.splitlines()
+        assert "<code>Größe ≠ 3 🚀</code>" in html
+        smtp.assert_no_outstanding()
+
+
 def test_an_unknown_security_setting_is_refused_at_construction():
     with pytest.raises(ValueError, match="security must be one of"):
         EmailNotifier(host="smtp.example.com", security="tls")

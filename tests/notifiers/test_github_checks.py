@@ -127,6 +127,36 @@ class TestGitHubChecksNotifier(EditInPlaceContract):
             "| `f1` | 0.8 | — |  |  |",
         ]
 
+    def test_an_emoji_heavy_70_kb_outputs_table_still_completes_the_check_run(
+        self, notifier, github, report
+    ):
+        github.expect_check_run("octo-org", "vision")
+        github.expect_check_run("octo-org", "vision", 1)
+        # Fewer than 65,535 characters, but some 70 KB in UTF-8: each 🔥 is four bytes.
+        outputs = {f"metric_{index:04d}": "🔥" * 20 for index in range(700)}
+        queued = notifier.send(report(S.QUEUED), {}, None)
+
+        done = notifier.send(report(outputs=outputs), {}, queued)
+
+        [_, (method, body)] = github.check_runs()
+        summary = body["output"]["summary"]
+        assert (method, body["status"], done.data["status"]) == ("PATCH", "completed", "completed")
+        assert 60_000 < len(summary.encode()) <= 65535
+        rows = [line for line in summary.splitlines() if line.startswith("| `metric_")]
+        assert all(row.endswith(f"| {'🔥' * 20} |") for row in rows)
+        assert f"_… {700 - len(rows)} more outputs, not shown_" in summary
+        assert summary.endswith("[Run](https://axon.example.com/projects/vision/runs/3f1c9a52)\n")
+
+    def test_a_summary_cut_in_bytes_never_splits_a_character(self, notifier, github, report):
+        github.expect_check_run("octo-org", "vision")
+        # No table to shorten: the cut goes through the text, which is all four-byte emoji.
+        notifier.send(report(S.FAILED, run_name="🔥" * 20000), {}, None)
+
+        [(_, body)] = github.check_runs()
+        summary = body["output"]["summary"]
+        assert len(summary.encode()) <= 65535
+        assert summary.endswith("🔥…")
+
     def test_a_regression_against_the_base_branch_fails_the_check(self, notifier, github, report):
         github.expect_check_run("octo-org", "vision")
         rule = "accuracy dropped 0.8 points, more than 0.5"

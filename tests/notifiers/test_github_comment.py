@@ -132,6 +132,20 @@ class TestGitHubCommentNotifier(EditInPlaceContract):
         [(_, _, body)] = github.comments()
         assert "| `accuracy` | 0.93 |\n| `loss` | 0.214 |" in body
 
+    def test_a_table_too_long_for_a_comment_keeps_whole_rows_and_says_how_many_more(
+        self, notifier, github, report
+    ):
+        github.expect_comment("octo-org", "vision", PR)
+        outputs = {f"per_class_accuracy_{index:05d}": 0.5 for index in range(3000)}
+
+        notifier.send(report(outputs=outputs), {}, None)
+
+        [(_, _, body)] = github.comments()
+        rows = [line for line in body.splitlines() if line.startswith("| `per_class")]
+        assert len(body.encode()) <= 65536
+        assert all(row.endswith("` | 0.5 |") for row in rows)
+        assert f"_… {3000 - len(rows)} more outputs, not shown_" in body
+
     def test_a_run_not_on_a_pull_request_is_not_commented_on(self, notifier, github, report):
         receipt = notifier.send(report(pull_request=None), {}, None)
 

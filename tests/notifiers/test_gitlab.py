@@ -155,6 +155,43 @@ class TestGitLabNotifier(NotifierContract):
 
         assert gitlab.requests == []
 
+    def test_a_300_character_branch_and_reason_still_set_the_status(self, notifier, gitlab, report):
+        gitlab.expect_status(PROJECT, SHA)
+        branch = "feature/" + "b" * 292
+
+        notifier.send(report(S.FAILED, branch=branch, message="m" * 300), {}, None)
+
+        [status] = gitlab.statuses()
+        # A cut ref would name a branch that does not exist; without one GitLab uses the
+        # commit's pipeline.
+        assert "ref" not in status
+        assert len(status["description"]) == 255
+        assert (status["state"], status["target_url"]) == ("failed", RUN_URL)
+
+    def test_a_long_status_name_is_cut_to_255_characters(self, notifier, gitlab, report):
+        gitlab.expect_status(PROJECT, SHA)
+
+        notifier.send(report(), {"name": "axon/" + "n" * 300}, None)
+
+        assert len(gitlab.statuses()[0]["name"]) == 255
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "/projects/vision/runs/3f1c9a52",  # public_url unset: a path, not a URL
+            "ftp://axon.example.com/runs/3f1c9a52",
+            "https://axon.example.com/" + "r" * 300,
+        ],
+    )
+    def test_a_run_url_gitlab_would_refuse_is_left_out(self, url, notifier, gitlab, report):
+        gitlab.expect_status(PROJECT, SHA)
+
+        notifier.send(report(url=url), {}, None)
+
+        [status] = gitlab.statuses()
+        assert "target_url" not in status
+        assert status["state"] == "success"
+
 
 class TestGitLabNoteNotifier(EditInPlaceContract):
     @pytest.fixture

@@ -123,6 +123,28 @@ class TestSlackNotifier(NotifierContract):
         assert f"*Commit*\nocto-org/vision@9fceb02 ({escaped})" in shown
         assert not any("<!channel>" in text for text in shown)
 
+    def test_a_long_reason_full_of_characters_to_escape_stays_within_slacks_limits(
+        self, notifier, slack, report
+    ):
+        slack.expect_message()
+        # Each `<` becomes `&lt;`: 1,000 characters of them are 4,000 once escaped.
+        message = "<" * 5000
+        branch = "&" * 3000
+        outputs = {"<" * 1000: "&" * 300}
+
+        notifier.send(
+            report(RunStatus.FAILED, message=message, branch=branch, outputs=outputs), {}, None
+        )
+
+        [request] = slack.requests
+        assert request.verdict == "expected"
+        sent = request.json
+        assert all(len(text) <= 2000 for text in _shown(sent)[1:])
+        assert len(_shown(sent)[0]) <= 3000 and len(sent["text"]) <= 4000
+        # The cut falls between entities, never inside one.
+        assert _shown(sent)[0].endswith("&lt;…")
+        assert sent["text"].endswith("&lt;…")
+
     def test_many_outputs_stay_within_slacks_ten_fields(self, notifier, slack, report):
         slack.expect_message()
         outputs = {f"metric_{n:02d}": n / 100 for n in range(15)}

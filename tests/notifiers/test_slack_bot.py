@@ -87,6 +87,24 @@ class TestSlackBotNotifier(EditInPlaceContract):
             )
         )
 
+    def test_the_update_sends_only_what_chat_update_takes_and_every_call_says_utf_8(
+        self, notifier, slack_api, report
+    ):
+        slack_api.expect_post()
+        slack_api.expect_update()
+
+        running = notifier.send(report(S.RUNNING, branch="café-🚀"), {}, None)
+        notifier.send(report(S.SUCCEEDED, branch="café-🚀"), {}, running)
+
+        post, update = slack_api.requests
+        assert (post.verdict, update.verdict) == ("expected", "expected")
+        assert post.json["unfurl_links"] is False
+        assert set(update.json) == {"channel", "ts", "text", "blocks"}
+        assert {r.headers["Content-Type"] for r in (post, update)} == {
+            "application/json; charset=utf-8"
+        }
+        assert "café-🚀" in update.body.decode("utf-8")
+
     def test_slacks_ok_false_is_permanent_and_names_slacks_code(self, notifier, slack_api, report):
         slack_api.expect_post(error="channel_not_found")
 

@@ -10,9 +10,11 @@ import pytest
 
 from notifiers.base import PermanentError, Receipt
 from notifiers.webhook import WebhookNotifier
+from schemas.errors import SignatureError
 from schemas.status import RunStatus
 from tests.contracts.notifier import NotifierContract
 from tests.fakes.webhook import WebhookDouble
+from webhooks.generic import GenericProvider
 
 UUID = "3f1c9a52e8d44b0f9a6f0c1d2e3b4a5c"
 
@@ -80,6 +82,21 @@ class TestWebhookNotifier(NotifierContract):
             "train-on-push",
         )
 
+    def test_a_diverged_runs_nan_and_infinity_arrive_as_strings_in_valid_json(
+        self, notifier, hook, report
+    ):
+        hook.expect_notification()
+        outputs = {"loss": float("nan"), "grad_norm": float("inf"), "nested": [float("-inf")]}
+
+        notifier.send(report(RunStatus.FAILED, outputs=outputs), {}, None)
+
+        [request] = hook.requests
+        assert request.verdict == "expected"
+        body = json.loads(request.body, parse_constant=_refuse)
+        assert body["outputs"] == {"loss": "NaN", "grad_norm": "Infinity", "nested": ["-Infinity"]}
+        assert "Output loss: NaN" in body["details"].splitlines()
+        assert hook.signature_valid(request)
+
     def test_the_receiver_can_verify_the_signature_with_the_shared_secret(
         self, notifier, hook, report
     ):
@@ -92,6 +109,17 @@ class TestWebhookNotifier(NotifierContract):
         assert abs(int(request.headers["X-Axon-Timestamp"]) - time.time()) < 5
         assert request.headers["X-Axon-Delivery"] == f"{UUID}.succeeded"
         assert receipt == Receipt("webhook", f"{UUID}.succeeded", {"status_code": 200})
+
+    def test_axons_own_generic_source_accepts_what_it_sends(self, notifier, hook, report):
+        hook.expect_notification()
+        notifier.send(report(), {}, None)
+        [request] = hook.requests
+
+        GenericProvider().verify(request.headers, request.body, hook.secret)
+
+        replayed = {**request.headers, "X-Axon-Delivery": f"{UUID}.failed"}
+        with pytest.raises(SignatureError):
+            GenericProvider().verify(replayed, request.body, hook.secret)
 
     def test_a_changed_body_or_another_secret_does_not_verify(self, notifier, hook, report):
         hook.expect_notification()
@@ -140,3 +168,7 @@ class TestWebhookNotifier(NotifierContract):
     def test_without_any_url_the_error_is_permanent(self, hook, report):
         with pytest.raises(PermanentError, match="no url"):
             WebhookNotifier().send(report(), {}, None)
+
+
+def _refuse(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
