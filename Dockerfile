@@ -1,6 +1,9 @@
 # syntax=docker/dockerfile:1
 # One image for every Axon process: the API (gunicorn wsgi:app), `axon worker`, `axon scheduler`,
 # `axon agent` and `axon db upgrade`. Settings come from AXON_* variables at run time.
+# The API binds 0.0.0.0 and refuses to start without AXON_API_TOKEN, e.g.
+#   docker run -e AXON_API_TOKEN=$(openssl rand -hex 32) -e AXON_SECRET_KEY=... -e AXON_DATABASE_URL=...
+# The other processes serve no HTTP and need no token.
 
 FROM python:3.11-slim AS build
 WORKDIR /src
@@ -26,8 +29,8 @@ COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-deps /wheels/*.whl
-# gunicorn imports wsgi:app from the working directory.
-COPY wsgi.py .
+# gunicorn imports wsgi:app and reads gunicorn.conf.py from the working directory.
+COPY wsgi.py gunicorn.conf.py ./
 USER 10001:10001
 EXPOSE 8000
 CMD ["gunicorn", "wsgi:app", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", \

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify
 
 from ci import runtime
 from ci.api import (
+    access,
     deliveries,
     errors,
     notifications,
@@ -19,16 +19,12 @@ from ci.api import (
     subscriptions,
     webhooks,
 )
-from ci.api.errors import ApiError
 from ci.config import Settings
-
-# Endpoints a job calls with its own run token instead of the API token.
-RUN_TOKEN_ENDPOINTS = {"runs.log_outputs"}
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     rt = runtime.init(settings)
-    app = Flask(__name__, template_folder="templates")
+    app = Flask(__name__, template_folder="templates", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = rt.settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     errors.register(app)
@@ -44,18 +40,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     ):
         app.register_blueprint(module.blueprint)
 
-    @app.before_request
-    def _require_api_token() -> None:
-        token = rt.settings.api_token
-        if not token or not request.path.startswith("/api/"):
-            return
-        if request.endpoint in RUN_TOKEN_ENDPOINTS:
-            return
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            raise ApiError(401, "the API requires a token: Authorization: Bearer <AXON_API_TOKEN>")
+    # With AXON_API_TOKEN set, only webhooks, the tracking endpoint and /healthz are open.
+    access.init_app(app, rt.settings, rt.secret_key)
 
-    @app.get("/healthz")
+    @app.get("/healthz", endpoint="health")
     def _health() -> Any:
         return jsonify({"status": "ok"})
 

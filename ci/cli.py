@@ -22,12 +22,18 @@ def main() -> None:
 def serve(host: str | None, port: int | None) -> None:
     """Serve the API and webhooks; embedded mode also runs the worker and the agent."""
     from ci import migrate, runtime
+    from ci.api.access import MissingApiToken, require_api_token
     from ci.app import create_app
     from ci.config import Settings
     from ci.embedded import Server
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings.from_env(**overrides)
+    try:
+        require_api_token(settings, "axon serve", settings.host)
+    except MissingApiToken as exc:
+        raise click.ClickException(str(exc)) from exc
+    runtime.protect_process()
     rt = runtime.init(settings)
     migrate.upgrade(rt.db.engine)
     mode = "embedded: SQLite-ready, in-process worker, local runner" if settings.embedded else "API"
@@ -41,6 +47,7 @@ def worker(concurrency: int) -> None:
     """Run a Celery worker on AXON_BROKER_URL."""
     from ci import runtime
 
+    runtime.protect_process()
     rt = runtime.init()
     # A node name per process: two workers on one host must not share a control queue.
     node = f"axon-{os.getpid()}@%h"
@@ -54,6 +61,7 @@ def agent() -> None:
     from ci import agent as agent_module
     from ci import runtime
 
+    runtime.protect_process()
     agent_module.run_forever(runtime.init())
 
 
@@ -65,6 +73,7 @@ def scheduler() -> None:
     from ci import runtime
     from ci import scheduler as schedules
 
+    runtime.protect_process()
     schedules.run_forever(runtime.init(), threading.Event())
 
 

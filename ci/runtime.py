@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import hmac
 import logging
 import os
 import secrets
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +59,11 @@ class Runtime:
                     log.warning("closing runner %s failed", runner.name, exc_info=True)
 
     def run_token(self, run_uuid: str) -> str:
-        """The per-run token a job reports with; derived, so a resubmit gets the same one."""
+        """The per-run token a job reports with; derived, so a resubmit gets the same one.
+
+        The uuid is signed into it, so it authorizes that run's tracking endpoint and no other;
+        minting one takes the secret key, which no job's environment (nor its parent's) holds.
+        """
         return hmac.new(self.secret_key, f"run:{run_uuid}".encode(), hashlib.sha256).hexdigest()
 
     def check_run_token(self, run_uuid: str, token: str) -> bool:
@@ -83,6 +89,26 @@ def _secret_key(settings: Settings) -> bytes:
     with os.fdopen(fd, "w") as f:
         f.write(secrets.token_hex(32))
     return path.read_bytes().strip()
+
+
+PR_SET_DUMPABLE = 4
+
+
+def protect_process() -> None:
+    """Keep this process's environment and memory from other processes of the same user.
+
+    Its environment holds the secret key, the database URL and report credentials, and a local
+    runner's jobs run as the same user: a non-dumpable process's /proc/<pid>/environ and memory
+    are readable only with CAP_SYS_PTRACE (root). Linux only; elsewhere nothing changes.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
+    except (OSError, AttributeError):
+        log.warning("could not make the process non-dumpable", exc_info=True)
 
 
 def configure_celery(settings: Settings) -> None:

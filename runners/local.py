@@ -2,7 +2,8 @@
 
 Features: one directory per run (`<root>/<uuid>/`: spec.json, state.json, logs.txt,
 supervisor.pid) owned by a detached supervisor (`runners.local_supervisor`), so a run outlives
-the worker that submitted it and any process can observe or cancel it; git checkout at a sha;
+the worker that submitted it and any process can observe or cancel it; the supervisor gets a
+minimal environment, never the worker's secrets; git checkout at a sha;
 timeouts; cancel stops the job's whole process group; a supervisor that died without recording
 an outcome is reported `failed` with reason `Lost`. External id: the run's uuid.
 Config: `root` (directory of run dirs), `python` (interpreter for supervisors), `poll_interval`
@@ -38,6 +39,8 @@ from runners.local_supervisor import (
 )
 from schemas.status import RunStatus
 
+# The supervisor runs git and python; it needs to find them and no more.
+SUPERVISOR_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 LAUNCH_GRACE = 30.0  # seconds a submitted run may go without a supervisor pid before it is Lost
 
 
@@ -127,13 +130,11 @@ class LocalRunner(Runner):
             os.unlink(tmp)
 
     def _launch(self, run_dir: Path) -> None:
-        code_dir = str(Path(__file__).resolve().parent.parent)
-        pythonpath = os.pathsep.join(p for p in (code_dir, os.environ.get("PYTHONPATH")) if p)
         with open(run_dir / "supervisor.log", "ab") as out:
             proc = subprocess.Popen(
                 [self.python, "-m", "runners.local_supervisor", str(run_dir)],
                 cwd=run_dir,
-                env={**os.environ, "PYTHONPATH": pythonpath},
+                env=supervisor_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -161,6 +162,19 @@ class LocalRunner(Runner):
             except FileNotFoundError:
                 return False
         return not supervisor_alive(pid, run_dir)
+
+
+def supervisor_env() -> dict[str, str]:
+    """The supervisor's whole environment: its job can read it at /proc/$PPID/environ.
+
+    The worker's environment holds Axon's secrets (the secret key that signs run tokens, the
+    database URL, report credentials), so none of it is passed on; spec.json in the run dir is
+    all the supervisor needs.
+    """
+    env = {key: os.environ[key] for key in SUPERVISOR_ENV if key in os.environ}
+    code_dir = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (code_dir, os.environ.get("PYTHONPATH")) if p)
+    return env
 
 
 def _gone_entry(run_dir: Path) -> dict[str, Any]:

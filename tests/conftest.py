@@ -20,6 +20,7 @@ from ci.db import Database
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PG_ADMIN_URL = os.environ.get("AXON_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+API_TOKEN = "test-api-token"
 
 
 def fixture_bytes(relative: str) -> bytes:
@@ -98,6 +99,7 @@ def settings(pg_url: str, tmp_path: Path) -> Settings:
         runs_dir=str(tmp_path / "runs"),
         public_url="http://axon.test",
         secret_key="test-secret-key",
+        api_token=API_TOKEN,
         github_api_url="http://github.invalid",
         github_token="ghp_test",
     )
@@ -145,6 +147,15 @@ def app(rt: runtime.Runtime, settings: Settings) -> Any:
 
 @pytest.fixture
 def client(app: Any) -> Any:
+    """A caller with the API token; a header of the request's own (a run token) replaces it."""
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {API_TOKEN}"
+    return test_client
+
+
+@pytest.fixture
+def anonymous_client(app: Any) -> Any:
+    """A caller with no credentials at all."""
     return app.test_client()
 
 

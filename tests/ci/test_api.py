@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 
 import pytest
 
-from ci import runtime
-from ci.models import Delivery
 from schemas.status import RunStatus
 from tests.ci.conftest import SECRET, advance, subscription
 
@@ -339,59 +336,3 @@ def test_an_unknown_run_gets_404(client):
 
     assert response.status_code == 404
     assert response.json["error"]["message"] == f"no run {'0' * 32!r}"
-
-
-# -- the API token -------------------------------------------------------------------------------
-
-
-API_TOKEN = "axon-api-token"
-
-
-def require_api_token():
-    """Require a token on the API from now on, as AXON_API_TOKEN does."""
-    current = runtime.get()
-    current.settings = dataclasses.replace(current.settings, api_token=API_TOKEN)
-
-
-def test_with_an_api_token_set_the_api_refuses_requests_without_it(axon, client):
-    axon.create_project()
-    require_api_token()
-
-    without = client.get("/api/v1/projects")
-    wrong = client.get("/api/v1/projects", headers={"Authorization": "Bearer not-the-token"})
-    right = client.get("/api/v1/projects", headers={"Authorization": f"Bearer {API_TOKEN}"})
-    create = client.post("/api/v1/projects", json={"name": "audio"})
-
-    assert (without.status_code, wrong.status_code, right.status_code) == (401, 401, 200)
-    assert create.status_code == 401
-    assert "Authorization: Bearer" in without.json["error"]["message"]
-    assert [p["name"] for p in right.json] == ["vision"]
-
-
-def test_with_an_api_token_set_webhooks_are_still_accepted(axon, db):
-    axon.create_project()
-    axon.subscribe()
-    require_api_token()
-
-    delivery_id = axon.deliver_push()
-
-    with db.session() as session:
-        assert session.get(Delivery, delivery_id).status == "received"
-
-
-def test_with_an_api_token_set_a_job_still_reports_outputs_with_its_run_token(
-    rt, axon, client, created_run
-):
-    uuid = axon.run(created_run)["uuid"]
-    require_api_token()
-    url = f"/api/v1/runs/{uuid}/outputs"
-    body = {"outputs": {"accuracy": 0.93}}
-
-    with_run_token = client.post(
-        url, json=body, headers={"Authorization": f"Bearer {rt.run_token(uuid)}"}
-    )
-    with_api_token = client.post(url, json=body, headers={"Authorization": f"Bearer {API_TOKEN}"})
-
-    assert with_run_token.status_code == 200, with_run_token.json
-    assert with_run_token.json == {"outputs": {"accuracy": 0.93}}
-    assert with_api_token.status_code == 401

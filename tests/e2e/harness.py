@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -35,6 +36,8 @@ class Axon:
     ) -> None:
         self.mode, self.home = mode, home
         self.per_process = per_process or {}
+        # Production refuses to serve without a token; the embedded default on loopback needs none.
+        self.api_token = "" if mode == "embedded" else f"e2e-api-token-{secrets.token_hex(8)}"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -46,6 +49,7 @@ class Axon:
             "AXON_SECRET_KEY": "e2e-secret-key",
             "AXON_SWEEP_INTERVAL_SECONDS": "1",
             "AXON_LOG_LEVEL": "INFO",
+            "AXON_API_TOKEN": self.api_token,
             **env,
         }
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -146,7 +150,11 @@ class Axon:
                 process.wait()
 
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        return requests.request(method, self.url + path, timeout=10, **kwargs)
+        """A request with the API token, as a user's client sends it; `headers` may replace it."""
+        token = self.env.get("AXON_API_TOKEN", "")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers.update(kwargs.pop("headers", None) or {})
+        return requests.request(method, self.url + path, headers=headers, timeout=10, **kwargs)
 
     def wait_for_run(
         self, project: str, done: bool = True, timeout: float = 30.0

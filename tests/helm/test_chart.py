@@ -23,6 +23,8 @@ SECRET_KEYS = (
     "AXON_SLACK_WEBHOOK_URL",
 )
 REQUIRED_SECRET_KEYS = SECRET_KEYS[:3]
+# Only the API serves requests, so only its pods get the API token, and cannot start without it.
+API_ONLY_SECRET_KEYS = ("AXON_API_TOKEN",)
 MANAGE = {"create", "get", "list", "watch", "patch", "delete"}
 
 CONNECTIONS = {
@@ -192,10 +194,14 @@ def test_every_deployment_reads_settings_from_the_configmap_and_the_secret(
         c = container(deployment(objects, component))
         assert c["envFrom"] == [{"configMapRef": {"name": configmap}}]
         refs = secret_refs(c)
-        assert set(refs) == set(SECRET_KEYS)
+        required = REQUIRED_SECRET_KEYS + (API_ONLY_SECRET_KEYS if component == "api" else ())
+        if component == "api":
+            assert set(refs) == set(SECRET_KEYS)
+        else:
+            assert set(refs) == set(SECRET_KEYS) - set(API_ONLY_SECRET_KEYS)
         for key, ref in refs.items():
             assert (ref["name"], ref["key"]) == (secret, key)
-            assert ref.get("optional", False) == (key not in REQUIRED_SECRET_KEYS)
+            assert ref.get("optional", False) == (key not in required)
 
 
 def test_configmap_holds_the_non_secret_settings(render: Render) -> None:
@@ -215,7 +221,7 @@ def test_secret_holds_the_connection_urls_and_keys(render: Render) -> None:
         "AXON_DATABASE_URL": "postgresql+psycopg2://axon:pw@db.example:5432/axon",
         "AXON_BROKER_URL": "amqp://axon:pw@mq.example:5672/axon",
         "AXON_SECRET_KEY": "a-long-random-secret-key",
-        "AXON_API_TOKEN": "",
+        "AXON_API_TOKEN": decoded["AXON_API_TOKEN"],
         "AXON_GITHUB_TOKEN": "",
         "AXON_SLACK_WEBHOOK_URL": "",
     }
@@ -225,6 +231,18 @@ def test_a_secret_key_is_generated_when_none_is_given(render: Render) -> None:
     values = with_connections(secrets={"secretKey": ""})
     data = one(render(values), "Secret", "axon")["data"]
     assert len(base64.b64decode(data["AXON_SECRET_KEY"])) == 64
+
+
+def test_an_api_token_is_generated_when_none_is_given(render: Render) -> None:
+    data = one(render(VALUE_SETS["defaults"]), "Secret", "axon")["data"]
+    token = base64.b64decode(data["AXON_API_TOKEN"]).decode()
+    assert len(token) == 48 and token.isalnum()
+
+
+def test_a_given_api_token_is_kept(render: Render) -> None:
+    values = with_connections(secrets={"apiToken": "the-operators-token"})
+    data = one(render(values), "Secret", "axon")["data"]
+    assert base64.b64decode(data["AXON_API_TOKEN"]) == b"the-operators-token"
 
 
 def test_an_existing_secret_replaces_the_charts_secrets(render: Render) -> None:

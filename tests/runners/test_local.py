@@ -148,6 +148,19 @@ class TestLocalRunner(RunnerContract):
 
         assert "hello None\n" in runner.logs(external_id)
 
+    def test_job_cannot_read_the_workers_secrets_from_its_supervisors_environment(
+        self, runner: LocalRunner, make_spec: MakeSpec, monkeypatch: pytest.MonkeyPatch
+    ):
+        monkeypatch.setenv("AXON_SECRET_KEY", "worker-secret")
+        monkeypatch.setenv("AXON_DATABASE_URL", "postgresql://axon:db-password@db/axon")
+        code = "import os; print(open(f'/proc/{os.getppid()}/environ').read().replace('\\0', ' '))"
+        external_id = runner.submit(make_spec(python(code)))
+
+        assert run_to_end(runner, external_id)[-1].status == RunStatus.SUCCEEDED
+        logs = runner.logs(external_id)
+        assert "PATH=" in logs  # the supervisor's environment was read, and is this small
+        assert "worker-secret" not in logs and "db-password" not in logs
+
     def test_job_can_import_axon_tracking(self, runner: LocalRunner, make_spec: MakeSpec):
         code = "import axon_tracking; print(axon_tracking.log_outputs.__name__)"
         external_id = runner.submit(make_spec(python(code), env={"PYTHONPATH": "/opt/own"}))

@@ -92,17 +92,43 @@ app.kubernetes.io/part-of: axon
 {{- end }}
 {{- end }}
 
-{{/* Settings that are secret, from the chart's Secret or an existing one. */}}
+{{/*
+The API refuses to serve without a token, so one is always there: the given one, else the one
+the release's Secret already holds (kept across upgrades, or every client would be locked out),
+else a new one.
+*/}}
+{{- define "axon.apiToken" -}}
+{{- if .Values.secrets.apiToken }}
+{{- .Values.secrets.apiToken }}
+{{- else }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "axon.fullname" .) }}
+{{- $kept := dig "data" "AXON_API_TOKEN" "" ($existing | default dict) }}
+{{- if $kept }}
+{{- $kept | b64dec }}
+{{- else }}
+{{- randAlphaNum 48 }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Settings that are secret, from the chart's Secret or an existing one. Arguments (a dict): root
+and component; only the API, which serves requests, gets the API token.
+*/}}
 {{- define "axon.secretEnv" -}}
-{{- $secret := include "axon.secretName" . }}
-{{- range $key := list "AXON_DATABASE_URL" "AXON_BROKER_URL" "AXON_SECRET_KEY" }}
+{{- $secret := include "axon.secretName" .root }}
+{{- $required := list "AXON_DATABASE_URL" "AXON_BROKER_URL" "AXON_SECRET_KEY" }}
+{{- if eq .component "api" }}
+{{- $required = append $required "AXON_API_TOKEN" }}
+{{- end }}
+{{- range $key := $required }}
 - name: {{ $key }}
   valueFrom:
     secretKeyRef:
       name: {{ $secret }}
       key: {{ $key }}
 {{- end }}
-{{- range $key := list "AXON_API_TOKEN" "AXON_GITHUB_TOKEN" "AXON_SLACK_WEBHOOK_URL" }}
+{{- range $key := list "AXON_GITHUB_TOKEN" "AXON_SLACK_WEBHOOK_URL" }}
 - name: {{ $key }}
   valueFrom:
     secretKeyRef:
@@ -190,7 +216,7 @@ spec:
             - configMapRef:
                 name: {{ include "axon.fullname" $root }}
           env:
-            {{- include "axon.secretEnv" $root | trim | nindent 12 }}
+            {{- include "axon.secretEnv" (dict "root" $root "component" .component) | trim | nindent 12 }}
             {{- with concat $root.Values.extraEnv $values.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
