@@ -36,6 +36,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+CONNECT_TIMEOUT_SECONDS = 5
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -44,6 +47,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url, **kwargs)
     kwargs.setdefault("pool_pre_ping", True)
+    if url.startswith("postgresql"):
+        # A partition that drops packets would otherwise hold a request for the kernel's TCP
+        # timeout (minutes) before the caller can answer 503 and the sender retry.
+        connect_args = {
+            "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            **kwargs.pop("connect_args", {}),
+        }
+        kwargs["connect_args"] = connect_args
     return create_engine(url, **kwargs)
 
 

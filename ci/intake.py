@@ -6,12 +6,10 @@ import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from ci import outbox
 from ci.db import Database, utcnow
@@ -21,6 +19,10 @@ from webhooks.base import WebhookProvider
 
 # Headers worth keeping with a delivery; never Authorization or cookies.
 KEPT_HEADERS = ("content-type", "user-agent")
+# The longest delivery id kept: the width of `deliveries.dedupe_key`.
+MAX_DELIVERY_ID = 128
+# What a refused delivery keeps of its body when the caller does not say (AXON_REJECTED_BODY_BYTES).
+REJECTED_BODY_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,13 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
         low = name.lower()
         secret = "signature" in low or "token" in low or low == "authorization"
         if not secret and (low in KEPT_HEADERS or low.startswith("x-")):
-            kept[low] = value
+            kept[_text(low)] = _text(value)
     return kept
+
+
+def _text(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and a sender's header or message may carry one.
+    return value.replace("\x00", "")
 
 
 @dataclass(frozen=True)
@@ -93,19 +100,43 @@ def record_rejection(
     headers: Mapping[str, str],
     reason: str,
     body: bytes = b"",
+    size: int | None = None,
+    keep: int = REJECTED_BODY_BYTES,
 ) -> int | None:
-    """Keep a refused delivery with its reason, so "why did nothing happen?" has an answer."""
+    """Keep a refused delivery with its reason, so "why did nothing happen?" has an answer.
+
+    Only the first `keep` bytes of the body are kept, with its `size` (default: `len(body)`):
+    anyone can send a refused delivery, so its whole body would let anyone fill the disk.
+    """
     values: dict[str, Any] = {
         "source_id": source.id if source else None,
         "provider": provider,
         "dedupe_key": None,
         "status": "rejected",
-        "reason": reason,
+        "reason": _text(reason),
         "headers": kept_headers(headers),
-        "body": body,
+        "body": body[: max(keep, 0)],
+        "body_size": len(body) if size is None else size,
         "processed_at": utcnow(),
     }
-    return _insert(db, values)
+    try:
+        return _insert(db, values)
+    except IntegrityError:
+        # The source was deleted since it was looked up (sources are cached): keep the
+        # refusal without it.
+        return _insert(db, {**values, "source_id": None})
+
+
+def _delivery_id_problem(provider: WebhookProvider, key: str | None) -> str | None:
+    """Why the sender's delivery id cannot be kept as the dedupe key, if it cannot."""
+    if key is None:
+        return None
+    header = provider.delivery_header or "the delivery id"
+    if len(key) > MAX_DELIVERY_ID:
+        return f"{header} is {len(key)} characters long; at most {MAX_DELIVERY_ID} are accepted"
+    if "\x00" in key:
+        return f"{header} contains a NUL character"
+    return None
 
 
 def receive(
@@ -114,30 +145,42 @@ def receive(
     source: SourceRef,
     headers: Mapping[str, str],
     body: bytes,
+    keep_rejected: int = REJECTED_BODY_BYTES,
 ) -> Outcome:
-    """Verify, check the body is well-formed, and commit the delivery; dedupe redeliveries."""
+    """Verify, check the body is well-formed, and commit the delivery; dedupe redeliveries.
+
+    A refused delivery keeps the first `keep_rejected` bytes of its body.
+    """
     try:
         provider.verify(headers, body, source.secret)
     except SignatureError as exc:
-        record_rejection(db, provider.name, source, headers, str(exc), body)
+        record_rejection(db, provider.name, source, headers, str(exc), body, keep=keep_rejected)
         return Outcome(401, "rejected", None, str(exc))
+    key = provider.delivery_id(headers)
+    problem = _delivery_id_problem(provider, key)
+    if problem is not None:
+        row = record_rejection(
+            db, provider.name, source, headers, problem, body, keep=keep_rejected
+        )
+        return Outcome(400, "rejected", row, problem)
     now = utcnow()
     values: dict[str, Any] = {
         "source_id": source.id,
         "provider": provider.name,
-        "dedupe_key": provider.delivery_id(headers) or "sha256:" + hashlib.sha256(body).hexdigest(),
-        "event_name": provider.event_name(headers)[:64],
+        "dedupe_key": key or "sha256:" + hashlib.sha256(body).hexdigest(),
+        "event_name": _text(provider.event_name(headers))[:64],
         "status": "received",
         "reason": "",
         "headers": kept_headers(headers),
         "body": body,
+        "body_size": len(body),
         "received_at": now,
         "enqueued_at": None,  # the outbox relay publishes it (ci.outbox)
     }
     try:
         provider.decode(headers, body)
     except PayloadError as exc:
-        values.update(status="malformed", reason=str(exc), enqueued_at=None, processed_at=now)
+        values.update(status="malformed", reason=_text(str(exc)), processed_at=now)
     try:
         delivery_id = _insert(db, values)
     except IntegrityError:
@@ -170,18 +213,3 @@ def _existing(db: Database, source_id: int | None, dedupe_key: str | None) -> in
                 Delivery.source_id == source_id, Delivery.dedupe_key == dedupe_key
             )
         )
-
-
-def claim_stale(session: Session, older_than_seconds: float, limit: int = 500) -> list[int]:
-    """Deliveries still `received` long after they were enqueued: the broker lost them."""
-    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
-    stale = (
-        select(Delivery.id)
-        .where(Delivery.status == "received", Delivery.enqueued_at < cutoff)
-        .order_by(Delivery.id)
-        .limit(limit)
-    )
-    ids = list(session.scalars(stale))
-    if ids:
-        session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(enqueued_at=utcnow()))
-    return ids

@@ -87,7 +87,10 @@ class Delivery(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     headers: Mapped[dict[str, str]] = mapped_column(Json, default=dict)
     body: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The body's size as received: a refused delivery keeps only the first bytes of it.
+    body_size: Mapped[int | None] = mapped_column(Integer)
+    # Indexed for the retention prune, which deletes by age.
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -152,6 +155,13 @@ class Run(Base):
     # Reporting: the last condition every target has heard of, and who is reporting now.
     report_cursor: Mapped[int] = mapped_column(Integer, default=0)
     report_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the sweeper last sent this run's start, stop or turn again, and how many times since
+    # its state last changed; the next re-send waits twice as long as the one before.
+    resent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resent_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The same for its report; cleared whenever reporting gets further.
+    report_resent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    report_resent_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -200,8 +210,11 @@ class Notification(Base):
     condition_id: Mapped[int] = mapped_column(ForeignKey("conditions.id", ondelete="CASCADE"))
     target: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(24))
-    state: Mapped[str] = mapped_column(String(16))  # sent, failed
+    state: Mapped[str] = mapped_column(String(16))  # sent, failed, skipped, retrying
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # While `retrying`: when the next attempt is due. Kept here, so that neither a re-sent task
+    # nor a restarted worker starts the target's retry budget over.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str] = mapped_column(Text, default="")
     receipt: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -276,3 +289,18 @@ class NotificationAttempt(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     receipt_id: Mapped[str] = mapped_column(String(256), default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BrokerProbe(Base):
+    """A message the sweeper sent down the task queue behind the work it suspects is lost.
+
+    The queue is first in, first out: once a worker has seen a probe, every message published
+    before it was delivered, so work older than the probe that is still not done was lost, not
+    merely waiting behind a backlog.
+    """
+
+    __tablename__ = "broker_probes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import re
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from ci import comparison
 from notifiers.registry import notifiers
 from schemas.errors import SpecError, SpecErrors
+from schemas.limits import MAX_DEPTH, document_problem, nesting_problem
 from schemas.spec import load_operation
 from schemas.spec_source import SourceMap, load_source
 from triggers.subscription import POLICY_KEYS, TRIGGER_KEYS, compile_subscription
@@ -26,6 +28,12 @@ def parse_document(text: str | bytes) -> tuple[Any, SourceMap]:
         data, lines = load_source(text, "subscription")
     except SpecError as exc:
         raise SpecErrors([exc]) from None
+    except RecursionError:
+        # PyYAML recurses per level: a document that exhausts the stack nests far deeper than
+        # any subscription does.
+        raise SpecErrors([SpecError("", f"nested more than {MAX_DEPTH} levels deep", 1)]) from None
+    if nesting_problem(data) is None:  # a deeper one is refused by validate(), unwalked
+        data = _dates_as_text(data)
     places: list[tuple[tuple[Any, ...], Any]]
     if isinstance(data, dict) and isinstance(data.get("subscriptions"), list):
         places = [(("subscriptions", n), doc) for n, doc in enumerate(data["subscriptions"])]
@@ -39,6 +47,18 @@ def parse_document(text: str | bytes) -> tuple[Any, SourceMap]:
         if isinstance(doc, dict):
             lines = _restore_on(doc, lines, prefix)
     return data, lines
+
+
+def _dates_as_text(value: Any) -> Any:
+    """YAML's dates and times as ISO 8601 text, as JSON writes them: the document is stored
+    as JSON, and `description: 2024-05-01` means the text."""
+    if isinstance(value, dict):
+        return {_dates_as_text(key): _dates_as_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_dates_as_text(item) for item in value]
+    if isinstance(value, datetime.date):  # datetimes too
+        return value.isoformat()
+    return value
 
 
 def _restore_on(doc: dict[Any, Any], lines: SourceMap, prefix: tuple[Any, ...]) -> SourceMap:
@@ -64,6 +84,10 @@ def validate(doc: dict[str, Any], lines: SourceMap | None = None, at: str = "") 
 
     `at` is where the document sits in a larger file (`subscriptions[2]`), for paths and lines.
     """
+    found = document_problem(doc)
+    if found is not None:
+        # Checked first: the checks below walk the document and store its text.
+        raise SpecErrors([_placed(SpecError(*found), lines, at)])
     errors: list[SpecError] = []
     unknown = sorted(set(doc) - KEYS)
     errors += [SpecError(key, f"unknown key; known: {', '.join(sorted(KEYS))}") for key in unknown]
@@ -116,11 +140,14 @@ def validate_many(text: str | bytes | dict[str, Any] | list[Any]) -> list[dict[s
             docs.append(validate(doc, lines, at))
         except SpecErrors as exc:
             errors += exc.errors
-        if doc.get("name") in seen:
+        name = doc.get("name")
+        if not isinstance(name, str):
+            continue  # validate() named the problem
+        if name in seen:
             errors.append(
                 _placed(SpecError("name", "another subscription has this name"), lines, at)
             )
-        seen.add(doc.get("name"))
+        seen.add(name)
     if errors:
         raise SpecErrors(errors)
     return docs
@@ -129,6 +156,11 @@ def validate_many(text: str | bytes | dict[str, Any] | list[Any]) -> list[dict[s
 def _operation_errors(operation: Any) -> list[SpecError]:
     if operation is None:
         return [SpecError("operation", "required: a Polyaxon 1.1 operation")]
+    if not isinstance(operation, dict):
+        kind = type(operation).__name__
+        return [
+            SpecError("operation", f"expected a mapping (a Polyaxon 1.1 operation), not a {kind}")
+        ]
     try:
         load_operation(operation)
     except SpecErrors as exc:

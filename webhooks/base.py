@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 
 from schemas.errors import PayloadError
 from schemas.event import Event
+from schemas.limits import MAX_DEPTH, nesting_problem
 
 
 def lower_keys(headers: Mapping[str, str]) -> dict[str, str]:
@@ -48,9 +49,16 @@ class WebhookProvider(ABC):
                 raise PayloadError(f"{self.name}: form body has no 'payload' field")
             text = form["payload"][0].encode()
         try:
-            return json.loads(text)
+            data = json.loads(text)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise PayloadError(f"{self.name}: body is not valid JSON: {exc}") from exc
+        except RecursionError:
+            reason = f"{self.name}: body is nested more than {MAX_DEPTH} levels deep"
+            raise PayloadError(reason) from None
+        too_deep = nesting_problem(data)
+        if too_deep:
+            raise PayloadError(f"{self.name}: body is {too_deep}")
+        return data
 
     def event_name(self, headers: Mapping[str, str]) -> str:
         """Optional. The provider's name for the event, from its headers ("" if none)."""

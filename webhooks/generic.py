@@ -1,22 +1,29 @@
 """Generic signed webhooks: any sender that can sign a JSON body can start runs.
 
-Features: `X-Axon-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body)>` with
-`X-Axon-Timestamp: <unix seconds>`. The timestamp is signed with the body, and one more than
-300 s from now is refused, so a captured delivery cannot be replayed later. `sign()` makes the
+Features: `X-Axon-Signature: sha256=<hex HMAC-SHA256(secret, "<delivery>.<timestamp>.<body>")>`
+with `X-Axon-Delivery: <delivery id>` (1-128 letters, digits, `.`, `_`, `:` or `-`) and
+`X-Axon-Timestamp: <unix seconds>`, as Standard Webhooks and Stripe sign theirs. The delivery
+id and the timestamp are signed with the body, so a captured delivery can neither be replayed
+under another id nor later: a timestamp more than 300 s from now is refused. `sign()` makes the
 headers for senders. The body is one JSON object whose keys are Event field names: `kind`
 (required, one of the Event kinds), string fields such as `repo`, `ref`, `sha`, `image`,
 booleans `created`/`deleted`/`forced`, `changed_paths` a list of paths, `pull_request` an
 object with `number` and `action`. `provider` is always "generic"; every key, known or not,
 stays in `raw`.
-Dedupe key: `X-Axon-Delivery`, else the body's sha256.
-Config: the source's `secret`; `clock` (seconds since the epoch, for tests).
+Dedupe key: `X-Axon-Delivery` (signed). Only with `allow_legacy_signatures`, a delivery with no
+`X-Axon-Delivery` may be signed the old way, over `"<timestamp>." + body`; its key is then the
+body's sha256, because nothing else it carries is signed.
+Config: the source's `secret` and `allow_legacy_signatures`; `clock` (seconds since the epoch,
+for tests).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, fields
 from typing import Any
@@ -31,17 +38,32 @@ KINDS = ("push", "tag", "pull_request", "comment", "release", "registry", "sched
 RESERVED = frozenset({"kind", "provider", "raw", "changed_paths", "pull_request"})
 
 
-def _digest(secret: str, body: bytes, timestamp: str) -> str:
+# No spaces, braces or quotes: "<delivery>.<timestamp>.<body>" can then be split only one way
+# that yields a JSON object, so no signed message doubles as another delivery's.
+DELIVERY_ID = re.compile(r"[A-Za-z0-9._:-]+")
+
+
+def _digest(secret: str, body: bytes, timestamp: str, delivery: str | None) -> str:
     signed = timestamp.encode() + b"." + body
+    if delivery is not None:
+        signed = delivery.encode() + b"." + signed
     return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
-def sign(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
-    """The headers that make `body` a verifiable generic delivery; `timestamp` defaults to now."""
+def sign(
+    secret: str, body: bytes, timestamp: int | None = None, delivery: str | None = None
+) -> dict[str, str]:
+    """The headers that make `body` a verifiable generic delivery.
+
+    `timestamp` defaults to now and `delivery` to a new random id; a sender retrying one
+    delivery passes its id again, so the retry is recognised as a duplicate.
+    """
     stamp = str(int(time.time()) if timestamp is None else int(timestamp))
+    delivery = uuid.uuid4().hex if delivery is None else delivery
     return {
+        "X-Axon-Delivery": delivery,
         "X-Axon-Timestamp": stamp,
-        "X-Axon-Signature": f"sha256={_digest(secret, body, stamp)}",
+        "X-Axon-Signature": f"sha256={_digest(secret, body, stamp, delivery)}",
     }
 
 
@@ -66,11 +88,15 @@ class GenericProvider(WebhookProvider):
             raise SignatureError("missing X-Axon-Timestamp header")
         if not stamp.isascii() or not stamp.isdigit():
             raise SignatureError(f"X-Axon-Timestamp is not unix seconds: {stamp[:40]!r}")
+        delivery = self._signed_delivery(h)
         given = h["x-axon-signature"].strip()
-        expected = f"sha256={_digest(secret, body, stamp)}"
+        expected = f"sha256={_digest(secret, body, stamp, delivery)}"
         # Bytes, because compare_digest refuses non-ASCII text and the header is attacker-chosen.
         if not hmac.compare_digest(expected.encode(), given.lower().encode()):
-            raise SignatureError("X-Axon-Signature does not match the timestamp and body")
+            signed = (
+                "the timestamp and body" if delivery is None else "the delivery, timestamp and body"
+            )
+            raise SignatureError(f"X-Axon-Signature does not match {signed}")
         skew = int(stamp) - self.clock()
         if abs(skew) > MAX_SKEW_SECONDS:
             when = "ahead of" if skew > 0 else "behind"
@@ -78,6 +104,24 @@ class GenericProvider(WebhookProvider):
                 f"X-Axon-Timestamp is {abs(skew):.0f} s {when} this server's clock; more than "
                 f"{MAX_SKEW_SECONDS} s is refused as a possible replay"
             )
+
+    def _signed_delivery(self, h: Mapping[str, str]) -> str | None:
+        """The delivery id the signature covers; None for the old scheme, which signs none."""
+        if "x-axon-delivery" not in h:
+            if self.allow_legacy_signatures:
+                return None
+            raise SignatureError("missing X-Axon-Delivery header (it is signed with the body)")
+        delivery = h["x-axon-delivery"].strip()
+        if not DELIVERY_ID.fullmatch(delivery):
+            raise SignatureError(
+                "X-Axon-Delivery may hold only letters, digits, '.', '_', ':' and '-', "
+                f"not {delivery[:40]!r}"
+            )
+        return delivery
+
+    def delivery_id(self, headers: Mapping[str, str]) -> str | None:
+        # Stripped as verify() read it, so the key is the id the signature covers.
+        return lower_keys(headers).get("x-axon-delivery", "").strip() or None
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> list[Event]:
         payload = self.decode(headers, body)

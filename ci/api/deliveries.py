@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ci import outbox, runtime
 from ci.api import views
-from ci.api.errors import ApiError
+from ci.api.errors import ApiError, limit_param
 from ci.db import utcnow
 from ci.models import Delivery
 
@@ -19,7 +19,7 @@ blueprint = Blueprint("deliveries", __name__, url_prefix="/api/v1")
 
 @blueprint.get("/deliveries")
 def list_deliveries() -> Any:
-    limit = min(request.args.get("limit", 50, type=int) or 50, 500)
+    limit = limit_param()
     query = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
     if request.args.get("status"):
         query = query.where(Delivery.status == request.args["status"])

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ci import runtime
 from ci.api import views
-from ci.api.errors import ApiError
+from ci.api.errors import ApiError, json_body
 from ci.models import Project, Source
 from webhooks.registry import providers
 
@@ -20,7 +20,7 @@ blueprint = Blueprint("resources", __name__, url_prefix="/api/v1")
 
 def body() -> dict[str, Any]:
     """The request document, as a JSON object."""
-    data = request.get_json(silent=True)
+    data = json_body()
     if not isinstance(data, dict):
         raise ApiError(400, "expected a JSON object body")
     return data

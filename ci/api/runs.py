@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ci import launch, runtime
 from ci.api import views
-from ci.api.errors import ApiError
+from ci.api.errors import ApiError, json_body, limit_param
 from ci.db import after_commit
 from ci.models import Project, Run
 from runners.base import RunnerUnavailable
@@ -32,7 +32,7 @@ def get_run(session: Session, uuid: str, lock: bool = False) -> Run:
 @blueprint.get("/runs")
 def list_runs() -> Any:
     rt = runtime.get()
-    limit = min(request.args.get("limit", 50, type=int) or 50, 500)
+    limit = limit_param()
     query = select(Run).order_by(Run.id.desc()).limit(limit)
     if request.args.get("status"):
         query = query.where(Run.status == request.args["status"])
@@ -112,7 +112,7 @@ def log_outputs(uuid: str) -> Any:
     token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not token or not rt.check_run_token(uuid, token):
         raise ApiError(401, "a valid run token is required (Authorization: Bearer <token>)")
-    data = request.get_json(silent=True)
+    data = json_body()
     outputs = data.get("outputs") if isinstance(data, dict) else None
     if not isinstance(outputs, dict) or not all(isinstance(k, str) for k in outputs):
         raise ApiError(400, "outputs: expected a JSON object of name to value")

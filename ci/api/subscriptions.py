@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 
 from ci import runtime, scheduler, subscriptions
 from ci.api import views
-from ci.api.errors import ApiError
+from ci.api.errors import ApiError, json_body
 from ci.api.resources import body, commit, get_project
 from ci.models import Project, Subscription
+from schemas.errors import SpecError, SpecErrors
 
 blueprint = Blueprint("subscriptions", __name__, url_prefix="/api/v1/projects/<project_name>")
 YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml"}
@@ -21,7 +22,10 @@ YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml"}
 def document() -> dict[str, Any]:
     """A subscription as JSON or YAML, validated; errors carry YAML line numbers."""
     if request.mimetype in YAML_TYPES:
-        return subscriptions.validate(*subscriptions.parse_document(request.get_data()))
+        data, lines = subscriptions.parse_document(request.get_data())
+        if not isinstance(data, dict):
+            raise SpecErrors([SpecError("", "a subscription is a mapping", 1)])
+        return subscriptions.validate(data, lines)
     return subscriptions.validate(body())
 
 
@@ -58,7 +62,10 @@ def apply(project_name: str) -> Any:
     if request.mimetype in YAML_TYPES:
         docs = subscriptions.validate_many(request.get_data())
     else:
-        docs = subscriptions.validate_many(request.get_json(silent=True) or {})
+        data = json_body()
+        if not isinstance(data, dict | list):
+            raise ApiError(400, "expected a JSON object or list body (or YAML)")
+        docs = subscriptions.validate_many(data)
     prune = request.args.get("prune", "false").lower() in {"1", "true", "yes"}
     outcome: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": [], "deleted": []}
     with runtime.get().db.session() as session:

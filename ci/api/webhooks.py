@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import IO, Any
 
 from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy.exc import DBAPIError, TimeoutError
 
 from ci import intake, runtime
+from ci.api import errors
 from schemas.errors import UnknownPlugin
 from webhooks.registry import providers
 
 blueprint = Blueprint("webhooks", __name__)
+CHUNK = 64 * 1024
 
 
 def _sources() -> intake.SourceCache:
@@ -31,17 +34,59 @@ def receive(provider_name: str, source_name: str) -> Any:
         reason = f"no {provider_name} source named {source_name!r}"
         intake.record_rejection(rt.db, provider_name, None, headers, reason)
         return _answer(404, "unknown_source", reason)
-    cap = rt.settings.max_body_bytes
+    cap, keep = rt.settings.max_body_bytes, rt.settings.rejected_body_bytes
     if request.content_length is not None and request.content_length > cap:
         reason = f"body of {request.content_length} bytes is over the {cap}-byte limit"
-        intake.record_rejection(rt.db, provider_name, source, headers, reason)
+        # Content-Length promises at least this much, so reading it cannot hang.
+        prefix = request.input_stream.read(min(max(keep, 0), request.content_length))
+        intake.record_rejection(
+            rt.db, provider_name, source, headers, reason, prefix, request.content_length, keep
+        )
         return _answer(413, "too_large", reason)
-    body = request.get_data(cache=False)
+    body, over = _read_body(cap)
+    if over:
+        reason = f"chunked body is over the {cap}-byte limit"
+        intake.record_rejection(rt.db, provider_name, source, headers, reason, body, keep=keep)
+        return _answer(413, "too_large", reason)
     provider = provider_cls(allow_legacy_signatures=source.allow_legacy_signatures)
-    outcome = intake.receive(rt.db, provider, source, headers, body)
+    outcome = intake.receive(rt.db, provider, source, headers, body, keep_rejected=keep)
     if outcome.state == "unknown_source":
         _sources().forget(provider_name, source_name)
     return _answer(outcome.status, outcome.state, outcome.message, delivery=outcome.delivery_id)
+
+
+def _read_body(cap: int) -> tuple[bytes, bool]:
+    """The body, read at most `cap` + 1 bytes far; and whether it is longer than `cap`.
+
+    A chunked body has no Content-Length to refuse it by, and reading it whole would cut it
+    at the cap without saying so: it would then be verified, and refused, as another body.
+    """
+    if request.content_length is not None:
+        return request.get_data(cache=False), False
+    if "wsgi.input_terminated" not in request.environ:
+        # Neither a length nor a server that ends the stream: nothing can be read safely.
+        return b"", False
+    stream: IO[bytes] = request.input_stream
+    chunks: list[bytes] = []
+    size = 0
+    while size <= cap:
+        chunk = stream.read(min(CHUNK, cap + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks), size > cap
+
+
+@blueprint.errorhandler(DBAPIError)
+@blueprint.errorhandler(TimeoutError)
+def _database_unavailable(exc: Exception) -> Any:
+    if not errors.database_unavailable(exc):
+        raise exc
+    # Nothing was stored: a 5xx makes GitHub and the other forges offer a redelivery.
+    response = _answer(503, "unavailable", errors.DATABASE_UNAVAILABLE)
+    response[0].headers["Retry-After"] = str(errors.RETRY_AFTER_SECONDS)
+    return response
 
 
 def _answer(status: int, state: str, message: str, **extra: Any) -> Any:

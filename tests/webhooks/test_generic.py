@@ -48,18 +48,73 @@ def test_a_body_signed_with_its_timestamp_verifies():
 
 
 def test_sign_uses_the_documented_scheme():
-    digest = hmac.new(b"k", b"1700000000." + b"{}", hashlib.sha256).hexdigest()
-    assert sign("k", b"{}", 1700000000) == {
+    digest = hmac.new(b"k", b"d-1.1700000000." + b"{}", hashlib.sha256).hexdigest()
+    assert sign("k", b"{}", 1700000000, delivery="d-1") == {
+        "X-Axon-Delivery": "d-1",
         "X-Axon-Timestamp": "1700000000",
         "X-Axon-Signature": f"sha256={digest}",
     }
 
 
+def test_sign_gives_each_delivery_a_new_id_unless_one_is_passed():
+    first, second = sign(SECRET, b"{}", NOW), sign(SECRET, b"{}", NOW)
+    assert first["X-Axon-Delivery"] != second["X-Axon-Delivery"]
+
+
 def test_a_signature_moved_to_another_timestamp_is_refused():
     body = body_of(PUSH)
     headers = sign(SECRET, body, NOW) | {"X-Axon-Timestamp": str(NOW + 1)}
-    with pytest.raises(SignatureError, match="does not match the timestamp and body"):
+    with pytest.raises(SignatureError, match="does not match the delivery, timestamp and body"):
         at_now().verify(headers, body, SECRET)
+
+
+def test_a_signature_moved_to_another_delivery_id_is_refused():
+    body = body_of(PUSH)
+    headers = sign(SECRET, body, NOW, delivery="d-1") | {"X-Axon-Delivery": "d-2"}
+    with pytest.raises(SignatureError, match="does not match the delivery, timestamp and body"):
+        at_now().verify(headers, body, SECRET)
+
+
+def test_a_delivery_without_its_id_is_refused():
+    body = body_of(PUSH)
+    headers = sign(SECRET, body, NOW)
+    del headers["X-Axon-Delivery"]
+    with pytest.raises(SignatureError, match="missing X-Axon-Delivery"):
+        at_now().verify(headers, body, SECRET)
+
+
+@pytest.mark.parametrize("delivery", ["", "a b", '{"kind"', "d\u00e9"])
+def test_a_delivery_id_outside_the_allowed_characters_is_refused(delivery):
+    body = body_of(PUSH)
+    headers = sign(SECRET, body, NOW, delivery="d-1") | {"X-Axon-Delivery": delivery}
+    with pytest.raises(SignatureError, match="X-Axon-Delivery may hold only letters, digits"):
+        at_now().verify(headers, body, SECRET)
+
+
+def legacy_headers(body: bytes, timestamp: int = NOW) -> dict[str, str]:
+    """Headers as senders signed before the delivery id was signed: over timestamp + body."""
+    digest = hmac.new(SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return {"X-Axon-Timestamp": str(timestamp), "X-Axon-Signature": f"sha256={digest.hexdigest()}"}
+
+
+def test_the_old_scheme_is_accepted_without_a_delivery_id_when_the_source_allows_it():
+    body = body_of(PUSH)
+    provider = GenericProvider(allow_legacy_signatures=True, clock=lambda: float(NOW))
+    provider.verify(legacy_headers(body), body, SECRET)
+    assert provider.delivery_id(legacy_headers(body)) is None  # keyed on the body's sha256
+
+
+def test_the_old_scheme_is_refused_by_default():
+    body = body_of(PUSH)
+    with pytest.raises(SignatureError, match="missing X-Axon-Delivery"):
+        at_now().verify(legacy_headers(body), body, SECRET)
+
+
+def test_an_old_signature_with_an_added_delivery_id_is_refused():
+    body = body_of(PUSH)
+    provider = GenericProvider(allow_legacy_signatures=True, clock=lambda: float(NOW))
+    with pytest.raises(SignatureError, match="does not match"):
+        provider.verify(legacy_headers(body) | {"X-Axon-Delivery": "d-9"}, body, SECRET)
 
 
 def test_a_delivery_signed_with_another_secret_is_refused():
@@ -87,7 +142,10 @@ def test_a_timestamp_within_300_seconds_is_accepted(offset):
         ({"X-Axon-Timestamp": str(NOW)}, "missing X-Axon-Signature"),
         ({"X-Axon-Signature": "sha256=00"}, "missing X-Axon-Timestamp"),
         ({"X-Axon-Signature": "sha256=00", "X-Axon-Timestamp": "soon"}, "not unix seconds"),
-        ({"X-Axon-Signature": "sha256=é", "X-Axon-Timestamp": str(NOW)}, "does not match"),
+        (
+            {"X-Axon-Signature": "sha256=é", "X-Axon-Timestamp": str(NOW), "X-Axon-Delivery": "d"},
+            "does not match",
+        ),
     ],
     ids=["no-signature", "no-timestamp", "word-timestamp", "non-ascii-signature"],
 )
@@ -177,8 +235,8 @@ def test_a_field_of_the_wrong_type_is_named(payload, reason):
         parse(payload)
 
 
-def test_the_delivery_id_is_the_axon_delivery_header_when_sent():
-    assert at_now().delivery_id({"X-Axon-Delivery": "d-1"}) == "d-1"
+def test_the_delivery_id_is_the_signed_axon_delivery_header():
+    assert at_now().delivery_id({"X-Axon-Delivery": " d-1 "}) == "d-1"
     assert at_now().delivery_id({}) is None  # the intake then keys on the body's sha256
 
 
