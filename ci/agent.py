@@ -26,6 +26,7 @@ from ci import lifecycle, outbox, sweeper
 from ci.logs_follow import MAX_LOG_CHARS, LogFollowers
 from ci.models import Run
 from ci.runtime import Runtime
+from ci.supervision import Backoff, vital
 from runners.base import Observation, Runner
 from schemas.status import DONE, ON_RUNNER, RunStatus
 
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 S = RunStatus
 HOLD_SECONDS = 10.0  # how long an observation may wait for its run's id to be committed
 TICK_SECONDS = 0.2
+# A watch that lasted this long was not failing in a row: its next failure waits briefly again.
+WATCHED_WELL_SECONDS = 60.0
 # Transitions are bound by the database's commits, which overlap well a few at a time; more
 # threads than this mostly wait for the same disk (and the connection pool holds 5 + 10).
 LANES = 4
@@ -295,9 +298,13 @@ class Agent:
         self.runner = rt.runner(runner_name or rt.settings.runner)
 
     def watch(self, stop: threading.Event) -> None:
+        """Record what the runner observes until `stop` is set; a failure (the database or the
+        runner went away) is logged and the watch starts again after a growing pause."""
         followers = LogFollowers(self.rt, self.runner, stop)
         reconciled = False
+        backoff = Backoff()
         while not stop.is_set():
+            started = time.monotonic()
             try:
                 if not reconciled:
                     reconcile(self.rt, self.runner)
@@ -305,7 +312,9 @@ class Agent:
                 self._record(stop, followers)
             except Exception:
                 log.exception("watching runner %s failed; watching again", self.runner.name)
-                stop.wait(1.0)
+                if time.monotonic() - started > WATCHED_WELL_SECONDS:
+                    backoff.reset()
+                backoff.wait(stop)
 
     def _record(self, stop: threading.Event, followers: LogFollowers) -> None:
         """Apply what the runner observes, each run's in order, until it stops or fails."""
@@ -319,29 +328,33 @@ class Agent:
             lanes.close()
 
     def sweep_forever(self, stop: threading.Event) -> None:
-        while not stop.wait(self.rt.settings.sweep_interval_seconds):
+        interval = self.rt.settings.sweep_interval_seconds
+        backoff = Backoff(first=interval, most=max(interval, 10.0))
+        delay = interval
+        while not stop.wait(delay):
             try:
                 sweeper.sweep(self.rt)
+                backoff.reset()
+                delay = interval
             except Exception:
-                log.exception("sweep failed; trying again next interval")
+                log.exception("sweep failed; trying again")
+                delay = backoff.next()
 
     def run(self, stop: threading.Event) -> list[threading.Thread]:
-        """Start watching and sweeping in daemon threads; returns them."""
-        threads = [
-            threading.Thread(target=self.watch, args=(stop,), name="axon-agent", daemon=True),
-            threading.Thread(
-                target=outbox.run_forever, args=(self.rt, stop), name="axon-relay", daemon=True
-            ),
-            threading.Thread(
-                target=self.sweep_forever, args=(stop,), name="axon-sweeper", daemon=True
-            ),
+        """Start watching, relaying and sweeping in daemon threads; returns them.
+
+        Each loop outlives outages; one that ends anyway before `stop` takes the process down
+        with status 1 (`ci.supervision.vital`).
+        """
+        return [
+            vital(self.watch, stop, name="axon-agent", stop=stop),
+            vital(outbox.run_forever, self.rt, stop, name="axon-relay", stop=stop),
+            vital(self.sweep_forever, stop, name="axon-sweeper", stop=stop),
         ]
-        for thread in threads:
-            thread.start()
-        return threads
 
 
 def run_forever(rt: Runtime) -> None:
+    """`axon agent`: run until interrupted; exits with status 1 if one of its threads ends."""
     stop = threading.Event()
     threads = Agent(rt).run(stop)
     try:
@@ -349,3 +362,7 @@ def run_forever(rt: Runtime) -> None:
             time.sleep(0.5)
     except KeyboardInterrupt:
         stop.set()
+        return
+    dead = [t.name for t in threads if not t.is_alive()]
+    log.critical("agent thread(s) %s ended; exiting", ", ".join(dead))
+    raise SystemExit(1)

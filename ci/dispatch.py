@@ -15,14 +15,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from ci import groups, lifecycle
 from ci.db import utcnow
 from ci.models import Decision, Delivery, Run, Source, Subscription
 from schemas.errors import PayloadError, SpecError, SpecErrors
-from schemas.event import Event
+from schemas.event import Event, storable
 from schemas.spec_io import is_template
 from schemas.status import DONE, RunStatus
 from triggers.base import Check
@@ -95,6 +95,25 @@ def process_delivery(session: Session, delivery_id: int, runner: str = "local") 
     _finish(delivery, "processed", _summary(delivery, events, acted, passed_over))
     session.flush()
     return [a.run.id for a in acted if a.start and a.run is not None]
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether processing failed because the database was away, so that trying later helps."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def fail(session: Session, delivery_id: int, exc: BaseException) -> bool:
+    """End a delivery whose processing raised `exc` as `failed`, with the reason; whether it
+    did (not if it was processed meanwhile). Trying it again would only fail again."""
+    delivery = session.get(Delivery, delivery_id, with_for_update=True)
+    if delivery is None or delivery.status != "received":
+        return False
+    lines = str(exc).strip().splitlines()
+    detail = f": {lines[0][:500]}" if lines else ""
+    _finish(delivery, "failed", f"processing failed with {type(exc).__name__}{detail}")
+    return True
 
 
 def _act(
@@ -178,6 +197,7 @@ def _summary(
 
 def _finish(delivery: Delivery, status: str, reason: str) -> None:
     delivery.status = status
+    reason = storable(reason)  # an error may quote the payload's text
     # A redelivery keeps saying what it is a copy of.
     delivery.reason = f"{delivery.reason}: {reason}" if delivery.reason else reason
     delivery.processed_at = utcnow()

@@ -11,6 +11,7 @@ from gunicorn.app.base import BaseApplication
 from ci import scheduler
 from ci.agent import Agent
 from ci.runtime import Runtime, celery
+from ci.supervision import vital
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +26,9 @@ def start_background(rt: Runtime, stop: threading.Event, concurrency: int = 4) -
         without_gossip=True,
         queues=[rt.settings.queue],
     )
-    threading.Thread(target=worker.start, name="axon-worker", daemon=True).start()
-    threading.Thread(
-        target=scheduler.run_forever, args=(rt, stop), name="axon-scheduler", daemon=True
-    ).start()
+    # Each thread outlives outages; one that ends anyway takes the process down (status 1).
+    vital(worker.start, name="axon-worker", stop=stop)
+    vital(scheduler.run_forever, rt, stop, name="axon-scheduler", stop=stop)
     Agent(rt).run(stop)
 
 

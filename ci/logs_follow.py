@@ -91,7 +91,10 @@ class LogFollowers:
 
     def _write_forever(self) -> None:
         while not self.stop.wait(self.flush_seconds):
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # the writer must outlive anything one flush meets
+                log.exception("storing followed logs failed; trying again")
         self.flush()
 
     def flush(self) -> None:
@@ -108,7 +111,11 @@ class LogFollowers:
             try:
                 self._store(followed, lines)
             except Exception:
+                # The database may be away for a while: keep the lines for the next flush.
                 log.warning("storing the logs of %s failed", followed.external_id, exc_info=True)
+                with self._lock:
+                    followed.pending[:0] = lines
+                    self._followed.setdefault(followed.external_id, followed)
 
     def _store(self, followed: _Followed, lines: list[str]) -> None:
         room = MAX_LOG_CHARS - followed.stored_chars

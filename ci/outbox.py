@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ci.db import utcnow
 from ci.models import Delivery
 from ci.runtime import Runtime
+from ci.supervision import Backoff
 
 log = logging.getLogger(__name__)
 CHANNEL = "axon_deliveries"
@@ -60,45 +61,91 @@ def relay_once(rt: Runtime) -> int:
 
     with rt.db.session() as session:
         ids = claim(session)
-    for delivery_id in ids:
-        tasks.enqueue(tasks.process_delivery, delivery_id)
+    for index, delivery_id in enumerate(ids):
+        if tasks.enqueue(tasks.process_delivery, delivery_id) is False:
+            # The broker is away: the refused one is the sweeper's; the rest go back to wait
+            # for the relay, so that each is claimed again just before it is published.
+            with rt.db.session() as session:
+                session.execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_(ids[index + 1 :]))
+                    .values(enqueued_at=None)
+                )
+            return index
     return len(ids)
 
 
 def run_forever(rt: Runtime, stop: threading.Event) -> None:
-    """Publish waiting deliveries as they arrive, until `stop` is set."""
-    listener = _listen(rt)
+    """Publish waiting deliveries as they arrive, until `stop` is set.
+
+    Survives the database and the broker going away: a failed try is logged and retried after
+    a growing pause, and a lost LISTEN connection is opened again.
+    """
+    listener = Listener(rt)
+    backoff = Backoff()
     try:
         while not stop.is_set():
             try:
+                # Listening before claiming: a delivery stored after the claim wakes the relay.
+                listener.open()
                 if relay_once(rt) == BATCH:
                     continue  # more are waiting
+                listener.wait()
+                backoff.reset()
             except Exception:
                 log.exception("relaying deliveries failed; trying again")
-            _wait(listener, stop)
+                listener.close()
+                backoff.wait(stop)
     finally:
-        if listener is not None:
-            listener.close()
+        listener.close()
+
+
+class Listener:
+    """Waits for NOTIFY on the relay's channel (PostgreSQL), or for the in-process wake-up.
+
+    Its connection is made on first use and again after `close()`, so a lost one is replaced.
+    """
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.connection: Any = None
+
+    def open(self) -> None:
+        """LISTEN, unless already listening (or not on PostgreSQL)."""
+        if self.connection is None and self.rt.db.engine.dialect.name == "postgresql":
+            self.connection = _listen(self.rt)
+
+    def wait(self, seconds: float | None = None) -> None:
+        """Return on a notification, or after `seconds` (POLL_SECONDS) without one."""
+        seconds = POLL_SECONDS if seconds is None else seconds
+        if self.rt.db.engine.dialect.name != "postgresql":
+            _wake.wait(seconds)
+            _wake.clear()
+            return
+        self.open()
+        ready, _, _ = io_select.select([self.connection], [], [], seconds)
+        if ready:
+            self.connection.poll()  # raises if the connection was lost
+            self.connection.notifies.clear()
+
+    def close(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # already broken: nothing left to close
+                log.debug("closing the LISTEN connection failed", exc_info=True)
 
 
 def _listen(rt: Runtime) -> Any:
-    if rt.db.engine.dialect.name != "postgresql":
-        return None
     pooled = rt.db.engine.raw_connection()
     connection: Any = pooled.driver_connection
     pooled.detach()  # a LISTENing connection must never be handed to anyone else
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f"LISTEN {CHANNEL}")
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f"LISTEN {CHANNEL}")
+    except BaseException:
+        connection.close()
+        raise
     return connection
-
-
-def _wait(listener: Any, stop: threading.Event) -> None:
-    if listener is None:
-        _wake.wait(POLL_SECONDS)
-        _wake.clear()
-        return
-    ready, _, _ = io_select.select([listener], [], [], POLL_SECONDS)
-    if ready:
-        listener.poll()
-        listener.notifies.clear()

@@ -28,6 +28,7 @@ from ci.dispatch import SCHEDULE
 from ci.models import Delivery, Run, ScheduleFire, Subscription
 from ci.models import Schedule as ScheduleRow
 from ci.runtime import Runtime
+from ci.supervision import Backoff
 from schemas.errors import SpecError
 from schemas.status import DONE, RunStatus
 from triggers.schedules import Schedule, entries
@@ -386,15 +387,18 @@ def run_forever(
     except Exception:
         log.exception("syncing the schedules failed; ticking what is there")
     reconciled = time.monotonic()
+    backoff = Backoff(first=interval, most=max(interval, 10.0))
     while not stop_event.is_set():
         try:
             counts = tick(rt, batch=batch)
             if time.monotonic() - reconciled > RECONCILE_SECONDS:
                 reconciled = time.monotonic()
                 reconcile(rt)
+            backoff.reset()
         except Exception:
             log.exception("scheduler tick failed; trying again")
-            counts = {}
+            backoff.wait(stop_event)
+            continue
         # A full batch means more are due: go on at once instead of falling behind.
         if counts.get("due", 0) < batch:
             stop_event.wait(interval)

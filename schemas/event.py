@@ -2,8 +2,41 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+# PostgreSQL's text and JSONB cannot hold NUL, and UTF-8 cannot encode a lone surrogate (which
+# JSON's "\ud800" escape yields); a payload may carry either. They become U+FFFD.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def storable(value: Any) -> Any:
+    """`value` with NUL and lone surrogates replaced in every string, however deeply nested.
+
+    What holds neither is given back as it is, not copied.
+    """
+    if isinstance(value, str):
+        return _UNSTORABLE.sub(REPLACEMENT, value) if _UNSTORABLE.search(value) else value
+    if isinstance(value, dict):
+        pairs = [(storable(k), storable(v)) for k, v in value.items()]
+        same = all(a is k and b is v for (a, b), (k, v) in zip(pairs, value.items(), strict=True))
+        return value if same else dict(pairs)
+    if isinstance(value, list | tuple):
+        items = [storable(v) for v in value]
+        same = all(a is b for a, b in zip(items, value, strict=True))
+        return value if same else type(value)(items)
+    return value
+
+
+def _clean_fields(instance: Any) -> None:
+    for spec in fields(instance):
+        value = getattr(instance, spec.name)
+        cleaned = storable(value)
+        if cleaned is not value:
+            # The dataclasses are frozen: this is how their own __init__ sets a field.
+            object.__setattr__(instance, spec.name, cleaned)
 
 
 @dataclass(frozen=True)
@@ -16,6 +49,9 @@ class PullRequest:
     draft: bool = False
     fork: bool = False
     merged: bool = False
+
+    def __post_init__(self) -> None:
+        _clean_fields(self)
 
 
 @dataclass(frozen=True)
@@ -51,6 +87,10 @@ class Event:
     clone_url: str = ""
     scheduled_at: str = ""  # schedule events: the slot fired, ISO 8601 UTC
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Every string of an event may end up in the database (decisions, runs, reasons).
+        _clean_fields(self)
 
     def context(self) -> dict[str, Any]:
         """The event as template values: everything except the raw payload."""
