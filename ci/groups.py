@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ci import launch, lifecycle
-from ci.db import after_commit, utcnow
+from ci.db import Database, after_commit, utcnow
 from ci.models import Run, Subscription
 from ci.runtime import Runtime
 from schemas.errors import SpecError, SpecErrors
@@ -47,6 +47,12 @@ class Admitted:
 def frees_a_group(status: RunStatus) -> bool:
     """Whether a run reaching `status` may let a waiting run of its group start."""
     return status in IGNORED
+
+
+def in_a_group(db: Database, run_id: int) -> bool:
+    """Whether the run belongs to a concurrency group (only then can its end free one)."""
+    with db.session() as session:
+        return bool(session.scalar(select(Run.concurrency_group).where(Run.id == run_id)))
 
 
 def admit(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -12,12 +11,14 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from ci import comparison, hooks
+from ci import report_attempts as attempts
+from ci.config import Settings
 from ci.db import Database, utcnow
 from ci.hooks import Target
-from ci.models import Condition, Notification, NotificationAttempt, Run
+from ci.models import Condition, Notification, Run, Source, Subscription
+from ci.report_attempts import Work
 from ci.runtime import Runtime
-from notifiers import http
-from notifiers.base import Notifier, PermanentError, Receipt, Report, TransientError
+from notifiers.base import Receipt, Report
 from notifiers.registry import notifiers
 from schemas.status import RunStatus
 
@@ -95,132 +96,164 @@ def _lease(db: Database, run_id: int) -> bool:
             update(Run)
             .where(Run.id == run_id)
             .where(or_(Run.report_lease_until.is_(None), Run.report_lease_until < now))
-            .values(report_lease_until=now + LEASE)
+            # Taken in hand: whatever the sweeper re-sent has arrived, its count starts over.
+            .values(
+                report_lease_until=now + LEASE,
+                report_resent_at=None,
+                report_resent_count=0,
+                updated_at=Run.updated_at,
+            )
         )
         return bool(claimed.rowcount)  # type: ignore[attr-defined]
 
 
-def report_run(rt: Runtime, run_id: int) -> None:
+def report_run(rt: Runtime, run_id: int) -> list[float]:
     """Send every condition not yet reported, oldest first, to every target that wants it.
 
-    One reporter per run at a time (a lease on the run row), so a late `running` never
-    reaches a target after `succeeded`. A call that finds the lease taken returns at once:
-    the holder looks again after letting go, so nothing this call was for is left behind.
-    A TransientError propagates after the progress so far is saved; the caller retries.
-    When the target said how long to wait (Retry-After, GitHub's rate-limit reset), the lease
-    stays taken for about that long, so the retry is the one that looks again: a newer
-    status's task must not reach the target before it lets us.
+    One reporter per run at a time (a lease on the run row), and each target hears of the
+    run's statuses in order: a later status goes to a target only once the earlier one is
+    settled (sent, skipped or failed), so a late `running` never reaches a target after
+    `succeeded`. Targets do not wait for each other: one that fails waits for its next try
+    while the others hear of this status and the later ones. Its tries and when the next is
+    due are on its notification row, so neither a re-sent task nor a restarted worker starts
+    its budget over; after AXON_NOTIFY_MAX_ATTEMPTS tries it is `failed`, with the reason.
+
+    A call that finds the lease taken returns at once: the holder looks again after letting
+    go, so nothing this call was for is left behind. Returns the seconds until each retry
+    this call made necessary is due; the caller sends a report task for each.
     """
+    waits: list[float] = []
     while _lease(rt.db, run_id):
-        hold = 0.0
+        seen = 0
         try:
-            while _report_next(rt, run_id):
-                pass
-        except TransientError as exc:
-            if exc.retry_after is not None:
-                # A second short of the wait: the retry, due at the end of it, must find the
-                # lease free even on a host whose clock runs a little behind.
-                hold = min(exc.retry_after, LEASE.total_seconds()) - 1.0
-            raise
+            seen = _report_pass(rt, run_id, waits)
         finally:
-            until = utcnow() + timedelta(seconds=hold) if hold > 0 else None
             with rt.db.session() as session:
                 session.execute(
-                    update(Run).where(Run.id == run_id).values(report_lease_until=until)
+                    update(Run)
+                    .where(Run.id == run_id)
+                    .values(report_lease_until=None, updated_at=Run.updated_at)
                 )
-        if not _unreported(rt.db, run_id):
-            return
+        if not _newer(rt.db, run_id, seen):
+            break
+    return waits
 
 
-def _unreported(db: Database, run_id: int) -> bool:
+def _newer(db: Database, run_id: int, seen: int) -> bool:
+    """Whether a status came after condition `seen` (and after the cursor) while we reported,
+    or a retry fell due: the tasks sent for either found the lease taken and left it to us."""
     with db.session() as session:
         newer = select(Condition.id).where(
-            Condition.run_id == run_id, Condition.id > Run.report_cursor
+            Condition.run_id == run_id, Condition.id > Run.report_cursor, Condition.id > seen
         )
-        return bool(session.scalar(select(Run.id).where(Run.id == run_id, newer.exists())))
+        due = select(Notification.id).where(
+            Notification.run_id == run_id,
+            Notification.state == "retrying",
+            Notification.next_attempt_at <= utcnow(),
+        )
+        found = select(Run.id).where(Run.id == run_id, or_(newer.exists(), due.exists()))
+        return bool(session.scalar(found))
 
 
-@dataclass
-class _Work:
-    """One target to tell of one status, or a hook's reason for telling it nothing."""
+def _report_pass(rt: Runtime, run_id: int, waits: list[float]) -> int:
+    """Try every unreported condition once, oldest first; returns the last condition's id.
 
-    target: Target
-    notifier: Notifier | None = None
-    previous: Receipt | None = None
-    skipped: str = ""
-    error: str = ""
+    The cursor moves past each condition that every target has settled, as long as all the
+    conditions before it are settled too.
+    """
+    with rt.db.session() as session:
+        cursor = session.scalar(select(Run.report_cursor).where(Run.id == run_id))
+        if cursor is None:
+            return 0
+        ids = list(
+            session.scalars(
+                select(Condition.id)
+                .where(Condition.run_id == run_id, Condition.id > cursor)
+                .order_by(Condition.id)
+            )
+        )
+    waiting: set[str] = set()  # targets with a status not yet settled: later ones wait
+    for condition_id in ids:
+        settled = _report_condition(rt, run_id, condition_id, waiting, waits)
+        if settled and not waiting:
+            with rt.db.session() as session:
+                session.execute(
+                    update(Run)
+                    .where(Run.id == run_id)
+                    .values(report_cursor=condition_id, updated_at=Run.updated_at)
+                )
+    return ids[-1] if ids else 0
 
 
-def _report_next(rt: Runtime, run_id: int) -> bool:
-    """Report the oldest unreported condition; False when there is none left.
+def _report_condition(
+    rt: Runtime, run_id: int, condition_id: int, waiting: set[str], waits: list[float]
+) -> bool:
+    """Tell each target of one status, unless it waits; True when every one is settled.
 
     Sending happens outside any transaction: a slow target must not hold database locks.
     """
     with rt.db.session() as session:
         run = session.get(Run, run_id)
-        condition = (
-            None
-            if run is None
-            else session.scalar(
-                select(Condition)
-                .where(Condition.run_id == run_id, Condition.id > run.report_cursor)
-                .order_by(Condition.id)
-                .limit(1)
-            )
-        )
+        condition = session.get(Condition, condition_id)
         if run is None or condition is None:
-            return False
+            return True
         report = build_report(rt, run, condition, session)
         work = _pending(rt, session, run, condition, report)
-    rows: list[Notification] = []
-    attempts: list[NotificationAttempt] = []
-    try:
-        for item in work:
-            rows.append(_send(item, report, condition, attempts))
-    finally:
-        with rt.db.session() as session:
-            session.add_all([*rows, *attempts])
-            if len(rows) == len(work):
-                session.execute(
-                    update(Run).where(Run.id == run_id).values(report_cursor=condition.id)
-                )
-    return True
+    now, settled = utcnow(), True
+    for item in work:
+        name = item.target.name
+        if name in waiting or (item.due is not None and item.due > now):
+            waiting.add(name)
+            settled = False
+            continue
+        wait = attempts.send(rt, item, report, condition)
+        if wait is not None:
+            waiting.add(name)
+            waits.append(wait)
+            settled = False
+    return settled
 
 
 def _pending(
     rt: Runtime, session: Session, run: Run, condition: Condition, report: Report
-) -> list[_Work]:
+) -> list[Work]:
     """The subscription's targets that want this status, then what the run's hooks ask for;
-    a target already told of this status (an earlier attempt got that far) is left out."""
-    told = set(
-        session.scalars(
-            select(Notification.target).where(
+    a target this status has settled for (an earlier attempt got that far) is left out."""
+    rows = {
+        row.target: row
+        for row in session.scalars(
+            select(Notification).where(
                 Notification.run_id == run.id, Notification.condition_id == condition.id
             )
         )
-    )
-    work: list[_Work] = []
+    }
+    told: set[str] = set()
+    work: list[Work] = []
 
-    def add(item: _Work) -> None:
-        if item.target.name in told:
+    def add(item: Work) -> None:
+        name = item.target.name
+        row = rows.get(name)
+        if name in told or (row is not None and row.state in attempts.SETTLED):
             return
-        told.add(item.target.name)
+        told.add(name)
+        if row is not None:
+            item.attempts, item.due = row.attempts, row.next_attempt_at
         if item.notifier is not None:
-            item.previous = _last_receipt(session, run.id, item.target.name)
+            item.previous = _last_receipt(session, run.id, name)
             if item.previous is None and item.notifier.receipt_scope == "pull_request":
-                item.previous = _pull_request_receipt(session, run, item.target.name)
+                item.previous = _pull_request_receipt(session, run, name)
         work.append(item)
 
     for name, config in targets(rt, run).items():
         notifier = notifiers.get(name, **rt.settings.notifier_config(name))
         if report.status in notifier.wants:
-            add(_Work(Target(name, name, config), notifier))
+            add(Work(Target(name, name, config), notifier))
     for item in _hooked(rt, run, report):
         add(item)
     return work
 
 
-def _hooked(rt: Runtime, run: Run, report: Report) -> Iterator[_Work]:
+def _hooked(rt: Runtime, run: Run, report: Report) -> Iterator[Work]:
     """What the run's hooks and plugins.notifications ask for at this status, and why not."""
     report_spec = (run.subscription.spec if run.subscription else {}).get("report") or {}
     decided = hooks.decide(
@@ -234,14 +267,14 @@ def _hooked(rt: Runtime, run: Run, report: Report) -> Iterator[_Work]:
         target = decision.target
         if target is None or decision.skipped or decision.error:
             target = target or Target(decision.name, "", via=decision.hook.via)
-            yield _Work(target, skipped=decision.skipped, error=decision.error)
+            yield Work(target, skipped=decision.skipped, error=decision.error)
             continue
         notifier = notifiers.get(target.notifier, **rt.settings.notifier_config(target.notifier))
         if report.status in notifier.wants:
-            yield _Work(target, notifier)
+            yield Work(target, notifier)
         else:
             reason = f"{target.notifier} does not report {report.status}"
-            yield _Work(target, skipped=f"{target.via}: {reason}")
+            yield Work(target, skipped=f"{target.via}: {reason}")
 
 
 def _last_receipt(session: Session, run_id: int, target: str) -> Receipt | None:
@@ -281,52 +314,49 @@ def _pull_request_receipt(session: Session, run: Run, target: str) -> Receipt | 
     return None
 
 
-def _send(
-    item: _Work, report: Report, condition: Condition, attempts: list[NotificationAttempt]
-) -> Notification:
-    """Tell one target of one status; every attempt, whatever came of it, joins `attempts`.
+# The report targets that cannot work without a credential, and the variable that gives it.
+CREDENTIALS: dict[str, str] = {
+    "github": "AXON_GITHUB_TOKEN",
+    "comment": "AXON_GITHUB_TOKEN",
+    "checks": "AXON_GITHUB_TOKEN",
+    "gitlab": "AXON_GITLAB_TOKEN",
+    "note": "AXON_GITLAB_TOKEN",
+}
 
-    A TransientError propagates (after its attempt is logged) so that the task retries.
-    """
-    target = item.target
-    row = Notification(
-        run_id=condition.run_id,
-        condition_id=condition.id,
-        target=target.name,
-        status=report.status,
-        attempts=1,
-    )
-    attempt = NotificationAttempt(
-        run_id=condition.run_id,
-        condition_id=condition.id,
-        target=target.name,
-        notifier=target.notifier,
-        via=target.via,
-        status=report.status,
-        reason="",
-        receipt_id="",
-        at=utcnow(),
-    )
-    attempts.append(attempt)
-    if item.notifier is None:
-        row.state = attempt.state = "failed" if item.error else "skipped"
-        row.error = attempt.reason = item.error or item.skipped
-        return row
-    http.forget_status()
-    try:
-        receipt = item.notifier.send(report, target.config, item.previous)
-    except TransientError as exc:
-        attempt.state, attempt.http_status = "retrying", http.last_status()
-        wait = f"; retry after {exc.retry_after:.0f}s" if exc.retry_after is not None else ""
-        attempt.reason = f"{exc}{wait}"
-        raise
-    except PermanentError as exc:
-        # Retrying cannot help (bad token, unknown repo): keep the reason where users look.
-        row.state, row.error = "failed", str(exc)
-        attempt.state, attempt.reason, attempt.http_status = "failed", str(exc), http.last_status()
-        log.warning("report of run %s to %s refused: %s", report.run_uuid, row.target, exc)
-        return row
-    row.state = attempt.state = "sent"
-    row.receipt = {"external_id": receipt.external_id, "data": receipt.data}
-    attempt.receipt_id, attempt.http_status = receipt.external_id, http.last_status()
-    return row
+
+def _has_credential(settings: Settings, variable: str) -> bool:
+    if variable == "AXON_GITHUB_TOKEN":  # a GitHub App signs in without one
+        return bool(settings.github_token or settings.github_app_id)
+    return bool(settings.gitlab_token)
+
+
+def warn_of_missing_credentials(rt: Runtime) -> list[str]:
+    """Warn, for each credential not set, which report targets in use will fail without it."""
+    missing = {
+        name: variable
+        for name, variable in CREDENTIALS.items()
+        if not _has_credential(rt.settings, variable)
+    }
+    if not missing:
+        return []
+    with rt.db.session() as session:
+        used = _targets_in_use(session)
+    warnings = []
+    for variable in sorted(set(missing.values())):
+        names = sorted(name for name in used if missing.get(name) == variable)
+        if names:
+            warnings.append(f"{variable} is not set: reports to {', '.join(names)} will fail")
+            log.warning("%s", warnings[-1])
+    return warnings
+
+
+def _targets_in_use(session: Session) -> set[str]:
+    """The notifiers the subscriptions report to; without `report:`, their projects' forges."""
+    forges: dict[int, set[str]] = {}
+    for project_id, provider in session.execute(select(Source.project_id, Source.provider)):
+        forges.setdefault(project_id, set()).add(provider)
+    used: set[str] = set()
+    for project_id, spec in session.execute(select(Subscription.project_id, Subscription.spec)):
+        report = spec.get("report") if isinstance(spec, dict) else None
+        used |= set(report) if isinstance(report, dict) else forges.get(project_id, set())
+    return used

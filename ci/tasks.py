@@ -7,12 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Task
+from celery.signals import worker_init
 from sqlalchemy.exc import OperationalError
 
-from ci import dispatch, groups, launch, lifecycle, reporting, runtime
+from ci import dispatch, groups, launch, lifecycle, probes, reporting, runtime
 from ci.db import after_commit
 from ci.runtime import celery
-from notifiers.base import TransientError
 from runners.base import RunnerUnavailable
 from schemas.status import RunStatus
 
@@ -20,12 +20,15 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF = 600
 
 
-def enqueue(task: Task, *args: Any, **options: Any) -> None:
-    """Publish `task`; if the broker is down, log it: the sweeper sends it again later."""
+def enqueue(task: Task, *args: Any, **options: Any) -> bool:
+    """Publish `task`; if the broker is down, log it (the sweeper sends it again later) and
+    return False."""
     try:
         task.apply_async(args, **options)
     except Exception as exc:  # kombu raises many kinds; none may lose the caller's work
         log.warning("could not enqueue %s%s, the sweeper will: %s", task.name, args, exc)
+        return False
+    return True
 
 
 def backoff(retries: int, base: float = 1.0) -> float:
@@ -41,6 +44,13 @@ def process_delivery(self: Task, delivery_id: int) -> None:
             after_commit(session, lambda: _start_all(run_ids))
     except OperationalError as exc:
         raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+    except Exception as exc:
+        if dispatch.is_transient(exc):
+            raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+        # Anything else would fail again on every try: end the delivery with the reason.
+        log.exception("delivery %s cannot be processed", delivery_id)
+        with rt.db.session() as session:
+            dispatch.fail(session, delivery_id, exc)
 
 
 def _start_all(run_ids: list[int]) -> None:
@@ -75,12 +85,20 @@ def start_next_in_group(self: Task, run_id: int) -> None:
 
 @celery.task(name="axon.report_run", bind=True, acks_late=True, max_retries=None)
 def report_run(self: Task, run_id: int) -> None:
+    """Report what the run's targets have not heard yet; each target's retries are counted in
+    the database (reporting), and each failed try sends this task again for when it is due."""
     try:
-        reporting.report_run(runtime.get(), run_id)
-    except TransientError as exc:
-        wait = exc.retry_after if exc.retry_after is not None else backoff(self.request.retries)
-        log.info("report of run %s will be retried in %.0fs: %s", run_id, wait, exc)
-        raise self.retry(exc=exc, countdown=min(wait, MAX_BACKOFF)) from exc
+        waits = reporting.report_run(runtime.get(), run_id)
+    except OperationalError as exc:
+        raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+    for wait in waits:
+        enqueue(report_run, run_id, countdown=wait)
+
+
+@celery.task(name="axon.probe", acks_late=True)
+def probe(probe_id: int) -> None:
+    """The sweeper's probe came through the queue, and with it all that was sent before."""
+    probes.seen(runtime.get().db, probe_id)
 
 
 def _react(run_id: int, status: RunStatus) -> None:
@@ -88,8 +106,27 @@ def _react(run_id: int, status: RunStatus) -> None:
 
 
 def _free_group(run_id: int, status: RunStatus) -> None:
-    if groups.frees_a_group(status):
+    """A run that ends may free its concurrency group: a run in none frees nothing."""
+    if not groups.frees_a_group(status):
+        return
+    try:
+        grouped = groups.in_a_group(runtime.get().db, run_id)
+    except Exception:  # the sweeper finds a group whose turn is overdue
+        log.warning("could not read run %s's concurrency group", run_id, exc_info=True)
+        return
+    if grouped:
         enqueue(start_next_in_group, run_id)
+
+
+@worker_init.connect
+def _warn_of_missing_credentials(**_: Any) -> None:
+    try:
+        rt = runtime.get()
+        reporting.warn_of_missing_credentials(rt)
+        # A forking worker's children must not share the connection this used.
+        rt.db.dispose()
+    except Exception:  # a warning must never keep the worker from starting
+        log.warning("could not check the report targets' credentials", exc_info=True)
 
 
 lifecycle.reactions.append(_react)

@@ -75,7 +75,11 @@ class Report:
 
 @dataclass(frozen=True)
 class Receipt:
-    """What a target answered: enough for the next status to edit the same message."""
+    """What a target answered: enough for the next status to edit the same message.
+
+    A notifier with nothing to send (a pull-request comment for a run on a push) returns
+    `data={"skipped": reason}`: the notification log shows it `skipped`, with the reason.
+    """
 
     target: str
     external_id: str = ""

@@ -65,6 +65,11 @@ class GitHubApi:
         accept: Collection[int] = (),
     ) -> requests.Response:
         """`method` /repos/{owner}/{repo}`path` with `json`; the answer, or Transient/Permanent."""
+        if not self._app and not self._token:
+            # GitHub answers every write without credentials with 401: no try can succeed.
+            raise PermanentError(
+                f"{what}: AXON_GITHUB_TOKEN is not set (nor a GitHub App: AXON_GITHUB_APP_ID)"
+            )
         token = self._app.token(owner, repo) if self._app else self._token
         secrets = (self._token, token, *(self._app.secrets if self._app else ()))
         url = f"{self.api_url}{repo_path(owner, repo)}{path}"

@@ -13,7 +13,6 @@ from sqlalchemy import select, update
 from ci import reporting
 from ci.db import utcnow
 from ci.models import Notification, Run
-from notifiers.base import TransientError
 from schemas.status import RunStatus
 from tests.ci.conftest import OWNER, PUSHED_SHA, REPO, advance
 
@@ -53,6 +52,16 @@ def delivered(double, path_pattern):
 
 def github_states(github):
     return [body["state"] for body in delivered(github, "/repos/{owner}/{repo}/statuses/{sha}")]
+
+
+def make_retries_due(db, run_id):
+    """The wait before each retrying target's next try is over."""
+    with db.session() as session:
+        session.execute(
+            update(Notification)
+            .where(Notification.run_id == run_id, Notification.state == "retrying")
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
 
 
 def notifications(db, run_id):
@@ -127,11 +136,11 @@ def test_a_target_answering_500_is_retried_and_still_hears_pending_before_succes
     run_id = reported_run()
     advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
 
-    with pytest.raises(TransientError, match="500"):
-        reporting.report_run(rt, run_id)
-    assert (github_states(github), slack.messages()) == ([], [])
+    assert reporting.report_run(rt, run_id) == [5.0]
+    assert github_states(github) == []
+    make_retries_due(db, run_id)
 
-    reporting.report_run(rt, run_id)
+    assert reporting.report_run(rt, run_id) == []
 
     assert [r.json["state"] for r in github.requests] == ["pending", "pending", "success"]
     assert [r.status for r in github.requests] == [500, 201, 201]
@@ -149,8 +158,8 @@ def test_a_failure_on_the_second_target_resends_only_to_that_target(
     run_id = reported_run()
     advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
 
-    with pytest.raises(TransientError):
-        reporting.report_run(rt, run_id)
+    reporting.report_run(rt, run_id)
+    make_retries_due(db, run_id)
     reporting.report_run(rt, run_id)
 
     assert github_states(github) == ["pending", "success"]
@@ -269,19 +278,19 @@ def test_a_status_that_arrives_while_the_lease_is_held_is_reported_by_the_holder
     slack.expect_message(times=1)
     run_id = reported_run()
     advance(db, run_id, *TO_RUNNING)
-    real_report_next = reporting._report_next
+    real_report_pass = reporting._report_pass
     finished = []
 
-    def report_next_then_finish(rt_, run_id_):
-        sent = real_report_next(rt_, run_id_)
-        if not sent and not finished:
-            # The run ends just as the holder finds nothing left; that status's own task
-            # would find the lease taken and return.
+    def report_pass_then_finish(rt_, run_id_, waits):
+        seen = real_report_pass(rt_, run_id_, waits)
+        if not finished:
+            # The run ends just as the holder is done with what it saw; that status's own
+            # task would find the lease taken and return.
             finished.append(True)
             advance(db, run_id, S.SUCCEEDED)
-        return sent
+        return seen
 
-    monkeypatch.setattr(reporting, "_report_next", report_next_then_finish)
+    monkeypatch.setattr(reporting, "_report_pass", report_pass_then_finish)
 
     reporting.report_run(rt, run_id)
 
@@ -305,8 +314,8 @@ def test_the_notification_log_has_every_attempt_with_its_http_status_and_receipt
     slack.expect_message(times=1)
     run_id = reported_run()
     advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
-    with pytest.raises(TransientError):
-        reporting.report_run(rt, run_id)
+    reporting.report_run(rt, run_id)
+    make_retries_due(db, run_id)
     reporting.report_run(rt, run_id)
 
     response = notification_log(client, axon, run_id)
@@ -324,7 +333,7 @@ def test_the_notification_log_has_every_attempt_with_its_http_status_and_receipt
     assert [entry for entry in log if entry[0] == "slack"] == [
         ("slack", "slack", "report", "succeeded", "sent", 200),
     ]
-    retried, sent = response.json[:2]
+    retried, sent = [e for e in response.json if e["target"] == "github"][:2]
     assert "500 Internal Server Error" in retried["reason"] and retried["receipt_id"] == ""
     assert sent["reason"] == "" and sent["receipt_id"].isdigit()  # the status id GitHub gave
     assert all(e["at"] for e in response.json)
@@ -339,10 +348,9 @@ def test_a_rate_limited_attempt_says_when_it_will_be_retried(
     run_id = reported_run()
     advance(db, run_id, *TO_RUNNING)
 
-    with pytest.raises(TransientError) as error:
-        reporting.report_run(rt, run_id)
+    [wait] = reporting.report_run(rt, run_id)
 
-    assert 25 <= error.value.retry_after <= 30
+    assert 25 <= wait <= 30
     [attempt] = notification_log(client, axon, run_id).json
     assert (attempt["state"], attempt["http_status"]) == ("retrying", 403)
     assert re.search(r"; retry after (2[5-9]|30)s$", attempt["reason"])
@@ -378,28 +386,29 @@ def test_the_notification_log_is_also_found_under_the_runs_project(
     assert client.get("/api/v1/runs/0123abcd/notifications").status_code == 404
 
 
-def test_while_a_target_asks_to_wait_a_newer_status_waits_for_the_retry(
+def test_while_a_target_asks_to_wait_a_newer_status_waits_for_it_and_the_others_do_not(
     rt, db, github, slack, reported_run
 ):
     retry_after = {"Retry-After": "30"}
     github.expect_commit_status(OWNER, REPO, PUSHED_SHA, status=403, headers=retry_after)
+    slack.expect_message()
     run_id = reported_run()
     advance(db, run_id, *TO_RUNNING)
-    with pytest.raises(TransientError):
-        reporting.report_run(rt, run_id)
+    assert reporting.report_run(rt, run_id) == [30.0]
     advance(db, run_id, S.SUCCEEDED)
 
-    reporting.report_run(rt, run_id)  # the newer status's own task
+    assert reporting.report_run(rt, run_id) == []  # the newer status's own task
 
-    assert len(github.requests) == 1 and slack.requests == []
+    assert len(github.requests) == 1  # GitHub waits the 30 seconds it asked for
+    assert len(slack.messages()) == 1  # Slack is not held back by GitHub's wait
     with db.session() as session:
-        held = session.get(Run, run_id).report_lease_until - utcnow()
-    assert timedelta(seconds=27) < held <= timedelta(seconds=29)
+        [row] = session.scalars(select(Notification).where(Notification.state == "retrying"))
+    assert timedelta(seconds=28) < row.next_attempt_at - utcnow() <= timedelta(seconds=30)
 
-    # The retry, due when the wait is over, reports both statuses in order.
+    # The retry, due when the wait is over, reports both statuses to GitHub in order.
     github.expect_commit_status(OWNER, REPO, PUSHED_SHA, times=2)
-    slack.expect_message()
-    with db.session() as session:
-        session.execute(update(Run).where(Run.id == run_id).values(report_lease_until=utcnow()))
-    reporting.report_run(rt, run_id)
+    make_retries_due(db, run_id)
+    assert reporting.report_run(rt, run_id) == []
     assert github_states(github) == ["pending", "success"]
+    github.assert_no_outstanding()
+    slack.assert_no_outstanding()

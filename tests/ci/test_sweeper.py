@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+import pytest
+from sqlalchemy import delete, select, update
 
 from ci import sweeper
 from ci.db import utcnow
-from ci.models import Condition, Delivery, Run
+from ci.models import BrokerProbe, Condition, Delivery, Notification, Run
 from schemas.status import RunStatus
 from tests.ci.conftest import advance, backdate
 
 S = RunStatus
 LONG_AGO = 300  # seconds; the sweeper waits sweep_after_seconds (30 by default)
+
+
+@pytest.fixture(autouse=True)
+def workers_are_through_the_queue(db):
+    """A probe sent just now has been seen: nothing published before it is still queued."""
+    with db.session() as session:
+        session.add(BrokerProbe(sent_at=utcnow(), seen_at=utcnow()))
 
 
 def enqueued_as(enqueued, name):
@@ -166,3 +174,229 @@ def test_a_run_whose_report_is_under_way_is_not_reported_again(rt, db, axon, enq
     sweeper.sweep(rt)
 
     assert enqueued_as(enqueued, "axon.report_run") == []
+
+
+# -- re-sending only what is lost: marks and a growing wait ------------------------------------
+
+AGE = 30  # the sweep age of the test settings (sweep_after_seconds)
+
+
+def resent_ago(db, run_id, seconds, mark="resent_at"):
+    """The run's last re-send (its `mark`) was `seconds` ago; its state is older still."""
+    then = utcnow() - timedelta(seconds=seconds)
+    long_ago = utcnow() - timedelta(seconds=LONG_AGO * 10)
+    with db.session() as session:
+        session.execute(
+            update(Run).where(Run.id == run_id).values({mark: then, "updated_at": long_ago})
+        )
+
+
+def test_a_second_sweep_right_after_the_first_re_sends_nothing(rt, db, axon, enqueued):
+    axon.create_project()
+    axon.subscribe()
+    created, stopping, running = axon.push()[0], axon.push()[0], axon.push()[0]
+    advance(db, stopping, S.COMPILED, S.QUEUED, S.SCHEDULED, S.STOPPING)
+    advance(db, running, S.COMPILED, S.QUEUED, S.SCHEDULED, S.RUNNING)
+    for run_id in (created, stopping, running):
+        age_run(db, run_id)
+    assert sweeper.sweep(rt)["starts"] == 1
+    enqueued.clear()
+
+    counts = sweeper.sweep(rt)
+
+    assert enqueued == []
+    assert counts == dict.fromkeys(("deliveries", "starts", "stops", "turns", "reports"), 0)
+
+
+def test_the_wait_before_a_run_is_re_sent_again_doubles_each_time(rt, db, axon, enqueued):
+    axon.create_project()
+    axon.subscribe()
+    run_id = axon.push()[0]
+    age_run(db, run_id)
+    sweeper.sweep(rt)  # the first re-send: then wait 2 × the age, then 4 ×
+    enqueued.clear()
+
+    resent_ago(db, run_id, AGE * 1.5)
+    sweeper.sweep(rt)
+    assert enqueued_as(enqueued, "axon.start_run") == []
+
+    resent_ago(db, run_id, AGE * 2 + 1)
+    sweeper.sweep(rt)
+    assert enqueued_as(enqueued, "axon.start_run") == [(run_id,)]
+
+    resent_ago(db, run_id, AGE * 3)
+    sweeper.sweep(rt)
+    assert enqueued_as(enqueued, "axon.start_run") == [(run_id,)]
+    with db.session() as session:
+        assert session.get(Run, run_id).resent_count == 2
+
+
+def test_a_run_whose_state_moved_on_since_its_re_send_waits_the_age_from_that_change(
+    rt, db, axon, enqueued
+):
+    axon.create_project()
+    axon.subscribe()
+    run_id = axon.push()[0]
+    age_run(db, run_id)
+    sweeper.sweep(rt)
+    advance(db, run_id, S.COMPILED)  # the re-sent start got this far, then its message was lost
+    enqueued.clear()
+
+    sweeper.sweep(rt)
+    assert enqueued_as(enqueued, "axon.start_run") == []
+
+    # Re-sent 40 seconds ago, compiled 35 seconds ago: the new state waited the age.
+    resent_ago(db, run_id, AGE + 10)
+    age_run(db, run_id, AGE + 5)
+    sweeper.sweep(rt)
+    assert enqueued_as(enqueued, "axon.start_run") == [(run_id,)]
+    with db.session() as session:
+        assert session.get(Run, run_id).resent_count == 1  # counted afresh for its new state
+
+
+def test_a_report_re_sent_is_not_re_sent_again_until_its_wait_is_over(rt, db, axon, enqueued):
+    axon.create_project()
+    axon.subscribe()
+    run_id = axon.push()[0]
+    advance(db, run_id, S.COMPILED, S.QUEUED, S.SCHEDULED, S.RUNNING)
+    age_run(db, run_id)
+    sweeper.sweep(rt)
+    enqueued.clear()
+
+    resent_ago(db, run_id, AGE * 1.5, mark="report_resent_at")
+    sweeper.sweep(rt)
+    assert enqueued_as(enqueued, "axon.report_run") == []
+
+    resent_ago(db, run_id, AGE * 2 + 1, mark="report_resent_at")
+    sweeper.sweep(rt)
+    assert enqueued_as(enqueued, "axon.report_run") == [(run_id,)]
+
+
+def test_a_report_whose_retry_is_on_its_way_is_not_re_sent_until_that_retry_is_overdue(
+    rt, db, axon, enqueued
+):
+    axon.create_project()
+    axon.subscribe()
+    run_id = axon.push()[0]
+    advance(db, run_id, S.COMPILED, S.QUEUED, S.SCHEDULED, S.RUNNING)
+    age_run(db, run_id)
+    with db.session() as session:
+        run = session.get(Run, run_id)
+        retrying = Notification(
+            run_id=run_id,
+            condition_id=run.conditions[-1].id,
+            target="github",
+            status=S.RUNNING,
+            state="retrying",
+            attempts=2,
+            next_attempt_at=utcnow() + timedelta(seconds=40),
+        )
+        session.add(retrying)
+    enqueued.clear()
+
+    sweeper.sweep(rt)
+    assert enqueued_as(enqueued, "axon.report_run") == []
+
+    # The retry was due long ago and never came: its message was lost.
+    backdate(db, Notification, retrying.id, LONG_AGO, "next_attempt_at")
+    sweeper.sweep(rt)
+    assert enqueued_as(enqueued, "axon.report_run") == [(run_id,)]
+
+
+def test_a_run_in_no_concurrency_group_that_ends_asks_for_no_turn(rt, db, axon, enqueued):
+    axon.create_project()
+    axon.subscribe()
+    run_id = axon.push()[0]
+    enqueued.clear()
+
+    advance(db, run_id, S.COMPILED, S.QUEUED, S.SCHEDULED, S.RUNNING, S.SUCCEEDED)
+
+    assert enqueued_as(enqueued, "axon.start_next_in_group") == []
+    assert len(enqueued_as(enqueued, "axon.report_run")) == 5
+
+
+def test_a_re_send_the_broker_refused_is_not_marked_and_goes_again_next_sweep(
+    rt, db, axon, enqueued, monkeypatch
+):
+    from ci import tasks
+
+    axon.create_project()
+    axon.subscribe()
+    first, second = axon.push()[0], axon.push()[0]
+    for run_id in (first, second):
+        age_run(db, run_id)
+    refused = []
+
+    def refuse(task, *args, **_):
+        refused.append(args)
+        return False
+
+    monkeypatch.setattr(tasks, "enqueue", refuse)
+
+    assert sweeper.sweep(rt)["starts"] == 0
+    assert refused == [(first,)]  # the broker is away: the second is not even tried
+
+    monkeypatch.undo()
+    monkeypatch.setattr(
+        tasks, "enqueue", lambda task, *args, **_: enqueued.append((task.name, args))
+    )
+    assert sweeper.sweep(rt)["starts"] == 2
+    assert sorted(enqueued_as(enqueued, "axon.start_run")) == [(first,), (second,)]
+
+
+# -- lost or only late: probes down the queue --------------------------------------------------
+
+
+def test_work_that_may_still_be_queued_behind_a_backlog_is_probed_not_re_sent(
+    rt, db, axon, enqueued
+):
+    from ci import tasks
+
+    axon.create_project()
+    axon.subscribe()
+    run_id = axon.push()[0]
+    age_run(db, run_id)
+    with db.session() as session:
+        session.execute(delete(BrokerProbe))  # no worker has got through the queue since
+    enqueued.clear()
+
+    assert sweeper.sweep(rt)["starts"] == 0
+    [(probe_id,)] = enqueued_as(enqueued, "axon.probe")
+    sweeper.sweep(rt)  # the probe is on its way: no second one
+    assert enqueued_as(enqueued, "axon.start_run") == []
+    assert len(enqueued_as(enqueued, "axon.probe")) == 1
+
+    tasks.probe.run(probe_id)  # a worker got to the probe, and the start was not before it
+
+    assert sweeper.sweep(rt)["starts"] == 1
+    assert enqueued_as(enqueued, "axon.start_run") == [(run_id,)]
+
+
+def test_nothing_waiting_sends_no_probe(rt, db, axon, enqueued):
+    axon.create_project()
+    axon.subscribe()
+    axon.push()  # its start was sent just now
+    enqueued.clear()
+
+    sweeper.sweep(rt)
+
+    assert enqueued == []
+
+
+def test_a_relay_batch_the_broker_refuses_goes_back_to_the_relay_but_the_refused_one(
+    rt, db, axon, enqueued, monkeypatch
+):
+    from ci import outbox, tasks
+
+    axon.create_project()
+    refused_id, *rest = [axon.deliver_push() for _ in range(3)]
+    monkeypatch.setattr(tasks, "enqueue", lambda task, *args, **_: False)
+
+    assert outbox.relay_once(rt) == 0
+
+    with db.session() as session:
+        claimed = {d.id: d.enqueued_at for d in session.scalars(select(Delivery))}
+    # The refused one waits for the sweeper; the others were never published, so they are
+    # claimed again (and published at once) when the broker is back.
+    assert claimed[refused_id] is not None
+    assert [claimed[i] for i in rest] == [None, None]

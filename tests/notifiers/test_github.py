@@ -157,14 +157,12 @@ class TestGitHubNotifier(NotifierContract):
         assert request.headers["X-GitHub-Api-Version"] == "2022-11-28"
         assert request.headers["User-Agent"] == "axon/0.1"
 
-    def test_without_a_token_no_authorization_is_sent(self, report):
+    def test_without_a_token_the_status_is_refused_naming_the_variable(self, report):
         with GitHubDouble() as github:
-            github.expect_commit_status("octo-org", "vision", SHA)
+            with pytest.raises(PermanentError, match="AXON_GITHUB_TOKEN is not set"):
+                GitHubNotifier(api_url=github.url).send(report(), {}, None)
 
-            GitHubNotifier(api_url=github.url).send(report(), {}, None)
-
-            assert "Authorization" not in github.requests[0].headers
-            github.assert_no_outstanding()
+            assert github.requests == []
 
     def test_an_enterprise_api_url_keeps_its_path(self, github, report):
         github.expect("POST", "/api/v3/repos/{owner}/{repo}/statuses/{sha}", json={"id": 42})

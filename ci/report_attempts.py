@@ -1,0 +1,142 @@
+"""One try at telling one target of one status: what came of it, its budget, its log entry."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from ci.db import Database, utcnow
+from ci.hooks import Target
+from ci.models import Condition, Notification, NotificationAttempt
+from ci.runtime import Runtime
+from notifiers import http
+from notifiers.base import Notifier, PermanentError, Receipt, Report, TransientError
+
+log = logging.getLogger(__name__)
+SETTLED = ("sent", "skipped", "failed")
+MAX_BACKOFF = 600.0
+# GitHub's rate limit resets within the hour: a longer wait asked for is not waited.
+MAX_RETRY_AFTER = 3600.0
+
+
+@dataclass
+class Work:
+    """One target to tell of one status, or a hook's reason for telling it nothing."""
+
+    target: Target
+    notifier: Notifier | None = None
+    previous: Receipt | None = None
+    skipped: str = ""
+    error: str = ""
+    attempts: int = 0  # tries so far, and when the next is due, while it is retrying
+    due: datetime | None = None
+
+
+@dataclass
+class _Outcome:
+    """What one try at telling one target came to."""
+
+    state: str  # sent, skipped, failed, retrying
+    reason: str = ""
+    receipt: Receipt | None = None
+    http_status: int | None = None
+    wait: float | None = None  # retrying: seconds until the next try
+
+
+def send(rt: Runtime, item: Work, report: Report, condition: Condition) -> float | None:
+    """Tell one target of one status and record the try; the wait before the next try, if
+    there is to be one."""
+    if item.notifier is None:
+        outcome = _Outcome("failed" if item.error else "skipped", item.error or item.skipped)
+    else:
+        outcome = _try(rt, item, report)
+    _record(rt.db, item, report, condition, outcome)
+    return outcome.wait
+
+
+def _try(rt: Runtime, item: Work, report: Report) -> _Outcome:
+    assert item.notifier is not None
+    name = item.target.name
+    http.forget_status()
+    try:
+        receipt = item.notifier.send(report, item.target.config, item.previous)
+    except PermanentError as exc:
+        # Retrying cannot help (bad token, unknown repo): keep the reason where users look.
+        log.warning("report of run %s to %s refused: %s", report.run_uuid, name, exc)
+        return _Outcome("failed", str(exc), http_status=http.last_status())
+    except Exception as exc:
+        if isinstance(exc, (TransientError, *item.notifier.transient_errors)):
+            why, retry_after = str(exc), getattr(exc, "retry_after", None)
+        else:  # a notifier's own bug: retried like a target's failure, within the budget
+            log.exception("report of run %s to %s failed", report.run_uuid, name)
+            why, retry_after = f"unexpected {type(exc).__name__}; see the worker's log", None
+        return _retry_or_give_up(rt, item, why, retry_after, http.last_status())
+    skipped = str(receipt.data.get("skipped") or "")
+    if skipped:
+        return _Outcome("skipped", skipped, http_status=http.last_status())
+    return _Outcome("sent", receipt=receipt, http_status=http.last_status())
+
+
+def _retry_or_give_up(
+    rt: Runtime, item: Work, why: str, retry_after: float | None, http_status: int | None
+) -> _Outcome:
+    tries = item.attempts + 1
+    if tries >= rt.settings.notify_max_attempts:
+        reason = f"gave up after {tries} attempts: {why}"
+        log.warning("report to %s failed for good: %s", item.target.name, reason)
+        return _Outcome("failed", reason, http_status=http_status)
+    wait = retry_wait(rt.settings.notify_retry_seconds, tries, retry_after)
+    return _Outcome("retrying", f"{why}; retry after {wait:.0f}s", None, http_status, wait)
+
+
+def retry_wait(base: float, tries: int, retry_after: float | None = None) -> float:
+    """As long as the target asked (up to an hour), else twice as long after each try."""
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), MAX_RETRY_AFTER)
+    return min(base * 2 ** (tries - 1), MAX_BACKOFF)
+
+
+def _record(
+    db: Database, item: Work, report: Report, condition: Condition, outcome: _Outcome
+) -> None:
+    """Keep the try in the notification log and the notification's state on its row."""
+    target, now = item.target, utcnow()
+    with db.session() as session:
+        row = session.scalar(
+            select(Notification).where(
+                Notification.run_id == condition.run_id,
+                Notification.condition_id == condition.id,
+                Notification.target == target.name,
+            )
+        )
+        if row is None:
+            row = Notification(
+                run_id=condition.run_id, condition_id=condition.id, target=target.name
+            )
+            session.add(row)
+        row.status, row.state, row.error = report.status, outcome.state, outcome.reason
+        row.attempts, row.sent_at = item.attempts + 1, now
+        row.next_attempt_at = (
+            now + timedelta(seconds=outcome.wait) if outcome.wait is not None else None
+        )
+        receipt = outcome.receipt
+        if receipt is not None:
+            row.receipt = {"external_id": receipt.external_id, "data": receipt.data}
+        session.add(
+            NotificationAttempt(
+                run_id=condition.run_id,
+                condition_id=condition.id,
+                target=target.name,
+                notifier=target.notifier,
+                via=target.via,
+                status=report.status,
+                state=outcome.state,
+                http_status=outcome.http_status,
+                reason=outcome.reason,
+                receipt_id=receipt.external_id if receipt is not None else "",
+                at=now,
+            )
+        )
