@@ -1,0 +1,199 @@
+"""The `bayes` kind: a Gaussian process and an acquisition function, as polyaxon/hypertune's
+search_managers/bayesian_optimization does, with the gaps that matter for a real search closed.
+
+- The first `numInitialRuns` trials are seeded random draws (Polyaxon's RandomSearch); then one
+  trial per iteration, `maxIterations` of them.
+- The GP maximizes: a minimized metric is negated (Polyaxon's space.parse_y).
+- A failed trial counts as the worst value seen so far, so the model steers away from it.
+- A running trial, and each suggestion of this call before the next, is a pending point whose
+  value is the GP's own mean there (the "kriging believer"): the mean is unchanged and the
+  deviation there drops to about zero, so no pending point is suggested twice.
+- The acquisition (acquisition_function.py's ucb, ei and poi formulas) is maximized by L-BFGS-B
+  from the best `numIterations` (default 5) of `numWarmup` (default 2000) random points and from
+  the best point seen, not from random starts only.
+- Beyond WINDOW observations the GP is fitted on the best and the most recent of them, so a
+  suggestion stays within about a second at a thousand observations.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import ndtr
+
+from ci import matrix as expansion
+from ci.optimize.gp import GaussianProcess
+from ci.optimize.history import History, Key, Trial, key
+from ci.optimize.space import Cube
+from schemas.spec_matrix import V1Bayes, V1RandomSearch, V1UtilityFunction
+
+WINDOW = 300
+SQRT_2PI = math.sqrt(2.0 * math.pi)
+DEFAULT_WARMUP = 2000
+DEFAULT_STARTS = 5
+
+
+def acquisition(
+    utility: V1UtilityFunction, mean: np.ndarray, std: np.ndarray, y_max: float
+) -> np.ndarray:
+    """ucb = mean + kappa·std; ei and poi improve on y_max by more than eps."""
+    if utility.acquisition_function == "ucb":
+        return mean + (utility.kappa or 0.0) * std
+    improvement = mean - y_max - (utility.eps or 0.0)
+    z = improvement / std
+    if utility.acquisition_function == "poi":
+        return np.asarray(ndtr(z))
+    return np.asarray(improvement * ndtr(z) + std * np.exp(-0.5 * z * z) / SQRT_2PI)
+
+
+def _utility(matrix: V1Bayes) -> V1UtilityFunction:
+    # Without a utilityFunction: ucb with kappa 2.576 (a 99% upper bound), a Matérn kernel.
+    return matrix.utility_function or V1UtilityFunction(acquisition_function="ucb", kappa=2.576)
+
+
+def _target(trial: Trial, matrix: V1Bayes) -> float | None:
+    if not trial.done or trial.value is None:
+        return None
+    return trial.value if matrix.metric.optimization == "maximize" else -trial.value
+
+
+def _window(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if len(y) <= WINDOW:
+        return x, y
+    best = np.argsort(-y)[: WINDOW // 2]
+    recent = np.arange(len(y) - WINDOW // 2, len(y))
+    kept = np.unique(np.concatenate([best, recent]))
+    return x[kept], y[kept]
+
+
+def _initial(matrix: V1Bayes, history: History, n: int, seed: int) -> list[dict[str, Any]]:
+    plan = V1RandomSearch(
+        kind="random", params=matrix.params, num_runs=matrix.num_initial_runs, seed=seed
+    )
+    names = list(matrix.params)
+    taken = history.keys(names)
+    return [p for p in expansion.random_search(plan) if key(p, names) not in taken][:n]
+
+
+def suggest(matrix: V1Bayes, history: History, n: int, seed: int) -> list[dict[str, Any]]:
+    """Up to n new points: random until numInitialRuns, then from the GP."""
+    if matrix.max_iterations is not None:
+        budget = matrix.num_initial_runs + matrix.max_iterations - len(history.trials)
+        n = min(n, max(budget, 0))
+    found = _initial(matrix, history, max(0, matrix.num_initial_runs - len(history.trials)), seed)
+    found = found[:n]
+    if len(found) < n:
+        found += _modelled(matrix, history, found, n - len(found), seed)
+    return found
+
+
+def _modelled(
+    matrix: V1Bayes, history: History, earlier: list[dict[str, Any]], n: int, seed: int
+) -> list[dict[str, Any]]:
+    cube = Cube(matrix.params)
+    names = list(matrix.params)
+    taken = history.keys(names) | {key(p, names) for p in earlier}
+    rng = np.random.default_rng(np.random.SeedSequence([seed % 2**63, len(history.trials)]))
+    targets = [_target(t, matrix) for t in history.trials]
+    seen = [y for y in targets if y is not None]
+    if len(seen) < 2:
+        # Nothing to model yet: wait for the trials under way (Polyaxon's initial runs), and
+        # draw at random only when none is, so that a search of failures does not stall.
+        return [] if history.pending or earlier else _random(matrix, taken, names, n, rng)
+    worst = min(seen)
+    real = [
+        (cube.encode(t.params, f"observations[{i}].params"), worst if y is None else y)
+        for i, (t, y) in enumerate(zip(history.trials, targets, strict=True))
+        if not t.pending
+    ]
+    x, y = _window(np.array([p for p, _ in real]), np.array([v for _, v in real]))
+    gp = _process(matrix)
+    gp.fit(x, y, restarts=_restarts(matrix), seed=int(rng.integers(2**31)))
+    pending = [cube.encode(t.params, "observations") for t in history.pending]
+    pending += [cube.encode(p) for p in earlier]
+    believed: list[float] = []
+    suggestions: list[dict[str, Any]] = []
+    for _ in range(n):
+        if len(believed) < len(pending):
+            # Each pending point is believed to score the mean of the model that came before it.
+            for point in pending[len(believed) :]:
+                believed.append(float(gp.predict(point.reshape(1, -1))[0][0]))
+                gp.condition(np.vstack([x, *pending[: len(believed)]]), np.append(y, believed))
+        params = _maximize(matrix, gp, cube, float(np.max(y)), x, y, taken, names, rng)
+        if params is None:
+            break
+        suggestions.append(params)
+        taken.add(key(params, names))
+        pending.append(cube.encode(params))
+    return suggestions
+
+
+def _process(matrix: V1Bayes) -> GaussianProcess:
+    config = _utility(matrix).gaussian_process
+    if config is None:
+        return GaussianProcess()
+    return GaussianProcess(config.kernel, config.length_scale, config.nu)
+
+
+def _restarts(matrix: V1Bayes) -> int:
+    config = _utility(matrix).gaussian_process
+    return config.num_restarts_optimizer if config is not None else 0
+
+
+def _maximize(
+    matrix: V1Bayes,
+    gp: GaussianProcess,
+    cube: Cube,
+    y_max: float,
+    x: np.ndarray,
+    y: np.ndarray,
+    taken: set[Key],
+    names: list[str],
+    rng: np.random.Generator,
+) -> dict[str, Any] | None:
+    """The untaken point of highest acquisition (None once a listable space is exhausted)."""
+    utility = _utility(matrix)
+
+    def score(points: np.ndarray) -> np.ndarray:
+        mean, std = gp.predict(points)
+        return acquisition(utility, mean, std, y_max)
+
+    sample = rng.uniform(size=(utility.num_warmup or DEFAULT_WARMUP, cube.width))
+    values = score(sample)
+    order = np.argsort(-values)
+    starts = [sample[i] for i in order[: utility.num_iterations or DEFAULT_STARTS]]
+    starts.append(x[int(np.argmax(y))])
+    candidates: list[tuple[float, np.ndarray]] = []
+    for start in starts:
+        found = minimize(
+            lambda p: -float(score(p.reshape(1, -1))[0]), start, method="L-BFGS-B",
+            bounds=[(0.0, 1.0)] * cube.width, options={"maxiter": 50},
+        )  # fmt: skip
+        candidates.append((-float(found.fun), np.clip(found.x, 0.0, 1.0)))
+    candidates.sort(key=lambda c: -c[0])
+    ranked = [point for _, point in candidates] + [sample[i] for i in order]
+    for point in ranked:
+        params = cube.decode(point)
+        if key(params, names) not in taken:
+            return params
+    rest = _random(matrix, taken, names, 1, rng)
+    return rest[0] if rest else None
+
+
+def _random(
+    matrix: V1Bayes, taken: set[Key], names: list[str], n: int, rng: np.random.Generator
+) -> list[dict[str, Any]]:
+    draws = random.Random(int(rng.integers(2**31)))
+    found: list[dict[str, Any]] = []
+    for _ in range(100 * n):
+        if len(found) == n:
+            break
+        params = {name: expansion.sample(p, draws) for name, p in matrix.params.items()}
+        if key(params, names) not in taken:
+            taken.add(key(params, names))
+            found.append(params)
+    return found

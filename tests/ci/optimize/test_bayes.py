@@ -1,0 +1,154 @@
+"""The bayes kind: a Gaussian process that beats random search, and never suggests a point twice."""
+
+from __future__ import annotations
+
+import pytest
+
+from ci.optimize import suggest
+from ci.optimize.bayes import WINDOW
+from tests.ci.optimize.kinds import KINDS
+
+MINIMIZE = {"name": "loss", "optimization": "minimize"}
+X = {"x": {"kind": "uniform", "value": [-5, 5]}}
+
+
+def bayes(params: dict = X, utility: dict | None = None, **more) -> dict:
+    return {
+        "kind": "bayes",
+        "numInitialRuns": 3,
+        "maxIterations": 9,
+        "metric": MINIMIZE,
+        "params": params,
+        "utilityFunction": utility or {"acquisitionFunction": "ei", "eps": 0.0},
+        **more,
+    }
+
+
+def run(matrix: dict, objective, seed: int) -> list[dict]:
+    observations: list[dict] = []
+    while found := suggest(matrix, observations, 1, seed):
+        [params] = found
+        observations.append({"params": params, "value": objective(params), "status": "succeeded"})
+    return observations
+
+
+def quadratic(params: dict) -> float:
+    return (params["x"] - 1.234) ** 2
+
+
+def test_bayes_beats_random_search_on_a_quadratic_with_the_same_budget():
+    for seed in (0, 1, 2):
+        guided = run(bayes(), quadratic, seed)
+        random = run({"kind": "random", "numRuns": 12, "params": X}, quadratic, seed)
+        assert len(guided) == len(random) == 12
+        best = min(o["value"] for o in guided)
+        assert best < 1e-2
+        assert best < min(o["value"] for o in random)
+
+
+@pytest.mark.parametrize(
+    "utility",
+    [
+        {"acquisitionFunction": "ucb", "kappa": 2.5},
+        # poi with a small eps creeps from the best point by tiny steps, as it should.
+        {"acquisitionFunction": "poi", "eps": 1.0},
+        {"acquisitionFunction": "ei", "eps": 0.0, "gaussianProcess": {"kernel": "rbf"}},
+        {
+            "acquisitionFunction": "ei",
+            "eps": 0.0,
+            "gaussianProcess": {"kernel": "matern", "nu": 2.5, "numRestartsOptimizer": 2},
+        },
+    ],
+)
+def test_every_acquisition_and_kernel_closes_in_on_the_minimum(utility):
+    observations = run(bayes(utility=utility), quadratic, seed=2)
+    initial = min(o["value"] for o in observations[:3])
+    assert min(o["value"] for o in observations[3:]) < min(0.1, initial / 100)
+
+
+def test_a_maximized_metric_is_maximized():
+    matrix = bayes(metric={"name": "accuracy", "optimization": "maximize"})
+    observations = run(matrix, lambda p: -quadratic(p), seed=0)
+    assert max(o["value"] for o in observations) > -1e-2
+
+
+def test_the_first_num_initial_runs_are_the_seeded_random_draws_then_it_waits_for_them():
+    random = {"kind": "random", "numRuns": 3, "params": X, "seed": 4}
+    initial = suggest(bayes(), [], 10, seed=4)
+    assert initial == suggest(random, [], 10, seed=0)
+    running = [{"params": p, "value": None, "status": "running"} for p in initial]
+    assert suggest(bayes(), running, 10, seed=4) == []
+
+
+def test_a_search_whose_initial_runs_all_failed_draws_again_at_random():
+    failed = [{"params": p, "value": None, "status": "failed"} for p in suggest(bayes(), [], 3, 0)]
+    again = suggest(bayes(), failed, 2, seed=0)
+    assert len(again) == 2 and not {p["x"] for p in again} & {o["params"]["x"] for o in failed}
+
+
+LISTED = {
+    "c": {"kind": "choice", "value": ["a", "b", "c"]},
+    "k": {"kind": "range", "value": [0, 4, 1]},
+}
+
+
+def test_pending_and_failed_points_are_never_suggested_again_until_the_space_runs_out():
+    matrix = bayes(LISTED, maxIterations=100)
+    observations = [
+        {"params": {"c": c, "k": k}, "value": float(k), "status": "succeeded"}
+        for c in ("a", "b")
+        for k in range(4)
+    ]
+    observations.append({"params": {"c": "c", "k": 0}, "value": None, "status": "running"})
+    observations.append({"params": {"c": "c", "k": 1}, "value": None, "status": "failed"})
+    found = suggest(matrix, observations, 5, seed=0)
+    assert sorted((p["c"], p["k"]) for p in found) == [("c", 2), ("c", 3)]
+
+
+def test_a_batch_spreads_out_instead_of_piling_on_one_point():
+    observations = [
+        {"params": {"x": x}, "value": quadratic({"x": x}), "status": "succeeded"}
+        for x in (-4.0, -1.0, 2.0, 4.0)
+    ]
+    batch = suggest(bayes(), observations, 4, seed=0)
+    xs = sorted(p["x"] for p in batch)
+    assert len(batch) == 4
+    assert min(b - a for a, b in zip(xs, xs[1:], strict=False)) > 1e-3
+
+
+def test_failed_trials_count_as_the_worst_value_so_the_search_leaves_their_region():
+    # Everything right of 0 failed: the suggestion stays left, near the best seen.
+    observations = [
+        {"params": {"x": x}, "value": quadratic({"x": x}), "status": "succeeded"}
+        for x in (-4.5, -3.0, -1.5, -0.5)
+    ]
+    observations += [
+        {"params": {"x": x}, "value": None, "status": "failed"} for x in (0.5, 1.5, 2.5, 3.5, 4.5)
+    ]
+    [found] = suggest(bayes(maxIterations=20), observations, 1, seed=0)
+    assert found["x"] < 0.5
+
+
+def test_max_iterations_ends_the_search():
+    observations = run(bayes(maxIterations=2), quadratic, seed=0)
+    assert len(observations) == 5
+
+
+def test_beyond_the_window_the_search_still_suggests():
+    observations = [
+        {"params": {"x": -5 + 10 * i / (WINDOW + 50)}, "value": float(i % 7), "status": "succeeded"}
+        for i in range(WINDOW + 50)
+    ]
+    [found] = suggest(bayes(maxIterations=10_000), observations, 1, seed=0)
+    assert -5 <= found["x"] <= 5
+
+
+def test_every_kind_bayes_takes_is_suggested_within_its_bounds():
+    taken = ("choice", "range", "daterange", "datetimerange", "linspace", "logspace", "geomspace")
+    params = {kind: KINDS[kind][0] for kind in (*taken, "uniform")}
+    observations = run(bayes(params, maxIterations=4), lambda p: p["uniform"] ** 2 + p["range"], 0)
+    assert len(observations) == 7
+    for observation in observations:
+        for kind in params:
+            value = observation["params"][kind]
+            assert KINDS[kind][1](value), f"suggested {value!r} for {kind}"

@@ -1,0 +1,102 @@
+"""The hyperopt kind through suggest(): tpe, rand and anneal on every param kind, with pending
+and failed trials."""
+
+from __future__ import annotations
+
+import pytest
+
+from ci.optimize import suggest
+from tests.ci.optimize.kinds import KINDS
+
+METRIC = {"name": "loss", "optimization": "minimize"}
+
+
+def search(params: dict, algorithm: str = "tpe", num_runs: int = 100, **more) -> dict:
+    return {
+        "kind": "hyperopt",
+        "algorithm": algorithm,
+        "numRuns": num_runs,
+        "metric": METRIC,
+        "params": params,
+        **more,
+    }
+
+
+def run(matrix: dict, objective, trials: int, seed: int = 0) -> list[dict]:
+    observations: list[dict] = []
+    for _ in range(trials):
+        [params] = suggest(matrix, observations, 1, seed)
+        observations.append({"params": params, "value": objective(params), "status": "succeeded"})
+    return observations
+
+
+@pytest.mark.parametrize("algorithm", ["tpe", "rand", "anneal"])
+def test_every_param_kind_is_drawn_within_its_bounds(algorithm):
+    matrix = search({kind: spec for kind, (spec, _) in KINDS.items()}, algorithm)
+    # 25 trials take tpe past its 20 random start-up trials, into its own model.
+    observations = run(matrix, lambda p: abs(p["uniform"]) + p["range"], 25)
+    for observation in observations:
+        for kind, (_, fits) in KINDS.items():
+            value = observation["params"][kind]
+            assert fits(value), f"{algorithm} drew {value!r} for {kind}"
+
+
+def test_tpe_finds_the_minimum_of_a_quadratic():
+    matrix = search({"x": {"kind": "uniform", "value": [-10, 10]}})
+    observations = run(matrix, lambda p: (p["x"] - 3) ** 2, 40, seed=5)
+    assert min(o["value"] for o in observations) < 0.1
+
+
+def test_a_maximized_metric_is_maximized():
+    matrix = search(
+        {"x": {"kind": "uniform", "value": [-10, 10]}},
+        metric={"name": "accuracy", "optimization": "maximize"},
+    )
+    observations = run(matrix, lambda p: -((p["x"] + 4) ** 2), 40, seed=5)
+    best = max(observations, key=lambda o: o["value"])
+    assert abs(best["params"]["x"] + 4) < 0.5
+
+
+def test_suggestions_are_seeded_per_trial_so_one_call_of_three_is_three_calls_of_one():
+    matrix = search(
+        {
+            "x": {"kind": "uniform", "value": [0, 1]},
+            "c": {"kind": "choice", "value": list(range(50))},
+        }
+    )
+    at_once = suggest(matrix, [], 3, seed=9)
+    one_by_one: list[dict] = []
+    for _ in range(3):
+        pending = [{"params": p, "value": None, "status": "running"} for p in one_by_one]
+        one_by_one += suggest(matrix, pending, 1, seed=9)
+    assert at_once == one_by_one
+
+
+@pytest.mark.parametrize("algorithm", ["tpe", "rand", "anneal"])
+def test_running_and_failed_points_are_never_suggested_again(algorithm):
+    matrix = search({"c": {"kind": "choice", "value": list(range(6))}}, algorithm)
+    observations = [{"params": {"c": c}, "value": float(c), "status": "succeeded"} for c in (0, 1)]
+    observations += [{"params": {"c": 2}, "value": None, "status": "running"}]
+    observations += [{"params": {"c": 3}, "value": None, "status": "failed"}]
+    found = suggest(matrix, observations, 5, seed=0)
+    assert sorted(p["c"] for p in found) == [4, 5]
+
+
+def test_num_runs_times_max_iterations_bounds_the_search():
+    matrix = search({"x": {"kind": "uniform", "value": [0, 1]}}, num_runs=2, maxIterations=2)
+    observations = run(matrix, lambda p: p["x"], 3)
+    assert len(suggest(matrix, observations, 5, seed=0)) == 1
+
+
+def test_a_choice_of_lists_is_suggested_and_read_back():
+    matrix = search({"shape": {"kind": "choice", "value": [[1, 2], [3, 4], [5, 6]]}})
+    observations = [{"params": {"shape": [1, 2]}, "value": 1.0, "status": "succeeded"}]
+    found = suggest(matrix, observations, 5, seed=0)
+    assert sorted(p["shape"] for p in found) == [[3, 4], [5, 6]]
+
+
+def test_a_quantized_distribution_gives_each_value_once_then_nothing():
+    matrix = search({"q": {"kind": "quniform", "value": [0, 2, 1]}}, num_runs=10)
+    observations = run(matrix, lambda p: p["q"], 3)
+    assert sorted(o["params"]["q"] for o in observations) == [0, 1, 2]
+    assert suggest(matrix, observations, 2, seed=0) == []
