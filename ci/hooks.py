@@ -28,8 +28,8 @@ from typing import Any
 from jinja2 import TemplateError
 from jinja2.sandbox import SecurityError
 
-from ci.render import sandbox
 from notifiers.base import Report
+from schemas.sandbox import sandbox
 from schemas.status import DONE, RunStatus
 
 TRIGGERS = frozenset({*(str(s) for s in DONE), "done"})

@@ -1,4 +1,4 @@
-"""Rendering spec strings in Jinja's immutable sandbox, with strict undefined.
+"""Rendering spec strings in the shared sandbox (schemas.sandbox), with strict undefined.
 
 An unknown name or an unsafe attribute is a located error, kept with every other one; event
 values are untrusted and can never reach outside the sandbox. A template may build strings and
@@ -11,37 +11,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
-from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2 import TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2.sandbox import SecurityError
 
 from schemas.errors import SpecError
+from schemas.sandbox import sandbox
 from schemas.spec import V1Operation
 from schemas.spec_io import is_template
 from schemas.spec_load import located
 from schemas.spec_source import Path
-
-_MAX_REPEAT = 100_000
-_MAX_EXPONENT = 1_000
-
-
-class Sandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int | float) and abs(right) > _MAX_EXPONENT:
-            raise SecurityError(f"exponent {right} is too large")
-        if operator == "*":
-            size = _repeat_size(left, right) or _repeat_size(right, left)
-            if size > _MAX_REPEAT:
-                raise SecurityError(f"a repeated value of length {size} is too large")
-        return super().call_binop(context, operator, left, right)
-
-
-def _repeat_size(sequence: Any, times: Any) -> int:
-    if isinstance(sequence, str | list | tuple) and isinstance(times, int):
-        return len(sequence) * times
-    return 0
 
 
 def _finalize(value: Any) -> Any:
@@ -50,22 +28,6 @@ def _finalize(value: Any) -> Any:
     if isinstance(value, dict | list):
         return json.dumps(value, default=str)
     return value
-
-
-class NamingUndefined(StrictUndefined):
-    """Strict undefined that names a placeholder by what it stands for (`event`)."""
-
-    @property
-    def _undefined_message(self) -> str:
-        label = getattr(self._undefined_obj, "_label", None)
-        if isinstance(label, str) and self._undefined_hint is None:
-            return f"{label!r} has no attribute {self._undefined_name!r}"
-        return str(super()._undefined_message)
-
-
-def sandbox(**options: Any) -> Sandbox:
-    """The sandbox every spec and hook template renders in: strict, size-bounded."""
-    return Sandbox(undefined=NamingUndefined, autoescape=False, **options)
 
 
 class Renderer:

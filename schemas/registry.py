@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from typing import Generic, TypeVar
 
 from schemas.errors import UnknownPlugin
+from schemas.spelling import did_you_mean
 
 T = TypeVar("T")
 
@@ -26,10 +26,8 @@ class Registry(Generic[T]):
     def load(self, name: str) -> type[T]:
         """The plugin class registered as `name`; UnknownPlugin (with a suggestion) if none."""
         if name not in self._entries:
-            close = difflib.get_close_matches(name, self._entries, n=1)
-            known = ", ".join(self.names())
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {known}"
-            raise UnknownPlugin(f"no {self.kind} {name!r}{hint}")
+            hint = did_you_mean(name, self._entries, f"known: {', '.join(self.names())}")
+            raise UnknownPlugin(f"no {self.kind} {name!r}; {hint}")
         if name not in self._loaded:
             module_name, _, attr = self._entries[name].partition(":")
             self._loaded[name] = getattr(importlib.import_module(module_name), attr)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import difflib
 import json
 import re
 import uuid
@@ -13,6 +12,7 @@ from pydantic import field_validator, model_validator
 
 from schemas.spec_base import SpecModel, located_error
 from schemas.spec_validation import V1Validation, ValidationFailed
+from schemas.spelling import did_you_mean
 
 # Polyaxon's IO type names. The composite ones (git, uri, artifacts, ...) take a string or a
 # mapping here; their inner shapes are checked where they are used, not at load time.
@@ -190,9 +190,8 @@ class V1IO(SpecModel):
     def _type_is_known(cls, io_type: str | None) -> str | None:
         if io_type is None or io_type in IO_TYPES:
             return io_type
-        close = difflib.get_close_matches(io_type, sorted(IO_TYPES), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {sorted(IO_TYPES)}"
-        raise ValueError(f"unknown type {io_type!r}{hint}")
+        hint = did_you_mean(io_type, sorted(IO_TYPES), f"expected one of {sorted(IO_TYPES)}")
+        raise ValueError(f"unknown type {io_type!r}; {hint}")
 
     @model_validator(mode="after")
     def _value_fits_type(self) -> Self:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import difflib
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -12,6 +11,7 @@ from pydantic.alias_generators import to_snake
 from schemas.errors import SpecError, SpecErrors
 from schemas.spec_base import LOCATED_ERROR
 from schemas.spec_source import Path, SourceMap, format_path, load_source
+from schemas.spelling import did_you_mean
 
 Model = TypeVar("Model", bound=BaseModel)
 _MISSING = object()
@@ -105,10 +105,8 @@ def _loc_and_reason(error: Any) -> tuple[Path, str]:
 def _one_of_many(value: Any, expected: str) -> str:
     """A short reason for a value outside a long list: the closest known value, if any."""
     choices = [choice.strip(" '") for choice in expected.replace(" or ", ", ").split(",")]
-    close = difflib.get_close_matches(str(value), choices, n=1)
-    if close:
-        return f"unknown value {value!r}; did you mean {close[0]!r}?"
-    return f"unknown value {value!r}; expected one of: {', '.join(choices)}"
+    hint = did_you_mean(value, choices, f"expected one of: {', '.join(choices)}")
+    return f"unknown value {value!r}; {hint}"
 
 
 def _tag_reason(loc: Path, ctx: dict[str, Any]) -> str:

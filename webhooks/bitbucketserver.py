@@ -22,8 +22,8 @@ from typing import Any
 from schemas.errors import PayloadError
 from schemas.event import Event, PullRequest
 from webhooks.base import WebhookProvider, lower_keys
-from webhooks.bitbucket import check_hub_signature
 from webhooks.payload import ZERO_SHA, field, integer
+from webhooks.signatures import check_bitbucket_style
 
 PR_ACTIONS = {
     "pr:opened": "opened",
@@ -39,7 +39,7 @@ class BitbucketServerProvider(WebhookProvider):
     delivery_header = "X-Request-Id"
 
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> None:
-        check_hub_signature(headers, body, secret)
+        check_bitbucket_style(lower_keys(headers), body, secret)
 
     def event_name(self, headers: Mapping[str, str]) -> str:
         return lower_keys(headers).get("x-event-key", "")

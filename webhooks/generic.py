@@ -19,8 +19,6 @@ for tests).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import time
 import uuid
@@ -31,6 +29,7 @@ from typing import Any
 from schemas.errors import PayloadError, SignatureError
 from schemas.event import Event, PullRequest
 from webhooks.base import WebhookProvider, lower_keys
+from webhooks.signatures import hmac_hex, require_secret, same
 
 MAX_SKEW_SECONDS = 300
 KINDS = ("push", "tag", "pull_request", "comment", "release", "registry", "schedule", "ping")
@@ -47,7 +46,7 @@ def _digest(secret: str, body: bytes, timestamp: str, delivery: str | None) -> s
     signed = timestamp.encode() + b"." + body
     if delivery is not None:
         signed = delivery.encode() + b"." + signed
-    return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return hmac_hex(secret, signed)
 
 
 def sign(
@@ -78,8 +77,7 @@ class GenericProvider(WebhookProvider):
         self.clock = clock
 
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> None:
-        if not secret:
-            raise SignatureError("the source has no secret, so no delivery can be verified")
+        require_secret(secret)
         h = lower_keys(headers)
         if "x-axon-signature" not in h:
             raise SignatureError("missing X-Axon-Signature header")
@@ -91,8 +89,7 @@ class GenericProvider(WebhookProvider):
         delivery = self._signed_delivery(h)
         given = h["x-axon-signature"].strip()
         expected = f"sha256={_digest(secret, body, stamp, delivery)}"
-        # Bytes, because compare_digest refuses non-ASCII text and the header is attacker-chosen.
-        if not hmac.compare_digest(expected.encode(), given.lower().encode()):
+        if not same(given.lower(), expected):
             signed = (
                 "the timestamp and body" if delivery is None else "the delivery, timestamp and body"
             )

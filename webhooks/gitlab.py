@@ -24,7 +24,6 @@ Config: the source's `secret` (GitLab's "Secret token").
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -33,6 +32,7 @@ from schemas.event import Event, PullRequest
 from webhooks.base import WebhookProvider, lower_keys
 from webhooks.github_events import changed_paths
 from webhooks.payload import ZERO_SHA, field, integer, mapping, text
+from webhooks.signatures import require_secret, same
 
 # X-Gitlab-Event → the body's object_kind, which names the event in errors.
 HOOKS = {
@@ -49,13 +49,11 @@ class GitLabProvider(WebhookProvider):
     delivery_header = "Idempotency-Key"
 
     def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> None:
-        if not secret:
-            raise SignatureError("the source has no secret, so no delivery can be verified")
+        require_secret(secret)
         token = lower_keys(headers).get("x-gitlab-token")
         if token is None:
             raise SignatureError("missing X-Gitlab-Token header")
-        # As bytes: compare_digest raises on non-ASCII text, and the header is attacker-chosen.
-        if not hmac.compare_digest(token.encode("utf-8", "replace"), secret.encode()):
+        if not same(token, secret):
             raise SignatureError("X-Gitlab-Token does not match the source's secret token")
 
     def delivery_id(self, headers: Mapping[str, str]) -> str | None:

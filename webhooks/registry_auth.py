@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 from collections.abc import Mapping
 
 from schemas.errors import SignatureError
 from webhooks.base import lower_keys
+from webhooks.signatures import require_secret, same
 
 
 def check_token(headers: Mapping[str, str], secret: str) -> None:
@@ -24,7 +24,7 @@ def check_token(headers: Mapping[str, str], secret: str) -> None:
     scheme, _, credentials = value.partition(" ")
     credentials = credentials.strip()
     if scheme.lower() == "bearer":
-        if not _same(credentials.encode(), secret):
+        if not same(credentials, secret):
             raise SignatureError("Authorization bearer token does not match the source's secret")
         return
     if scheme.lower() == "basic":
@@ -32,7 +32,7 @@ def check_token(headers: Mapping[str, str], secret: str) -> None:
             decoded = base64.b64decode(credentials, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise SignatureError("Authorization basic credentials are not base64") from exc
-        if not _same(decoded, secret):
+        if not same(decoded, secret):
             raise SignatureError("Authorization basic credentials do not match the source's secret")
         return
     raise SignatureError(f"Authorization scheme {scheme!r} is neither Bearer nor Basic")
@@ -41,19 +41,13 @@ def check_token(headers: Mapping[str, str], secret: str) -> None:
 def check_header(headers: Mapping[str, str], secret: str) -> None:
     """Accept an `Authorization` header equal to the secret, whatever its scheme."""
     value = _authorization(headers, secret, "the auth header configured at the sender")
-    if not _same(value.encode(), secret):
+    if not same(value, secret):
         raise SignatureError("Authorization header does not match the source's secret")
 
 
 def _authorization(headers: Mapping[str, str], secret: str, expected: str) -> str:
-    if not secret:
-        raise SignatureError("the source has no secret, so no delivery can be verified")
+    require_secret(secret)
     value = lower_keys(headers).get("authorization", "").strip()
     if not value:
         raise SignatureError(f"missing Authorization header: expected {expected}")
     return value
-
-
-def _same(given: bytes, secret: str) -> bool:
-    # Constant time, so response timing does not reveal how much of the secret was guessed.
-    return hmac.compare_digest(given, secret.encode())

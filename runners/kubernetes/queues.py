@@ -9,11 +9,12 @@ every run to its namespace without a limit.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from schemas.spelling import did_you_mean
 
 # The keys a queue may set, in the spellings of a pod spec where they land there.
 QUEUE_KEYS = (
@@ -64,9 +65,8 @@ def _queue(name: str, value: Any, namespace: str) -> Queue:
         raise QueueError(f"{where}: expected a mapping, got {type(value).__name__}")
     for key in value:
         if key not in QUEUE_KEYS:
-            close = difflib.get_close_matches(str(key), QUEUE_KEYS, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(QUEUE_KEYS)}"
-            raise QueueError(f"{where}.{key}: unknown key{hint}")
+            hint = did_you_mean(key, QUEUE_KEYS, f"known: {', '.join(QUEUE_KEYS)}")
+            raise QueueError(f"{where}.{key}: unknown key; {hint}")
     concurrency = value.get("concurrency")
     if concurrency is not None and (
         isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
@@ -116,6 +116,5 @@ def pick_queue(
     if not queues or name == default:
         # No queues configured, or a default that is not one: the runner's namespace, no limit.
         return Queue(name=name, namespace=namespace)
-    close = difflib.get_close_matches(name, list(queues), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(queues))}"
-    raise QueueError(f"queue: no queue {name!r}{hint}")
+    hint = did_you_mean(name, queues, f"known: {', '.join(sorted(queues))}")
+    raise QueueError(f"queue: no queue {name!r}; {hint}")

@@ -83,6 +83,30 @@ def test_a_template_that_cannot_render_is_refused_when_saved(template, reason):
 
 
 @pytest.mark.parametrize(
+    ("template", "reason"),
+    [
+        ("{{ 'x' * 10 ** 9 }}", "a repeated value of length 1000000000 is too large"),
+        ("{{ 2 ** 100000 }}", "exponent 100000 is too large"),
+        ("{{ range(10 ** 6) | join }}", "Range too big"),
+    ],
+)
+def test_a_group_too_big_to_render_is_refused_like_a_spec_template(template, reason):
+    with pytest.raises(SpecError) as error:
+        Concurrency.from_spec(template, "concurrency")
+    assert error.value.path == "concurrency.group"
+    assert reason in error.value.reason
+
+
+def test_an_event_cannot_blow_a_group_up_when_rendered():
+    concurrency = Concurrency.from_spec("{{ event.branch * 100000 }}", "concurrency")
+    with pytest.raises(SpecError) as error:
+        concurrency.group(feature_push())
+    assert error.value.reason == (
+        "cannot render the group: a repeated value of length 900000 is too large"
+    )
+
+
+@pytest.mark.parametrize(
     ("spec", "path", "reason"),
     [
         (
