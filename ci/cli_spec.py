@@ -13,6 +13,7 @@ import yaml
 from ci import matrix as matrices
 from ci.compiler import CompiledRun, compile_matrix, compile_operation
 from ci.placeholders import placeholder_context
+from ci.subscriptions import json_schema as subscription_schema
 from schemas.errors import SpecError, SpecErrors
 from schemas.spec import (
     COMPONENT_SOURCES,
@@ -344,9 +345,12 @@ def check(
 
 @click.command("schema")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file.")
-def schema(output: str | None) -> None:
-    """Print the JSON Schema of polyaxonfiles, for editors."""
-    text = json.dumps(json_schema(), indent=2)
+@click.option(
+    "--subscription", is_flag=True, help="The schema of subscription files instead (`on:`, ...)."
+)
+def schema(output: str | None, subscription: bool) -> None:
+    """Print the JSON Schema of polyaxonfiles (or of subscription files), for editors."""
+    text = json.dumps(subscription_schema() if subscription else json_schema(), indent=2)
     if output:
         Path(output).write_text(text + "\n", encoding="utf-8")
     else:

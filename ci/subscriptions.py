@@ -3,23 +3,82 @@
 from __future__ import annotations
 
 import datetime
-import difflib
-import re
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field, field_validator
+from pydantic.json_schema import WithJsonSchema
 
 from ci import comparison
 from notifiers.registry import notifiers
 from schemas.errors import SpecError, SpecErrors
 from schemas.limits import MAX_DEPTH, document_problem, nesting_problem
 from schemas.spec import load_operation
+from schemas.spec_base import located_error
 from schemas.spec_source import SourceMap, load_source
-from triggers.subscription import POLICY_KEYS, TRIGGER_KEYS, compile_subscription
+from schemas.spelling import did_you_mean
+from triggers.model_base import FLAG, parts
+from triggers.subscription import read_trigger
+from triggers.trigger_models import Trigger
 
-KEYS = (
-    TRIGGER_KEYS
-    | POLICY_KEYS
-    | {"name", "description", "operation", "report", "checkout", "compare"}
+_OPERATION = {"type": "object", "description": "a Polyaxon 1.1 operation (see `axon schema`)"}
+_REPORT = {
+    "type": "object",
+    "description": "notifier name → its settings (or nothing)",
+    "additionalProperties": {"anyOf": [{"type": "object"}, {"type": "null"}]},
+}
+
+# The order errors are listed in, by the key they are under.
+LISTING_ORDER = (
+    "name",
+    "description",
+    "repo",
+    "provider",
+    "skip",
+    "concurrency",
+    "on",
+    "operation",
+    "report",
+    "compare",
+    "checkout",
 )
+
+
+class SubscriptionDocument(Trigger):
+    """A subscription as stored: its trigger keys, the operation it runs and where it reports.
+
+    The operation (the spec's models), the report targets (the notifier registry) and the
+    comparison rules are read by their owners below, so the model only describes them.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", title="Subscription", json_schema_extra={"required": ["name", "on"]}
+    )
+    name: Annotated[Any, WithJsonSchema({"type": "string", "minLength": 1})] = Field(
+        None, validate_default=True
+    )
+    description: Annotated[Any, WithJsonSchema({"type": "string"})] = None
+    operation: Annotated[Any, WithJsonSchema(_OPERATION)] = None
+    report: Annotated[Any, WithJsonSchema(_REPORT)] = None
+    checkout: Annotated[Any, WithJsonSchema(FLAG)] = None
+    compare: Annotated[Any, WithJsonSchema({"description": "comparison rules"})] = None
+
+    @classmethod
+    def unknown(cls, key: str) -> str:
+        return f"unknown key; known: {', '.join(sorted(cls.keys()))}"
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not value.strip():
+            raise located_error((), "required: a non-empty string")
+        return value
+
+    @field_validator("checkout")
+    @classmethod
+    def _checkout(cls, value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise located_error((), "expected true or false")
+        return value
 
 
 def parse_document(text: str | bytes) -> tuple[Any, SourceMap]:
@@ -66,17 +125,16 @@ def _restore_on(doc: dict[Any, Any], lines: SourceMap, prefix: tuple[Any, ...]) 
     if True not in doc or "on" in doc:
         return lines
     doc["on"] = doc.pop(True)
-    depth = len(prefix)
-    moved = {
-        ((*prefix, "on", *path[depth + 1 :]) if path[: depth + 1] == (*prefix, True) else path): n
-        for path, n in lines.lines.items()
-    }
-    return SourceMap(lines.filename, moved)
+    depth, key = len(prefix), (*prefix, True)
 
+    def renamed(path: tuple[Any, ...]) -> tuple[Any, ...]:
+        return (*prefix, "on", *path[depth + 1 :]) if path[: depth + 1] == key else path
 
-def _parts(path: str) -> tuple[str | int, ...]:
-    """`operation.inputs[0].name` → ("operation", "inputs", 0, "name")."""
-    return tuple(int(p) if p.isdigit() else p for p in re.findall(r"[^.\[\]]+", path))
+    return SourceMap(
+        lines.filename,
+        {renamed(path): n for path, n in lines.lines.items()},
+        {renamed(path): n for path, n in lines.columns.items()},
+    )
 
 
 def validate(doc: dict[str, Any], lines: SourceMap | None = None, at: str = "") -> dict[str, Any]:
@@ -89,13 +147,8 @@ def validate(doc: dict[str, Any], lines: SourceMap | None = None, at: str = "") 
         # Checked first: the checks below walk the document and store its text.
         raise SpecErrors([_placed(SpecError(*found), lines, at)])
     errors: list[SpecError] = []
-    unknown = sorted(set(doc) - KEYS)
-    errors += [SpecError(key, f"unknown key; known: {', '.join(sorted(KEYS))}") for key in unknown]
-    name = doc.get("name")
-    if not isinstance(name, str) or not name.strip():
-        errors.append(SpecError("name", "required: a non-empty string"))
     try:
-        compile_subscription(0, str(name), doc)
+        read_trigger(doc, str(doc.get("name")), SubscriptionDocument)
     except SpecErrors as exc:
         errors += exc.errors
     except SpecError as exc:
@@ -106,17 +159,25 @@ def validate(doc: dict[str, Any], lines: SourceMap | None = None, at: str = "") 
         comparison.rules(doc.get("compare"))
     except SpecError as exc:
         errors.append(exc)
-    if "checkout" in doc and not isinstance(doc["checkout"], bool):
-        errors.append(SpecError("checkout", "expected true or false"))
     if errors:
+        errors.sort(key=_listing_order)
         raise SpecErrors([_placed(e, lines, at) for e in errors])
     return doc
 
 
+def _listing_order(error: SpecError) -> int:
+    """Unknown keys first (a misspelt key explains other errors), then key by key."""
+    key = parts(error.path)[:1]
+    return LISTING_ORDER.index(key[0]) if key and key[0] in LISTING_ORDER else -1
+
+
 def _placed(error: SpecError, lines: SourceMap | None, at: str) -> SpecError:
     path = f"{at}.{error.path}" if at and error.path else (at or error.path)
-    line = error.line or (lines.line(_parts(path)) if lines is not None else None)
-    return SpecError(path, error.reason, line)
+    # As the spec's errors are placed: the line and column of the value at fault.
+    line, column = error.line, error.column
+    if not line and lines is not None:
+        line, column = lines.position(parts(path))
+    return SpecError(path, error.reason, line, column)
 
 
 def validate_many(text: str | bytes | dict[str, Any] | list[Any]) -> list[dict[str, Any]]:
@@ -182,8 +243,7 @@ def _report_errors(report: Any) -> list[SpecError]:
     connections: dict[str, str] = {}
     for target, config in report.items():
         if target not in notifiers:
-            close = difflib.get_close_matches(str(target), notifiers.names(), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"known: {notifiers.names()}"
+            hint = did_you_mean(target, notifiers.names(), f"known: {notifiers.names()}")
             errors.append(SpecError(f"report.{target}", f"unknown target; {hint}"))
         elif config is not None and not isinstance(config, dict):
             errors.append(SpecError(f"report.{target}", "expected a mapping (or nothing)"))
@@ -201,3 +261,24 @@ def _connection_errors(target: str, name: Any, seen: dict[str, str]) -> list[Spe
         return [SpecError(path, f"connection {name!r} already names report.{seen[name]}")]
     seen[name] = target
     return []
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a subscriptions file (one subscription, a list of them, or
+    `subscriptions: [...]`), for editors: `axon schema --subscription`."""
+    one = SubscriptionDocument.model_json_schema(by_alias=True)
+    definitions = {**one.pop("$defs", {}), "Subscription": one}
+    ref = {"$ref": "#/$defs/Subscription"}
+    listed = {"type": "array", "items": ref}
+    file = {
+        "type": "object",
+        "properties": {"subscriptions": listed},
+        "required": ["subscriptions"],
+        "additionalProperties": False,
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Axon subscriptions",
+        "anyOf": [ref, listed, file],
+        "$defs": definitions,
+    }

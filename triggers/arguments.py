@@ -19,7 +19,6 @@ TYPES = ("int", "float", "bool", "str", "choice")
 TRUE = frozenset({"true", "yes", "on", "1"})
 FALSE = frozenset({"false", "no", "off", "0"})
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-KEYS = frozenset({"type", "default", "options", "required", "description"})
 
 
 @dataclass(frozen=True)
@@ -32,16 +31,11 @@ class Argument:
     default: Any = None
 
     @classmethod
-    def from_spec(cls, name: Any, value: Any, path: str) -> Argument:
+    def from_spec(cls, name: Any, spec: dict[str, Any], path: str) -> Argument:
+        """The argument declared as `spec`, a mapping whose keys triggers.command_models
+        checked; SpecError names the field at fault."""
         if not isinstance(name, str) or not NAME.match(name):
             raise SpecError(path, "an argument's name is a letter or _ then letters, digits, _")
-        spec = {"type": value} if isinstance(value, str) else value
-        if not isinstance(spec, dict):
-            raise SpecError(path, f"expected a type ({', '.join(TYPES)}) or a mapping")
-        unknown = sorted(set(map(str, spec)) - KEYS)
-        if unknown:
-            known = ", ".join(sorted(KEYS))
-            raise SpecError(f"{path}.{unknown[0]}", f"unknown key; known: {known}")
         kind = spec.get("type")
         if kind not in TYPES:
             raise SpecError(f"{path}.type", f"expected one of {', '.join(TYPES)}")
@@ -97,9 +91,8 @@ def _as_text(value: Any) -> str:
 
 
 def arguments(value: Any, path: str) -> dict[str, Argument]:
-    """The `args` mapping of a command, each argument checked."""
+    """The `args` mapping of a command (as triggers.command_models shaped it), each argument
+    checked."""
     if value is None:
         return {}
-    if not isinstance(value, dict):
-        raise SpecError(path, "expected a mapping of argument name to its type")
     return {name: Argument.from_spec(name, spec, f"{path}.{name}") for name, spec in value.items()}

@@ -25,9 +25,8 @@ from schemas.errors import SpecError
 from schemas.event import Event
 from triggers.arguments import Argument, arguments
 from triggers.base import Errors, Matcher, Verdict
-from triggers.sections import Section, filters, hint, names
+from triggers.sections import Section, hint, names
 
-KEYS = frozenset({"commands", "names", "associations", "actors", "prefix"})
 VERBS = ("run", "rerun", "cancel")
 ASSOCIATIONS = frozenset(
     {
@@ -174,9 +173,7 @@ def _command_matcher(value: Any, path: str, default_names: tuple[str, ...]) -> C
         raise SpecError(f"{path}.prefix", "expected one word, such as /axon")
     errors = Errors()
     commands = value.get("commands")
-    if isinstance(commands, list) and commands and all(isinstance(c, str) for c in commands):
-        commands = dict.fromkeys(commands)
-    if not isinstance(commands, dict) or not commands:
+    if not commands:
         raise SpecError(f"{path}.commands", f"required: a mapping with some of {', '.join(VERBS)}")
     built = {}
     for verb, spec in commands.items():
@@ -199,21 +196,14 @@ def _names(value: Any, path: str, default: tuple[str, ...]) -> tuple[str, ...]:
     return listed
 
 
-def _command(verb: Any, spec: Any, path: str) -> Command:
-    if verb not in VERBS:
-        raise SpecError(path, f"unknown command; {hint(str(verb), list(VERBS))}")
-    spec = {} if spec is None or spec is True else spec
-    if not isinstance(spec, dict) or set(spec) - {"args"}:
-        raise SpecError(path, "expected nothing, or for run a mapping with args")
-    if verb != "run" and "args" in spec:
-        raise SpecError(f"{path}.args", f"{verb} takes no arguments")
+def _command(verb: str, spec: dict[str, Any], path: str) -> Command:
+    # triggers.command_models checked the verb and that only run has args.
     return Command(verb, arguments(spec.get("args"), f"{path}.args"))
 
 
 def comment_section(
-    value: Any, path: str, errors: Errors, commands_for: tuple[str, ...]
+    spec: dict[str, Any], path: str, errors: Errors, commands_for: tuple[str, ...]
 ) -> Section:
-    spec = filters(value, path, errors, KEYS)
     matchers = [
         errors.attempt(lambda: AuthorMatcher.from_spec(spec, path)),
         errors.attempt(lambda: _command_matcher(spec, path, commands_for)),

@@ -20,16 +20,16 @@ but `stopping` holds the group.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2 import Template, TemplateError
 
 from schemas.errors import SpecError
 from schemas.event import Event, PullRequest
+from schemas.sandbox import sandbox
+from schemas.spelling import did_you_mean
 from schemas.status import DONE, RunStatus
 from triggers.globs import GlobList
 
@@ -37,7 +37,7 @@ KEYS = ("group", "cancelInProgress", "protect", "debounce", "queueLimit")
 DEFAULT_PROTECT = ("main", "master", "release/*")
 HELD = RunStatus.ON_SCHEDULE.value
 IGNORED = frozenset({*DONE, RunStatus.STOPPING})
-_SANDBOX = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_SANDBOX = sandbox()
 # Every field a template may name, so a misspelt one fails when the subscription is saved.
 _SAMPLE = Event(kind="push", provider="github", pull_request=PullRequest(number=1, action="x"))
 
@@ -97,8 +97,7 @@ class Concurrency:
         if not isinstance(spec, dict):
             raise SpecError(path, "expected a group template or a mapping with group")
         for key in sorted(set(map(str, spec)) - set(KEYS)):
-            close = difflib.get_close_matches(key, KEYS, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(KEYS)}"
+            hint = did_you_mean(key, KEYS, f"known: {', '.join(KEYS)}")
             raise SpecError(f"{path}.{key}", f"unknown key; {hint}")
         compiled = _template(spec.get("group"), f"{path}.group")
         cancel = spec.get("cancelInProgress", False)

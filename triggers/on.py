@@ -20,14 +20,10 @@ from typing import Any
 from schemas.errors import SpecError
 from schemas.event import Event
 from triggers.base import Errors, Matcher, Verdict
-from triggers.commands import comment_section
 from triggers.matchers import FieldMatcher, LiveRefMatcher, PathMatcher, RefFilter, RefMatcher
-from triggers.pull_requests import pull_request_section
 from triggers.schedules import Schedule
-from triggers.sections import Section, TypesMatcher, filters, names
+from triggers.sections import Section, TypesMatcher, names
 
-BRANCHES = frozenset({"branches", "branches-ignore"})
-REFS = BRANCHES | {"tags", "tags-ignore"}
 PATHS = frozenset({"paths", "paths-ignore"})
 CONCLUSIONS = frozenset(
     {
@@ -42,8 +38,8 @@ CONCLUSIONS = frozenset(
         "startup_failure",
     }
 )
-# Arguments: the value under the key, its path, the error list, and the names comment
-# commands may use for this subscription.
+# Arguments: the key's filters (a mapping whose keys triggers.trigger_models checked), its
+# path, the error list, and the names comment commands may use for this subscription.
 Builder = Callable[[Any, str, Errors, tuple[str, ...]], Section]
 
 
@@ -155,8 +151,7 @@ def _ref(spec: dict[str, Any], path: str, errors: Errors) -> RefMatcher:
     return RefMatcher(branches, tags)
 
 
-def push_section(value: Any, path: str, errors: Errors, _: tuple[str, ...]) -> Section:
-    spec = filters(value, path, errors, REFS | PATHS)
+def push_section(spec: dict[str, Any], path: str, errors: Errors, _: tuple[str, ...]) -> Section:
     ref = _ref(spec, path, errors)
     paths = None
     if PATHS & set(spec):
@@ -167,16 +162,14 @@ def push_section(value: Any, path: str, errors: Errors, _: tuple[str, ...]) -> S
 def ref_section(key: str) -> Builder:
     """`create` or `delete` of a branch or tag."""
 
-    def build(value: Any, path: str, errors: Errors, _: tuple[str, ...]) -> Section:
-        spec = filters(value, path, errors, REFS)
+    def build(spec: dict[str, Any], path: str, errors: Errors, _: tuple[str, ...]) -> Section:
         ref = _ref(spec, path, errors)
         return _section(key, {key}, [ref], ref.refs())
 
     return build
 
 
-def release_section(value: Any, path: str, errors: Errors, _: tuple[str, ...]) -> Section:
-    spec = filters(value, path, errors, frozenset({"types", "tags", "tags-ignore"}))
+def release_section(spec: dict[str, Any], path: str, errors: Errors, _: tuple[str, ...]) -> Section:
     types = None
     if "types" in spec:
         types = errors.attempt(lambda: ReleaseTypes.from_spec(spec["types"], f"{path}.types"))
@@ -184,16 +177,17 @@ def release_section(value: Any, path: str, errors: Errors, _: tuple[str, ...]) -
     return _section("release", {"release"}, [types, tag], _refs_of("tag", tag))
 
 
-def registry_section(value: Any, path: str, errors: Errors, _: tuple[str, ...]) -> Section:
-    known = frozenset({"images", "images-ignore", "tags", "tags-ignore"})
-    spec = filters(value, path, errors, known)
+def registry_section(
+    spec: dict[str, Any], path: str, errors: Errors, _: tuple[str, ...]
+) -> Section:
     image = _field(ImageMatcher, spec, path, errors)
     tag = _field(ImageTagMatcher, spec, path, errors)
     return _section("registry", {"registry"}, [image, tag], _refs_of("image", image))
 
 
-def workflow_run_section(value: Any, path: str, errors: Errors, _: tuple[str, ...]) -> Section:
-    spec = filters(value, path, errors, BRANCHES | {"workflows", "types", "conclusions"})
+def workflow_run_section(
+    spec: dict[str, Any], path: str, errors: Errors, _: tuple[str, ...]
+) -> Section:
     workflow = _field(WorkflowMatcher, spec, path, errors)
     types = conclusions = None
     if "types" in spec:
@@ -208,8 +202,9 @@ def workflow_run_section(value: Any, path: str, errors: Errors, _: tuple[str, ..
     return _section("workflow_run", {"workflow_run"}, matchers, _refs_of("branch", branch))
 
 
-def rerequest_section(value: Any, path: str, errors: Errors, _: tuple[str, ...]) -> Section:
-    spec = filters(value, path, errors, BRANCHES)
+def rerequest_section(
+    spec: dict[str, Any], path: str, errors: Errors, _: tuple[str, ...]
+) -> Section:
     branch = _field(BranchMatcher, spec, path, errors)
     return _section("rerequest", {"rerequest"}, [branch], _refs_of("branch", branch))
 
@@ -223,17 +218,3 @@ def schedule_section(value: Any, path: str, errors: Errors, _: tuple[str, ...]) 
     else:
         errors.append(SpecError(path, "expected a schedule or a non-empty list of schedules"))
     return Section("schedule", frozenset({"schedule"}))
-
-
-ON_KEYS: dict[str, Builder] = {
-    "push": push_section,
-    "pull_request": pull_request_section,
-    "comment": comment_section,
-    "release": release_section,
-    "registry": registry_section,
-    "schedule": schedule_section,
-    "create": ref_section("create"),
-    "delete": ref_section("delete"),
-    "workflow_run": workflow_run_section,
-    "rerequest": rerequest_section,
-}

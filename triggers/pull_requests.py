@@ -19,21 +19,8 @@ from schemas.errors import SpecError
 from schemas.event import Event, PullRequest
 from triggers.base import Errors, Matcher, Verdict
 from triggers.matchers import FieldMatcher, PathMatcher
-from triggers.sections import Section, TypesMatcher, filters, flag, names
+from triggers.sections import Section, TypesMatcher, flag, names
 
-KEYS = frozenset(
-    {
-        "types",
-        "branches",
-        "branches-ignore",
-        "paths",
-        "paths-ignore",
-        "labels",
-        "drafts",
-        "forks",
-        "merged",
-    }
-)
 DEFAULT_TYPES = ("opened", "synchronize", "reopened")
 FORK_POLICIES = ("deny", "allow", "require-label")
 
@@ -194,9 +181,8 @@ class ForkMatcher(Matcher):
 
 
 def pull_request_section(
-    value: Any, path: str, errors: Errors, commands_for: tuple[str, ...]
+    spec: dict[str, Any], path: str, errors: Errors, commands_for: tuple[str, ...]
 ) -> Section:
-    spec = filters(value, path, errors, KEYS)
     drafts = errors.attempt(lambda: flag(spec, "drafts", path, True))
     merged = errors.attempt(lambda: flag(spec, "merged", path, None))
     matchers: list[Matcher | None] = [_types(spec, path, errors, drafts is False, merged)]

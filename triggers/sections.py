@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from schemas.errors import SpecError
 from schemas.event import Event
-from triggers.base import Errors, Matcher, Verdict
+from schemas.spelling import did_you_mean
+from triggers.base import Matcher, Verdict
 from triggers.globs import GlobList
 
 
@@ -29,23 +29,9 @@ class Section:
 
 
 def hint(word: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(word, known, n=1)
     listed = ", ".join(known)
-    return f"did you mean {close[0]!r}? known: {listed}" if close else f"known: {listed}"
-
-
-def filters(value: Any, path: str, errors: Errors, known: frozenset[str]) -> dict[str, Any]:
-    """An `on:` key's mapping of filters (nothing means none); each unknown key is an error."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        errors.append(SpecError(path, "expected a mapping of filters (or nothing)"))
-        return {}
-    errors.extend(
-        SpecError(f"{path}.{key}", f"unknown filter; {hint(str(key), sorted(known))}")
-        for key in sorted(set(map(str, value)) - known)
-    )
-    return value
+    close = did_you_mean(word, known)
+    return f"{close} known: {listed}" if close else f"known: {listed}"
 
 
 def flag(value: dict[str, Any], key: str, path: str, default: bool | None) -> bool | None:

@@ -10,22 +10,20 @@ subscription that owns the schedule only. `skip: false` ignores skip markers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.errors import SpecError
+from pydantic import ValidationError
+
 from schemas.event import Event
-from triggers.base import Check, Decision, Errors, Matcher
+from triggers.base import Check, Decision, Matcher
 from triggers.concurrency import Concurrency
 from triggers.matchers import KindMatcher, ProviderMatcher, RepoMatcher, SkipMarkerMatcher
-from triggers.on import ON_KEYS
-from triggers.sections import Section, hint
+from triggers.model_base import parts, raise_spec_errors, spec_errors
+from triggers.sections import Section
+from triggers.trigger_models import Trigger
 
-TRIGGER_KEYS = frozenset({"repo", "provider", "on", "skip"})
-# Also read by compile_subscription; ci lists it among a subscription's keys once it carries
-# out the concurrency decisions.
-POLICY_KEYS = frozenset({"concurrency"})
 # The events GitHub Actions reads skip markers for; the check says why a pull request is not.
 SKIP_KINDS = frozenset({"push", "tag", "pull_request"})
 # The provider name of the events Axon's own scheduler makes.
@@ -78,39 +76,35 @@ class Subscription:
 
 def compile_subscription(id: int, name: str, spec: dict[str, Any]) -> Subscription:
     """Matchers for the trigger keys of `spec`; SpecError (or SpecErrors) names each bad field."""
-    errors = Errors()
-    repo = provider = concurrency = None
-    if "repo" in spec:
-        repo = errors.attempt(lambda: RepoMatcher.from_spec(spec["repo"], "repo"))
-    if "provider" in spec:
-        provider = errors.attempt(lambda: ProviderMatcher.from_spec(spec["provider"], "provider"))
-    skip = errors.attempt(lambda: SkipMarkerMatcher.from_spec(spec.get("skip", True), "skip"))
-    if "concurrency" in spec:
-        value = spec["concurrency"]
-        concurrency = errors.attempt(lambda: Concurrency.from_spec(value, "concurrency"))
-    sections = _sections(spec.get("on"), errors, _command_names(name, spec))
-    errors.raise_any()
+    trigger = read_trigger(spec, name)
+    concurrency = trigger.concurrency.rule if trigger.concurrency is not None else None
     return Subscription(
-        id, name, sections, repo, provider, skip or SkipMarkerMatcher(True), concurrency
+        id, name, trigger.on.sections, trigger.repo, trigger.provider, trigger.skip, concurrency
     )
 
 
-def _sections(on: Any, errors: Errors, names: tuple[str, ...]) -> tuple[Section, ...]:
-    if isinstance(on, str):
-        on = {on: None}
-    elif isinstance(on, list) and on and all(isinstance(key, str) for key in on):
-        on = dict.fromkeys(on)
-    if not isinstance(on, dict) or not on:
-        errors.append(SpecError("on", f"required: a mapping with one of {sorted(ON_KEYS)}"))
-        return ()
-    sections = []
-    for key, value in on.items():
-        build = ON_KEYS.get(key)
-        if build is None:
-            errors.append(SpecError(f"on.{key}", f"unknown event; {hint(str(key), list(ON_KEYS))}"))
-            continue
-        sections.append(build(value, f"on.{key}", errors, names))
-    return tuple(sections)
+def read_trigger(spec: dict[str, Any], name: str, model: type[Trigger] = Trigger) -> Trigger:
+    """`spec` validated as `model` (the trigger keys, or ci's whole document); SpecError (or
+    SpecErrors) names each bad field."""
+    try:
+        return model.model_validate(spec, context={"names": _command_names(name, spec)})
+    except ValidationError as exc:
+        written = _written_order(spec.get("on"))
+        raise_spec_errors(sorted(spec_errors(exc), key=lambda error: written(error.path)))
+        raise
+
+
+def _written_order(on: Any) -> Callable[[str], int]:
+    """For sorting errors: the `on:` keys' problems in the order the keys are written."""
+    keys = [str(key) for key in on] if isinstance(on, dict | list) else []
+
+    def place(path: str) -> int:
+        found = parts(path)
+        if len(found) > 1 and found[0] == "on" and found[1] in keys:
+            return keys.index(str(found[1]))
+        return 0
+
+    return place
 
 
 def _command_names(name: str, spec: dict[str, Any]) -> tuple[str, ...]:
