@@ -18,13 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from ci import groups, lifecycle
-from ci.db import utcnow
+from ci import deliveries, groups, lifecycle
 from ci.models import Decision, Delivery, Run, Source, Subscription
 from schemas.errors import PayloadError, SpecError, SpecErrors
 from schemas.event import Event, storable
 from schemas.spec_io import is_template
-from schemas.status import DONE, RunStatus
+from schemas.status import DONE, DeliveryStatus, RunStatus
 from triggers.base import Check
 from triggers.base import Decision as Verdicts
 from triggers.concurrency import Concurrency
@@ -58,7 +57,7 @@ def process_delivery(session: Session, delivery_id: int, runner: str = "local") 
     one). Safe to call twice: a delivery is processed once.
     """
     delivery = session.get(Delivery, delivery_id, with_for_update=True)
-    if delivery is None or delivery.status != "received":
+    if delivery is None or delivery.status != DeliveryStatus.RECEIVED:
         return []
     try:
         if delivery.provider == SCHEDULE:
@@ -66,10 +65,10 @@ def process_delivery(session: Session, delivery_id: int, runner: str = "local") 
         else:
             events, rows = _webhook(session, delivery)
     except PayloadError as exc:
-        _finish(delivery, "malformed", str(exc))
+        _finish(delivery, DeliveryStatus.MALFORMED, str(exc))
         return []
     except LookupError as exc:
-        _finish(delivery, "failed", str(exc))
+        _finish(delivery, DeliveryStatus.FAILED, str(exc))
         return []
     filters, broken = _filters(rows)
     index = SubscriptionIndex(filters)
@@ -92,7 +91,7 @@ def process_delivery(session: Session, delivery_id: int, runner: str = "local") 
     for done in acted:
         if done.run is not None:
             done.run.runner = runner
-    _finish(delivery, "processed", _summary(delivery, events, acted, passed_over))
+    _finish(delivery, DeliveryStatus.PROCESSED, _summary(delivery, events, acted, passed_over))
     session.flush()
     return [a.run.id for a in acted if a.start and a.run is not None]
 
@@ -108,11 +107,11 @@ def fail(session: Session, delivery_id: int, exc: BaseException) -> bool:
     """End a delivery whose processing raised `exc` as `failed`, with the reason; whether it
     did (not if it was processed meanwhile). Trying it again would only fail again."""
     delivery = session.get(Delivery, delivery_id, with_for_update=True)
-    if delivery is None or delivery.status != "received":
+    if delivery is None or delivery.status != DeliveryStatus.RECEIVED:
         return False
     lines = str(exc).strip().splitlines()
     detail = f": {lines[0][:500]}" if lines else ""
-    _finish(delivery, "failed", f"processing failed with {type(exc).__name__}{detail}")
+    _finish(delivery, DeliveryStatus.FAILED, f"processing failed with {type(exc).__name__}{detail}")
     return True
 
 
@@ -195,12 +194,12 @@ def _summary(
     return "; ".join([text, *dict.fromkeys(passed_over)])
 
 
-def _finish(delivery: Delivery, status: str, reason: str) -> None:
-    delivery.status = status
+def _finish(delivery: Delivery, status: DeliveryStatus, reason: str) -> None:
     reason = storable(reason)  # an error may quote the payload's text
     # A redelivery keeps saying what it is a copy of.
-    delivery.reason = f"{delivery.reason}: {reason}" if delivery.reason else reason
-    delivery.processed_at = utcnow()
+    deliveries.settle(
+        delivery, status, f"{delivery.reason}: {reason}" if delivery.reason else reason
+    )
 
 
 def _filters(rows: list[Subscription]) -> tuple[list[Filter], list[tuple[Subscription, str]]]:

@@ -11,10 +11,11 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from ci import outbox
+from ci import deliveries, outbox
 from ci.db import Database, utcnow
 from ci.models import Delivery, Source
 from schemas.errors import PayloadError, SignatureError
+from schemas.status import DeliveryStatus
 from webhooks.base import WebhookProvider
 
 # Headers worth keeping with a delivery; never Authorization or cookies.
@@ -108,17 +109,16 @@ def record_rejection(
     Only the first `keep` bytes of the body are kept, with its `size` (default: `len(body)`):
     anyone can send a refused delivery, so its whole body would let anyone fill the disk.
     """
-    values: dict[str, Any] = {
-        "source_id": source.id if source else None,
-        "provider": provider,
-        "dedupe_key": None,
-        "status": "rejected",
-        "reason": _text(reason),
-        "headers": kept_headers(headers),
-        "body": body[: max(keep, 0)],
-        "body_size": len(body) if size is None else size,
-        "processed_at": utcnow(),
-    }
+    values = deliveries.new(
+        DeliveryStatus.REJECTED,
+        source_id=source.id if source else None,
+        provider=provider,
+        dedupe_key=None,
+        reason=_text(reason),
+        headers=kept_headers(headers),
+        body=body[: max(keep, 0)],
+        body_size=len(body) if size is None else size,
+    )
     try:
         return _insert(db, values)
     except IntegrityError:
@@ -163,24 +163,25 @@ def receive(
             db, provider.name, source, headers, problem, body, keep=keep_rejected
         )
         return Outcome(400, "rejected", row, problem)
-    now = utcnow()
-    values: dict[str, Any] = {
-        "source_id": source.id,
-        "provider": provider.name,
-        "dedupe_key": key or "sha256:" + hashlib.sha256(body).hexdigest(),
-        "event_name": _text(provider.event_name(headers))[:64],
-        "status": "received",
-        "reason": "",
-        "headers": kept_headers(headers),
-        "body": body,
-        "body_size": len(body),
-        "received_at": now,
-        "enqueued_at": None,  # the outbox relay publishes it (ci.outbox)
-    }
+    now, status, reason = utcnow(), DeliveryStatus.RECEIVED, ""
     try:
         provider.decode(headers, body)
     except PayloadError as exc:
-        values.update(status="malformed", reason=_text(str(exc)), processed_at=now)
+        status, reason = DeliveryStatus.MALFORMED, _text(str(exc))
+    values = deliveries.new(
+        status,
+        source_id=source.id,
+        provider=provider.name,
+        dedupe_key=key or "sha256:" + hashlib.sha256(body).hexdigest(),
+        event_name=_text(provider.event_name(headers))[:64],
+        reason=reason,
+        headers=kept_headers(headers),
+        body=body,
+        body_size=len(body),
+        received_at=now,
+        processed_at=None if status == DeliveryStatus.RECEIVED else now,
+        enqueued_at=None,  # the outbox relay publishes it (ci.outbox)
+    )
     try:
         delivery_id = _insert(db, values)
     except IntegrityError:
@@ -190,8 +191,8 @@ def receive(
             return Outcome(404, "unknown_source", None, f"source {source.name!r} is gone")
         message = f"delivery {values['dedupe_key']} was already received"
         return Outcome(200, "duplicate", existing, message)
-    if values["status"] == "malformed":
-        return Outcome(400, "malformed", delivery_id, str(values["reason"]))
+    if status == DeliveryStatus.MALFORMED:
+        return Outcome(400, "malformed", delivery_id, reason)
     return Outcome(202, "received", delivery_id, "accepted")
 
 
@@ -201,7 +202,7 @@ def _insert(db: Database, values: dict[str, Any]) -> int | None:
         delivery_id = session.execute(
             insert(Delivery).values(**values).returning(Delivery.id)
         ).scalar()
-        if values["status"] == "received":
+        if values["status"] == DeliveryStatus.RECEIVED:
             outbox.notify(session)
         return delivery_id
 

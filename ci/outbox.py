@@ -21,6 +21,7 @@ from ci.db import utcnow
 from ci.models import Delivery
 from ci.runtime import Runtime
 from ci.supervision import Backoff
+from schemas.status import DeliveryStatus
 
 log = logging.getLogger(__name__)
 CHANNEL = "axon_deliveries"
@@ -41,7 +42,7 @@ def claim(session: Session, limit: int = BATCH) -> list[int]:
     """Mark up to `limit` waiting deliveries as enqueued; returns their ids, oldest first."""
     waiting = (
         select(Delivery.id)
-        .where(Delivery.status == "received", Delivery.enqueued_at.is_(None))
+        .where(Delivery.status == DeliveryStatus.RECEIVED, Delivery.enqueued_at.is_(None))
         .order_by(Delivery.id)
         .limit(limit)
         .with_for_update(skip_locked=True)

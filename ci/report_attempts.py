@@ -1,4 +1,7 @@
-"""One try at telling one target of one status: what came of it, its budget, its log entry."""
+"""One try at telling one target of one status: what came of it, its budget, its log entry.
+
+The only writer of a notification's state, and of the notification log.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +15,30 @@ from ci.db import Database, utcnow
 from ci.hooks import Target
 from ci.models import Condition, Notification, NotificationAttempt
 from ci.runtime import Runtime
-from notifiers import http
 from notifiers.base import Notifier, PermanentError, Receipt, Report, TransientError
+from schemas.status import NotificationState
 
 log = logging.getLogger(__name__)
-SETTLED = ("sent", "skipped", "failed")
+N = NotificationState
+SETTLED: frozenset[NotificationState] = frozenset({N.SENT, N.SKIPPED, N.FAILED})
+# A notification is born in any state; only a retrying one is tried again.
+TRANSITIONS: dict[NotificationState, frozenset[NotificationState]] = {
+    N.RETRYING: frozenset(NotificationState),
+    **{state: frozenset() for state in SETTLED},
+}
 MAX_BACKOFF = 600.0
 # GitHub's rate limit resets within the hour: a longer wait asked for is not waited.
 MAX_RETRY_AFTER = 3600.0
+
+
+class IllegalTransition(Exception):
+    def __init__(self, row: Notification, state: NotificationState) -> None:
+        super().__init__(
+            f"notification of run {row.run_id}'s status {row.status} to {row.target}: "
+            f"cannot go from {row.state} to {state}; it is settled"
+        )
+        self.current = N(row.state)
+        self.state = state
 
 
 @dataclass
@@ -39,7 +58,7 @@ class Work:
 class _Outcome:
     """What one try at telling one target came to."""
 
-    state: str  # sent, skipped, failed, retrying
+    state: NotificationState
     reason: str = ""
     receipt: Receipt | None = None
     http_status: int | None = None
@@ -50,7 +69,7 @@ def send(rt: Runtime, item: Work, report: Report, condition: Condition) -> float
     """Tell one target of one status and record the try; the wait before the next try, if
     there is to be one."""
     if item.notifier is None:
-        outcome = _Outcome("failed" if item.error else "skipped", item.error or item.skipped)
+        outcome = _Outcome(N.FAILED if item.error else N.SKIPPED, item.error or item.skipped)
     else:
         outcome = _try(rt, item, report)
     _record(rt.db, item, report, condition, outcome)
@@ -60,24 +79,24 @@ def send(rt: Runtime, item: Work, report: Report, condition: Condition) -> float
 def _try(rt: Runtime, item: Work, report: Report) -> _Outcome:
     assert item.notifier is not None
     name = item.target.name
-    http.forget_status()
     try:
         receipt = item.notifier.send(report, item.target.config, item.previous)
     except PermanentError as exc:
         # Retrying cannot help (bad token, unknown repo): keep the reason where users look.
         log.warning("report of run %s to %s refused: %s", report.run_uuid, name, exc)
-        return _Outcome("failed", str(exc), http_status=http.last_status())
+        return _Outcome(N.FAILED, str(exc), http_status=exc.status_code)
     except Exception as exc:
         if isinstance(exc, (TransientError, *item.notifier.transient_errors)):
             why, retry_after = str(exc), getattr(exc, "retry_after", None)
         else:  # a notifier's own bug: retried like a target's failure, within the budget
             log.exception("report of run %s to %s failed", report.run_uuid, name)
             why, retry_after = f"unexpected {type(exc).__name__}; see the worker's log", None
-        return _retry_or_give_up(rt, item, why, retry_after, http.last_status())
+        status_code = exc.status_code if isinstance(exc, TransientError) else None
+        return _retry_or_give_up(rt, item, why, retry_after, status_code)
     skipped = str(receipt.data.get("skipped") or "")
     if skipped:
-        return _Outcome("skipped", skipped, http_status=http.last_status())
-    return _Outcome("sent", receipt=receipt, http_status=http.last_status())
+        return _Outcome(N.SKIPPED, skipped, http_status=receipt.status_code)
+    return _Outcome(N.SENT, receipt=receipt, http_status=receipt.status_code)
 
 
 def _retry_or_give_up(
@@ -87,9 +106,9 @@ def _retry_or_give_up(
     if tries >= rt.settings.notify_max_attempts:
         reason = f"gave up after {tries} attempts: {why}"
         log.warning("report to %s failed for good: %s", item.target.name, reason)
-        return _Outcome("failed", reason, http_status=http_status)
+        return _Outcome(N.FAILED, reason, http_status=http_status)
     wait = retry_wait(rt.settings.notify_retry_seconds, tries, retry_after)
-    return _Outcome("retrying", f"{why}; retry after {wait:.0f}s", None, http_status, wait)
+    return _Outcome(N.RETRYING, f"{why}; retry after {wait:.0f}s", None, http_status, wait)
 
 
 def retry_wait(base: float, tries: int, retry_after: float | None = None) -> float:
@@ -117,6 +136,8 @@ def _record(
                 run_id=condition.run_id, condition_id=condition.id, target=target.name
             )
             session.add(row)
+        elif outcome.state not in TRANSITIONS[N(row.state)]:
+            raise IllegalTransition(row, outcome.state)
         row.status, row.state, row.error = report.status, outcome.state, outcome.reason
         row.attempts, row.sent_at = item.attempts + 1, now
         row.next_attempt_at = (

@@ -12,7 +12,7 @@ from sqlalchemy.orm import aliased
 from ci.db import utcnow
 from ci.models import Delivery, Run, ScheduleFire
 from ci.runtime import Runtime
-from schemas.status import DONE
+from schemas.status import DONE, DeliveryStatus
 
 log = logging.getLogger(__name__)
 # Deleted per transaction, so a first prune of a large table holds no long lock.
@@ -75,7 +75,7 @@ def _prunable(cutoff: datetime) -> Select[int]:
         select(Delivery.id)
         .where(
             Delivery.received_at < cutoff,
-            Delivery.status != "received",
+            Delivery.status != DeliveryStatus.RECEIVED,
             Delivery.id.not_in(live_runs),
             Delivery.id.not_in(latest_fires),
         )

@@ -22,7 +22,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ci import launch
+from ci import deliveries, launch, schedule_state
 from ci.db import Base, after_commit, utcnow
 from ci.dispatch import SCHEDULE
 from ci.models import Delivery, Run, ScheduleFire, Subscription
@@ -30,7 +30,7 @@ from ci.models import Schedule as ScheduleRow
 from ci.runtime import Runtime
 from ci.supervision import Backoff
 from schemas.errors import SpecError
-from schemas.status import DONE, RunStatus
+from schemas.status import DONE, DeliveryStatus, RunStatus, ScheduleState
 from triggers.schedules import Schedule, entries
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def sync_all(session: Session, now: datetime | None = None) -> int:
             ScheduleRow.subscription_id, ScheduleRow.entry
         )
     ):
-        held.setdefault(sub_id, []).append((spec, state == "paused"))
+        held.setdefault(sub_id, []).append((spec, state == ScheduleState.PAUSED))
     stale = [
         subscription
         for subscription in session.scalars(select(Subscription).order_by(Subscription.id))
@@ -116,7 +116,8 @@ def _timing(row: ScheduleRow) -> Schedule | None:
 
 
 def _restart(row: ScheduleRow, now: datetime) -> None:
-    row.state, row.reason, row.fired_count, row.last_fire_at = "active", "", 0, None
+    schedule_state.move(row, ScheduleState.ACTIVE)
+    row.fired_count, row.last_fire_at = 0, None
     timing = _timing(row)
     if timing is None:
         return
@@ -129,21 +130,21 @@ def _restart(row: ScheduleRow, now: datetime) -> None:
 
 
 def _mirror_pause(row: ScheduleRow, paused: bool) -> None:
-    if row.state == "ended":
+    if row.state == ScheduleState.ENDED:
         return
     if paused:
-        row.state, row.reason, row.next_fire_at = "paused", "the subscription is paused", None
+        schedule_state.move(row, ScheduleState.PAUSED, "the subscription is paused")
         return
-    if row.state == "paused":
+    if row.state == ScheduleState.PAUSED:
         timing = _timing(row)
         if timing is None or row.next_slot_at is None:
             return
-        row.state, row.reason = "active", ""
+        schedule_state.move(row, ScheduleState.ACTIVE)
         row.next_fire_at = timing.due_at(row.next_slot_at, _key(row))
 
 
 def _end(row: ScheduleRow, reason: str) -> None:
-    row.state, row.reason, row.next_fire_at = "ended", reason, None
+    schedule_state.move(row, ScheduleState.ENDED, reason)
     log.info("schedule %s of subscription %s ended: %s", row.entry, row.subscription_id, reason)
 
 
@@ -262,7 +263,7 @@ def _guard(
     pending = session.scalar(
         select(ScheduleFire.fire_at)
         .join(Delivery, Delivery.id == ScheduleFire.delivery_id)
-        .where(ScheduleFire.schedule_id == row.id, Delivery.status == "received")
+        .where(ScheduleFire.schedule_id == row.id, Delivery.status == DeliveryStatus.RECEIVED)
         .limit(1)
     )
     if pending is not None:
@@ -284,7 +285,7 @@ def _previous_outcome(session: Session, row: ScheduleRow) -> tuple[str, str]:
         return "fire", ""
     fire_at, delivery_id, delivery_status = previous
     slot = fire_at.isoformat()
-    if delivery_status == "received":
+    if delivery_status == DeliveryStatus.RECEIVED:
         return "wait", f"dependsOnPast: waiting for the slot {slot} to start its run"
     runs = session.execute(
         select(Run.id, Run.status).where(
@@ -326,15 +327,15 @@ def _fire(session: Session, row: ScheduleRow, slot: datetime, reason: str, out: 
     stamp, received = slot.isoformat(), utcnow()
     fire = {"subscription_id": row.subscription_id, "schedule": row.entry, "fire_at": stamp}
     # No source: the scheduler is the sender; the slot's own row is what makes it unique.
-    delivery: dict[str, Any] = {
-        "provider": SCHEDULE,
-        "dedupe_key": f"{row.id}:{stamp}"[:128],
-        "event_name": "schedule",
-        "status": "received",
-        "body": json.dumps(fire).encode(),
-        "received_at": received,
-        "enqueued_at": received,
-    }
+    delivery = deliveries.new(
+        DeliveryStatus.RECEIVED,
+        provider=SCHEDULE,
+        dedupe_key=f"{row.id}:{stamp}"[:128],
+        event_name="schedule",
+        body=json.dumps(fire).encode(),
+        received_at=received,
+        enqueued_at=received,
+    )
     delivery_id = session.scalar(_DELIVERY, delivery)
     if not _record(session, row, slot, reason, delivery_id):
         session.execute(delete(Delivery).where(Delivery.id == delivery_id))
@@ -369,7 +370,7 @@ def reconcile(rt: Runtime, now: datetime | None = None) -> int:
         stale = session.scalars(
             select(Subscription)
             .join(ScheduleRow, ScheduleRow.subscription_id == Subscription.id)
-            .where(ScheduleRow.state == "paused", Subscription.paused.is_(False))
+            .where(ScheduleRow.state == ScheduleState.PAUSED, Subscription.paused.is_(False))
             .distinct()
         ).all()
         for subscription in stale:

@@ -24,7 +24,7 @@ from ci import groups, probes
 from ci.db import utcnow
 from ci.models import Condition, Delivery, Notification, Run
 from ci.runtime import Runtime
-from schemas.status import RunStatus
+from schemas.status import DeliveryStatus, NotificationState, RunStatus
 
 log = logging.getLogger(__name__)
 S = RunStatus
@@ -110,7 +110,7 @@ def _stale_deliveries(session: Session, cutoff: datetime) -> Due:
     """Deliveries still `received` long after they were enqueued."""
     rows = session.execute(
         select(Delivery.id, Delivery.enqueued_at)
-        .where(Delivery.status == "received", Delivery.enqueued_at < cutoff)
+        .where(Delivery.status == DeliveryStatus.RECEIVED, Delivery.enqueued_at < cutoff)
         .order_by(Delivery.id)
         .limit(BATCH)
     ).all()
@@ -178,7 +178,7 @@ def _due_reports(session: Session, now: datetime, age: timedelta) -> Due:
     # it looks at every status of the run, not only its own.
     retry_on_its_way = exists().where(
         Notification.run_id == Run.id,
-        Notification.state == "retrying",
+        Notification.state == NotificationState.RETRYING,
         Notification.next_attempt_at >= cutoff,
     )
     # Each status sent a report task; the last one would have reported them all.

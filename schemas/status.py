@@ -1,4 +1,4 @@
-"""Run statuses and their sets, as Polyaxon names them."""
+"""The states of runs (as Polyaxon names them), deliveries, notifications and schedules."""
 
 from __future__ import annotations
 
@@ -50,3 +50,30 @@ ON_RUNNER: frozenset[RunStatus] = frozenset(
         RunStatus.STOPPING,
     }
 )
+
+
+class DeliveryStatus(StrEnum):
+    """A webhook delivery's (or a schedule slot's) way through intake and dispatch."""
+
+    RECEIVED = "received"
+    PROCESSED = "processed"
+    FAILED = "failed"
+    MALFORMED = "malformed"
+    REJECTED = "rejected"
+
+
+class NotificationState(StrEnum):
+    """What came of telling one target of one status."""
+
+    SENT = "sent"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    RETRYING = "retrying"
+
+
+class ScheduleState(StrEnum):
+    """Whether one entry of a subscription's `on.schedule` fires."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ENDED = "ended"

@@ -8,11 +8,12 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
-from ci import outbox, runtime
+from ci import deliveries, outbox, runtime
 from ci.api import views
 from ci.api.errors import ApiError, limit_param
 from ci.db import utcnow
 from ci.models import Delivery
+from schemas.status import DeliveryStatus
 
 blueprint = Blueprint("deliveries", __name__, url_prefix="/api/v1")
 
@@ -43,22 +44,24 @@ def redeliver(delivery_id: int) -> Any:
         original = session.get(Delivery, delivery_id)
         if original is None:
             raise ApiError(404, f"no delivery {delivery_id}")
-        if original.status == "rejected":
+        if original.status == DeliveryStatus.REJECTED:
             raise ApiError(
                 409, f"delivery {delivery_id} was rejected ({original.reason}); not redelivered"
             )
         now = utcnow()
         copy = Delivery(
-            source_id=original.source_id,
-            provider=original.provider,
-            # A key of its own: the original's would be deduplicated, and its runs kept.
-            dedupe_key=f"redelivery:{uuid.uuid4().hex}",
-            event_name=original.event_name,
-            status="received",
-            reason=f"redelivery of delivery {original.id}",
-            headers=original.headers,
-            body=original.body,
-            received_at=now,
+            **deliveries.new(
+                DeliveryStatus.RECEIVED,
+                source_id=original.source_id,
+                provider=original.provider,
+                # A key of its own: the original's would be deduplicated, and its runs kept.
+                dedupe_key=f"redelivery:{uuid.uuid4().hex}",
+                event_name=original.event_name,
+                reason=f"redelivery of delivery {original.id}",
+                headers=original.headers,
+                body=original.body,
+                received_at=now,
+            )
         )
         session.add(copy)
         session.flush()
