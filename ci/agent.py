@@ -106,9 +106,6 @@ def reconcile(rt: Runtime, runner: Runner) -> list[str]:
 
     Only for runners that can list what they hold (`known_ids()`). Returns the ids ended.
     """
-    known_ids = getattr(runner, "known_ids", None)
-    if known_ids is None:
-        return []
     with rt.db.session() as session:
         believed = session.execute(
             select(Run.id, Run.external_id).where(
@@ -120,7 +117,9 @@ def reconcile(rt: Runtime, runner: Runner) -> list[str]:
     if not believed:
         return []
     # Asked after the query: a run submitted meanwhile had its object before its id was stored.
-    known = known_ids()
+    known = runner.known_ids()
+    if known is None:  # this runner cannot list what it holds
+        return []
     ended = []
     for run_id, external_id in believed:
         if external_id not in known and _end_missing(rt, runner, run_id, str(external_id)):

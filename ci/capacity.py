@@ -1,6 +1,6 @@
 """Queues with a concurrency limit: a run waits `queued` while its queue is full.
 
-A runner that limits its queues offers `has_capacity(queue)`. `ci.launch` asks it before each
+A runner that limits its queues overrides `has_capacity(queue)`. `ci.launch` asks it before each
 submit and leaves the run queued when the answer is no; when a run of that runner ends, the
 reaction here sends the start of the oldest runs still queued behind it, and the sweeper sends
 every queued run's start again later in case that message is lost.
@@ -38,22 +38,13 @@ def queue_of(compiled: dict[str, Any] | None) -> str | None:
 
 def full(session: Session, runner: Runner, run: Run) -> str:
     """Why the run's queue cannot take it now, or '' when it can (or has no limit)."""
-    has_capacity = getattr(runner, "has_capacity", None)
-    if has_capacity is None:
-        return ""
     queue = queue_of(run.compiled)
-    if _limited(runner, queue):
+    if runner.queue_limited(queue):
         _serialize(session, runner.name)
-    if has_capacity(queue):
+    if runner.has_capacity(queue):
         return ""
     named = f"queue {queue!r}" if queue else "the default queue"
     return f"{named} is full: the run starts when one of its runs ends"
-
-
-def _limited(runner: Runner, queue: str | None) -> bool:
-    """Whether the queue has a concurrency limit; a runner that cannot say is taken to have."""
-    queue_for = getattr(runner, "queue_for", None)
-    return queue_for is None or getattr(queue_for(queue), "concurrency", None) is not None
 
 
 def _serialize(session: Session, runner_name: str) -> None:
@@ -128,7 +119,7 @@ def _next_in_queue(run_id: int) -> list[int]:
 
 def _offers_capacity(runner_name: str) -> bool:
     try:
-        return hasattr(runners.load(runner_name), "has_capacity")
+        return runners.load(runner_name).limits_queues()
     except Exception:  # an unknown runner: its runs fail on submit and never queue
         return False
 

@@ -50,7 +50,7 @@ def start_run(rt: Runtime, session: Session, run_id: int) -> None:
     except RunnerUnavailable:
         raise
     except Exception as exc:
-        if isinstance(exc, getattr(runner, "transient_errors", ())):
+        if runner is not None and isinstance(exc, runner.transient_errors):
             raise
         # Retrying cannot fix a refused spec or an unknown runner: say why, where users look.
         log.exception("run %s could not be submitted", run.uuid)

@@ -1,16 +1,18 @@
 """Live logs: while a run runs, its followed lines are stored on the run every second or so.
 
-Only for runners that offer `follow_logs(external_id, stop)`. One thread per followed run
-reads its lines into a buffer; one writer thread stores every buffer that grew. A follower
-reads the run's logs from their start, so its first write replaces what an earlier agent
-stored and later writes append: a restarted agent neither loses nor repeats a line. Writes
-stop once the run is done, when the runner's complete logs take their place (`ci.agent`).
+Only for runners that can follow (their `follow_logs(external_id, stop)` is not None). One
+thread per followed run reads its lines into a buffer; one writer thread stores every buffer
+that grew. A follower reads the run's logs from their start, so its first write replaces what
+an earlier agent stored and later writes append: a restarted agent neither loses nor repeats a
+line. Writes stop once the run is done, when the runner's complete logs take their place
+(`ci.agent`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,16 +54,22 @@ class LogFollowers:
         self._followed: dict[str, _Followed] = {}
         self._writer: threading.Thread | None = None
 
-    @property
-    def available(self) -> bool:
-        return hasattr(self.runner, "follow_logs")
-
     def follow(self, external_id: str) -> bool:
         """Start following the run's logs unless they are followed already; whether it started."""
-        if not self.available or self.stop.is_set():
+        if self.stop.is_set():
             return False
         with self._lock:
             if external_id in self._followed or len(self._followed) >= MAX_FOLLOWED:
+                return False
+        try:
+            lines = self.runner.follow_logs(external_id, self.stop)
+        except Exception:
+            log.warning("following the logs of %s failed", external_id, exc_info=True)
+            return False
+        if lines is None:  # this runner cannot follow: the logs are read when the run ends
+            return False
+        with self._lock:
+            if external_id in self._followed:  # `lines` is lazy: dropping it reads nothing
                 return False
             self._followed[external_id] = _Followed(external_id)
             if self._writer is None:
@@ -70,17 +78,20 @@ class LogFollowers:
                 )
                 self._writer.start()
         name = f"axon-logs-{external_id[-12:]}"
-        threading.Thread(target=self._read, args=(external_id,), name=name, daemon=True).start()
+        reader = threading.Thread(
+            target=self._read, args=(external_id, lines), name=name, daemon=True
+        )
+        reader.start()
         return True
 
     def following(self) -> list[str]:
         with self._lock:
             return sorted(self._followed)
 
-    def _read(self, external_id: str) -> None:
+    def _read(self, external_id: str, lines: Iterator[str]) -> None:
         followed = self._followed[external_id]
         try:
-            for line in self.runner.follow_logs(external_id, self.stop):  # type: ignore[attr-defined]
+            for line in lines:
                 with self._lock:
                     followed.pending.append(line)
         except Exception:

@@ -40,7 +40,7 @@ def targets(rt: Runtime, run: Run) -> dict[str, dict[str, Any]]:
     provider = (run.event or {}).get("provider", "")
     if provider in notifiers and (run.event or {}).get("sha"):
         found[provider] = {}
-    if rt.settings.slack_webhook_url:
+    if rt.settings.notifier_config("slack")["webhook_url"]:
         found["slack"] = {}
     return found
 
@@ -326,8 +326,9 @@ CREDENTIALS: dict[str, str] = {
 
 def _has_credential(settings: Settings, variable: str) -> bool:
     if variable == "AXON_GITHUB_TOKEN":  # a GitHub App signs in without one
-        return bool(settings.github_token or settings.github_app_id)
-    return bool(settings.gitlab_token)
+        github = settings.notifier_config("github")
+        return bool(github["token"] or github["app_id"])
+    return bool(settings.notifier_config("gitlab")["token"])
 
 
 def warn_of_missing_credentials(rt: Runtime) -> list[str]:

@@ -51,12 +51,10 @@ class Runtime:
         with self._runners_lock:
             made, self._runners = list(self._runners.values()), {}
         for runner in made:
-            close = getattr(runner, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:
-                    log.warning("closing runner %s failed", runner.name, exc_info=True)
+            try:
+                runner.close()
+            except Exception:
+                log.warning("closing runner %s failed", runner.name, exc_info=True)
 
     def run_token(self, run_uuid: str) -> str:
         """The per-run token a job reports with; derived, so a resubmit gets the same one.
@@ -67,7 +65,10 @@ class Runtime:
         return hmac.new(self.secret_key, f"run:{run_uuid}".encode(), hashlib.sha256).hexdigest()
 
     def check_run_token(self, run_uuid: str, token: str) -> bool:
-        return hmac.compare_digest(self.run_token(run_uuid), token)
+        # Compared as bytes: compare_digest refuses str with non-ASCII characters, and a
+        # header may carry any.
+        given = token.encode("utf-8", "replace")
+        return hmac.compare_digest(self.run_token(run_uuid).encode(), given)
 
     def run_url(self, run_uuid: str) -> str:
         return f"{self.settings.public_url.rstrip('/')}/runs/{run_uuid}"

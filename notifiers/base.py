@@ -11,15 +11,28 @@ from schemas.status import DONE, RunStatus
 
 
 class TransientError(Exception):
-    """The target failed in a way that may pass; retry, after `retry_after` seconds if given."""
+    """The target failed in a way that may pass; retry, after `retry_after` seconds if given.
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    `status_code` is the HTTP status of the answer that failed (None: no HTTP answer came).
+    """
+
+    def __init__(
+        self, message: str, retry_after: float | None = None, status_code: int | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.status_code = status_code
 
 
 class PermanentError(Exception):
-    """The target refused the report for good (bad token, unknown repo): record, don't retry."""
+    """The target refused the report for good (bad token, unknown repo): record, don't retry.
+
+    `status_code` is the HTTP status of the answer that refused (None: no HTTP answer came).
+    """
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
 
 
 def format_duration(seconds: float) -> str:
@@ -79,11 +92,14 @@ class Receipt:
 
     A notifier with nothing to send (a pull-request comment for a run on a push) returns
     `data={"skipped": reason}`: the notification log shows it `skipped`, with the reason.
+    `status_code` is the HTTP status of the target's last answer, for the notification log
+    (None: no HTTP answer); it is not kept with the receipt, nor compared.
     """
 
     target: str
     external_id: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    status_code: int | None = field(default=None, compare=False)
 
 
 class Notifier(ABC):
@@ -93,6 +109,8 @@ class Notifier(ABC):
     # The statuses this notifier reports. A class attribute that an instance may change from its
     # settings (Slack with a bot token also wants `running`, because it can edit that message).
     wants: frozenset[RunStatus] = DONE
+    # Optional. What `send` may raise for "not now": each is retried with backoff, within the
+    # target's budget. A notifier adds its client's own exceptions here.
     transient_errors: ClassVar[tuple[type[BaseException], ...]] = (TransientError,)
     # "run": `previous` is this run's last receipt. "pull_request": one message per pull
     # request and subscription, so a later run's report edits an earlier run's message.

@@ -25,8 +25,15 @@ from urllib.parse import urlsplit
 
 from notifiers import http, render, urls
 from notifiers.base import Notifier, PermanentError, Receipt, Report
+from schemas.settings import PluginSettings
 
 MAX_CONTENT = 2000  # Discord refuses longer content (50035 Invalid Form Body)
+
+
+class DiscordSettings(PluginSettings):
+    """No variables of its own: webhook URLs come from report targets, checked by the URL policy."""
+
+    shared = ("timeout", "allow_private")
 
 
 class DiscordNotifier(Notifier):
@@ -83,7 +90,7 @@ class DiscordNotifier(Notifier):
         answer = answer if isinstance(answer, dict) else {}
         message_id = str(answer.get("id", ""))
         data = {"message_id": message_id, "channel_id": str(answer.get("channel_id", ""))}
-        return Receipt(self.name, external_id=message_id, data=data)
+        return Receipt(self.name, message_id, data, status_code=response.status_code)
 
     def message(self, report: Report) -> dict[str, Any]:
         """Polyaxon's Discord body, with mentions switched off."""

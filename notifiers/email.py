@@ -35,7 +35,9 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from html import escape
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import Field
 
 from notifiers import http, render
 from notifiers.base import (
@@ -46,10 +48,32 @@ from notifiers.base import (
     TransientError,
     format_duration,
 )
+from schemas.settings import PluginSettings, SettingsConfigDict, setting
 
 PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 # A bare address: a line break or a second address in one would rewrite the message's headers.
 _ADDRESS = re.compile(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+")
+
+
+class EmailSettings(PluginSettings):
+    """The `AXON_SMTP_*` variables and `AXON_EMAIL_RECIPIENTS`."""
+
+    model_config = SettingsConfigDict(env_prefix="AXON_SMTP_")
+    shared = ("timeout",)
+
+    host: str = setting("", "the SMTP server")
+    port: int = setting(0, "its port", shown="`0`: 587, 465 or 25 by `AXON_SMTP_SECURITY`")
+    username: str = setting("", "the SMTP login")
+    password: str = setting("", "its password", secret=True)
+    security: Literal["starttls", "ssl", "none"] = setting(
+        "starttls", "`starttls`, `ssl` or `none`"
+    )
+    sender: str = setting("axon@localhost", "the From address")
+    recipients: str = Field(
+        "",
+        validation_alias="AXON_EMAIL_RECIPIENTS",
+        description="default recipients, comma-separated",
+    )
 
 
 class EmailNotifier(Notifier):

@@ -70,6 +70,7 @@ class GitHubNotifier(github_api.GitHubTarget):
             target=self.name,
             external_id="" if status_id is None else str(status_id),
             data={"state": state, "context": context},
+            status_code=response.status_code,
         )
 
 

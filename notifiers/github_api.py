@@ -24,8 +24,26 @@ import requests
 from notifiers import http
 from notifiers.base import Notifier, PermanentError, Report, TransientError
 from notifiers.github_app import API_VERSION, GitHubApp
+from schemas.settings import PluginSettings, SettingsConfigDict, setting
 
 DEFAULT_API_URL = "https://api.github.com"
+
+
+class GitHubSettings(PluginSettings):
+    """The `AXON_GITHUB_*` variables, shared by the github, checks and comment targets."""
+
+    model_config = SettingsConfigDict(env_prefix="AXON_GITHUB_")
+    shared = ("timeout",)
+
+    api_url: str = setting(DEFAULT_API_URL, "GitHub's API (Enterprise: `https://HOST/api/v3`)")
+    token: str = setting("", "a token that can write commit statuses and comments", secret=True)
+    app_id: str = setting("", "a GitHub App to sign in as instead (check runs need one)")
+    app_private_key: str = setting(
+        "", "the App's private key: PEM text or a file path", secret=True
+    )
+    app_installation_id: str = setting(
+        "", "the App's installation", shown="empty: found from the repository"
+    )
 
 
 class GitHubApi:
@@ -86,7 +104,9 @@ class GitHubApi:
             )
         if self._app and response.status_code == 401 and 401 not in accept:
             self._app.forget(token)
-            raise TransientError(f"{what}: 401 the installation token was refused; renewing it")
+            raise TransientError(
+                f"{what}: 401 the installation token was refused; renewing it", status_code=401
+            )
         return response
 
 

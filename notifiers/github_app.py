@@ -158,13 +158,15 @@ class GitHubApp:
                 accept=(404,) if missing else (),
             )
         if response.status_code == 404:
-            raise PermanentError(f"github app {self.app_id} {missing}")
+            raise PermanentError(f"github app {self.app_id} {missing}", 404)
         try:
             answer = response.json()
         except ValueError:
             answer = None
         if not isinstance(answer, dict):
-            raise PermanentError(f"github app {self.app_id}: GitHub's answer is not an object")
+            raise PermanentError(
+                f"github app {self.app_id}: GitHub's answer is not an object", response.status_code
+            )
         return answer
 
 

@@ -74,14 +74,16 @@ class GitHubChecksNotifier(github_api.GitHubTarget):
                 accept=(404,),
             )
             if response.status_code != 404:
-                return self._receipt(check_run_id, body, report)
+                return self._receipt(check_run_id, body, report, response.status_code)
         response = self.api.call(
             "POST", owner, repo, "/check-runs", json={**body, "head_sha": report.sha}, what=what
         )
         created = github_api.answer(response).get("id")
-        return self._receipt(created, body, report)
+        return self._receipt(created, body, report, response.status_code)
 
-    def _receipt(self, check_run_id: Any, body: dict[str, Any], report: Report) -> Receipt:
+    def _receipt(
+        self, check_run_id: Any, body: dict[str, Any], report: Report, status_code: int
+    ) -> Receipt:
         data = {
             "check_run_id": check_run_id,
             "name": body["name"],
@@ -89,7 +91,8 @@ class GitHubChecksNotifier(github_api.GitHubTarget):
             "status": body["status"],
             "conclusion": body.get("conclusion"),
         }
-        return Receipt(self.name, external_id=str(check_run_id or ""), data=data)
+        external_id = str(check_run_id or "")
+        return Receipt(self.name, external_id, data, status_code=status_code)
 
 
 def check_run(report: Report, name: str) -> dict[str, Any]:

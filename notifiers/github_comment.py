@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import requests
+
 from notifiers import github_api, markdown
 from notifiers.base import Receipt, Report
 from schemas.status import DONE, RunStatus
@@ -59,14 +61,14 @@ class GitHubCommentNotifier(github_api.GitHubTarget):
                 accept=(404,),
             )
             if response.status_code != 404:
-                return self._receipt(report, github_api.answer(response), comment_id)
+                return self._receipt(report, response, comment_id)
         response = self.api.call(
             "POST", owner, repo, f"/issues/{report.pull_request}/comments", json=body, what=what
         )
-        answer = github_api.answer(response)
-        return self._receipt(report, answer, answer.get("id"))
+        return self._receipt(report, response, github_api.answer(response).get("id"))
 
-    def _receipt(self, report: Report, answer: dict[str, Any], comment_id: Any) -> Receipt:
+    def _receipt(self, report: Report, response: requests.Response, comment_id: Any) -> Receipt:
+        answer = github_api.answer(response)
         data = {
             "comment_id": comment_id,
             "repo": report.repo,
@@ -74,7 +76,8 @@ class GitHubCommentNotifier(github_api.GitHubTarget):
             "subscription": report.subscription,
             "url": answer.get("html_url", ""),
         }
-        return Receipt(self.name, external_id=str(comment_id or ""), data=data)
+        external_id = str(comment_id or "")
+        return Receipt(self.name, external_id, data, status_code=response.status_code)
 
 
 def _editable(previous: Receipt | None, report: Report) -> Any:

@@ -69,12 +69,14 @@ class GitLabNotifier(gitlab_api.GitLabTarget):
         except PermanentError as exc:
             if f"400 {_ALREADY}" not in str(exc):
                 raise
-            return Receipt(self.name, data={"state": state, "name": status_name})
+            data = {"state": state, "name": status_name}
+            return Receipt(self.name, data=data, status_code=exc.status_code)
         status_id = gitlab_api.answer(response).get("id")
         return Receipt(
             self.name,
             external_id="" if status_id is None else str(status_id),
             data={"state": state, "name": status_name},
+            status_code=response.status_code,
         )
 
 

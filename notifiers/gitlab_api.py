@@ -21,8 +21,19 @@ import requests
 
 from notifiers import http
 from notifiers.base import Notifier, PermanentError, Report
+from schemas.settings import PluginSettings, SettingsConfigDict, setting
 
 DEFAULT_API_URL = "https://gitlab.com/api/v4"
+
+
+class GitLabSettings(PluginSettings):
+    """The `AXON_GITLAB_*` variables, shared by the gitlab and note targets."""
+
+    model_config = SettingsConfigDict(env_prefix="AXON_GITLAB_")
+    shared = ("timeout",)
+
+    api_url: str = setting(DEFAULT_API_URL, "GitLab's API (self-managed: `https://HOST/api/v4`)")
+    token: str = setting("", "an access token with the `api` scope", secret=True)
 
 
 class GitLabTarget(Notifier):

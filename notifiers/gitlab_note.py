@@ -51,18 +51,19 @@ class GitLabNoteNotifier(gitlab_api.GitLabTarget):
                 "PUT", project, f"{notes}/{note_id}", json=body, what=what, accept=(404,)
             )
             if response.status_code != 404:
-                return self._receipt(note_id, project, report)
+                return self._receipt(note_id, project, report, response.status_code)
         response = self.call("POST", project, notes, json=body, what=what)
-        return self._receipt(gitlab_api.answer(response).get("id"), project, report)
+        note_id = gitlab_api.answer(response).get("id")
+        return self._receipt(note_id, project, report, response.status_code)
 
-    def _receipt(self, note_id: Any, project: str, report: Report) -> Receipt:
+    def _receipt(self, note_id: Any, project: str, report: Report, status_code: int) -> Receipt:
         data = {
             "note_id": note_id,
             "project": project,
             "merge_request": report.pull_request,
             "subscription": report.subscription,
         }
-        return Receipt(self.name, external_id=str(note_id or ""), data=data)
+        return Receipt(self.name, str(note_id or ""), data, status_code=status_code)
 
 
 def _editable(previous: Receipt | None, project: str, report: Report) -> Any:

@@ -6,7 +6,6 @@ import json as jsonlib
 import math
 import time
 from collections.abc import Collection, Iterable, Mapping
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -24,18 +23,6 @@ _MAX_DETAIL = 300
 # Every JSON body says its charset: Slack's Web API warns `missing_charset` without it.
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 _NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
-# The status of the last answer in this thread or task, for the notification log: a notifier
-# returns a Receipt, not the HTTP exchange, and some make more than one request per report.
-_last_status: ContextVar[int | None] = ContextVar("last_status", default=None)
-
-
-def last_status() -> int | None:
-    """The HTTP status of the last answer since `forget_status()`; None when none came."""
-    return _last_status.get()
-
-
-def forget_status() -> None:
-    _last_status.set(None)
 
 
 def encode_json(value: Any) -> bytes:
@@ -85,7 +72,8 @@ def request(
     accept: Collection[int] = (),
     transient: Collection[int] = (),
 ) -> requests.Response:
-    """Send one request; return its 2xx/3xx response or raise TransientError / PermanentError.
+    """Send one request; return its 2xx/3xx response or raise TransientError / PermanentError,
+    which carries the answer's `status_code` (the notification log shows it).
 
     `what` names the call in every message ("github status for octo/repo@1a2b3c4"). No message
     carries the URL, because a Slack webhook's path is its credential; `secrets` are masked in
@@ -119,16 +107,15 @@ def request(
     except requests.RequestException as exc:
         raise PermanentError(f"{what}: request not sent ({type(exc).__name__})") from None
     status = response.status_code
-    _last_status.set(status)
     if status < 300 or status in accept or (status < 400 and follow_redirects):
         return response
     if status < 400:
-        raise PermanentError(f"{what}: {status} redirect not followed")
+        raise PermanentError(f"{what}: {status} redirect not followed", status)
     message = mask(f"{what}: {status} {_detail(response)}".rstrip(), secrets)
     retryable = status >= 500 or status in _RETRYABLE_4XX or status in transient
     if retryable or _rate_limited(response):
-        raise TransientError(message, retry_after=retry_after(response))
-    raise PermanentError(message)
+        raise TransientError(message, retry_after(response), status)
+    raise PermanentError(message, status)
 
 
 def retry_after(response: requests.Response) -> float | None:

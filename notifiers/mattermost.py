@@ -27,8 +27,15 @@ from urllib.parse import urlsplit
 
 from notifiers import http, render, urls
 from notifiers.base import Notifier, PermanentError, Receipt, Report
+from schemas.settings import PluginSettings
 
 MAX_FIELDS = 20
+
+
+class MattermostSettings(PluginSettings):
+    """No variables of its own: webhook URLs come from report targets, checked by the URL policy."""
+
+    shared = ("timeout", "allow_private")
 
 
 class MattermostNotifier(Notifier):
@@ -65,7 +72,7 @@ class MattermostNotifier(Notifier):
         with http.new_session() as session:
             if destination:  # connect to the address the policy judged
                 destination.pin(session)
-            http.request(
+            response = http.request(
                 session,
                 "POST",
                 url,
@@ -75,7 +82,7 @@ class MattermostNotifier(Notifier):
                 secrets=http.url_secrets(url),
                 follow_redirects=False,
             )
-        return Receipt(self.name)
+        return Receipt(self.name, status_code=response.status_code)
 
 
 def message(report: Report) -> dict[str, Any]:

@@ -29,10 +29,11 @@ Receipt: external_id is the dedup key; data has dedup_key and event_action.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from notifiers import http, render
 from notifiers.base import Notifier, PermanentError, Receipt, Report
+from schemas.settings import PluginSettings, SettingsConfigDict, setting
 from schemas.status import RunStatus
 
 EVENTS_URLS = {
@@ -46,6 +47,21 @@ ACTIONS: dict[RunStatus, str] = {
     RunStatus.UPSTREAM_FAILED: "trigger",
     RunStatus.SUCCEEDED: "resolve",
 }
+
+
+class PagerDutySettings(PluginSettings):
+    """The `AXON_PAGERDUTY_*` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="AXON_PAGERDUTY_")
+    shared = ("timeout",)
+
+    service_key: str = setting("", "the integration's routing key", secret=True)
+    events_api: Literal["v2", "v1"] = setting(
+        "v2", "`v1` for an integration made for the old Events API"
+    )
+
+    def arguments(self) -> dict[str, Any]:
+        return {"routing_key": self.service_key, "events_api": self.events_api}
 
 
 class PagerDutyNotifier(Notifier):
@@ -87,7 +103,7 @@ class PagerDutyNotifier(Notifier):
         else:
             body = event(report, key, action, dedup_key)
         with http.new_session() as session:
-            http.request(
+            response = http.request(
                 session,
                 "POST",
                 self.url,
@@ -99,7 +115,7 @@ class PagerDutyNotifier(Notifier):
                 transient=(403,) if self.events_api == "v1" else (),
             )
         data = {"dedup_key": dedup_key, "event_action": action}
-        return Receipt(self.name, external_id=dedup_key, data=data)
+        return Receipt(self.name, dedup_key, data, status_code=response.status_code)
 
 
 def default_key(report: Report) -> str:

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 from notifiers import http, render, slack_api, urls
 from notifiers.base import Notifier, PermanentError, Receipt, Report, format_duration
+from schemas.settings import PluginSettings, SettingsConfigDict, setting
 from schemas.status import DONE, RunStatus
 
 EMOJI: dict[RunStatus, str] = {
@@ -56,6 +57,17 @@ MAX_NAME, MAX_URL = 300, 1000  # a run's name or an output's, and the link to th
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 # chat.update cannot reach these messages any more; a new one is posted instead.
 _GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
+
+
+class SlackSettings(PluginSettings):
+    """The `AXON_SLACK_*` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="AXON_SLACK_")
+    shared = ("timeout", "allow_private")
+
+    webhook_url: str = setting("", "default Slack incoming webhook", secret=True)
+    token: str = setting("", "a bot token: one message per run, updated in place", secret=True)
+    channel: str = setting("", "the bot's default channel")
 
 
 class SlackNotifier(Notifier):
@@ -111,7 +123,7 @@ class SlackNotifier(Notifier):
         with http.new_session() as session:
             if destination:  # connect to the address the policy judged
                 destination.pin(session)
-            http.request(
+            response = http.request(
                 session,
                 "POST",
                 url,
@@ -121,7 +133,7 @@ class SlackNotifier(Notifier):
                 secrets=secrets,
                 follow_redirects=False,
             )
-        return Receipt(target=self.name)
+        return Receipt(target=self.name, status_code=response.status_code)
 
     def _post_with_token(
         self, report: Report, target: dict[str, Any], previous: Receipt | None
@@ -147,15 +159,16 @@ class SlackNotifier(Notifier):
         body = {"channel": channel, **message(report), "unfurl_links": False}
         return self._receipt(self._call("chat.postMessage", body, what), {})
 
-    def _call(self, method: str, body: dict[str, Any], what: str) -> dict[str, Any]:
+    def _call(self, method: str, body: dict[str, Any], what: str) -> slack_api.Answer:
         return slack_api.call(
             self.api_url, self._token, method, body, what=what, timeout=self.timeout
         )
 
-    def _receipt(self, answer: dict[str, Any], data: dict[str, Any]) -> Receipt:
-        channel = str(answer.get("channel") or data.get("channel", ""))
-        ts = str(answer.get("ts") or data.get("ts", ""))
-        return Receipt(self.name, external_id=ts, data={"channel": channel, "ts": ts})
+    def _receipt(self, answer: slack_api.Answer, data: dict[str, Any]) -> Receipt:
+        channel = str(answer.body.get("channel") or data.get("channel", ""))
+        ts = str(answer.body.get("ts") or data.get("ts", ""))
+        data = {"channel": channel, "ts": ts}
+        return Receipt(self.name, external_id=ts, data=data, status_code=answer.status_code)
 
 
 def message(report: Report) -> dict[str, Any]:

@@ -13,6 +13,7 @@ Features:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from notifiers import http
@@ -27,14 +28,22 @@ TRANSIENT = frozenset(
 class SlackApiError(PermanentError):
     """Slack refused a call for good; `code` is Slack's error code."""
 
-    def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, code: str, status_code: int | None = None) -> None:
+        super().__init__(message, status_code)
         self.code = code
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What Slack answered a call that succeeded: the JSON body and the HTTP status."""
+
+    body: dict[str, Any]
+    status_code: int
 
 
 def call(
     api_url: str, token: str, method: str, body: dict[str, Any], *, what: str, timeout: float
-) -> dict[str, Any]:
+) -> Answer:
     """Call Web API `method` with `body`; Slack's answer when it says ok, else raise."""
     headers = {"Authorization": f"Bearer {token}"}
     with http.new_session(headers) as session:
@@ -52,11 +61,12 @@ def call(
     except ValueError:
         answer = None
     if not isinstance(answer, dict):
-        raise PermanentError(f"{what}: {method} answered {response.status_code} without JSON")
+        status = response.status_code
+        raise PermanentError(f"{what}: {method} answered {status} without JSON", status)
     if answer.get("ok") is True:
-        return answer
+        return Answer(answer, response.status_code)
     code = str(answer.get("error") or "not ok")
     message = http.mask(f"{what}: {method} {response.status_code} {code}", (token,))
     if code in TRANSIENT:
-        raise TransientError(message, retry_after=http.retry_after(response))
-    raise SlackApiError(message, code)
+        raise TransientError(message, http.retry_after(response), response.status_code)
+    raise SlackApiError(message, code, response.status_code)

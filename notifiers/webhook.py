@@ -36,6 +36,16 @@ from urllib.parse import urlsplit
 
 from notifiers import http, render, urls
 from notifiers.base import Notifier, PermanentError, Receipt, Report
+from schemas.settings import PluginSettings, SettingsConfigDict, setting
+
+
+class WebhookSettings(PluginSettings):
+    """`AXON_WEBHOOK_SECRET`."""
+
+    model_config = SettingsConfigDict(env_prefix="AXON_WEBHOOK_")
+    shared = ("timeout", "allow_private")
+
+    secret: str = setting("", "signs each body (`X-Axon-Signature`); empty: unsigned", secret=True)
 
 
 class WebhookNotifier(Notifier):
@@ -82,7 +92,8 @@ class WebhookNotifier(Notifier):
                 secrets=(*http.url_secrets(url), self._secret),
                 follow_redirects=False,
             )
-        return Receipt(self.name, external_id=delivery, data={"status_code": response.status_code})
+        status = response.status_code
+        return Receipt(self.name, delivery, {"status_code": status}, status_code=status)
 
 
 def sign(body: bytes, secret: str, delivery: str, now: float | None = None) -> dict[str, str]:

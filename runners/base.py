@@ -53,7 +53,11 @@ class Observation:
 
 
 class Runner(ABC):
-    """One execution backend. Never writes Axon's state; reports what it sees."""
+    """One execution backend. Never writes Axon's state; reports what it sees.
+
+    Beside the three required methods, every capability the core uses is declared here with
+    a default that means "this backend cannot": a runner overrides those it offers.
+    """
 
     name: ClassVar[str]
     transient_errors: ClassVar[tuple[type[BaseException], ...]] = (RunnerUnavailable,)
@@ -73,3 +77,42 @@ class Runner(ABC):
     def logs(self, external_id: str) -> str:
         """Optional. The run's logs so far."""
         return ""
+
+    def follow_logs(
+        self, external_id: str, stop: threading.Event | None = None
+    ) -> Iterator[str] | None:
+        """Optional. The run's lines as they are written, until it ends or `stop` is set; read
+        lazily, so nothing is fetched before the first line is asked for. None (the default):
+        this backend cannot follow, and the run's logs are read once it has ended."""
+        return None
+
+    def events(self, external_id: str) -> list[Any] | None:
+        """Optional. The backend's recent events about the run (why it is pending). None (the
+        default): this backend keeps no events."""
+        return None
+
+    def known_ids(self) -> set[str] | None:
+        """Optional. The external ids of every run the backend holds now. None (the default):
+        this backend cannot list them, so runs deleted while no agent watched are not found."""
+        return None
+
+    @classmethod
+    def limits_queues(cls) -> bool:
+        """Optional. Whether `has_capacity` can say no, so that a run ending may make room for
+        one waiting. The default answers whether the class overrides `has_capacity`."""
+        return cls.has_capacity is not Runner.has_capacity
+
+    def has_capacity(self, queue: str | None) -> bool:
+        """Optional. Whether `queue` (None: the default queue) may take one more run now. The
+        default: always, for a backend without concurrency limits."""
+        return True
+
+    def queue_limited(self, queue: str | None) -> bool:
+        """Optional. Whether `queue` has a concurrency limit, so that each check of its capacity
+        and the submit after it must take turns with other workers'. The default: whether this
+        runner limits queues at all (one that cannot say per queue is taken to limit each)."""
+        return self.limits_queues()
+
+    def close(self) -> None:
+        """Optional. Release the backend's clients and connections; the default holds none."""
+        return None

@@ -76,13 +76,13 @@ def show_events(uuid: str) -> Any:
         runner_name, external_id = run.runner, run.external_id
     if not external_id:
         return jsonify([])
-    events = getattr(rt.runner(runner_name), "events", None)
-    if events is None:
-        raise ApiError(404, f"runner {runner_name!r} keeps no events")
+    runner = rt.runner(runner_name)
     try:
-        found = events(external_id)
+        found = runner.events(external_id)
     except RunnerUnavailable as exc:
         raise ApiError(503, f"runner {runner_name!r} cannot be reached: {exc}") from exc
+    if found is None:
+        raise ApiError(404, f"runner {runner_name!r} keeps no events")
     return jsonify([views.jsonable(_as_dict(event)) for event in found])
 
 

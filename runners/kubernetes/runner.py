@@ -157,6 +157,9 @@ class KubernetesRunner(Runner):
         target = self.queue_for(queue_name)
         return target.concurrency is None or self.active_runs(target) < target.concurrency
 
+    def queue_limited(self, queue_name: str | None) -> bool:
+        return self.queue_for(queue_name).concurrency is not None
+
     def active_runs(self, target: Queue) -> int:
         """How many of the queue's runs are on the cluster and not ended."""
         selector = f"{SELECTOR},{QUEUE}={label_value(target.name)}"

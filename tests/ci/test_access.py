@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import dataclasses
 import os
 import re
 import signal
@@ -28,7 +27,7 @@ PUBLIC = {"health", "access.login", "access.logout", "runs.log_outputs", "webhoo
 
 def set_api_token(value: str) -> None:
     current = runtime.get()
-    current.settings = dataclasses.replace(current.settings, api_token=value)
+    current.settings = current.settings.model_copy(update={"api_token": value})
 
 
 def every_route(app: Any) -> list[tuple[str, str, str]]:
@@ -216,6 +215,20 @@ def test_one_runs_token_is_refused_on_another_run(rt, axon, anonymous_client):
     assert answer.status_code == 401
     assert "run token" in answer.json["error"]["message"]
     assert axon.client.get(f"/api/v1/runs/{second}").json["outputs"] == {}
+
+
+def test_a_run_token_with_characters_outside_ascii_is_refused_not_a_server_error(
+    axon, created_run, anonymous_client
+):
+    uuid = axon.run(created_run)["uuid"]
+
+    answer = anonymous_client.post(
+        f"/api/v1/runs/{uuid}/outputs",
+        json={"outputs": {"accuracy": 1.0}},
+        headers={"Authorization": "Bearer t\u00f6ken"},
+    )
+
+    assert answer.status_code == 401
 
 
 # -- the worker's own environment -----------------------------------------------------------------
