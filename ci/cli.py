@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import click
 
 from ci.cli_client import deliveries, events, ops, projects, sources, subscriptions
 from ci.cli_spec import check, schema
+from schemas.settings import SettingsError
 
 
-@click.group()
+class AxonGroup(click.Group):
+    """Every command reports a bad setting as one line naming its variable, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=AxonGroup)
 @click.version_option("0.1.0", prog_name="axon")
 def main() -> None:
     """Axon: events in, ML runs out, reports back."""

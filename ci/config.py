@@ -1,187 +1,200 @@
-"""Settings, read from `AXON_*` environment variables in this one place."""
+"""Settings, read from `AXON_*` environment variables: the core's here, each plugin's beside it."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
+
+from pydantic import ModelWrapValidatorHandler, PrivateAttr, model_validator
+
+from notifiers.registry import settings as notifier_settings
+from runners.registry import settings as runner_settings
+from schemas.registry import Registry
+from schemas.settings import AxonSettings, Flag, PluginSettings, SettingsError, setting
+
+__all__ = ["Settings", "SettingsError", "plugin_models"]
 
 _VAR = Path(os.environ.get("AXON_HOME", Path.cwd() / "var"))
 
 
-def _bool(value: str) -> bool:
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+@cache
+def plugin_models() -> tuple[type[PluginSettings], ...]:
+    """Every runner's and notifier's settings model, each once, runners first."""
+    found: list[type[PluginSettings]] = []
+    for registry in (runner_settings, notifier_settings):
+        for name in registry.names():
+            model = registry.load(name)
+            if model not in found:
+                found.append(model)
+    return tuple(found)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Every setting has an `AXON_<NAME>` variable; defaults give the embedded setup."""
+@cache
+def _flat_names() -> dict[str, tuple[type[PluginSettings], str]]:
+    return {
+        flat: (model, name)
+        for model in plugin_models()
+        for flat, name in model.flat_names().items()
+    }
 
-    home: str = str(_VAR)
+
+class Settings(AxonSettings):
+    """Every setting has an `AXON_<NAME>` variable; defaults give the embedded setup.
+
+    A plugin's own variables (`AXON_GITHUB_TOKEN`, `AXON_KUBERNETES_NAMESPACE`...) are read by
+    its model; in code they are given by the same name: `Settings(github_token="...")`.
+    """
+
+    home: str = setting(
+        str(_VAR),
+        "where the embedded database, secret key and run directories live",
+        shown="`./var`",
+    )
     # SQLite and an in-memory broker: nothing to install for a first run.
-    database_url: str = f"sqlite:///{_VAR / 'axon.db'}"
-    broker_url: str = "memory://"
-    queue: str = "axon"
+    database_url: str = setting(
+        f"sqlite:///{_VAR / 'axon.db'}",
+        "SQLAlchemy URL (SQLite or PostgreSQL)",
+        shown="`sqlite:///$AXON_HOME/axon.db`",
+        secret=True,
+    )
+    broker_url: str = setting(
+        "memory://", "Celery broker (`amqp://...` in production)", secret=True
+    )
+    queue: str = setting("axon", "the Celery queue")
     # Embedded: a Celery worker, the agent and the sweeper run as threads of the server.
-    embedded: bool = True
-    host: str = "127.0.0.1"
-    port: int = 8000
-    public_url: str = "http://127.0.0.1:8000"
-    runs_dir: str = str(_VAR / "runs")
-    runner: str = "local"
-    # The Kubernetes runner (AXON_RUNNER=kubernetes); see KubernetesRunner for each one.
-    kubernetes_namespace: str = "default"
-    kubernetes_kubeconfig: str = ""  # empty: $KUBECONFIG or ~/.kube/config
-    kubernetes_context: str = ""
-    # Empty: in-cluster when KUBERNETES_SERVICE_HOST is set and no kubeconfig is named.
-    kubernetes_in_cluster: str = ""
-    kubernetes_queues: str = ""  # JSON: {"gpu": {"concurrency": 2, "namespace": "ml", ...}}
-    kubernetes_default_queue: str = "default"
-    kubernetes_kubeflow: bool = True
-    kubernetes_git_image: str = ""  # empty: the runner's default image
-    kubernetes_helper_image: str = ""
-    kubernetes_git_secret: str = ""
-    kubernetes_artifacts_claim: str = ""
-    kubernetes_watch_timeout: int = 300
-    # Where `hubRef: name[:version]` components are found; fetching `urlRef`s is off by default
-    # because a spec that makes the server fetch a URL can reach inside the network.
-    hub_dir: str = ""
-    allow_url_refs: bool = False
-    # The only directory a `pathRef` in a spec sent to the API or run by a subscription may
-    # read from; empty: such a pathRef is refused (a spec must not read the server's files).
-    specs_dir: str = ""
-    max_body_bytes: int = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
-    # A refused delivery keeps only this much of its body (and its size): anyone can send one.
-    rejected_body_bytes: int = 4096
-    # Deliveries older than this are pruned (decisions with them; runs keep their own copy).
-    # 0 keeps them forever.
-    delivery_retention_days: int = 30
-    # A delivery still `received` this long after it was enqueued is enqueued again.
-    sweep_after_seconds: float = 30.0
-    sweep_interval_seconds: float = 5.0
-    github_api_url: str = "https://api.github.com"
-    github_token: str = field(default="", repr=False)
-    github_app_id: str = ""
-    github_app_private_key: str = field(default="", repr=False)  # PEM text or a file path
-    github_app_installation_id: str = ""
-    gitlab_api_url: str = "https://gitlab.com/api/v4"
-    gitlab_token: str = field(default="", repr=False)
-    slack_webhook_url: str = field(default="", repr=False)
-    slack_token: str = field(default="", repr=False)
-    slack_channel: str = ""
-    smtp_host: str = ""
-    smtp_port: int = 0
-    smtp_username: str = ""
-    smtp_password: str = field(default="", repr=False)
-    smtp_security: str = "starttls"
-    smtp_sender: str = "axon@localhost"
-    email_recipients: str = ""
-    webhook_secret: str = field(default="", repr=False)
-    pagerduty_service_key: str = field(default="", repr=False)
-    # "v2" (Events API v2, /v2/enqueue) or "v1" for an integration made for the old API.
-    pagerduty_events_api: str = "v2"
-    # URLs users put in report targets or urlRefs may not reach private or loopback addresses
-    # unless set.
-    allow_private_urls: bool = False
-    notify_timeout_seconds: float = 10.0
-    # A target that keeps failing is tried this many times per status, waiting twice as long
-    # after each try (starting from notify_retry_seconds, or as long as it asks), then `failed`.
-    notify_max_attempts: int = 8
-    notify_retry_seconds: float = 5.0
+    embedded: Flag = setting(True, "run the worker and agent inside `axon serve`")
+    host: str = setting("127.0.0.1", "the address `axon serve` listens on")
+    port: int = setting(8000, "the port `axon serve` listens on")
+    public_url: str = setting(
+        "http://127.0.0.1:8000",
+        "base of links in reports and of `AXON_API_URL` for jobs",
+        shown="`http://$HOST:$PORT`",
+    )
+    secret_key: str = setting(
+        "",
+        "derives per-run tokens and signs the pages' login session; set it in production",
+        shown="generated into `$AXON_HOME/secret_key`",
+        secret=True,
+    )
     # Every API route and page requires it; empty only for the embedded default on loopback.
-    api_token: str = field(default="", repr=False)
-    secret_key: str = field(default="", repr=False)
-    log_level: str = "INFO"
+    api_token: str = setting(
+        "",
+        "every API route and page requires it (Bearer header, or `/login` for pages); the API "
+        "refuses to start without it elsewhere",
+        shown="empty: only for the embedded default on loopback",
+        secret=True,
+    )
+    runner: str = setting("local", "the runner: `local` or `kubernetes`")
+    runs_dir: str = setting(
+        str(_VAR / "runs"), "the local runner's per-run directories", shown="`$AXON_HOME/runs`"
+    )
+    # Fetching `urlRef`s is off by default: a spec that makes the server fetch a URL can reach
+    # inside the network.
+    hub_dir: str = setting("", "the component hub `hubRef: name[:version]` reads from")
+    allow_url_refs: Flag = setting(
+        False,
+        "let specs fetch `urlRef` components (a spec-driven fetch can reach inside the network)",
+    )
+    # A spec must not read the server's files.
+    specs_dir: str = setting(
+        "",
+        "the only directory a `pathRef` in a spec sent to `POST /api/v1/check` or run by a "
+        "subscription may read; empty: such a `pathRef` is refused (`axon check -f` reads paths "
+        "relative to its file)",
+    )
+    max_body_bytes: int = setting(
+        25 * 1024 * 1024,  # GitHub caps payloads at 25 MB
+        "webhook body cap (GitHub's 25 MB); larger gets 413, chunked or not",
+    )
+    # Anyone can send a delivery, so a refused one keeps only a prefix.
+    rejected_body_bytes: int = setting(
+        4096, "how much of a refused delivery's body is kept (with its size)"
+    )
+    delivery_retention_days: int = setting(
+        30,
+        "deliveries older than this are pruned hourly by the agent's sweeper, with their "
+        "decisions; runs keep their own copy of the event; kept however old: deliveries not yet "
+        "processed, those of live runs, each schedule's latest slot. `0` keeps them forever",
+    )
+    sweep_after_seconds: float = setting(
+        30.0, "a delivery still `received` this long after it was enqueued is enqueued again"
+    )
+    sweep_interval_seconds: float = setting(5.0, "how often the sweeper looks")
+    allow_private_urls: Flag = setting(
+        False, "let URLs in report targets and `urlRef`s reach private or loopback addresses"
+    )
+    notify_timeout_seconds: float = setting(10.0, "timeout of each call to a report target")
+    notify_max_attempts: int = setting(8, "tries of one status to one target before it is `failed`")
+    notify_retry_seconds: float = setting(
+        5.0,
+        "the wait after the first failed try, doubled after each (at most 10 minutes), or as "
+        "long as the target asks (`Retry-After`, at most an hour)",
+    )
+    log_level: str = setting("INFO", "the log level of Axon's processes")
+
+    _plugins: dict[type[PluginSettings], PluginSettings] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _with_plugins(cls, data: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
+        """Hand each plugin's values to its model, which also reads its own variables."""
+        values = dict(data) if isinstance(data, Mapping) else {}
+        own: dict[type[PluginSettings], dict[str, Any]] = {m: {} for m in plugin_models()}
+        core = {}
+        for key, value in values.items():
+            if (target := _flat_names().get(key.lower())) is not None:
+                own[target[0]][target[1]] = value
+            else:
+                core[key] = value
+        settings = handler(core)
+        settings._plugins = {model: model(**given) for model, given in own.items()}
+        return settings
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, /, **overrides: Any) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, /, **overrides: Any) -> Settings:
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get(f"AXON_{f.name.upper()}")
-            if raw is None:
-                continue
-            if f.type == "bool":
-                values[f.name] = _bool(raw)
-            elif f.type == "int":
-                values[f.name] = int(raw)
-            elif f.type == "float":
-                values[f.name] = float(raw)
-            else:
-                values[f.name] = raw
-        values.update(overrides)
-        settings = cls(**values)
-        if "public_url" not in values and ("port" in values or "host" in values):
-            settings = replace(settings, public_url=f"http://{settings.host}:{settings.port}")
+        settings = cls.load(env, **overrides)
+        given = {key.upper() for key in env} | {f"AXON_{key.upper()}" for key in overrides}
+        if "AXON_PUBLIC_URL" not in given and given & {"AXON_HOST", "AXON_PORT"}:
+            public_url = f"http://{settings.host}:{settings.port}"
+            settings = settings.model_copy(update={"public_url": public_url})
         return settings
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with `update` applied (plugin values by their flat names), validated again."""
+        if not update:
+            return super().model_copy(deep=deep)
+        return type(self)(**{**self.model_dump(), **self._plugin_values(), **update})
+
+    def _plugin_values(self) -> dict[str, Any]:
+        return {
+            flat: getattr(self._plugins[model], name)
+            for flat, (model, name) in _flat_names().items()
+        }
+
+    def secrets(self) -> list[str]:
+        return super().secrets() + [s for p in self._plugins.values() for s in p.secrets()]
 
     def runner_config(self, name: str) -> dict[str, Any]:
         """Constructor arguments for the runner called `name`."""
-        if name == "local":
-            return {"root": self.runs_dir}
-        if name == "kubernetes":
-            return self._kubernetes_config()
-        return {}
-
-    def _kubernetes_config(self) -> dict[str, Any]:
-        config: dict[str, Any] = {
-            "namespace": self.kubernetes_namespace,
-            "kubeconfig": self.kubernetes_kubeconfig,
-            "context": self.kubernetes_context,
-            "in_cluster": _bool(self.kubernetes_in_cluster) if self.kubernetes_in_cluster else None,
-            "queues": self.kubernetes_queues or None,
-            "default_queue": self.kubernetes_default_queue,
-            "kubeflow": self.kubernetes_kubeflow,
-            "git_secret": self.kubernetes_git_secret,
-            "artifacts_claim": self.kubernetes_artifacts_claim,
-            "watch_timeout": self.kubernetes_watch_timeout,
-        }
-        # Unset images keep the runner's own defaults, which this module does not import.
-        if self.kubernetes_git_image:
-            config["git_image"] = self.kubernetes_git_image
-        if self.kubernetes_helper_image:
-            config["helper_image"] = self.kubernetes_helper_image
-        return config
+        return self._arguments(runner_settings, name, {"root": self.runs_dir})
 
     def notifier_config(self, name: str) -> dict[str, Any]:
         """Constructor arguments for the notifier called `name`."""
-        github = {
-            "api_url": self.github_api_url,
-            "token": self.github_token,
-            "app_id": self.github_app_id,
-            "app_private_key": self.github_app_private_key,
-            "app_installation_id": self.github_app_installation_id,
-        }
-        gitlab = {"api_url": self.gitlab_api_url, "token": self.gitlab_token}
-        private = {"allow_private": self.allow_private_urls}
-        configs: dict[str, dict[str, Any]] = {
-            "github": github,
-            "checks": github,
-            "comment": github,
-            "gitlab": gitlab,
-            "note": gitlab,
-            "slack": {
-                "webhook_url": self.slack_webhook_url,
-                "token": self.slack_token,
-                "channel": self.slack_channel,
-                **private,
-            },
-            "email": {
-                "host": self.smtp_host,
-                "port": self.smtp_port,
-                "username": self.smtp_username,
-                "password": self.smtp_password,
-                "security": self.smtp_security,
-                "sender": self.smtp_sender,
-                "recipients": self.email_recipients,
-            },
-            "webhook": {"secret": self.webhook_secret, **private},
-            "discord": private,
-            "mattermost": private,
-            "pagerduty": {
-                "routing_key": self.pagerduty_service_key,
-                "events_api": self.pagerduty_events_api,
-            },
-        }
-        return {**configs.get(name, {}), "timeout": self.notify_timeout_seconds}
+        shared = {"timeout": self.notify_timeout_seconds, "allow_private": self.allow_private_urls}
+        return self._arguments(notifier_settings, name, shared, fallback=("timeout",))
+
+    def _arguments(
+        self,
+        registry: Registry[PluginSettings],
+        name: str,
+        shared: dict[str, Any],
+        fallback: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        if name not in registry:
+            return {key: shared[key] for key in fallback}
+        plugin = self._plugins[registry.load(name)]
+        return {**{key: shared[key] for key in plugin.shared}, **plugin.arguments()}

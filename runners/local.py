@@ -37,11 +37,18 @@ from runners.local_supervisor import (
     STATE,
     signal_group,
 )
+from schemas.settings import PluginSettings
 from schemas.status import RunStatus
 
 # The supervisor runs git and python; it needs to find them and no more.
 SUPERVISOR_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 LAUNCH_GRACE = 30.0  # seconds a submitted run may go without a supervisor pid before it is Lost
+
+
+class LocalSettings(PluginSettings):
+    """No variables of its own: its `root` is the core's AXON_RUNS_DIR."""
+
+    shared = ("root",)
 
 
 class LocalRunner(Runner):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from typing import Any
 
 from flask import Blueprint, jsonify
@@ -63,8 +62,6 @@ def attempt(row: NotificationAttempt, hidden: tuple[str, ...] = ()) -> dict[str,
 
 def _secrets(settings: Settings) -> tuple[str, ...]:
     found: list[str] = []
-    for item in fields(settings):
-        value = getattr(settings, item.name)
-        if not item.repr and isinstance(value, str) and value:
-            found += http.url_secrets(value) if "://" in value else [value]
+    for value in settings.secrets():
+        found += http.url_secrets(value) if "://" in value else [value]
     return tuple(found)
