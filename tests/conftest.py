@@ -1,4 +1,9 @@
-"""Shared fixtures: PostgreSQL with a rolled-back transaction per test, the app, fixtures."""
+"""Shared fixtures: PostgreSQL with a rolled-back transaction per test, the app, fixtures.
+
+A test that reaches a service does so through the fixture named for it (`postgres`,
+`rabbitmq`), directly or through another fixture, and is marked with that name, so
+`pytest -m "not postgres and not rabbitmq"` runs on a machine without them.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,29 @@ from ci.db import Database
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PG_ADMIN_URL = os.environ.get("AXON_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+BROKER_URL = os.environ.get("AXON_TEST_BROKER", "amqp://guest:guest@127.0.0.1:5672//")
+SERVICES = ("postgres", "rabbitmq")
 API_TOKEN = "test-api-token"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with the services its fixtures reach, however indirectly."""
+    for item in items:
+        for service in SERVICES:
+            if service in getattr(item, "fixturenames", ()):
+                item.add_marker(service)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> str:
+    """The PostgreSQL server's admin URL (`fresh_database` makes a database on it)."""
+    return PG_ADMIN_URL
+
+
+@pytest.fixture(scope="session")
+def rabbitmq() -> str:
+    """The RabbitMQ broker's URL."""
+    return BROKER_URL
 
 
 def fixture_bytes(relative: str) -> bytes:
@@ -83,7 +110,7 @@ def drop_database(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
+def pg_url(postgres: str) -> Iterator[str]:
     url = fresh_database("axon_test")
     yield url
     drop_database(url)

@@ -37,6 +37,7 @@ MAIN_CONTAINERS = (MAIN, *(flavor.container for flavor in KUBEFLOW.values()))
 FORGET_AFTER = 10_000  # ended runs remembered, so their late events change nothing
 SETTLE = 1.0  # seconds a failure waits for the pod event that gives its reason
 PodLookup = Callable[[str, str], Sequence[Obj]]  # (namespace, run uuid label) → its pods
+Clock = Callable[[], float]  # seconds; only differences count, so time.monotonic serves
 
 
 @dataclass
@@ -48,14 +49,23 @@ class _Tracked:
 
 
 class Tracker:
-    """Runs by key, fed with objects; `live` once every kind has been listed."""
+    """Runs by key, fed with objects; `live` once every kind has been listed.
 
-    def __init__(self, lookup_pods: PodLookup | None = None, settle: float = SETTLE) -> None:
+    `clock` times the settle wait; a test hands in a clock it moves itself.
+    """
+
+    def __init__(
+        self,
+        lookup_pods: PodLookup | None = None,
+        settle: float = SETTLE,
+        clock: Clock = time.monotonic,
+    ) -> None:
         self.runs: dict[Key, _Tracked] = {}
         self.ended: OrderedDict[Key, str] = OrderedDict()  # run → the uid of its ended object
         self.live = False
         self.lookup_pods = lookup_pods
         self.settle = settle
+        self.clock = clock
 
     # -- feeding -----------------------------------------------------------------------------
 
@@ -116,7 +126,7 @@ class Tracker:
 
     def due(self) -> list[Observation]:
         """Failures held for their pod's reason whose wait is over: as they are now."""
-        now, out = time.monotonic(), []
+        now, out = self.clock(), []
         for key, tracked in list(self.runs.items()):
             if tracked.held_until is not None and now >= tracked.held_until:
                 out += self._news(key, settled=True)
@@ -177,8 +187,8 @@ class Tracker:
         if done.reason == "DeadlineExceeded":
             return False
         if tracked.held_until is None:
-            tracked.held_until = time.monotonic() + self.settle
-        return time.monotonic() < tracked.held_until
+            tracked.held_until = self.clock() + self.settle
+        return self.clock() < tracked.held_until
 
     def _verdict(self, key: Key, view: RunView) -> Verdict | None:
         done = terminal(view)

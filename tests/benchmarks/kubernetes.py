@@ -23,7 +23,6 @@ Prints one JSON document; progress on stderr.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import multiprocessing
@@ -246,7 +245,7 @@ def one_rep(rt: Any, runs: int, seconds: float, rep: int, home: Path) -> dict[st
         "contexts:\n- name: double\n  context:\n    cluster: double\n    user: double\n"
     )
     # A new cluster each rep: the runner is made again from the settings.
-    rt.settings = dataclasses.replace(rt.settings, kubernetes_kubeconfig=str(kubeconfig))
+    rt.settings = rt.settings.model_copy(update={"kubernetes_kubeconfig": str(kubeconfig)})
     rt.close_runners()
     watch_end, watch_here = context.Pipe()
     baseline = context.Process(target=bare_watch, args=(url, runs, watch_end), daemon=True)

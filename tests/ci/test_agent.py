@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -14,6 +13,7 @@ from ci.models import Run
 from runners.base import Observation
 from schemas.status import RunStatus
 from tests.ci.conftest import observed_to_end, observed_until, operation
+from tests.waiting import wait_for
 
 SLEEP = "import time; time.sleep(30)"
 
@@ -269,10 +269,10 @@ def test_each_runs_observations_stay_in_order_while_other_runs_are_applied_along
         lanes.put(Observation(stuck, status))
         lanes.put(Observation(other, status))
 
-    wait_until(lambda: len(applied) == 3)
+    wait_for(lambda: len(applied) == 3)
     assert applied == [(other, status) for status in life]  # not waiting for the stuck run
     release.set()
-    wait_until(lanes.idle)
+    wait_for(lanes.idle)
     lanes.close()
     assert [status for run, status in applied if run == stuck] == life
 
@@ -358,11 +358,11 @@ def test_logs_are_stored_while_the_run_runs_and_a_new_follower_does_not_repeat_t
     assert followers.follow(external_id) is True
     assert followers.follow(external_id) is False  # one follower per run
     runner.release.release()
-    wait_until(lambda: followers._followed[external_id].pending)
+    wait_for(lambda: followers._followed[external_id].pending)
     followers.flush()
     assert stored(db, run_id).logs == "epoch 1\nloss\ufffd0.5\n"
     runner.release.release()
-    wait_until(lambda: followers._followed[external_id].ended)
+    wait_for(lambda: followers._followed[external_id].ended)
     followers.flush()
     assert stored(db, run_id).logs == "epoch 1\nloss\ufffd0.5\nepoch 2\n"
     assert followers.following() == []
@@ -372,7 +372,7 @@ def test_logs_are_stored_while_the_run_runs_and_a_new_follower_does_not_repeat_t
     restarted = LogFollowers(rt, again, stop, flush_seconds=3600)
     restarted.follow(external_id)
     again.release.release()
-    wait_until(lambda: restarted._followed[external_id].ended)
+    wait_for(lambda: restarted._followed[external_id].ended)
     restarted.flush()
     assert stored(db, run_id).logs == "epoch 1\n"
     stop.set()
@@ -390,14 +390,7 @@ def test_a_done_runs_logs_are_not_overwritten_by_a_late_follower(
 
     followers.follow(external_id)
     runner.release.release()
-    wait_until(lambda: followers._followed[external_id].ended)
+    wait_for(lambda: followers._followed[external_id].ended)
     followers.flush()
 
     assert stored(db, run_id).logs == final
-
-
-def wait_until(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "waited too long"
-        time.sleep(0.01)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,7 @@ def path_ref(ref: str) -> bytes:
 
 def with_specs_dir(directory: Path) -> None:
     current = runtime.get()
-    current.settings = dataclasses.replace(current.settings, specs_dir=str(directory))
+    current.settings = current.settings.model_copy(update={"specs_dir": str(directory)})
 
 
 def reasons(response: Any) -> list[str]:

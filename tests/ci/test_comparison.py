@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from sqlalchemy import select
 
@@ -65,8 +63,8 @@ def test_a_bad_compare_rule_names_its_field(spec, path):
 @pytest.fixture
 def github(rt):
     with GitHubDouble(token="ghp_test") as double:
-        rt.settings = dataclasses.replace(
-            rt.settings, github_api_url=double.url, github_token="ghp_test"
+        rt.settings = rt.settings.model_copy(
+            update={"github_api_url": double.url, "github_token": "ghp_test"}
         )
         yield double
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,7 +30,7 @@ def client(settings: Any, proxy: TcpProxy, enqueued: Any) -> Iterator[Any]:
     """An app on a database of its own, reached through the proxy; with a GitHub source."""
     url = fresh_database("axon_outage")
     through_proxy = url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
-    app = create_app(dataclasses.replace(settings, database_url=through_proxy))
+    app = create_app(settings.model_copy(update={"database_url": through_proxy}))
     test_client = app.test_client()
     test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {API_TOKEN}"
     assert test_client.post("/api/v1/projects", json={"name": "vision"}).status_code == 201

@@ -4,7 +4,6 @@ fails with the reason instead of being sent again forever."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
 
@@ -66,7 +65,7 @@ def test_a_delivery_the_database_refuses_ends_failed_with_the_reason_and_is_not_
     assert delivery["reason"].startswith("processing failed with DataError: ")
     assert "Unicode" in delivery["reason"] or "\\u0000" in delivery["reason"]
     assert client.get("/api/v1/runs", query_string={"project": "vision"}).json == []
-    monkeypatch.setattr(rt, "settings", replace(rt.settings, sweep_after_seconds=0))
+    monkeypatch.setattr(rt, "settings", rt.settings.model_copy(update={"sweep_after_seconds": 0}))
     assert sweeper.sweep(rt)["deliveries"] == 0
 
 

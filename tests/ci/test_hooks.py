@@ -3,8 +3,6 @@ when their trigger and conditions say so; what they decide is in the notificatio
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from ci import hooks, reporting
@@ -143,11 +141,12 @@ def test_an_unknown_connection_names_what_is_known():
 def hooked(rt, db, axon, client, github, slack, start):
     """A run whose operation has `hooks` (and `plugins`), reporting to GitHub; it ends with
     `status` and `outputs`, and its notification log comes back from the API."""
-    rt.settings = dataclasses.replace(
-        rt.settings,
-        github_api_url=github.url,
-        slack_webhook_url=slack.webhook_url,
-        notify_timeout_seconds=5.0,
+    rt.settings = rt.settings.model_copy(
+        update={
+            "github_api_url": github.url,
+            "slack_webhook_url": slack.webhook_url,
+            "notify_timeout_seconds": 5.0,
+        }
     )
 
     def run(hooks_=(), plugins=None, report=None, outputs=None, status=S.SUCCEEDED):

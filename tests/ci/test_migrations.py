@@ -12,7 +12,7 @@ from ci.db import Base, make_engine
 from tests.conftest import drop_database, fresh_database
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
+@pytest.fixture(params=[pytest.param("postgresql", marks=pytest.mark.postgres), "sqlite"])
 def engine(request, tmp_path):
     if request.param == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path / 'axon.db'}")

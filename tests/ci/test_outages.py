@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,15 +20,10 @@ from runners.base import Observation
 from schemas.status import RunStatus
 from tests.conftest import drop_database, fresh_database
 from tests.e2e.proxy import TcpProxy
+from tests.waiting import wait_for
 
-
-def wait_until(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s")
-        time.sleep(0.02)
-    return result
+# Reconnecting after an outage takes a few backoff steps.
+OUTAGE_WAIT = 15.0
 
 
 def store_delivery(db: Database, key: str) -> int:
@@ -43,7 +37,7 @@ def store_delivery(db: Database, key: str) -> int:
 
 
 @pytest.fixture
-def proxied_db():
+def proxied_db(postgres: str):
     """A fresh database reached directly and through a proxy the test can cut."""
     url = fresh_database("axon_outage")
     proxy = TcpProxy(("127.0.0.1", 5432)).up()
@@ -68,17 +62,17 @@ def test_the_relay_outlives_a_database_outage_and_listens_again(
     relay.start()
     try:
         first = store_delivery(direct, "before")
-        wait_until(lambda: ("axon.process_delivery", (first,)) in enqueued)
+        wait_for(lambda: ("axon.process_delivery", (first,)) in enqueued, OUTAGE_WAIT)
 
         proxy.down()
         during = store_delivery(direct, "during")
-        wait_until(lambda: "relaying deliveries failed; trying again" in caplog.text)
+        wait_for(lambda: "relaying deliveries failed; trying again" in caplog.text, OUTAGE_WAIT)
         proxy.up()
         # Claimed once the relay LISTENs again: `after` is announced on the new connection.
-        wait_until(lambda: ("axon.process_delivery", (during,)) in enqueued)
+        wait_for(lambda: ("axon.process_delivery", (during,)) in enqueued, OUTAGE_WAIT)
         after = store_delivery(direct, "after")
 
-        wait_until(lambda: ("axon.process_delivery", (after,)) in enqueued, timeout=10)
+        wait_for(lambda: ("axon.process_delivery", (after,)) in enqueued, 10)
         assert relay.is_alive()
     finally:
         stop.set()
@@ -120,7 +114,7 @@ def test_the_watch_outlives_failures_to_record_and_records_the_run_after_them(rt
     thread = threading.Thread(target=watcher.watch, args=(stop,))
     thread.start()
     try:
-        wait_until(lambda: len(recorded) == 3)
+        wait_for(lambda: len(recorded) == 3, OUTAGE_WAIT)
         assert thread.is_alive()
     finally:
         stop.set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import select
 
 from ci import outbox
@@ -39,6 +40,7 @@ def test_rejected_and_malformed_deliveries_are_not_published(client, rt, github_
     assert outbox.relay_once(rt) == 0
 
 
+@pytest.mark.postgres
 def test_two_relays_never_claim_the_same_delivery():
     url = fresh_database("axon_outbox")
     db = Database(url)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import http.server
 import ipaddress
 import json
@@ -120,7 +119,7 @@ def by_path(ref: str) -> dict[str, object]:
 
 
 def test_a_run_reads_a_path_ref_only_inside_the_specs_directory(axon, rt, start, specs):
-    rt.settings = dataclasses.replace(rt.settings, specs_dir=str(specs))
+    rt.settings = rt.settings.model_copy(update={"specs_dir": str(specs)})
     axon.create_project()
     axon.subscribe(name="inside", operation=by_path("team/trainer.yaml"))
     axon.subscribe(name="outside", operation=by_path("../outside.yaml"))

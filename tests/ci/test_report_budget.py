@@ -3,7 +3,6 @@ with the reason after AXON_NOTIFY_MAX_ATTEMPTS, and never holds back another tar
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from datetime import timedelta
 
@@ -25,12 +24,13 @@ REPORT = {"github": {"context": "axon/train"}, "slack": {}}
 @pytest.fixture
 def unreachable_github(rt, slack):
     """GitHub's API address answers nothing (connection refused); Slack is up. Three tries."""
-    rt.settings = dataclasses.replace(
-        rt.settings,
-        github_api_url=f"http://127.0.0.1:{free_port()}",
-        slack_webhook_url=slack.webhook_url,
-        notify_timeout_seconds=5.0,
-        notify_max_attempts=3,
+    rt.settings = rt.settings.model_copy(
+        update={
+            "github_api_url": f"http://127.0.0.1:{free_port()}",
+            "slack_webhook_url": slack.webhook_url,
+            "notify_timeout_seconds": 5.0,
+            "notify_max_attempts": 3,
+        }
     )
 
 
@@ -103,7 +103,7 @@ def test_a_retry_that_is_not_due_is_not_made_by_a_task_sent_again(
 def test_the_wait_doubles_after_each_failed_try(
     rt, db, slack, unreachable_github, run_reporting_to
 ):
-    rt.settings = dataclasses.replace(rt.settings, notify_max_attempts=8)
+    rt.settings = rt.settings.model_copy(update={"notify_max_attempts": 8})
     run_id = run_reporting_to(report={"github": {}})
     advance(db, run_id, *TO_RUNNING)
 
@@ -159,7 +159,7 @@ def test_the_report_task_sends_itself_again_for_when_the_retry_is_due(
 def test_a_comment_target_on_a_push_is_logged_as_skipped_with_the_reason(
     rt, db, axon, client, github, run_reporting_to
 ):
-    rt.settings = dataclasses.replace(rt.settings, github_api_url=github.url)
+    rt.settings = rt.settings.model_copy(update={"github_api_url": github.url})
     run_id = run_reporting_to(report={"comment": {}})
     advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
 
@@ -176,7 +176,7 @@ def test_a_comment_target_on_a_push_is_logged_as_skipped_with_the_reason(
 def test_without_a_github_token_the_status_fails_at_once_naming_the_variable(
     rt, db, axon, client, github, run_reporting_to
 ):
-    rt.settings = dataclasses.replace(rt.settings, github_api_url=github.url, github_token="")
+    rt.settings = rt.settings.model_copy(update={"github_api_url": github.url, "github_token": ""})
     run_id = run_reporting_to(report={"github": {}})
     advance(db, run_id, *TO_RUNNING)
 
@@ -191,7 +191,7 @@ def test_without_a_github_token_the_status_fails_at_once_naming_the_variable(
 def test_a_worker_starting_without_a_github_token_warns_when_a_subscription_reports_there(
     rt, axon, caplog
 ):
-    rt.settings = dataclasses.replace(rt.settings, github_token="", github_app_id="")
+    rt.settings = rt.settings.model_copy(update={"github_token": "", "github_app_id": ""})
     axon.create_project()
     assert reporting.warn_of_missing_credentials(rt) == []  # nothing reports to GitHub yet
     axon.subscribe(report={"comment": {}, "slack": {}})

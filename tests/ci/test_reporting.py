@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import time
 from datetime import timedelta
@@ -24,11 +23,12 @@ REPORT = {"github": {"context": "axon/train"}, "slack": {}}
 @pytest.fixture
 def notifiers_on_doubles(rt, github, slack):
     """Point the runtime's GitHub and Slack notifiers at the doubles."""
-    rt.settings = dataclasses.replace(
-        rt.settings,
-        github_api_url=github.url,
-        slack_webhook_url=slack.webhook_url,
-        notify_timeout_seconds=5.0,
+    rt.settings = rt.settings.model_copy(
+        update={
+            "github_api_url": github.url,
+            "slack_webhook_url": slack.webhook_url,
+            "notify_timeout_seconds": 5.0,
+        }
     )
 
 

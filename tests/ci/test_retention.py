@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
@@ -93,7 +92,7 @@ def test_a_retention_of_zero_days_keeps_every_delivery(rt, db, created_run):
     delivery_id = delivery_of(db, created_run)
     advance(db, created_run, *FINISHED)
     backdate(db, Delivery, delivery_id, 4000 * DAY, "received_at")
-    rt.settings = dataclasses.replace(rt.settings, delivery_retention_days=0)
+    rt.settings = rt.settings.model_copy(update={"delivery_retention_days": 0})
     assert retention.prune(rt) == 0
     assert exists(db, delivery_id)
 

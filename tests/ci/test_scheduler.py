@@ -19,6 +19,7 @@ from ci.runtime import Runtime
 from schemas.status import RunStatus
 from tests.ci.factories import OPERATION
 from tests.conftest import drop_database, fresh_database
+from tests.waiting import wait_for
 from triggers.schedules import Schedule
 
 S = RunStatus
@@ -344,14 +345,11 @@ def test_run_forever_fires_on_sqlite_until_told_to_stop(sqlite_rt, enqueued):
     thread = threading.Thread(target=scheduler.run_forever, args=(sqlite_rt, stop, 0.02))
     thread.start()
     try:
-        deadline = datetime.now(UTC) + timedelta(seconds=10)
-        while len(fired(sqlite_rt.db, sub)) < 2 and datetime.now(UTC) < deadline:
-            stop.wait(0.05)
+        wait_for(lambda: len(fired(sqlite_rt.db, sub)) >= 2, 10, 0.05, "two fires")
     finally:
         stop.set()
         thread.join(timeout=5)
     assert not thread.is_alive()
-    assert len(fired(sqlite_rt.db, sub)) >= 2
     assert {name for name, _ in enqueued} == {"axon.process_delivery"}
 
 
@@ -373,7 +371,7 @@ ENTRIES = [
 
 
 @pytest.fixture
-def two_schedulers(enqueued):
+def two_schedulers(postgres, enqueued):
     url = fresh_database("axon_scheduler")
     runtimes = [Runtime(Settings(database_url=url), Database(url), b"k") for _ in range(2)]
     yield runtimes

@@ -22,6 +22,7 @@ import requests
 from tests.conftest import github_headers, load_json
 from tests.e2e.harness import Axon
 from tests.e2e.scenario import NAME, OWNER
+from tests.waiting import wait_for
 
 SECRET = "It's a Secret"
 RUN_BRANCH, QUIET_BRANCH = "main", "docs"
@@ -121,8 +122,12 @@ def send_all(
     with ThreadPoolExecutor(SENDERS) as senders:
         futures = [senders.submit(deliver, axon, source, item, deadline) for item in items]
         if during is not None:
-            while sum(f.done() for f in futures) < len(items) // 3:
-                time.sleep(0.01)
+            wait_for(
+                lambda: sum(f.done() for f in futures) >= len(items) // 3,
+                timeout,
+                0.01,
+                "a third of the pushes answered",
+            )
             during()
         for item, future in zip(items, futures, strict=True):
             answered[item.delivery] = future.result()
@@ -133,25 +138,28 @@ def processed_once(axon: Axon, project: str, accepted: list[Push], timeout: floa
     """Every accepted push is stored once and processed, with exactly its runs, all finished;
     every Axon process is still alive."""
     wanted = {item.delivery: item for item in accepted}
-    deadline = time.monotonic() + timeout
-    while True:
+    stored: list[dict[str, Any]] = []
+    runs: list[dict[str, Any]] = []
+
+    def all_handled() -> bool:
+        nonlocal stored, runs
         stored = [
             d
             for d in axon.api("GET", "/api/v1/deliveries", params={"limit": 500}).json()
             if d["delivery_id"] in wanted
         ]
         runs = axon.api("GET", "/api/v1/runs", params={"project": project, "limit": 500}).json()
-        waiting = [d for d in stored if d["status"] != "processed"]
-        unfinished = [r for r in runs if r["status"] != "succeeded"]
-        if len(stored) >= len(wanted) and not waiting and not unfinished:
-            break
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"{len(stored)}/{len(wanted)} stored, {len(waiting)} not processed "
-                f"(e.g. {waiting[:3]}), {len(unfinished)} runs unfinished "
-                f"(e.g. {unfinished[:3]}) after {timeout}s:\n{axon.logs()}"
-            )
-        time.sleep(0.5)
+        return len(stored) >= len(wanted) and not _waiting(stored) and not _unfinished(runs)
+
+    def what() -> str:
+        waiting, unfinished = _waiting(stored), _unfinished(runs)
+        return (
+            f"{len(stored)}/{len(wanted)} stored, {len(waiting)} not processed "
+            f"(e.g. {waiting[:3]}), {len(unfinished)} runs unfinished "
+            f"(e.g. {unfinished[:3]})\n{axon.logs()}"
+        )
+
+    wait_for(all_handled, timeout, 0.5, what)
     copies = Counter(d["delivery_id"] for d in stored)
     assert set(copies) == set(wanted) and set(copies.values()) == {1}
     runs_of = Counter(r["delivery"] for r in runs)
@@ -159,6 +167,14 @@ def processed_once(axon: Axon, project: str, accepted: list[Push], timeout: floa
     assert made == {key: item.runs for key, item in wanted.items()}
     assert len(runs) == sum(item.runs for item in accepted)
     assert_alive(axon)
+
+
+def _waiting(deliveries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d for d in deliveries if d["status"] != "processed"]
+
+
+def _unfinished(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in runs if r["status"] != "succeeded"]
 
 
 def assert_alive(axon: Axon) -> None:

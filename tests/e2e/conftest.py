@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from kombu import Connection
 
-from tests.conftest import drop_database, fresh_database
+from tests.conftest import BROKER_URL, drop_database, fresh_database
 from tests.e2e.harness import Axon
 from tests.fakes.github import GitHubDouble
 from tests.fakes.slack import SlackDouble
 
-RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
+RABBITMQ = BROKER_URL
 GITHUB_TOKEN = "ghp_e2eToken0123456789"
 
 TRAIN = """\
@@ -107,7 +107,7 @@ def _delete_queue(queue: str) -> None:
 
 @pytest.fixture
 def production_axon(
-    tmp_path: Path, github: GitHubDouble, slack: SlackDouble
+    tmp_path: Path, github: GitHubDouble, slack: SlackDouble, postgres: str, rabbitmq: str
 ) -> Iterator[Callable[..., Axon]]:
     """Make (but not start) a production-mode Axon of the test's own, with per-process env."""
     made: list[Axon] = []
@@ -136,7 +136,12 @@ def _doubles_env(github: GitHubDouble, slack: SlackDouble) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module", params=["embedded", "production"])
+# The `axon` fixture's production mode, marked for the services it runs on: a test that picks
+# the mode itself (indirect parametrization) picks this, so the marks come along.
+PRODUCTION = pytest.param("production", marks=[pytest.mark.postgres, pytest.mark.rabbitmq])
+
+
+@pytest.fixture(scope="module", params=["embedded", PRODUCTION])
 def axon(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,

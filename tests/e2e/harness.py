@@ -8,11 +8,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import requests
+
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -120,17 +121,16 @@ class Axon:
             self.processes.remove(entry)
 
     def _wait_until_up(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def healthy() -> bool:
             for name, process in self.processes:
                 if process.poll() is not None:
                     raise RuntimeError(f"axon {name} exited:\n{self.logs()}")
             try:
-                if requests.get(self.url + "/healthz", timeout=5).ok:
-                    return
+                return requests.get(self.url + "/healthz", timeout=5).ok
             except requests.RequestException:
-                time.sleep(0.1)
-        raise RuntimeError(f"axon did not come up in {timeout}s:\n{self.logs()}")
+                return False
+
+        wait_for(healthy, timeout, 0.1, lambda: f"axon answering /healthz\n{self.logs()}")
 
     def logs(self) -> str:
         return "\n".join(
@@ -160,20 +160,21 @@ class Axon:
         self, project: str, done: bool = True, timeout: float = 30.0
     ) -> dict[str, Any]:
         """The project's newest run once it exists (and, with `done`, once it has finished)."""
-        deadline = time.monotonic() + timeout
         finished = {"succeeded", "failed", "stopped", "skipped", "upstream_failed"}
-        while time.monotonic() < deadline:
+
+        def newest() -> str | None:
             runs = self.api("GET", "/api/v1/runs", params={"project": project}).json()
-            if runs and (not done or runs[0]["status"] in finished):
-                return self.api("GET", f"/api/v1/runs/{runs[0]['uuid']}").json()
-            time.sleep(0.1)
-        raise AssertionError(f"no finished run in {project} after {timeout}s:\n{self.logs()}")
+            return runs[0]["uuid"] if runs and (not done or runs[0]["status"] in finished) else None
+
+        what = "a finished run" if done else "a run"
+        uuid = wait_for(newest, timeout, 0.1, lambda: f"{what} in {project}\n{self.logs()}")
+        return self.api("GET", f"/api/v1/runs/{uuid}").json()
 
     def wait_for_status(self, uuid: str, status: str, timeout: float = 30.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def reached() -> dict[str, Any] | None:
             run = self.api("GET", f"/api/v1/runs/{uuid}").json()
-            if run["status"] == status:
-                return run
-            time.sleep(0.1)
-        raise AssertionError(f"run {uuid} never reached {status}:\n{self.logs()}")
+            return run if run["status"] == status else None
+
+        return wait_for(
+            reached, timeout, 0.1, lambda: f"run {uuid} reaching {status}\n{self.logs()}"
+        )

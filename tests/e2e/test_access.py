@@ -8,9 +8,10 @@ import uuid
 import pytest
 import requests
 
+from tests.e2e import conftest
 from tests.e2e.scenario import NAME, OWNER, push_delivery, send
 
-PRODUCTION = pytest.mark.parametrize("axon", ["production"], indirect=True)
+PRODUCTION = pytest.mark.parametrize("axon", [conftest.PRODUCTION], indirect=True)
 
 # What a hostile job would try: its parent's environment (the supervisor's) and its own.
 SNOOP = """\

@@ -28,6 +28,7 @@ from tests.e2e.burst import subscribe
 from tests.e2e.conftest import RABBITMQ
 from tests.e2e.proxy import TcpProxy
 from tests.e2e.scenario import NAME, OWNER, push_delivery, send
+from tests.waiting import wait_for
 
 WEBHOOKS = 200
 CUT_SECONDS = 18.0
@@ -50,14 +51,6 @@ def waiting(queue: str) -> int:
     """Messages in the task queue that no worker has taken."""
     with Connection(RABBITMQ) as connection:
         return int(connection.default_channel.queue_declare(queue, passive=True).message_count)
-
-
-def wait_for(condition, timeout: float, what: str, logs) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not within {timeout}s:\n{logs()}")
-        time.sleep(0.5)
 
 
 @pytest.fixture
@@ -84,9 +77,16 @@ def test_a_broker_cut_during_a_burst_of_webhooks_loses_nothing_and_resends_only_
     try:
         answers = burst_with_a_cut(axon, source, repo, broker, engine)
         assert [a.status_code for a in answers] == [202] * WEBHOOKS
-        wait_for(lambda: settled(engine), SETTLE_TIMEOUT, "every run reported", axon.logs)
+        wait_for(
+            lambda: settled(engine),
+            SETTLE_TIMEOUT,
+            0.5,
+            lambda: f"every run reported\n{axon.logs()}",
+        )
         queue = axon.env["AXON_QUEUE"]
-        wait_for(lambda: waiting(queue) == 0, 30, "an empty task queue", axon.logs)
+        wait_for(
+            lambda: waiting(queue) == 0, 30, 0.5, lambda: f"an empty task queue\n{axon.logs()}"
+        )
         before = published(axon)
         # Not a wait for something to happen: three sweeps (AXON_SWEEP_INTERVAL_SECONDS=1)
         # are watched, and must send nothing.
@@ -139,7 +139,7 @@ def burst_with_a_cut(axon, source, repo, broker, engine) -> list:
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         answers = list(pool.map(push, range(WEBHOOKS // 2)))
-        wait_for(started, 30, "a run under way", axon.logs)
+        wait_for(started, 30, 0.5, lambda: f"a run under way\n{axon.logs()}")
         broker.down()
         deadline = time.monotonic() + CUT_SECONDS
         answers += pool.map(push, range(WEBHOOKS - WEBHOOKS // 2))

@@ -10,7 +10,6 @@ pass kubernetes-validate's strict schema.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,6 +18,7 @@ import kubernetes_validate
 import pytest
 from kubernetes import client
 
+from tests import waiting
 from tests.e2e.conftest import _production_env
 from tests.e2e.harness import Axon
 from tests.e2e.scenario import NAME, OWNER, push_delivery, send
@@ -38,7 +38,9 @@ def k8s() -> Iterator[KubernetesDouble]:
 
 
 @pytest.fixture(scope="module")
-def axon(k8s: KubernetesDouble, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Axon]:
+def axon(
+    k8s: KubernetesDouble, tmp_path_factory: pytest.TempPathFactory, postgres: str, rabbitmq: str
+) -> Iterator[Axon]:
     """Production-mode Axon whose runner is the double's cluster; queue `gpu` takes one run."""
     cleanup: list[Callable[[], None]] = []
     home = tmp_path_factory.mktemp("axon-kubernetes")
@@ -110,23 +112,29 @@ def push(axon: Axon, source: str) -> None:
 
 def newest_run(axon: Axon, project: str, count: int = 1) -> dict[str, Any]:
     """The newest run of the project once the project has `count` runs."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def newest() -> dict[str, Any] | None:
         runs = axon.api("GET", "/api/v1/runs", params={"project": project}).json()
-        if len(runs) >= count:
-            return runs[0]
-        time.sleep(0.05)
-    raise AssertionError(f"{project} never had {count} run(s):\n{axon.logs()}")
+        return runs[0] if len(runs) >= count else None
+
+    return waiting.wait_for(
+        newest, 60, 0.05, lambda: f"{project} having {count} run(s)\n{axon.logs()}"
+    )
 
 
 def wait_for(axon: Axon, uuid_: str, statuses: set[str], timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = axon.api("GET", f"/api/v1/runs/{uuid_}").json()
-        if run["status"] in statuses:
-            return run
-        time.sleep(0.05)
-    raise AssertionError(f"run {uuid_} never reached {statuses}: {run['status']}\n{axon.logs()}")
+    """The run once its status is one of `statuses`."""
+    last: dict[str, Any] = {}
+
+    def in_statuses() -> dict[str, Any] | None:
+        nonlocal last
+        last = axon.api("GET", f"/api/v1/runs/{uuid_}").json()
+        return last if last["status"] in statuses else None
+
+    def what() -> str:
+        return f"run {uuid_} reaching {statuses} from {last.get('status')}\n{axon.logs()}"
+
+    return waiting.wait_for(in_statuses, timeout, 0.05, what)
 
 
 def history(run: dict[str, Any]) -> list[str]:

@@ -12,6 +12,7 @@ import uuid
 from tests.conftest import github_headers, load_json
 from tests.e2e.scenario import NAME, OWNER, push_delivery, send
 from tests.fakes.smtp import SmtpServer
+from tests.waiting import wait_for
 
 # The job logs the accuracy it is given: 0.93 on a pull request, 0.90 on a push to main.
 LOG_ACCURACY = "import sys, axon_tracking; axon_tracking.log_outputs(accuracy=float(sys.argv[1]))"
@@ -75,13 +76,13 @@ def pull_request_delivery(sha: str, number: int = 2) -> tuple[dict, bytes]:
 
 def wait_for_another_run(axon, project: str, earlier: dict, timeout: float = 30.0) -> dict:
     """The project's newest run, once it is not `earlier` and has finished."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def another() -> str | None:
         runs = axon.api("GET", "/api/v1/runs", params={"project": project}).json()
-        if runs[0]["uuid"] != earlier["uuid"]:
-            return axon.wait_for_status(runs[0]["uuid"], "succeeded", timeout)
-        time.sleep(0.1)
-    raise AssertionError(f"no run after {earlier['uuid']} in {timeout}s:\n{axon.logs()}")
+        return runs[0]["uuid"] if runs[0]["uuid"] != earlier["uuid"] else None
+
+    later = wait_for(another, timeout, 0.1, lambda: f"a run after {earlier['uuid']}\n{axon.logs()}")
+    return axon.wait_for_status(later, "succeeded", timeout)
 
 
 def notification_log(axon, run: dict) -> list[dict]:
@@ -92,13 +93,14 @@ def notification_log(axon, run: dict) -> list[dict]:
 
 def wait_for_log(axon, run: dict, count: int, timeout: float = 15.0) -> list[dict]:
     """The run's notification log once it has `count` entries."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        log = notification_log(axon, run)
-        if len(log) >= count:
-            return log
-        time.sleep(0.1)
-    raise AssertionError(f"notification log still {log} after {timeout}s:\n{axon.logs()}")
+    last: list[dict] = []
+
+    def logged() -> list[dict] | None:
+        nonlocal last
+        last = notification_log(axon, run)
+        return last if len(last) >= count else None
+
+    return wait_for(logged, timeout, 0.1, lambda: f"{count} entries in {last}\n{axon.logs()}")
 
 
 # -- in both modes ---------------------------------------------------------------------------

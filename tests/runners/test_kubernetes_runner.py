@@ -33,7 +33,7 @@ from tests.contracts.runner import (
     run_to_end,
     statuses,
 )
-from tests.fakes.kubernetes import KubernetesDouble, PodScript, fixtures
+from tests.fakes.kubernetes import KubernetesDouble, PodScript, SimClock, fixtures
 
 S = RunStatus
 k8s = fixtures.k8s  # ten times real speed; every stored state must pass the strict schema
@@ -718,12 +718,15 @@ def test_a_relist_missing_an_object_means_it_was_deleted():
 
 def test_a_failure_waits_a_moment_for_its_pods_reason_then_goes_without_it():
     failed = job(("Failed", "BackoffLimitExceeded", "limit reached"))
-    tracker = Tracker(settle=0.2)
+    clock = SimClock(speed=None)
+    tracker = Tracker(settle=0.2, clock=clock.now)
     tracker.go_live()
 
     assert told(tracker.apply("ADDED", "jobs", failed)) == []
     assert tracker.due() == []
-    time.sleep(0.25)
+    clock.jump(0.15)
+    assert tracker.due() == []
+    clock.jump(0.1)
     assert told(tracker.due()) == [(S.STARTING, "Created"), (S.FAILED, "BackoffLimitExceeded")]
 
 

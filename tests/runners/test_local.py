@@ -6,9 +6,7 @@ import os
 import signal
 import sys
 import threading
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +26,12 @@ from tests.contracts.runner import (
     statuses,
 )
 from tests.runners.conftest import GitRemote
+from tests.waiting import wait_for
 
 SHOW_CHECKOUT = python(
     "import subprocess; print(open('version.txt').read().strip()); "
     "print(subprocess.check_output(['git', 'rev-parse', 'HEAD'], text=True).strip())"
 )
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s")
-        time.sleep(0.02)
-    return result
 
 
 def alive(pid: int) -> bool:
@@ -176,13 +166,13 @@ class TestLocalRunner(RunnerContract):
             "print('pids', os.getpid(), child.pid, flush=True); time.sleep(60)"
         )
         external_id = runner.submit(make_spec(python(code)))
-        line = wait_until(lambda: "pids " in runner.logs(external_id) and runner.logs(external_id))
+        line = wait_for(lambda: "pids " in runner.logs(external_id) and runner.logs(external_id))
         pids = [int(pid) for pid in line.split("pids ")[1].split()[:2]]
 
         runner.cancel(external_id)
 
         assert run_to_end(runner, external_id)[-1].status == RunStatus.STOPPED
-        wait_until(lambda: not any(alive(pid) for pid in pids))
+        wait_for(lambda: not any(alive(pid) for pid in pids))
 
     def test_cancel_right_after_submit_ends_stopped(self, runner: LocalRunner, make_spec: MakeSpec):
         external_id = runner.submit(make_spec(SLEEP))

@@ -71,6 +71,8 @@ class KubernetesDouble:
     """A Kubernetes API server on 127.0.0.1 with a simulated cluster behind it.
 
     `speed`: simulated seconds per real second (None: a manual clock moved by `advance()`).
+    `clock`: a SimClock of the test's own instead (its speed rules), shared with what else the
+    test times (`Tracker(clock=clock.now)`), so one `advance()` moves them all.
     `timing`: the controllers' delays (compressed by default; `Timing.realistic()`).
     `watch_timeout`: how long a watch without timeoutSeconds stays open (a real server: 30–60
     min), so clients that reconnect get exercised. `bookmark_interval`: seconds between
@@ -87,9 +89,10 @@ class KubernetesDouble:
         watch_timeout: float = 5.0,
         bookmark_interval: float = 1.0,
         default_script: PodScript | None = None,
+        clock: SimClock | None = None,
     ) -> None:
         self.version = version or kubernetes_validate.latest_version()
-        self.clock = SimClock(speed)
+        self.clock = clock if clock is not None else SimClock(speed)
         self.cluster = Cluster(self.clock, timing or Timing(), self.version)
         if default_script is not None:
             self.cluster.scripts.default = default_script
