@@ -21,10 +21,9 @@ Receipt: external_id is the message id; data has message_id and channel_id.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
-from notifiers import http, render, urls
-from notifiers.base import Notifier, PermanentError, Receipt, Report
+from notifiers import http, render
+from notifiers.base import Receipt, Report
 from schemas.settings import PluginSettings
 
 MAX_CONTENT = 2000  # Discord refuses longer content (50035 Invalid Form Body)
@@ -36,10 +35,12 @@ class DiscordSettings(PluginSettings):
     shared = ("timeout", "allow_private")
 
 
-class DiscordNotifier(Notifier):
+class DiscordNotifier(http.UrlTarget):
     """Posts a message to a Discord channel's webhook."""
 
     name = "discord"
+    what = "discord webhook"
+    missing = "discord: no webhook_url, neither in the target nor in the notifier's settings"
 
     def __init__(
         self,
@@ -49,45 +50,17 @@ class DiscordNotifier(Notifier):
         allow_private: bool = False,
         timeout: float = 10,
     ) -> None:
-        self._webhook_url = webhook_url
+        super().__init__(webhook_url, allow_private, timeout)
         self.username = username
         self.avatar_url = avatar_url
-        self.allow_private = allow_private
-        self.timeout = timeout
-
-    def __repr__(self) -> str:
-        return f"DiscordNotifier(webhook_url={'set' if self._webhook_url else 'unset'})"
 
     def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:
         """Required. Post one message."""
-        url = str(target.get("webhook_url") or "")
-        destination = None
-        if url:
-            destination = urls.check(url, what="discord webhook", allow_private=self.allow_private)
-        url = url or self._webhook_url
-        if not url:
-            raise PermanentError(
-                "discord: no webhook_url, neither in the target nor in the notifier's settings"
-            )
-        with http.new_session() as session:
-            if destination:  # connect to the address the policy judged
-                destination.pin(session)
-            response = http.request(
-                session,
-                "POST",
-                url,
-                json=self.message(report),
-                params={"wait": "true"},
-                timeout=self.timeout,
-                what=f"discord webhook at {urlsplit(url).hostname or '?'}",
-                secrets=http.url_secrets(url),
-                follow_redirects=False,
-            )
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = {}
-        answer = answer if isinstance(answer, dict) else {}
+        url, destination = self.url_for(target)
+        response = self.post_to(
+            url, destination, json=self.message(report), params={"wait": "true"}
+        )
+        answer = http.json_object(response)
         message_id = str(answer.get("id", ""))
         data = {"message_id": message_id, "channel_id": str(answer.get("channel_id", ""))}
         return Receipt(self.name, message_id, data, status_code=response.status_code)

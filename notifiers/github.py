@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from notifiers import github_api
+from notifiers import github_api, http
 from notifiers.base import Receipt, Report, format_duration
 from schemas.status import DONE, RunStatus
 
@@ -65,7 +65,7 @@ class GitHubNotifier(github_api.GitHubTarget):
             json=body,
             what=f"github status for {owner}/{repo}@{report.sha[:7]}",
         )
-        status_id = github_api.answer(response).get("id")
+        status_id = http.json_object(response).get("id")
         return Receipt(
             target=self.name,
             external_id="" if status_id is None else str(status_id),

@@ -154,12 +154,3 @@ def owner_and_repo(report: Report, kind: str, *, needs_sha: bool = True) -> tupl
             f"github: run {report.run_name!r} has no commit sha; a {kind} needs one"
         )
     return owner, repo
-
-
-def answer(response: requests.Response) -> dict[str, Any]:
-    """The JSON object GitHub answered, or {} when it is not one."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

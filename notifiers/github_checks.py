@@ -28,9 +28,10 @@ conclusion (None until completed).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from notifiers import github_api, markdown, render
+from notifiers import editing, github_api, markdown, render
 from notifiers.base import Receipt, Report
 from schemas.status import DONE, RunStatus
 
@@ -62,24 +63,13 @@ class GitHubChecksNotifier(github_api.GitHubTarget):
         name = target.get("name") or f"axon/{report.subscription or report.run_name}"
         body = check_run(report, name)
         what = f"github check run for {owner}/{repo}@{report.sha[:7]}"
-        check_run_id = _editable(previous, report)
-        if check_run_id is not None:
-            response = self.api.call(
-                "PATCH",
-                owner,
-                repo,
-                f"/check-runs/{check_run_id}",
-                json=body,
-                what=what,
-                accept=(404,),
-            )
-            if response.status_code != 404:
-                return self._receipt(check_run_id, body, report, response.status_code)
-        response = self.api.call(
-            "POST", owner, repo, "/check-runs", json={**body, "head_sha": report.sha}, what=what
+        call = partial(self.api.call, owner=owner, repo=repo, what=what)
+        check_run_id, response = editing.edit_or_post_rest(
+            _editable(previous, report),
+            lambda old: call("PATCH", path=f"/check-runs/{old}", json=body, accept=editing.GONE),
+            lambda: call("POST", path="/check-runs", json={**body, "head_sha": report.sha}),
         )
-        created = github_api.answer(response).get("id")
-        return self._receipt(created, body, report, response.status_code)
+        return self._receipt(check_run_id, body, report, response.status_code)
 
     def _receipt(
         self, check_run_id: Any, body: dict[str, Any], report: Report, status_code: int
@@ -129,8 +119,6 @@ def conclusion(report: Report) -> str:
 
 def _editable(previous: Receipt | None, report: Report) -> Any:
     """The check run `previous` created for this commit, unless it is completed already."""
-    if previous is None or not previous.data.get("check_run_id"):
+    if previous is not None and previous.data.get("status") == "completed":
         return None
-    if previous.data.get("head_sha") != report.sha or previous.data.get("status") == "completed":
-        return None
-    return previous.data["check_run_id"]
+    return editing.previous_id(previous, "check_run_id", head_sha=report.sha)

@@ -22,53 +22,42 @@ runs, pass as `previous` the last receipt with the same repo, pull_request and s
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import requests
 
-from notifiers import github_api, markdown
+from notifiers import editing, github_api, http, markdown
 from notifiers.base import Receipt, Report
-from schemas.status import DONE, RunStatus
 
 # GitHub refuses a longer comment body; counted in UTF-8 bytes, which holds whichever of bytes
 # or characters GitHub counts.
 MAX_BODY = 65536
 
 
-class GitHubCommentNotifier(github_api.GitHubTarget):
+class GitHubCommentNotifier(editing.PullRequestMessage, github_api.GitHubTarget):
     """Keeps one comment on the run's pull request up to date."""
 
     name = "comment"
-    wants = DONE | {RunStatus.RUNNING}
-    receipt_scope = "pull_request"
 
-    def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:
+    def send_to_pull_request(
+        self, report: Report, target: dict[str, Any], previous: Receipt | None
+    ) -> Receipt:
         """Required. Post the comment, or edit the one `previous` names."""
-        if report.pull_request is None:
-            return Receipt(self.name, data={"skipped": "the run is not on a pull request"})
         owner, repo = github_api.owner_and_repo(report, "pull request comment", needs_sha=False)
         body = {"body": markdown.comment(report, MAX_BODY)}
-        what = f"github comment on {owner}/{repo}#{report.pull_request}"
-        comment_id = _editable(previous, report)
-        if comment_id is not None:
-            response = self.api.call(
-                "PATCH",
-                owner,
-                repo,
-                f"/issues/comments/{comment_id}",
-                json=body,
-                what=what,
-                accept=(404,),
-            )
-            if response.status_code != 404:
-                return self._receipt(report, response, comment_id)
-        response = self.api.call(
-            "POST", owner, repo, f"/issues/{report.pull_request}/comments", json=body, what=what
+        number = report.pull_request
+        what = f"github comment on {owner}/{repo}#{number}"
+        call = partial(self.api.call, owner=owner, repo=repo, json=body, what=what)
+        comment_id, response = editing.edit_or_post_rest(
+            editing.previous_id(previous, "comment_id", repo=report.repo, pull_request=number),
+            lambda old: call("PATCH", path=f"/issues/comments/{old}", accept=editing.GONE),
+            lambda: call("POST", path=f"/issues/{number}/comments"),
         )
-        return self._receipt(report, response, github_api.answer(response).get("id"))
+        return self._receipt(report, response, comment_id)
 
     def _receipt(self, report: Report, response: requests.Response, comment_id: Any) -> Receipt:
-        answer = github_api.answer(response)
+        answer = http.json_object(response)
         data = {
             "comment_id": comment_id,
             "repo": report.repo,
@@ -78,13 +67,3 @@ class GitHubCommentNotifier(github_api.GitHubTarget):
         }
         external_id = str(comment_id or "")
         return Receipt(self.name, external_id, data, status_code=response.status_code)
-
-
-def _editable(previous: Receipt | None, report: Report) -> Any:
-    if previous is None or not previous.data.get("comment_id"):
-        return None
-    same_place = (previous.data.get("repo"), previous.data.get("pull_request")) == (
-        report.repo,
-        report.pull_request,
-    )
-    return previous.data["comment_id"] if same_place else None

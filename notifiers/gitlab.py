@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from notifiers import gitlab_api, render
+from notifiers import gitlab_api, http, render
 from notifiers.base import PermanentError, Receipt, Report
 from schemas.status import DONE, RunStatus
 
@@ -71,7 +71,7 @@ class GitLabNotifier(gitlab_api.GitLabTarget):
                 raise
             data = {"state": state, "name": status_name}
             return Receipt(self.name, data=data, status_code=exc.status_code)
-        status_id = gitlab_api.answer(response).get("id")
+        status_id = http.json_object(response).get("id")
         return Receipt(
             self.name,
             external_id="" if status_id is None else str(status_id),

@@ -82,12 +82,3 @@ def project_of(report: Report, target: dict[str, Any], kind: str) -> str:
             f"project; a {kind} needs one"
         )
     return project
-
-
-def answer(response: requests.Response) -> dict[str, Any]:
-    """The JSON object GitLab answered, or {} when it is not one."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

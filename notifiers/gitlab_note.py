@@ -23,37 +23,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from notifiers import gitlab_api, markdown
+from notifiers import editing, gitlab_api, markdown
 from notifiers.base import Receipt, Report
-from schemas.status import DONE, RunStatus
 
 MAX_BODY = 1_000_000  # GitLab's limit on a note
 
 
-class GitLabNoteNotifier(gitlab_api.GitLabTarget):
+class GitLabNoteNotifier(editing.PullRequestMessage, gitlab_api.GitLabTarget):
     """Keeps one note on the run's merge request up to date."""
 
     name = "note"
-    wants = DONE | {RunStatus.RUNNING}
-    receipt_scope = "pull_request"
+    pull_request_name = "merge request"
 
-    def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:
+    def send_to_pull_request(
+        self, report: Report, target: dict[str, Any], previous: Receipt | None
+    ) -> Receipt:
         """Required. Post the note, or edit the one `previous` names."""
-        if report.pull_request is None:
-            return Receipt(self.name, data={"skipped": "the run is not on a merge request"})
         project = gitlab_api.project_of(report, target, "merge request note")
         notes = f"/merge_requests/{report.pull_request}/notes"
         body = {"body": markdown.comment(report, MAX_BODY)}
         what = f"gitlab note on {project}!{report.pull_request}"
-        note_id = _editable(previous, project, report)
-        if note_id is not None:
-            response = self.call(
-                "PUT", project, f"{notes}/{note_id}", json=body, what=what, accept=(404,)
-            )
-            if response.status_code != 404:
-                return self._receipt(note_id, project, report, response.status_code)
-        response = self.call("POST", project, notes, json=body, what=what)
-        note_id = gitlab_api.answer(response).get("id")
+        note_id, response = editing.edit_or_post_rest(
+            editing.previous_id(
+                previous, "note_id", project=project, merge_request=report.pull_request
+            ),
+            lambda old: self.call(
+                "PUT", project, f"{notes}/{old}", json=body, what=what, accept=editing.GONE
+            ),
+            lambda: self.call("POST", project, notes, json=body, what=what),
+        )
         return self._receipt(note_id, project, report, response.status_code)
 
     def _receipt(self, note_id: Any, project: str, report: Report, status_code: int) -> Receipt:
@@ -64,13 +62,3 @@ class GitLabNoteNotifier(gitlab_api.GitLabTarget):
             "subscription": report.subscription,
         }
         return Receipt(self.name, str(note_id or ""), data, status_code=status_code)
-
-
-def _editable(previous: Receipt | None, project: str, report: Report) -> Any:
-    if previous is None or not previous.data.get("note_id"):
-        return None
-    same_place = (previous.data.get("project"), previous.data.get("merge_request")) == (
-        project,
-        report.pull_request,
-    )
-    return previous.data["note_id"] if same_place else None

@@ -1,4 +1,4 @@
-"""Outbound HTTP for notifiers: one session shape and one reading of every answer."""
+"""Outbound HTTP for notifiers: one session shape, one reading of answers, one URL-target base."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import time
 from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import requests
 
-from notifiers.base import PermanentError, TransientError
+from notifiers import urls
+from notifiers.base import Notifier, PermanentError, TransientError
 
 USER_AGENT = "axon/0.1"
 DEFAULT_TIMEOUT = 10.0
@@ -118,6 +119,15 @@ def request(
     raise PermanentError(message, status)
 
 
+def json_object(response: requests.Response) -> dict[str, Any]:
+    """The JSON object the target answered, or {} when it is not one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def retry_after(response: requests.Response) -> float | None:
     """Seconds the target asked us to wait, from Retry-After or GitHub's X-RateLimit-Reset."""
     headers = response.headers
@@ -200,3 +210,67 @@ def mask(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
+
+
+class UrlTarget(Notifier):
+    """A notifier that POSTs to one URL: the target's (under `url_key`), judged by the outbound
+    URL policy, else its own from Axon's settings."""
+
+    url_key: ClassVar[str] = "webhook_url"
+    what: ClassVar[str]  # names the target in errors ("discord webhook")
+    missing: ClassVar[str]  # the error when neither the target nor the settings give a URL
+
+    def __init__(
+        self, url: str = "", allow_private: bool = False, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        self._url = url
+        self.allow_private = allow_private
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url_key}={'set' if self._url else 'unset'})"
+
+    def url_for(self, target: dict[str, Any]) -> tuple[str, urls.Destination | None]:
+        """The URL to post to, and the Destination to pin when it is the target's."""
+        return urls.choose(
+            target.get(self.url_key),
+            self._url,
+            what=self.what,
+            allow_private=self.allow_private,
+            missing=self.missing,
+        )
+
+    def post_to(
+        self,
+        url: str,
+        destination: urls.Destination | None,
+        *,
+        json: Any = None,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """POST to `url` (from `url_for`), as `request` does. With a `destination` the session
+        connects only to the addresses the policy judged; a redirect is never followed, since
+        it could lead where the policy would refuse. Errors name the URL's host, never the URL.
+        """
+        with new_session() as session:
+            if destination:
+                destination.pin(session)
+            return request(
+                session,
+                "POST",
+                url,
+                json=json,
+                data=data,
+                headers=headers,
+                params=params,
+                timeout=self.timeout,
+                what=f"{self.what} at {urlsplit(url).hostname or '?'}",
+                secrets=self.secrets(url),
+                follow_redirects=False,
+            )
+
+    def secrets(self, url: str) -> tuple[str, ...]:
+        """Optional. What no error may show: the URL, itself a credential, and its parts."""
+        return url_secrets(url)

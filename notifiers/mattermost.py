@@ -23,10 +23,9 @@ Receipt: nothing beyond the target's name (an incoming webhook cannot edit).
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
-from notifiers import http, render, urls
-from notifiers.base import Notifier, PermanentError, Receipt, Report
+from notifiers import http, render
+from notifiers.base import Receipt, Report
 from schemas.settings import PluginSettings
 
 MAX_FIELDS = 20
@@ -38,50 +37,25 @@ class MattermostSettings(PluginSettings):
     shared = ("timeout", "allow_private")
 
 
-class MattermostNotifier(Notifier):
+class MattermostNotifier(http.UrlTarget):
     """Posts a message to a Mattermost incoming webhook."""
 
     name = "mattermost"
+    what = "mattermost webhook"
+    missing = "mattermost: no webhook_url, neither in the target nor in the notifier's settings"
 
     def __init__(
         self, webhook_url: str = "", allow_private: bool = False, timeout: float = 10
     ) -> None:
-        self._webhook_url = webhook_url
-        self.allow_private = allow_private
-        self.timeout = timeout
-
-    def __repr__(self) -> str:
-        return f"MattermostNotifier(webhook_url={'set' if self._webhook_url else 'unset'})"
+        super().__init__(webhook_url, allow_private, timeout)
 
     def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:
         """Required. Post one message."""
-        url = str(target.get("webhook_url") or "")
-        destination = None
-        if url:
-            destination = urls.check(
-                url, what="mattermost webhook", allow_private=self.allow_private
-            )
-        url = url or self._webhook_url
-        if not url:
-            raise PermanentError(
-                "mattermost: no webhook_url, neither in the target nor in the notifier's settings"
-            )
+        url, destination = self.url_for(target)
         body = message(report)
         if target.get("channel"):
             body["channel"] = str(target["channel"])
-        with http.new_session() as session:
-            if destination:  # connect to the address the policy judged
-                destination.pin(session)
-            response = http.request(
-                session,
-                "POST",
-                url,
-                json=body,
-                timeout=self.timeout,
-                what=f"mattermost webhook at {urlsplit(url).hostname or '?'}",
-                secrets=http.url_secrets(url),
-                follow_redirects=False,
-            )
+        response = self.post_to(url, destination, json=body)
         return Receipt(self.name, status_code=response.status_code)
 
 

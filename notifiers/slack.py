@@ -34,8 +34,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from notifiers import http, render, slack_api, urls
-from notifiers.base import Notifier, PermanentError, Receipt, Report, format_duration
+from notifiers import editing, http, render, slack_api, urls
+from notifiers.base import PermanentError, Receipt, Report, format_duration
 from schemas.settings import PluginSettings, SettingsConfigDict, setting
 from schemas.status import DONE, RunStatus
 
@@ -70,11 +70,13 @@ class SlackSettings(PluginSettings):
     channel: str = setting("", "the bot's default channel")
 
 
-class SlackNotifier(Notifier):
+class SlackNotifier(http.UrlTarget):
     """Posts to a Slack incoming webhook, or posts and edits a message with a bot token."""
 
     name = "slack"
     wants = DONE
+    what = "slack webhook"
+    missing = "slack: no webhook_url, neither in the target nor in the notifier's settings"
 
     def __init__(
         self,
@@ -85,55 +87,36 @@ class SlackNotifier(Notifier):
         api_url: str = slack_api.DEFAULT_API_URL,
         allow_private: bool = False,
     ) -> None:
-        self._webhook_url = webhook_url
-        self.timeout = timeout
+        super().__init__(webhook_url, allow_private, timeout)
         self._token = token
         self.channel = channel
         self.api_url = api_url
-        self.allow_private = allow_private
         if token:
             self.wants = DONE | {RunStatus.RUNNING}
 
     def __repr__(self) -> str:
-        mode = "token" if self._token else "webhook" if self._webhook_url else "unset"
+        mode = "token" if self._token else "webhook" if self._url else "unset"
         return f"SlackNotifier({mode})"
 
     def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:
         """Required. Post (or, with a bot token and a previous receipt, edit) one message."""
-        if target.get("webhook_url"):
-            url = str(target["webhook_url"])
-            destination = urls.check(url, what="slack webhook", allow_private=self.allow_private)
-            return self._post_to_webhook(url, report, destination)
-        if self._token:
+        if self._token and not target.get("webhook_url"):
             return self._post_with_token(report, target, previous)
-        if self._webhook_url:
-            return self._post_to_webhook(self._webhook_url, report)
-        raise PermanentError(
-            "slack: no webhook_url, neither in the target nor in the notifier's settings"
-        )
+        url, destination = self.url_for(target)
+        return self._post_to_webhook(url, report, destination)
 
     def _post_to_webhook(
-        self, url: str, report: Report, destination: urls.Destination | None = None
+        self, url: str, report: Report, destination: urls.Destination | None
     ) -> Receipt:
         if report.status not in DONE:
             return Receipt(self.name, data={"skipped": "a webhook cannot edit: final only"})
-        parts = urlsplit(url)
-        # The path is the credential; mask its last segment too, in case a target echoes it.
-        secrets = (url, parts.path, parts.path.rsplit("/", 1)[-1])
-        with http.new_session() as session:
-            if destination:  # connect to the address the policy judged
-                destination.pin(session)
-            response = http.request(
-                session,
-                "POST",
-                url,
-                json=message(report),
-                timeout=self.timeout,
-                what=f"slack webhook at {parts.hostname or '?'}",
-                secrets=secrets,
-                follow_redirects=False,
-            )
+        response = self.post_to(url, destination, json=message(report))
         return Receipt(target=self.name, status_code=response.status_code)
+
+    def secrets(self, url: str) -> tuple[str, ...]:
+        # The path is the credential; mask its last segment too, in case a target echoes it.
+        path = urlsplit(url).path
+        return (url, path, path.rsplit("/", 1)[-1])
 
     def _post_with_token(
         self, report: Report, target: dict[str, Any], previous: Receipt | None
@@ -145,19 +128,24 @@ class SlackNotifier(Notifier):
             )
         what = f"slack {channel}"
         data = previous.data if previous else {}
-        if data.get("channel") and data.get("ts"):
-            # Only what chat.update takes: postMessage's own arguments (unfurl_links, ...)
-            # are not among them.
-            edit = {"channel": data["channel"], "ts": data["ts"], **message(report)}
-            try:
-                answer = self._call("chat.update", edit, what)
-            except slack_api.SlackApiError as exc:
-                if exc.code not in _GONE:
-                    raise
-            else:
-                return self._receipt(answer, data)
         body = {"channel": channel, **message(report), "unfurl_links": False}
-        return self._receipt(self._call("chat.postMessage", body, what), {})
+        edited, answer = editing.edit_or_post(
+            data if data.get("channel") and data.get("ts") else None,
+            lambda old: self._update(old, report, what),
+            lambda: self._call("chat.postMessage", body, what),
+        )
+        return self._receipt(answer, data if edited else {})
+
+    def _update(self, data: dict[str, Any], report: Report, what: str) -> slack_api.Answer | None:
+        # Only what chat.update takes: postMessage's own arguments (unfurl_links, ...) are not
+        # among them.
+        edit = {"channel": data["channel"], "ts": data["ts"], **message(report)}
+        try:
+            return self._call("chat.update", edit, what)
+        except slack_api.SlackApiError as exc:
+            if exc.code in _GONE:
+                return None
+            raise
 
     def _call(self, method: str, body: dict[str, Any], what: str) -> slack_api.Answer:
         return slack_api.call(

@@ -105,6 +105,20 @@ def check(
     return Destination(scheme, host, port, tuple(dict.fromkeys(map(str, addresses))))
 
 
+def choose(
+    target_url: Any, own_url: str, *, what: str, allow_private: bool, missing: str
+) -> tuple[str, Destination | None]:
+    """The URL to send to, by the rule above: the target's, judged (with its Destination, to
+    pin), else the notifier's own from Axon's settings (with None); PermanentError(`missing`)
+    when neither is set."""
+    url = str(target_url or "")
+    if url:
+        return url, check(url, what=what, allow_private=allow_private)
+    if not own_url:
+        raise PermanentError(missing)
+    return own_url, None
+
+
 def non_public(address: IPAddress) -> str:
     """Why `address` is not a public internet address ("a loopback address"), or ""."""
     if isinstance(address, ipaddress.IPv6Address):

@@ -32,10 +32,9 @@ import hashlib
 import hmac
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
-from notifiers import http, render, urls
-from notifiers.base import Notifier, PermanentError, Receipt, Report
+from notifiers import http, render
+from notifiers.base import Receipt, Report
 from schemas.settings import PluginSettings, SettingsConfigDict, setting
 
 
@@ -48,52 +47,34 @@ class WebhookSettings(PluginSettings):
     secret: str = setting("", "signs each body (`X-Axon-Signature`); empty: unsigned", secret=True)
 
 
-class WebhookNotifier(Notifier):
+class WebhookNotifier(http.UrlTarget):
     """POSTs a signed JSON notification to a URL."""
 
     name = "webhook"
+    url_key = "url"
+    what = "webhook"
+    missing = "webhook: no url, neither in the target nor in the settings"
 
     def __init__(
         self, url: str = "", secret: str = "", allow_private: bool = False, timeout: float = 10
     ) -> None:
-        self._url = url
+        super().__init__(url, allow_private, timeout)
         self._secret = secret
-        self.allow_private = allow_private
-        self.timeout = timeout
-
-    def __repr__(self) -> str:
-        return f"WebhookNotifier(url={'set' if self._url else 'unset'})"
 
     def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:
         """Required. POST one notification; every status is a new delivery."""
-        url = str(target.get("url") or "")
-        destination = None
-        if url:
-            destination = urls.check(url, what="webhook", allow_private=self.allow_private)
-        url = url or self._url
-        if not url:
-            raise PermanentError("webhook: no url, neither in the target nor in the settings")
+        url, destination = self.url_for(target)
         body = http.encode_json(payload(report))
         delivery = f"{report.run_uuid}.{report.status.value}"
         headers = {"Content-Type": http.JSON_CONTENT_TYPE, "X-Axon-Event": "run.status"}
         headers["X-Axon-Delivery"] = delivery
         headers.update(sign(body, self._secret, delivery))
-        with http.new_session() as session:
-            if destination:  # connect to the address the policy judged
-                destination.pin(session)
-            response = http.request(
-                session,
-                "POST",
-                url,
-                data=body,
-                headers=headers,
-                timeout=self.timeout,
-                what=f"webhook at {urlsplit(url).hostname or '?'}",
-                secrets=(*http.url_secrets(url), self._secret),
-                follow_redirects=False,
-            )
+        response = self.post_to(url, destination, data=body, headers=headers)
         status = response.status_code
         return Receipt(self.name, delivery, {"status_code": status}, status_code=status)
+
+    def secrets(self, url: str) -> tuple[str, ...]:
+        return (*http.url_secrets(url), self._secret)
 
 
 def sign(body: bytes, secret: str, delivery: str, now: float | None = None) -> dict[str, str]:
