@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask, jsonify
 
-from ci import runtime
+from ci import runtime, wiring
 from ci.api import (
     access,
     deliveries,
@@ -23,7 +23,7 @@ from ci.config import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    rt = runtime.init(settings)
+    rt = wiring.wire(runtime.init(settings))
     app = Flask(__name__, template_folder="templates", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = rt.settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -8,9 +8,10 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from ci import scheduler
-from ci.agent import Agent
+from ci import runtime
+from ci.agent.process import Agent
 from ci.runtime import Runtime, celery
+from ci.schedules import firing
 from ci.supervision import vital
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def start_background(rt: Runtime, stop: threading.Event, concurrency: int = 4) -
     )
     # Each thread outlives outages; one that ends anyway takes the process down (status 1).
     vital(worker.start, name="axon-worker", stop=stop)
-    vital(scheduler.run_forever, rt, stop, name="axon-scheduler", stop=stop)
+    vital(firing.run_forever, rt, stop, name="axon-scheduler", stop=stop)
     Agent(rt).run(stop)
 
 
@@ -51,8 +52,6 @@ class Server(BaseApplication):  # type: ignore[misc]
             self.cfg.set("post_worker_init", self._start)
 
     def _start(self, _worker: Any) -> None:
-        from ci import runtime
-
         start_background(runtime.get(), threading.Event())
         log.info("embedded worker and agent started")
 

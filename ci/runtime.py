@@ -10,13 +10,15 @@ import os
 import secrets
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from celery import Celery
 
 from ci.config import Settings
-from ci.db import Database
+from ci.store.db import Database
 from runners.base import Runner
 from runners.registry import runners
 
@@ -33,6 +35,9 @@ class Runtime:
     # One runner per name for the process: a runner may hold an API client and its connections.
     _runners: dict[str, Runner] = field(default_factory=dict, repr=False)
     _runners_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Given by ci.wiring: publishing a task by its name keeps every room free of ci.tasks,
+    # which imports them all.
+    publish: Callable[..., bool] | None = field(default=None, repr=False)
 
     def runner(self, name: str) -> Runner:
         """The process's runner called `name`, made on first use from the settings."""
@@ -126,6 +131,7 @@ def configure_celery(settings: Settings) -> None:
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0.1, "interval_step": 0.5},
         broker_transport_options={"polling_interval": 0.05, "confirm_publish": False},
         worker_hijack_root_logger=False,
+        # The worker imports the tasks by name: the rooms only ever publish them by name.
         imports=["ci.tasks"],
     )
 
@@ -141,11 +147,17 @@ def init(settings: Settings | None = None) -> Runtime:
     )
     configure_celery(settings)
     _current = Runtime(settings, Database(settings.database_url), _secret_key(settings))
-    import ci.capacity  # noqa: F401  (a run that ends frees its queue for the next)
-    import ci.tasks  # noqa: F401  (registers the tasks and the reactions to transitions)
-
     return _current
 
 
 def get() -> Runtime:
     return _current if _current is not None else init()
+
+
+def enqueue(task_name: str, *args: Any, **options: Any) -> bool:
+    """Publish the task called `task_name`; False when the broker refused it (the sweeper
+    sends it again later). The one way work reaches the worker, so tests record it here."""
+    publish = get().publish
+    if publish is None:
+        raise RuntimeError("the process is not wired: ci.wiring.wire(rt) gives it its publisher")
+    return publish(task_name, *args, **options)

@@ -10,9 +10,12 @@ from celery import Task
 from celery.signals import worker_init
 from sqlalchemy.exc import OperationalError
 
-from ci import dispatch, groups, launch, lifecycle, probes, reporting, runtime
-from ci.db import after_commit
+from ci import runtime
+from ci.agent import probes
+from ci.reporting import reports
+from ci.runs import dispatch, groups, launch
 from ci.runtime import celery
+from ci.store.db import after_commit
 from runners.base import RunnerUnavailable
 from schemas.status import RunStatus
 
@@ -20,13 +23,14 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF = 600
 
 
-def enqueue(task: Task, *args: Any, **options: Any) -> bool:
-    """Publish `task`; if the broker is down, log it (the sweeper sends it again later) and
-    return False."""
+def publish(task_name: str, *args: Any, **options: Any) -> bool:
+    """Publish the task called `task_name`; if the broker is down, log it (the sweeper sends it
+    again later) and return False. ci.wiring makes this the runtime's publisher."""
+    task = celery.tasks[task_name]  # an unknown name is a bug, not an outage: it raises
     try:
         task.apply_async(args, **options)
     except Exception as exc:  # kombu raises many kinds; none may lose the caller's work
-        log.warning("could not enqueue %s%s, the sweeper will: %s", task.name, args, exc)
+        log.warning("could not enqueue %s%s, the sweeper will: %s", task_name, args, exc)
         return False
     return True
 
@@ -55,7 +59,7 @@ def process_delivery(self: Task, delivery_id: int) -> None:
 
 def _start_all(run_ids: list[int]) -> None:
     for run_id in run_ids:
-        enqueue(start_run, run_id)
+        runtime.enqueue(start_run.name, run_id)
 
 
 def _with_runner(task: Task, action: Callable[..., None], run_id: int) -> None:
@@ -88,11 +92,11 @@ def report_run(self: Task, run_id: int) -> None:
     """Report what the run's targets have not heard yet; each target's retries are counted in
     the database (reporting), and each failed try sends this task again for when it is due."""
     try:
-        waits = reporting.report_run(runtime.get(), run_id)
+        waits = reports.report_run(runtime.get(), run_id)
     except OperationalError as exc:
         raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
     for wait in waits:
-        enqueue(report_run, run_id, countdown=wait)
+        runtime.enqueue(report_run.name, run_id, countdown=wait)
 
 
 @celery.task(name="axon.probe", acks_late=True)
@@ -101,11 +105,12 @@ def probe(probe_id: int) -> None:
     probes.seen(runtime.get().db, probe_id)
 
 
-def _react(run_id: int, status: RunStatus) -> None:
-    enqueue(report_run, run_id)
+def report_change(run_id: int, status: RunStatus) -> None:
+    """Every status a run reaches is reported (ci.wiring registers this reaction)."""
+    runtime.enqueue(report_run.name, run_id)
 
 
-def _free_group(run_id: int, status: RunStatus) -> None:
+def free_group(run_id: int, status: RunStatus) -> None:
     """A run that ends may free its concurrency group: a run in none frees nothing."""
     if not groups.frees_a_group(status):
         return
@@ -115,19 +120,15 @@ def _free_group(run_id: int, status: RunStatus) -> None:
         log.warning("could not read run %s's concurrency group", run_id, exc_info=True)
         return
     if grouped:
-        enqueue(start_next_in_group, run_id)
+        runtime.enqueue(start_next_in_group.name, run_id)
 
 
 @worker_init.connect
 def _warn_of_missing_credentials(**_: Any) -> None:
     try:
         rt = runtime.get()
-        reporting.warn_of_missing_credentials(rt)
+        reports.warn_of_missing_credentials(rt)
         # A forking worker's children must not share the connection this used.
         rt.db.dispose()
     except Exception:  # a warning must never keep the worker from starting
         log.warning("could not check the report targets' credentials", exc_info=True)
-
-
-lifecycle.reactions.append(_react)
-lifecycle.reactions.append(_free_group)

@@ -1,6 +1,6 @@
 """`run.kind: dag`: operations and the components they share, run as a graph.
 
-The graph itself (names, dagRefs, dependencies, cycles, order) is checked by `ci.dag`.
+The graph itself (names, dagRefs, dependencies, cycles, order) is checked by `ci.compile.dag`.
 """
 
 from __future__ import annotations

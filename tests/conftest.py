@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from ci import migrate, runtime
+from ci import runtime, wiring
 from ci.config import Settings
-from ci.db import Database
+from ci.store import migrate
+from ci.store.db import Database
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PG_ADMIN_URL = os.environ.get("AXON_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
@@ -147,16 +148,14 @@ def db(pg_url: str) -> Iterator[Database]:
 @pytest.fixture
 def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...]]]:
     """Tasks published during the test, as (name, args), instead of sending them."""
-    from ci import tasks
-
     sent: list[tuple[str, tuple[Any, ...]]] = []
-    monkeypatch.setattr(tasks, "enqueue", lambda task, *args, **_: sent.append((task.name, args)))
+    monkeypatch.setattr(runtime, "enqueue", lambda name, *args, **_: sent.append((name, args)))
     return sent
 
 
 @pytest.fixture
 def rt(settings: Settings, db: Database, enqueued: list[Any]) -> Iterator[runtime.Runtime]:
-    current = runtime.init(settings)
+    current = wiring.wire(runtime.init(settings))
     current.db.dispose()
     current.db = db
     yield current

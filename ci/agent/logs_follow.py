@@ -5,7 +5,7 @@ thread per followed run reads its lines into a buffer; one writer thread stores 
 that grew. A follower reads the run's logs from their start, so its first write replaces what
 an earlier agent stored and later writes append: a restarted agent neither loses nor repeats a
 line. Writes stop once the run is done, when the runner's complete logs take their place
-(`ci.agent`).
+(`ci.agent.recording`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlalchemy import func, update
 
-from ci.models import Run
 from ci.runtime import Runtime
+from ci.store.models import Run
 from runners.base import Runner
 from schemas.status import DONE
 

@@ -17,9 +17,10 @@ from typing import Any
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from ci.db import utcnow
-from ci.models import Delivery
+from ci import runtime
 from ci.runtime import Runtime
+from ci.store.db import utcnow
+from ci.store.models import Delivery
 from ci.supervision import Backoff
 from schemas.status import DeliveryStatus
 
@@ -58,12 +59,10 @@ def claim(session: Session, limit: int = BATCH) -> list[int]:
 
 def relay_once(rt: Runtime) -> int:
     """Claim and publish one batch; returns how many were published."""
-    from ci import tasks
-
     with rt.db.session() as session:
         ids = claim(session)
     for index, delivery_id in enumerate(ids):
-        if tasks.enqueue(tasks.process_delivery, delivery_id) is False:
+        if runtime.enqueue("axon.process_delivery", delivery_id) is False:
             # The broker is away: the refused one is the sweeper's; the rest go back to wait
             # for the relay, so that each is claimed again just before it is published.
             with rt.db.session() as session:

@@ -12,9 +12,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from ci.db import Database, utcnow
-from ci.models import BrokerProbe
+from ci import runtime
 from ci.runtime import Runtime
+from ci.store.db import Database, utcnow
+from ci.store.models import BrokerProbe
 
 # A task is published a moment after the transaction that asked for it commits.
 MARGIN = timedelta(seconds=2)
@@ -31,8 +32,6 @@ def passed(session: Session) -> datetime | None:
 
 def send(rt: Runtime, now: datetime, age: timedelta) -> None:
     """Send a probe, unless one sent less than `age` ago is still on its way."""
-    from ci import tasks
-
     with rt.db.session() as session:
         on_its_way = session.scalar(
             select(BrokerProbe.id)
@@ -46,7 +45,7 @@ def send(rt: Runtime, now: datetime, age: timedelta) -> None:
         session.add(probe)
         session.flush()
         probe_id = probe.id
-    tasks.enqueue(tasks.probe, probe_id)
+    runtime.enqueue("axon.probe", probe_id)
 
 
 def seen(db: Database, probe_id: int) -> None:

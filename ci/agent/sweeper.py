@@ -4,7 +4,7 @@ That includes a concurrency group's waiting run whose turn has come (its group i
 debounce window closed) but which no task started.
 
 Only what is really lost is sent again. Work that has waited the sweep age may still be in the
-queue, behind a backlog: the sweeper then sends a probe (ci.probes) and re-sends only the work
+queue, behind a backlog: the sweeper then sends a probe (ci.agent.probes) and re-sends only the work
 whose message went before a probe a worker has seen. Each re-send is marked on its row
 (`resent_at`, and how many times since the run's state last changed), and the next one waits
 twice as long as the one before; a run whose state moved on since its mark is judged afresh.
@@ -20,10 +20,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from ci import groups, probes
-from ci.db import utcnow
-from ci.models import Condition, Delivery, Notification, Run
+from ci import runtime
+from ci.agent import probes
+from ci.runs import groups
 from ci.runtime import Runtime
+from ci.store.db import utcnow
+from ci.store.models import Condition, Delivery, Notification, Run
 from schemas.status import DeliveryStatus, NotificationState, RunStatus
 
 log = logging.getLogger(__name__)
@@ -39,8 +41,6 @@ Due = list[tuple[int, datetime]]
 
 def sweep(rt: Runtime) -> dict[str, int]:
     """Enqueue again every delivery, start, stop, turn and report whose message was lost."""
-    from ci import tasks
-
     age = timedelta(seconds=rt.settings.sweep_after_seconds)
     now = utcnow()
     with rt.db.session() as session:
@@ -58,11 +58,11 @@ def sweep(rt: Runtime) -> dict[str, int]:
     }
     publish = _Publisher()
     sent = {
-        "deliveries": publish(tasks.process_delivery, lost["deliveries"]),
-        "starts": publish(tasks.start_run, lost["starts"]),
-        "stops": publish(tasks.stop_run, lost["stops"]),
-        "turns": publish(tasks.start_next_in_group, lost["turns"]),
-        "reports": publish(tasks.report_run, lost["reports"]),
+        "deliveries": publish("axon.process_delivery", lost["deliveries"]),
+        "starts": publish("axon.start_run", lost["starts"]),
+        "stops": publish("axon.stop_run", lost["stops"]),
+        "turns": publish("axon.start_next_in_group", lost["turns"]),
+        "reports": publish("axon.report_run", lost["reports"]),
     }
     # Only what was published is marked: work the broker refused goes again next sweep.
     with rt.db.session() as session:
@@ -86,12 +86,10 @@ class _Publisher:
     def __init__(self) -> None:
         self.refused = False
 
-    def __call__(self, task: Any, ids: list[int]) -> list[int]:
-        from ci import tasks
-
+    def __call__(self, task_name: str, ids: list[int]) -> list[int]:
         sent: list[int] = []
         for row_id in ids:
-            if self.refused or tasks.enqueue(task, row_id) is False:
+            if self.refused or runtime.enqueue(task_name, row_id) is False:
                 self.refused = True
                 break
             sent.append(row_id)

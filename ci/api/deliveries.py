@@ -8,11 +8,13 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
-from ci import deliveries, outbox, runtime
+from ci import runtime
+from ci.agent import outbox
 from ci.api import views
 from ci.api.errors import ApiError, limit_param
-from ci.db import utcnow
-from ci.models import Delivery
+from ci.intake import delivery_state
+from ci.store.db import utcnow
+from ci.store.models import Delivery
 from schemas.status import DeliveryStatus
 
 blueprint = Blueprint("deliveries", __name__, url_prefix="/api/v1")
@@ -50,7 +52,7 @@ def redeliver(delivery_id: int) -> Any:
             )
         now = utcnow()
         copy = Delivery(
-            **deliveries.new(
+            **delivery_state.new(
                 DeliveryStatus.RECEIVED,
                 source_id=original.source_id,
                 provider=original.provider,

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from ci import runtime
 from ci.api.errors import ApiError
 from ci.config import Settings
-from ci.models import NotificationAttempt, Project, Run
+from ci.store.models import NotificationAttempt, Project, Run
 from notifiers import http
 
 blueprint = Blueprint("notifications", __name__, url_prefix="/api/v1")

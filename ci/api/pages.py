@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from ci import runtime
 from ci.api.runs import get_run, run_logs
-from ci.models import Run
+from ci.store.models import Run
 
 blueprint = Blueprint("pages", __name__)
 

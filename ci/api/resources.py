@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from ci import runtime
 from ci.api import views
 from ci.api.errors import ApiError, json_body
-from ci.models import Project, Source
+from ci.store.models import Project, Source
 from webhooks.registry import providers
 
 blueprint = Blueprint("resources", __name__, url_prefix="/api/v1")

@@ -9,11 +9,12 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ci import launch, runtime
+from ci import runtime
 from ci.api import views
 from ci.api.errors import ApiError, json_body, limit_param
-from ci.db import after_commit
-from ci.models import Project, Run
+from ci.runs import launch
+from ci.store.db import after_commit
+from ci.store.models import Project, Run
 from runners.base import RunnerUnavailable
 from schemas.status import DONE
 
@@ -98,10 +99,8 @@ def stop(uuid: str) -> Any:
     with rt.db.session() as session:
         run = get_run(session, uuid, lock=True)
         if launch.request_stop(session, run):
-            from ci.tasks import enqueue, stop_run
-
             run_id = run.id
-            after_commit(session, lambda: enqueue(stop_run, run_id))
+            after_commit(session, lambda: runtime.enqueue("axon.stop_run", run_id))
         return jsonify(views.run(run, rt.run_url(run.uuid))), 202
 
 

@@ -8,8 +8,8 @@ from flask import Blueprint, jsonify, request
 
 from ci import runtime
 from ci.api.errors import ApiError
-from ci.cli_spec import check_operation, compiled_run, load_text
-from ci.refs import ref_options
+from ci.cli.spec import check_operation, compiled_run, load_text
+from ci.compile.refs import ref_options
 from schemas.errors import SpecError, SpecErrors
 from schemas.spec_schema import json_schema
 

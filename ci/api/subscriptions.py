@@ -8,11 +8,13 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ci import runtime, scheduler, subscriptions
+from ci import runtime
 from ci.api import views
 from ci.api.errors import ApiError, json_body
 from ci.api.resources import body, commit, get_project
-from ci.models import Project, Subscription
+from ci.intake import documents
+from ci.schedules import sync
+from ci.store.models import Project, Subscription
 from schemas.errors import SpecError, SpecErrors
 
 blueprint = Blueprint("subscriptions", __name__, url_prefix="/api/v1/projects/<project_name>")
@@ -22,11 +24,11 @@ YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml"}
 def document() -> dict[str, Any]:
     """A subscription as JSON or YAML, validated; errors carry YAML line numbers."""
     if request.mimetype in YAML_TYPES:
-        data, lines = subscriptions.parse_document(request.get_data())
+        data, lines = documents.parse_document(request.get_data())
         if not isinstance(data, dict):
             raise SpecErrors([SpecError("", "a subscription is a mapping", 1)])
-        return subscriptions.validate(data, lines)
-    return subscriptions.validate(body())
+        return documents.validate(data, lines)
+    return documents.validate(body())
 
 
 def find(session: Session, project: Project, name: str) -> Subscription | None:
@@ -51,7 +53,7 @@ def create(project_name: str) -> Any:
         )
         session.add(row)
         commit(session, f"subscription {row.name!r}")
-        scheduler.sync_subscription(session, row)
+        sync.sync_subscription(session, row)
         return jsonify(views.subscription(row)), 201
 
 
@@ -60,12 +62,12 @@ def apply(project_name: str) -> Any:
     """Make the project's subscriptions those of the file: create, update, and with
     `?prune=true` delete the ones it no longer lists. All or nothing."""
     if request.mimetype in YAML_TYPES:
-        docs = subscriptions.validate_many(request.get_data())
+        docs = documents.validate_many(request.get_data())
     else:
         data = json_body()
         if not isinstance(data, dict | list):
             raise ApiError(400, "expected a JSON object or list body (or YAML)")
-        docs = subscriptions.validate_many(data)
+        docs = documents.validate_many(data)
     prune = request.args.get("prune", "false").lower() in {"1", "true", "yes"}
     outcome: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": [], "deleted": []}
     with runtime.get().db.session() as session:
@@ -84,7 +86,7 @@ def apply(project_name: str) -> Any:
                 outcome["unchanged"].append(name)
                 continue
             session.flush()
-            scheduler.sync_subscription(session, row)
+            sync.sync_subscription(session, row)
         if prune:
             listed = {spec["name"].strip() for spec in docs}
             rows = session.scalars(
@@ -123,7 +125,7 @@ def replace(project_name: str, name: str) -> Any:
     with runtime.get().db.session() as session:
         row = get(session, project_name, name)
         row.spec = spec
-        scheduler.sync_subscription(session, row)
+        sync.sync_subscription(session, row)
         return jsonify(views.subscription(row))
 
 
@@ -134,7 +136,7 @@ def pause_or_resume(project_name: str, name: str, action: str) -> Any:
     with runtime.get().db.session() as session:
         row = get(session, project_name, name)
         row.paused = action == "pause"
-        scheduler.sync_subscription(session, row)
+        sync.sync_subscription(session, row)
         return jsonify(views.subscription(row))
 
 
@@ -142,7 +144,7 @@ def pause_or_resume(project_name: str, name: str, action: str) -> Any:
 def schedules(project_name: str, name: str) -> Any:
     """The subscription's schedules: state, next slot, and recent slots fired or skipped."""
     with runtime.get().db.session() as session:
-        shown = scheduler.history(session, get(session, project_name, name).id)
+        shown = sync.history(session, get(session, project_name, name).id)
     return jsonify(views.jsonable(shown))
 
 

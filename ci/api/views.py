@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ci.models import Condition, Decision, Delivery, Project, Run, Source, Subscription
+from ci.store.models import Condition, Decision, Delivery, Project, Run, Source, Subscription
 
 
 def _time(value: datetime | None) -> str | None:

@@ -7,8 +7,9 @@ from typing import IO, Any
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import DBAPIError, TimeoutError
 
-from ci import intake, runtime
+from ci import runtime
 from ci.api import errors
+from ci.intake import receipt
 from schemas.errors import UnknownPlugin
 from webhooks.registry import providers
 
@@ -16,9 +17,9 @@ blueprint = Blueprint("webhooks", __name__)
 CHUNK = 64 * 1024
 
 
-def _sources() -> intake.SourceCache:
+def _sources() -> receipt.SourceCache:
     # One cache per app: a new app (a test, a reload) starts from the database.
-    return current_app.extensions.setdefault("axon.sources", intake.SourceCache())
+    return current_app.extensions.setdefault("axon.sources", receipt.SourceCache())
 
 
 @blueprint.post("/webhooks/<provider_name>/<source_name>")
@@ -32,24 +33,24 @@ def receive(provider_name: str, source_name: str) -> Any:
     source = _sources().get(rt.db, provider_name, source_name)
     if source is None:
         reason = f"no {provider_name} source named {source_name!r}"
-        intake.record_rejection(rt.db, provider_name, None, headers, reason)
+        receipt.record_rejection(rt.db, provider_name, None, headers, reason)
         return _answer(404, "unknown_source", reason)
     cap, keep = rt.settings.max_body_bytes, rt.settings.rejected_body_bytes
     if request.content_length is not None and request.content_length > cap:
         reason = f"body of {request.content_length} bytes is over the {cap}-byte limit"
         # Content-Length promises at least this much, so reading it cannot hang.
         prefix = request.input_stream.read(min(max(keep, 0), request.content_length))
-        intake.record_rejection(
+        receipt.record_rejection(
             rt.db, provider_name, source, headers, reason, prefix, request.content_length, keep
         )
         return _answer(413, "too_large", reason)
     body, over = _read_body(cap)
     if over:
         reason = f"chunked body is over the {cap}-byte limit"
-        intake.record_rejection(rt.db, provider_name, source, headers, reason, body, keep=keep)
+        receipt.record_rejection(rt.db, provider_name, source, headers, reason, body, keep=keep)
         return _answer(413, "too_large", reason)
     provider = provider_cls(allow_legacy_signatures=source.allow_legacy_signatures)
-    outcome = intake.receive(rt.db, provider, source, headers, body, keep_rejected=keep)
+    outcome = receipt.receive(rt.db, provider, source, headers, body, keep_rejected=keep)
     if outcome.state == "unknown_source":
         _sources().forget(provider_name, source_name)
     return _answer(outcome.status, outcome.state, outcome.message, delivery=outcome.delivery_id)

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from ci.cli_client import deliveries, events, ops, projects, sources, subscriptions
-from ci.cli_spec import check, schema
+from ci.cli.client import deliveries, events, ops, projects, sources, subscriptions
+from ci.cli.spec import check, schema
 from schemas.settings import SettingsError
 
 
@@ -33,11 +33,12 @@ def main() -> None:
 @click.option("--port", default=None, type=int, help="Port (AXON_PORT, default 8000).")
 def serve(host: str | None, port: int | None) -> None:
     """Serve the API and webhooks; embedded mode also runs the worker and the agent."""
-    from ci import migrate, runtime
+    from ci import runtime, wiring
     from ci.api.access import MissingApiToken, require_api_token
     from ci.app import create_app
     from ci.config import Settings
     from ci.embedded import Server
+    from ci.store import migrate
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings.from_env(**overrides)
@@ -46,7 +47,7 @@ def serve(host: str | None, port: int | None) -> None:
     except MissingApiToken as exc:
         raise click.ClickException(str(exc)) from exc
     runtime.protect_process()
-    rt = runtime.init(settings)
+    rt = wiring.wire(runtime.init(settings))
     migrate.upgrade(rt.db.engine)
     mode = "embedded: SQLite-ready, in-process worker, local runner" if settings.embedded else "API"
     click.echo(f"Axon ({mode}) serving on http://{settings.host}:{settings.port}")
@@ -57,10 +58,10 @@ def serve(host: str | None, port: int | None) -> None:
 @click.option("--concurrency", "-c", default=2, type=int, help="Worker processes.")
 def worker(concurrency: int) -> None:
     """Run a Celery worker on AXON_BROKER_URL."""
-    from ci import runtime
+    from ci import runtime, wiring
 
     runtime.protect_process()
-    rt = runtime.init()
+    rt = wiring.wire(runtime.init())
     # A node name per process: two workers on one host must not share a control queue.
     node = f"axon-{os.getpid()}@%h"
     argv = ["worker", "--loglevel", "INFO", "-Q", rt.settings.queue, "-n", node]
@@ -70,11 +71,11 @@ def worker(concurrency: int) -> None:
 @main.command()
 def agent() -> None:
     """Watch the runner and turn what it sees into run statuses; sweep lost work."""
-    from ci import agent as agent_module
-    from ci import runtime
+    from ci import runtime, wiring
+    from ci.agent import process
 
     runtime.protect_process()
-    agent_module.run_forever(runtime.init())
+    process.run_forever(wiring.wire(runtime.init()))
 
 
 @main.command()
@@ -82,11 +83,11 @@ def scheduler() -> None:
     """Fire the subscriptions' schedules, each slot exactly once (several may run)."""
     import threading
 
-    from ci import runtime
-    from ci import scheduler as schedules
+    from ci import runtime, wiring
+    from ci.schedules import firing
 
     runtime.protect_process()
-    schedules.run_forever(runtime.init(), threading.Event())
+    firing.run_forever(wiring.wire(runtime.init()), threading.Event())
 
 
 @main.group()
@@ -97,7 +98,8 @@ def db() -> None:
 @db.command()
 def upgrade() -> None:
     """Apply migrations to AXON_DATABASE_URL."""
-    from ci import migrate, runtime
+    from ci import runtime
+    from ci.store import migrate
 
     migrate.upgrade(runtime.init().db.engine)
     click.echo("database is up to date")

@@ -1,6 +1,6 @@
 """The README's settings tables, generated from the settings models.
 
-`python -m ci.settings_table` prints them; `--write README.md` puts each between its markers
+`python -m ci.cli.settings_table` prints them; `--write README.md` puts each between its markers
 (`<!-- settings:NAME -->` ... `<!-- /settings:NAME -->`); a test fails when the README drifts.
 """
 

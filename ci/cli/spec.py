@@ -10,10 +10,10 @@ from typing import Any
 import click
 import yaml
 
-from ci import matrix as matrices
-from ci.compiler import CompiledRun, compile_matrix, compile_operation
-from ci.placeholders import placeholder_context
-from ci.subscriptions import json_schema as subscription_schema
+from ci.compile import matrix as matrices
+from ci.compile.compiler import CompiledRun, compile_matrix, compile_operation
+from ci.compile.placeholders import placeholder_context
+from ci.intake.documents import json_schema as subscription_schema
 from schemas.errors import SpecError, SpecErrors
 from schemas.spec import (
     COMPONENT_SOURCES,

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ci.refs import RefError, read_ref
-from ci.render import Renderer
+from ci.compile.refs import RefError, read_ref
+from ci.compile.templating import Renderer
 from schemas.spec import V1Component, V1Operation
 from schemas.spec_io import V1IO, TypeMismatch, coerce, is_template
 from schemas.spec_source import Path

@@ -1,8 +1,9 @@
 """Compile an operation and an event's context into runs: typed params, argv, env, timeout.
 
 Steps: apply presets; find the component (inline, dagRef, pathRef, hubRef, urlRef, see
-`ci.refs`); apply the operation's overrides and runPatch with its patchStrategy (`ci.patching`);
-check a dag's graph (`ci.dag`); bind params to inputs and outputs; render the run.
+`ci.compile.refs`); apply the operation's overrides and runPatch with its patchStrategy
+(`ci.compile.patching`); check a dag's graph (`ci.compile.dag`); bind params to inputs and
+outputs; render the run.
 
 Params are rendered first, seeing only the context namespaces: `event` and `globals` (and any
 other namespace the caller puts in `context`, such as `connections`). A `ref: ops.X | dag |
@@ -39,13 +40,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ci import dag as dags
-from ci import matrix as matrices
-from ci.binding import Binder, Bound
-from ci.patching import apply_operation, apply_presets
-from ci.refs import Fetch, resolve_component
-from ci.render import Renderer
-from ci.unsupported import in_dag, unsupported
+from ci.compile import dag as dags
+from ci.compile import matrix as matrices
+from ci.compile.binding import Binder, Bound
+from ci.compile.patching import apply_operation, apply_presets
+from ci.compile.refs import Fetch, resolve_component
+from ci.compile.templating import Renderer
+from ci.compile.unsupported import in_dag, unsupported
 from schemas.errors import SpecError, SpecErrors
 from schemas.spec import V1Component, V1Operation
 from schemas.spec_dag import V1Dag

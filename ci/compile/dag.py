@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ci.patching import dump, patch, patch_run
+from ci.compile.patching import dump, patch, patch_run
 from schemas.errors import SpecError
 from schemas.spec import V1Operation
 from schemas.spec_dag import V1Dag

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ci.db import utcnow
-from ci.models import Delivery
+from ci.store.db import utcnow
+from ci.store.models import Delivery
 from schemas.status import DeliveryStatus
 
 D = DeliveryStatus

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, field_validator
 from pydantic.json_schema import WithJsonSchema
 
-from ci import comparison
+from ci.reporting import comparison
 from notifiers.registry import notifiers
 from schemas.errors import SpecError, SpecErrors
 from schemas.limits import MAX_DEPTH, document_problem, nesting_problem

@@ -11,16 +11,17 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from ci import deliveries, outbox
-from ci.db import Database, utcnow
-from ci.models import Delivery, Source
+from ci.agent import outbox
+from ci.intake import delivery_state
+from ci.store.db import Database, utcnow
+from ci.store.models import Delivery, Source
 from schemas.errors import PayloadError, SignatureError
 from schemas.status import DeliveryStatus
 from webhooks.base import WebhookProvider
 
 # Headers worth keeping with a delivery; never Authorization or cookies.
 KEPT_HEADERS = ("content-type", "user-agent")
-# The longest delivery id kept: the width of `deliveries.dedupe_key`.
+# The longest delivery id kept: the width of `delivery_state.dedupe_key`.
 MAX_DELIVERY_ID = 128
 # What a refused delivery keeps of its body when the caller does not say (AXON_REJECTED_BODY_BYTES).
 REJECTED_BODY_BYTES = 4096
@@ -109,7 +110,7 @@ def record_rejection(
     Only the first `keep` bytes of the body are kept, with its `size` (default: `len(body)`):
     anyone can send a refused delivery, so its whole body would let anyone fill the disk.
     """
-    values = deliveries.new(
+    values = delivery_state.new(
         DeliveryStatus.REJECTED,
         source_id=source.id if source else None,
         provider=provider,
@@ -168,7 +169,7 @@ def receive(
         provider.decode(headers, body)
     except PayloadError as exc:
         status, reason = DeliveryStatus.MALFORMED, _text(str(exc))
-    values = deliveries.new(
+    values = delivery_state.new(
         status,
         source_id=source.id,
         provider=provider.name,
@@ -180,7 +181,7 @@ def receive(
         body_size=len(body),
         received_at=now,
         processed_at=None if status == DeliveryStatus.RECEIVED else now,
-        enqueued_at=None,  # the outbox relay publishes it (ci.outbox)
+        enqueued_at=None,  # the outbox relay publishes it (ci.agent.outbox)
     )
     try:
         delivery_id = _insert(db, values)

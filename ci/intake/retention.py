@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, delete, exists, select
 from sqlalchemy.orm import aliased
 
-from ci.db import utcnow
-from ci.models import Delivery, Run, ScheduleFire
 from ci.runtime import Runtime
+from ci.store.db import utcnow
+from ci.store.models import Delivery, Run, ScheduleFire
 from schemas.status import DONE, DeliveryStatus
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import ndtr
 
-from ci import matrix as expansion
+from ci.compile import matrix as expansion
 from ci.optimize.gp import GaussianProcess
 from ci.optimize.history import History, Key, Trial, key
 from ci.optimize.space import Cube

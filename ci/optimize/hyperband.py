@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ci import matrix as expansion
+from ci.compile import matrix as expansion
 from ci.optimize.history import History, Trial
 from schemas.spec_matrix import V1Hyperband, V1RandomSearch
 

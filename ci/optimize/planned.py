@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from ci import matrix as expansion
+from ci.compile import matrix as expansion
 from ci.optimize.history import History, key
 from schemas.spec_matrix import V1GridSearch, V1Mapping, V1RandomSearch
 

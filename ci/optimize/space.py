@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ci import matrix as expansion
+from ci.compile import matrix as expansion
 from schemas.spec_hp import HpKind, V1HpChoice
 
 

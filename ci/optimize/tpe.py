@@ -26,7 +26,7 @@ import hyperopt
 import numpy as np
 from hyperopt import hp
 
-from ci import matrix as expansion
+from ci.compile import matrix as expansion
 from ci.optimize.history import History, Key, Trial, key, loss
 from schemas.spec_hp import HpKind, V1HpPChoice, is_finite
 from schemas.spec_matrix import V1Hyperopt

@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from ci.db import Database, utcnow
-from ci.hooks import Target
-from ci.models import Condition, Notification, NotificationAttempt
+from ci.reporting.run_hooks import Target
 from ci.runtime import Runtime
+from ci.store.db import Database, utcnow
+from ci.store.models import Condition, Notification, NotificationAttempt
 from notifiers.base import Notifier, PermanentError, Receipt, Report, TransientError
 from schemas.status import NotificationState
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ci.models import Run
+from ci.store.models import Run
 from notifiers.base import Comparison
 from schemas.errors import SpecError
 from schemas.status import RunStatus

@@ -10,14 +10,14 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from ci import comparison, hooks
-from ci import report_attempts as attempts
 from ci.config import Settings
-from ci.db import Database, utcnow
-from ci.hooks import Target
-from ci.models import Condition, Notification, Run, Source, Subscription
-from ci.report_attempts import Work
+from ci.reporting import attempts as attempts
+from ci.reporting import comparison, run_hooks
+from ci.reporting.attempts import Work
+from ci.reporting.run_hooks import Target
 from ci.runtime import Runtime
+from ci.store.db import Database, utcnow
+from ci.store.models import Condition, Notification, Run, Source, Subscription
 from notifiers.base import Receipt, Report
 from notifiers.registry import notifiers
 from schemas.status import RunStatus
@@ -32,7 +32,7 @@ def targets(rt: Runtime, run: Run) -> dict[str, dict[str, Any]]:
     the event names a commit) and Slack (when a default webhook is set)."""
     spec = run.subscription.spec if run.subscription else {}
     if "report" in spec:
-        named = hooks.named_connections(spec["report"])
+        named = run_hooks.named_connections(spec["report"])
         return {
             name: dict(config or {}) for name, config in spec["report"].items() if name not in named
         }
@@ -256,12 +256,12 @@ def _pending(
 def _hooked(rt: Runtime, run: Run, report: Report) -> Iterator[Work]:
     """What the run's hooks and plugins.notifications ask for at this status, and why not."""
     report_spec = (run.subscription.spec if run.subscription else {}).get("report") or {}
-    decided = hooks.decide(
-        hooks.hooks_of(run.compiled),
+    decided = run_hooks.decide(
+        run_hooks.hooks_of(run.compiled),
         report.status,
         report_spec,
         notifiers.names(),
-        hooks.context(report),
+        run_hooks.context(report),
     )
     for decision in decided:
         target = decision.target

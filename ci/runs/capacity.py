@@ -1,7 +1,7 @@
 """Queues with a concurrency limit: a run waits `queued` while its queue is full.
 
-A runner that limits its queues overrides `has_capacity(queue)`. `ci.launch` asks it before each
-submit and leaves the run queued when the answer is no; when a run of that runner ends, the
+A runner that limits its queues overrides `has_capacity(queue)`. `ci.runs.launch` asks it before
+each submit and leaves the run queued when the answer is no; when a run of that runner ends, the
 reaction here sends the start of the oldest runs still queued behind it, and the sweeper sends
 every queued run's start again later in case that message is lost.
 """
@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from ci import lifecycle, runtime
-from ci.models import Run
+from ci import runtime
+from ci.store.models import Run
 from runners.base import Runner
 from runners.registry import runners
 from schemas.status import DONE, RunStatus
@@ -93,10 +93,8 @@ def wake_queued(run_id: int, status: RunStatus) -> None:
     except Exception:  # the transition is committed; the sweeper sends these starts later
         log.warning("could not look for runs queued behind run %s", run_id, exc_info=True)
         return
-    from ci import tasks
-
     for waiting_id in waiting_ids:
-        tasks.enqueue(tasks.start_run, waiting_id)
+        runtime.enqueue("axon.start_run", waiting_id)
 
 
 def _next_in_queue(run_id: int) -> list[int]:
@@ -122,6 +120,3 @@ def _offers_capacity(runner_name: str) -> bool:
         return runners.load(runner_name).limits_queues()
     except Exception:  # an unknown runner: its runs fail on submit and never queue
         return False
-
-
-lifecycle.reactions.append(wake_queued)

@@ -3,7 +3,7 @@
 Only the candidates a SubscriptionIndex finds for an event are decided; the delivery's reason
 counts the others and says why they were passed over. A comment command's params override the
 operation's; `/axon cancel` stops the pull request's runs instead of starting one. A matched
-subscription with `concurrency` has its new run admitted to its group by ci.groups.
+subscription with `concurrency` has its new run admitted to its group by ci.runs.groups.
 """
 
 from __future__ import annotations
@@ -18,18 +18,19 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from ci import deliveries, groups, lifecycle
-from ci.models import Decision, Delivery, Run, Source, Subscription
+# Both trigger classes share their names with tables here, so they go by their modules.
+import triggers.base
+import triggers.subscription
+from ci.intake import delivery_state
+from ci.runs import groups, lifecycle
+from ci.store.models import Decision, Delivery, Run, Source, Subscription
 from schemas.errors import PayloadError, SpecError, SpecErrors
 from schemas.event import Event, storable
 from schemas.spec_io import is_template
 from schemas.status import DONE, DeliveryStatus, RunStatus
 from triggers.base import Check
-from triggers.base import Decision as Verdicts
 from triggers.concurrency import Concurrency
 from triggers.index import SubscriptionIndex
-from triggers.subscription import Subscription as Filter
-from triggers.subscription import compile_subscription
 from webhooks.registry import providers
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ def _act(
     delivery: Delivery,
     event: Event,
     index: int,
-    decided: Verdicts,
+    decided: triggers.base.Decision,
 ) -> Acted:
     """Carry out a matched decision: cancel, or create a run and admit it to its group."""
     if decided.command == "cancel":
@@ -161,7 +162,8 @@ def _webhook(session: Session, delivery: Delivery) -> tuple[list[Event], list[Su
 
 
 def _schedule_fire(session: Session, delivery: Delivery) -> tuple[list[Event], list[Subscription]]:
-    """A schedule's slot (written by ci.scheduler): one event, for its own subscription only."""
+    """A schedule's slot (written by ci.schedules.firing): one event, for its own subscription
+    only."""
     try:
         fire = json.loads(delivery.body)
         subscription = session.get(Subscription, int(fire["subscription_id"]))
@@ -197,24 +199,26 @@ def _summary(
 def _finish(delivery: Delivery, status: DeliveryStatus, reason: str) -> None:
     reason = storable(reason)  # an error may quote the payload's text
     # A redelivery keeps saying what it is a copy of.
-    deliveries.settle(
+    delivery_state.settle(
         delivery, status, f"{delivery.reason}: {reason}" if delivery.reason else reason
     )
 
 
-def _filters(rows: list[Subscription]) -> tuple[list[Filter], list[tuple[Subscription, str]]]:
+def _filters(
+    rows: list[Subscription],
+) -> tuple[list[triggers.subscription.Subscription], list[tuple[Subscription, str]]]:
     filters, broken = [], []
     for row in rows:
         try:
-            filters.append(compile_subscription(row.id, row.name, row.spec))
+            filters.append(triggers.subscription.compile_subscription(row.id, row.name, row.spec))
         except (SpecError, SpecErrors) as exc:
             # Stored subscriptions are validated, but a newer Axon may read them differently.
             broken.append((row, f"the subscription is invalid: {exc}"))
     return filters, broken
 
 
-def _broken(row: Subscription, reason: str) -> Verdicts:
-    return Verdicts(row.id, row.name, False, (Check("spec", False, reason),))
+def _broken(row: Subscription, reason: str) -> triggers.base.Decision:
+    return triggers.base.Decision(row.id, row.name, False, (Check("spec", False, reason),))
 
 
 def _pull_request_head(
@@ -332,7 +336,7 @@ def _with_params(operation: dict[str, Any], params: dict[str, Any]) -> dict[str,
 
 
 def _decision(
-    delivery: Delivery, index: int, event: Event, decided: Verdicts, acted: Acted
+    delivery: Delivery, index: int, event: Event, decided: triggers.base.Decision, acted: Acted
 ) -> Decision:
     return Decision(
         delivery_id=delivery.id,

@@ -2,8 +2,8 @@
 
 triggers.concurrency decides; this module carries it out. A run the group holds back is
 `on_schedule`; it is compiled and started when its turn comes: when a run of its group ends (a
-reaction of ci.tasks), when its debounce window closes (a task sent with a countdown), or when
-the sweeper finds it overdue (that task was lost).
+reaction ci.wiring registers), when its debounce window closes (a task sent with a countdown),
+or when the sweeper finds it overdue (that task was lost).
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ci import launch, lifecycle
-from ci.db import Database, after_commit, utcnow
-from ci.models import Run, Subscription
+from ci import runtime
+from ci.runs import launch, lifecycle
 from ci.runtime import Runtime
+from ci.store.db import Database, after_commit, utcnow
+from ci.store.models import Run, Subscription
 from schemas.errors import SpecError, SpecErrors
 from schemas.event import Event
 from schemas.status import RunStatus
@@ -188,11 +189,5 @@ def _ask_again(session: Session, run_id: int, at: datetime) -> None:
 
 
 def _send(session: Session, name: str, run_id: int, **options: float) -> None:
-    """Enqueue the ci.tasks task `name` once the transaction commits."""
-
-    def send() -> None:
-        from ci import tasks  # tasks imports this module for its reaction
-
-        tasks.enqueue(getattr(tasks, name), run_id, **options)
-
-    after_commit(session, send)
+    """Enqueue the task `axon.<name>` once the transaction commits."""
+    after_commit(session, lambda: runtime.enqueue(f"axon.{name}", run_id, **options))

@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ci import capacity, lifecycle
-from ci.compiler import CompiledRun, compile_operation
-from ci.models import Project, Run
-from ci.refs import ref_options
+from ci.compile.compiler import CompiledRun, compile_operation
+from ci.compile.refs import ref_options
+from ci.runs import capacity, lifecycle
 from ci.runtime import Runtime
+from ci.store.models import Project, Run
 from runners.base import GitCheckout, Runner, RunnerUnavailable, RunSpec
 from schemas.errors import SpecError, SpecErrors
 from schemas.spec import load_operation
@@ -27,7 +27,7 @@ def start_run(rt: Runtime, session: Session, run_id: int) -> None:
     """Take the run as far as it can go: created → compiled → queued → scheduled.
 
     Each step checks where an earlier attempt got to, so a retried task resumes there. A run
-    whose queue is full stays queued; `ci.capacity` sends its start again when room frees up.
+    whose queue is full stays queued; `ci.runs.capacity` sends its start again when room frees up.
     """
     run = session.get(Run, run_id, with_for_update=True)
     if run is None:

@@ -8,8 +8,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from ci.db import after_commit, utcnow
-from ci.models import Condition, Run
+from ci.store.db import after_commit, utcnow
+from ci.store.models import Condition, Run
 from schemas.status import DONE, RunStatus
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
 }
 
 # Called after the transaction that made a transition commits, with (run id, new status).
-# ci.tasks registers the reactions (reporting, and later pipelines and optimizers).
+# ci.wiring registers the reactions, in its stated order (queues, reporting, groups).
 reactions: list[Callable[[int, RunStatus], None]] = []
 
 

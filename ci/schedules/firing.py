@@ -22,130 +22,24 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ci import deliveries, launch, schedule_state
-from ci.db import Base, after_commit, utcnow
-from ci.dispatch import SCHEDULE
-from ci.models import Delivery, Run, ScheduleFire, Subscription
-from ci.models import Schedule as ScheduleRow
+from ci import runtime
+from ci.intake import delivery_state
+from ci.runs import launch
+from ci.runs.dispatch import SCHEDULE
 from ci.runtime import Runtime
+from ci.schedules.sync import end, mirror_pause, reconcile, slot_key, sync_all, timing_of
+from ci.store.db import Base, after_commit, utcnow
+from ci.store.models import Delivery, Run, ScheduleFire, Subscription
+from ci.store.models import Schedule as ScheduleRow
 from ci.supervision import Backoff
-from schemas.errors import SpecError
-from schemas.status import DONE, DeliveryStatus, RunStatus, ScheduleState
-from triggers.schedules import Schedule, entries
+from schemas.status import DONE, DeliveryStatus, RunStatus
+from triggers.schedules import Schedule
 
 log = logging.getLogger(__name__)
 # dependsOnPast: how soon a slot waiting for the previous run is looked at again.
 RECHECK = timedelta(seconds=10)
 # How often a running scheduler resumes schedules whose subscription was resumed behind its back.
 RECONCILE_SECONDS = 60.0
-
-
-def sync_subscription(
-    session: Session, subscription: Subscription, now: datetime | None = None
-) -> list[ScheduleRow]:
-    """Make the subscription's schedule rows match its spec and its paused flag.
-
-    Call it whenever a subscription is created, changed, paused or resumed (a deleted one
-    takes its rows with it). A new or changed entry starts afresh: its first slot is the first
-    after `now`. A resumed one keeps its place: the slots it missed while paused go to its
-    catch-up policy, as a Kubernetes CronJob's do.
-    """
-    now = now or utcnow()
-    # Two callers syncing one subscription take turns, so neither inserts a row twice.
-    session.execute(
-        select(Subscription.id).where(Subscription.id == subscription.id).with_for_update()
-    )
-    rows = {
-        row.entry: row
-        for row in session.scalars(
-            select(ScheduleRow)
-            .where(ScheduleRow.subscription_id == subscription.id)
-            .with_for_update()
-        )
-    }
-    synced = []
-    for index, entry in enumerate(entries(subscription.spec)):
-        row = rows.pop(index, None)
-        if row is None:
-            row = ScheduleRow(subscription_id=subscription.id, entry=index, spec=entry)
-            session.add(row)
-            _restart(row, now)
-        elif row.spec != entry:
-            row.spec = entry
-            _restart(row, now)
-        _mirror_pause(row, subscription.paused)
-        synced.append(row)
-    for row in rows.values():
-        session.delete(row)
-    session.flush()
-    return synced
-
-
-def sync_all(session: Session, now: datetime | None = None) -> int:
-    """Sync every subscription whose rows do not match its spec or paused flag; how many."""
-    held: dict[int, list[tuple[Any, bool]]] = {}
-    for sub_id, spec, state in session.execute(
-        select(ScheduleRow.subscription_id, ScheduleRow.spec, ScheduleRow.state).order_by(
-            ScheduleRow.subscription_id, ScheduleRow.entry
-        )
-    ):
-        held.setdefault(sub_id, []).append((spec, state == ScheduleState.PAUSED))
-    stale = [
-        subscription
-        for subscription in session.scalars(select(Subscription).order_by(Subscription.id))
-        if [spec for spec, _ in held.get(subscription.id, [])] != entries(subscription.spec)
-        or any(paused != subscription.paused for _, paused in held.get(subscription.id, []))
-    ]
-    for subscription in stale:
-        sync_subscription(session, subscription, now)
-    return len(stale)
-
-
-def _key(row: ScheduleRow) -> str:
-    """What a slot's jitter hashes: the same for every scheduler and every restart."""
-    return f"{row.subscription_id}/{row.entry}"
-
-
-def _timing(row: ScheduleRow) -> Schedule | None:
-    try:
-        return Schedule.from_spec(row.spec, f"on.schedule[{row.entry}]")
-    except SpecError as exc:
-        # Stored subscriptions are validated, but a newer Axon may read them differently.
-        _end(row, f"the schedule is invalid: {exc}")
-        return None
-
-
-def _restart(row: ScheduleRow, now: datetime) -> None:
-    schedule_state.move(row, ScheduleState.ACTIVE)
-    row.fired_count, row.last_fire_at = 0, None
-    timing = _timing(row)
-    if timing is None:
-        return
-    row.next_slot_at = timing.next_after(now)
-    ended = timing.end_reason(0, row.next_slot_at)
-    if ended or row.next_slot_at is None:
-        _end(row, ended)
-        return
-    row.next_fire_at = timing.due_at(row.next_slot_at, _key(row))
-
-
-def _mirror_pause(row: ScheduleRow, paused: bool) -> None:
-    if row.state == ScheduleState.ENDED:
-        return
-    if paused:
-        schedule_state.move(row, ScheduleState.PAUSED, "the subscription is paused")
-        return
-    if row.state == ScheduleState.PAUSED:
-        timing = _timing(row)
-        if timing is None or row.next_slot_at is None:
-            return
-        schedule_state.move(row, ScheduleState.ACTIVE)
-        row.next_fire_at = timing.due_at(row.next_slot_at, _key(row))
-
-
-def _end(row: ScheduleRow, reason: str) -> None:
-    schedule_state.move(row, ScheduleState.ENDED, reason)
-    log.info("schedule %s of subscription %s ended: %s", row.entry, row.subscription_id, reason)
 
 
 @dataclass
@@ -192,25 +86,23 @@ def tick(rt: Runtime, now: datetime | None = None, batch: int = 500) -> dict[str
 
 
 def _enqueue(out: Outcome) -> None:
-    from ci import tasks
-
     for delivery_id in out.deliveries:
-        tasks.enqueue(tasks.process_delivery, delivery_id)
+        runtime.enqueue("axon.process_delivery", delivery_id)
     for run_id in out.on_runner:
-        tasks.enqueue(tasks.stop_run, run_id)
+        runtime.enqueue("axon.stop_run", run_id)
 
 
 def _advance(session: Session, row: ScheduleRow, paused: bool, now: datetime, out: Outcome) -> None:
     """Fire or skip the schedule's due slots, then point it at its next one."""
-    timing = _timing(row)
+    timing = timing_of(row)
     if timing is None or row.next_slot_at is None:  # invalid (and so ended just now)
         out.ended += 1
         return
     if paused:
         out.paused += 1
-        _mirror_pause(row, True)
+        mirror_pause(row, True)
         return
-    plan = timing.plan(row.next_slot_at, now, _key(row))
+    plan = timing.plan(row.next_slot_at, now, slot_key(row))
     for slot, reason in plan.skip:
         _skip(session, row, slot, reason, out)
     next_slot, waiting = plan.next_slot, ""
@@ -230,12 +122,12 @@ def _advance(session: Session, row: ScheduleRow, paused: bool, now: datetime, ou
     ended = timing.end_reason(row.fired_count, next_slot)
     if ended or next_slot is None:
         out.ended += 1
-        _end(row, ended)
+        end(row, ended)
     elif waiting:
         out.waiting += 1
         row.reason, row.next_fire_at = waiting, now + RECHECK
     else:
-        row.reason, row.next_fire_at = "", timing.due_at(next_slot, _key(row))
+        row.reason, row.next_fire_at = "", timing.due_at(next_slot, slot_key(row))
 
 
 def _guard(
@@ -327,7 +219,7 @@ def _fire(session: Session, row: ScheduleRow, slot: datetime, reason: str, out: 
     stamp, received = slot.isoformat(), utcnow()
     fire = {"subscription_id": row.subscription_id, "schedule": row.entry, "fire_at": stamp}
     # No source: the scheduler is the sender; the slot's own row is what makes it unique.
-    delivery = deliveries.new(
+    delivery = delivery_state.new(
         DeliveryStatus.RECEIVED,
         provider=SCHEDULE,
         dedupe_key=f"{row.id}:{stamp}"[:128],
@@ -364,20 +256,6 @@ def _record(
     return session.scalar(_SLOT[session.get_bind().dialect.name], values) is not None
 
 
-def reconcile(rt: Runtime, now: datetime | None = None) -> int:
-    """Resume the schedules of subscriptions resumed without a sync; returns how many."""
-    with rt.db.session() as session:
-        stale = session.scalars(
-            select(Subscription)
-            .join(ScheduleRow, ScheduleRow.subscription_id == Subscription.id)
-            .where(ScheduleRow.state == ScheduleState.PAUSED, Subscription.paused.is_(False))
-            .distinct()
-        ).all()
-        for subscription in stale:
-            sync_subscription(session, subscription, now)
-        return len(stale)
-
-
 def run_forever(
     rt: Runtime, stop_event: threading.Event, interval: float = 1.0, batch: int = 500
 ) -> None:
@@ -403,23 +281,3 @@ def run_forever(
         # A full batch means more are due: go on at once instead of falling behind.
         if counts.get("due", 0) < batch:
             stop_event.wait(interval)
-
-
-def history(session: Session, subscription_id: int, limit: int = 50) -> list[dict[str, Any]]:
-    """The subscription's schedules and their latest slots, fired or skipped with the reason."""
-    shown = []
-    for row in session.scalars(
-        select(ScheduleRow)
-        .where(ScheduleRow.subscription_id == subscription_id)
-        .order_by(ScheduleRow.entry)
-    ):
-        slots = session.execute(
-            select(ScheduleFire.fire_at, ScheduleFire.delivery_id, ScheduleFire.reason)
-            .where(ScheduleFire.schedule_id == row.id)
-            .order_by(ScheduleFire.fire_at.desc())
-            .limit(limit)
-        )
-        fields = ("entry", "state", "reason", "next_fire_at", "last_fire_at", "fired_count")
-        shown.append({name: getattr(row, name) for name in fields})
-        shown[-1]["slots"] = [dict(slot._mapping) for slot in slots]
-    return shown

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ci.models import Schedule
+from ci.store.models import Schedule
 from schemas.status import ScheduleState
 
 S = ScheduleState

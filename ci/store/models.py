@@ -20,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ci.db import Base, UTCDateTime, utcnow
+from ci.store.db import Base, UTCDateTime, utcnow
 from schemas.status import RunStatus, ScheduleState
 
 Json = JSON().with_variant(JSONB(), "postgresql")
@@ -83,7 +83,9 @@ class Delivery(Base):
     # NULL for rejected deliveries: an unsigned copy must not block the genuine one.
     dedupe_key: Mapped[str | None] = mapped_column(String(128))
     event_name: Mapped[str] = mapped_column(String(64), default="")
-    status: Mapped[str] = mapped_column(String(16), index=True)  # DeliveryStatus: ci.deliveries
+    status: Mapped[str] = mapped_column(
+        String(16), index=True
+    )  # DeliveryStatus: ci.intake.delivery_state
     reason: Mapped[str] = mapped_column(Text, default="")
     headers: Mapped[dict[str, str]] = mapped_column(Json, default=dict)
     body: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
@@ -186,7 +188,7 @@ class Run(Base):
 
 
 class Condition(Base):
-    """One status a run went through: the status history, written only by ci.lifecycle."""
+    """One status a run went through: the status history, written only by ci.runs.lifecycle."""
 
     __tablename__ = "conditions"
 
@@ -210,7 +212,7 @@ class Notification(Base):
     condition_id: Mapped[int] = mapped_column(ForeignKey("conditions.id", ondelete="CASCADE"))
     target: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(24))
-    state: Mapped[str] = mapped_column(String(16))  # NotificationState: ci.report_attempts
+    state: Mapped[str] = mapped_column(String(16))  # NotificationState: ci.reporting.attempts
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # While `retrying`: when the next attempt is due. Kept here, so that neither a re-sent task
     # nor a restarted worker starts the target's retry budget over.
@@ -233,7 +235,7 @@ class Schedule(Base):
     subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
     entry: Mapped[int] = mapped_column(Integer)  # its index in `on.schedule`
     spec: Mapped[dict[str, Any]] = mapped_column(Json)
-    # ScheduleState, written by ci.schedule_state.
+    # ScheduleState, written by ci.schedules.state.
     state: Mapped[str] = mapped_column(String(16), default=ScheduleState.ACTIVE)
     # Why it is ended, or what it is waiting for; shown beside the schedule.
     reason: Mapped[str] = mapped_column(Text, default="")
@@ -285,7 +287,7 @@ class NotificationAttempt(Base):
     # What asked for it: "report" (the subscription), "hooks[0]", "plugins.notifications[1]".
     via: Mapped[str] = mapped_column(String(64), default="report")
     status: Mapped[str] = mapped_column(String(24))
-    state: Mapped[str] = mapped_column(String(16))  # NotificationState: ci.report_attempts
+    state: Mapped[str] = mapped_column(String(16))  # NotificationState: ci.reporting.attempts
     http_status: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text, default="")
     receipt_id: Mapped[str] = mapped_column(String(256), default="")

@@ -5,8 +5,8 @@ and how many API calls a run costs.
 
 Each rep starts a fresh double in its own process (real-time clock; it notes the wall time of
 every write its simulated controllers make), creates `--runs` runs in a fresh PostgreSQL
-database, and submits them all through `ci.launch.start_run` (four threads, as workers would)
-while `ci.agent.Agent` watches, as `axon agent` does, in this process. Every pod runs
+database, and submits them all through `ci.runs.launch.start_run` (four threads, as workers would)
+while `ci.agent.process.Agent` watches, as `axon agent` does, in this process. Every pod runs
 `--seconds` and writes two log lines. For each run and each of `starting` (the Job is stored),
 `running` (its pod turns Running) and `succeeded` (the Job gets Complete=True): the lag from
 the double's write to the commit of Axon's transition (a reaction to the transition notes the
@@ -158,9 +158,9 @@ def axon_rep(rt: Any, runs: int, seconds: float, rep: int) -> dict[str, Any]:
     """Create and submit `runs` runs while an agent watches; when each status committed."""
     from sqlalchemy import select
 
-    from ci import launch, lifecycle
-    from ci.agent import Agent
-    from ci.models import Project, Run
+    from ci.agent.process import Agent
+    from ci.runs import launch, lifecycle
+    from ci.store.models import Project, Run
 
     committed: dict[tuple[int, str], float] = {}
 
@@ -282,7 +282,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
 
-    from ci import runtime
+    from ci import runtime, wiring
     from ci.config import Settings
     from tests.conftest import drop_database, fresh_database
 
@@ -299,7 +299,7 @@ def main() -> None:
             secret_key="bench",
             log_level="WARNING",
         )
-        rt = runtime.init(settings)
+        rt = wiring.wire(runtime.init(settings))
         # Each rep's double goes away under the last watches' feet: that is not news.
         for noisy in ("urllib3", "runners.kubernetes.watch"):
             logging.getLogger(noisy).setLevel(logging.ERROR)

@@ -4,7 +4,7 @@
 
 Builds a fresh PostgreSQL database with 10,000 subscriptions of 10 weekly cron schedules each
 (one slot per minute of the week holds about ten of them), then measures, interleaved in three
-reps: `scheduler.tick` with simulated time moving a minute per tick (about ten slots due, each
+reps: `firing.tick` with simulated time moving a minute per tick (about ten slots due, each
 written as a fire and a delivery), a tick with nothing due, and the naive tick: read every
 schedule and ask croniter whether it is due (measured on a sample, scaled to all of them).
 Enqueueing the deliveries is left out (no broker). Prints one JSON document; progress on stderr.
@@ -24,12 +24,13 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, text
 
-from ci import scheduler, tasks
+from ci import runtime
 from ci.config import Settings
-from ci.db import Database
-from ci.models import Project, Subscription
-from ci.models import Schedule as ScheduleRow
 from ci.runtime import Runtime
+from ci.schedules import firing
+from ci.store.db import Database
+from ci.store.models import Project, Subscription
+from ci.store.models import Schedule as ScheduleRow
 from tests.conftest import drop_database, fresh_database
 from triggers.schedules import Schedule
 
@@ -115,7 +116,7 @@ def indexed_ticks(rt: Runtime, first: int, count: int) -> tuple[list[float], lis
     times, fired = [], []
     for i in range(first, first + count):
         started = time.perf_counter()
-        counts = scheduler.tick(rt, now=START + timedelta(minutes=i))
+        counts = firing.tick(rt, now=START + timedelta(minutes=i))
         times.append((time.perf_counter() - started) * 1000)
         fired.append(counts["fired"])
     return times, fired
@@ -126,7 +127,7 @@ def idle_ticks(rt: Runtime, minute: int, count: int) -> list[float]:
     times = []
     for _ in range(count):
         started = time.perf_counter()
-        assert scheduler.tick(rt, now=START + timedelta(minutes=minute, seconds=10))["due"] == 0
+        assert firing.tick(rt, now=START + timedelta(minutes=minute, seconds=10))["due"] == 0
         times.append((time.perf_counter() - started) * 1000)
     return times
 
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ticks", type=int, default=21)
     args = parser.parse_args(argv)
     check_slots()
-    tasks.enqueue = lambda *_, **__: None  # no broker: publishing is not measured
+    runtime.enqueue = lambda *_, **__: None  # no broker: publishing is not measured
     url = fresh_database("axon_bench_scheduler")
     try:
         rt = Runtime(Settings(database_url=url), Database(url), b"bench")

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from ci import dispatch, launch, lifecycle
-from ci.db import Database, utcnow
-from ci.models import Run
+from ci.runs import dispatch, launch, lifecycle
+from ci.store.db import Database, utcnow
+from ci.store.models import Run
 from runners.base import Observation, RunSpec
 from runners.local import LocalRunner
 from schemas.status import DONE, RunStatus
@@ -29,7 +29,7 @@ SECRET = "It's a Secret to Everybody"
 # A job here ends within a second; the deadline only matters on a very busy machine.
 JOB_DEADLINE = 20.0
 
-# The reason and message ci.launch and the local runner give each status, for arranging runs
+# The reason and message ci.runs.launch and the local runner give each status, for arranging runs
 # that got exactly so far.
 REASONS = {
     RunStatus.COMPILED: ("Compiled", "image python:3.11"),

@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from ci import runtime
-from ci.cli import main
-from ci.models import Delivery
+from ci.cli.commands import main
+from ci.store.models import Delivery
 from tests.conftest import API_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ci import agent, launch
-from ci.logs_follow import LogFollowers
-from ci.models import Run
+from ci.agent import recording
+from ci.agent.lanes import Held, Lanes, lane_of
+from ci.agent.logs_follow import LogFollowers
+from ci.runs import launch
+from ci.store.models import Run
 from runners.base import Observation
 from schemas.status import RunStatus
 from tests.ci.conftest import observed_to_end, observed_until, operation
@@ -49,7 +51,7 @@ def test_each_observation_that_is_news_becomes_a_transition_with_the_runners_wor
     observations = observed_to_end(local_runner, external_id)
     assert [o.status for o in observations] == ["starting", "running", "succeeded"]
 
-    applied = [agent.apply(rt, local_runner, o) for o in observations]
+    applied = [recording.apply(rt, local_runner, o) for o in observations]
 
     assert applied == [True, True, True]
     run = axon.run(run_id)
@@ -66,11 +68,13 @@ def test_a_repeated_observation_is_ignored(rt, axon, scheduled, local_runner):
     run_id, external_id = scheduled()
     observations = observed_to_end(local_runner, external_id)
     for observation in observations:
-        agent.apply(rt, local_runner, observation)
+        recording.apply(rt, local_runner, observation)
     before = axon.run(run_id)["conditions"]
 
     # A restarted observer sees the run's whole history again.
-    again = [agent.apply(rt, local_runner, o) for o in observed_to_end(local_runner, external_id)]
+    again = [
+        recording.apply(rt, local_runner, o) for o in observed_to_end(local_runner, external_id)
+    ]
 
     assert again == [False, False, False]
     assert axon.run(run_id)["conditions"] == before
@@ -82,8 +86,8 @@ def test_the_same_status_twice_is_recorded_once(rt, axon, scheduled, local_runne
         external_id, RunStatus.RUNNING, "", "command started", datetime(2024, 5, 6, tzinfo=UTC)
     )
 
-    assert agent.apply(rt, local_runner, running) is True
-    assert agent.apply(rt, local_runner, running) is False
+    assert recording.apply(rt, local_runner, running) is True
+    assert recording.apply(rt, local_runner, running) is False
 
     history = [c["status"] for c in axon.run(run_id)["conditions"]]
     assert history.count("running") == 1
@@ -97,14 +101,14 @@ def test_a_late_running_after_a_stop_request_is_ignored_until_the_job_ends_stopp
     uuid = axon.run(run_id)["uuid"]
     assert client.post(f"/api/v1/runs/{uuid}/stop").json["status"] == "stopping"
 
-    late = [agent.apply(rt, local_runner, o) for o in started]
+    late = [recording.apply(rt, local_runner, o) for o in started]
 
     assert late == [False, False]
     assert axon.run(run_id)["status"] == "stopping"
     with db.session() as session:
         launch.stop_run(rt, session, run_id)
     ended = observed_to_end(local_runner, external_id)
-    assert agent.apply(rt, local_runner, ended[-1]) is True
+    assert recording.apply(rt, local_runner, ended[-1]) is True
     run = axon.run(run_id)
     assert run["status"] == "stopped"
     assert [c["status"] for c in run["conditions"]][-2:] == ["stopping", "stopped"]
@@ -116,10 +120,10 @@ def test_on_a_final_status_the_runners_logs_are_kept_on_the_run(
     run_id, external_id = scheduled("print('epoch 1: loss 0.25')")
     *progress, final = observed_to_end(local_runner, external_id)
     for observation in progress:
-        agent.apply(rt, local_runner, observation)
+        recording.apply(rt, local_runner, observation)
     assert stored(db, run_id).logs is None
 
-    agent.apply(rt, local_runner, final)
+    recording.apply(rt, local_runner, final)
 
     logs = stored(db, run_id).logs
     assert "epoch 1: loss 0.25" in logs
@@ -133,7 +137,7 @@ def test_an_observation_of_an_unknown_external_id_is_ignored(rt, db, axon, sched
     run_id, _ = scheduled()
     stranger = Observation("f" * 32, RunStatus.FAILED, "Error", "exit code 1")
 
-    assert agent.apply(rt, local_runner, stranger) is False
+    assert recording.apply(rt, local_runner, stranger) is False
     assert axon.run(run_id)["status"] == "scheduled"
 
 
@@ -144,7 +148,7 @@ def test_a_job_whose_output_holds_a_nul_byte_still_ends_and_keeps_its_logs(
     observations = observed_to_end(local_runner, external_id)
 
     for observation in observations:
-        agent.apply(rt, local_runner, observation)
+        recording.apply(rt, local_runner, observation)
 
     assert axon.run(run_id)["status"] == "succeeded"
     assert "loss" in stored(db, run_id).logs
@@ -172,7 +176,7 @@ def test_a_run_whose_object_is_gone_fails_as_missing_on_reconcile(
 ):
     run_id, external_id = scheduled(SLEEP)
 
-    ended = agent.reconcile(rt, Forgetful(local_runner))
+    ended = recording.reconcile(rt, Forgetful(local_runner))
 
     assert ended == [external_id]
     run = axon.run(run_id)
@@ -190,7 +194,7 @@ def test_a_stopping_run_whose_object_is_gone_is_stopped_on_reconcile(
     run_id, _ = scheduled(SLEEP)
     client.post(f"/api/v1/runs/{axon.run(run_id)['uuid']}/stop")
 
-    agent.reconcile(rt, Forgetful(local_runner))
+    recording.reconcile(rt, Forgetful(local_runner))
 
     run = axon.run(run_id)
     assert [c["status"] for c in run["conditions"]][-2:] == ["stopping", "stopped"]
@@ -203,8 +207,8 @@ def test_a_run_still_on_the_runner_is_left_alone_and_a_runner_that_cannot_list_i
     holding = Forgetful(local_runner)
     holding.known_ids = lambda: {external_id}
 
-    assert agent.reconcile(rt, holding) == []
-    assert agent.reconcile(rt, local_runner) == []  # the local runner has no known_ids()
+    assert recording.reconcile(rt, holding) == []
+    assert recording.reconcile(rt, local_runner) == []  # the local runner has no known_ids()
     assert axon.run(run_id)["status"] == "scheduled"
 
 
@@ -218,16 +222,16 @@ def test_an_observation_of_a_run_not_stored_yet_is_held_and_applied_in_order(
     with db.session() as session:
         session.get(Run, run_id).external_id = None  # the submit's commit has not landed yet
     at = datetime(2024, 5, 6, tzinfo=UTC)
-    held = agent.Held()
+    held = Held()
     early = Observation(external_id, RunStatus.STARTING, "Created", "", at)
 
     [(since, first)] = held.add(early)
-    assert agent.apply(rt, local_runner, first) is False
+    assert recording.apply(rt, local_runner, first) is False
     held.keep(since, first)
     with db.session() as session:
         session.get(Run, run_id).external_id = external_id
     later = Observation(external_id, RunStatus.RUNNING, "Running", "", at)
-    applied = [agent.apply(rt, local_runner, o) for _, o in held.add(later)]
+    applied = [recording.apply(rt, local_runner, o) for _, o in held.add(later)]
 
     assert applied == [True, True]
     history = [c["status"] for c in axon.run(run_id)["conditions"]]
@@ -235,7 +239,7 @@ def test_an_observation_of_a_run_not_stored_yet_is_held_and_applied_in_order(
 
 
 def test_a_held_observation_is_dropped_after_a_while():
-    held = agent.Held(seconds=0)
+    held = Held(seconds=0)
     held.keep(0.0, Observation("nobody", RunStatus.STARTING))
 
     assert held.add(None) == []
@@ -251,7 +255,7 @@ def test_each_runs_observations_stay_in_order_while_other_runs_are_applied_along
     other = next(
         f"default/jobs/axon-{i}"
         for i in range(100)
-        if agent.lane_of(f"default/jobs/axon-{i}") != agent.lane_of(stuck)
+        if lane_of(f"default/jobs/axon-{i}") != lane_of(stuck)
     )
     release = threading.Event()
     applied: list[tuple[str, RunStatus]] = []
@@ -262,8 +266,8 @@ def test_each_runs_observations_stay_in_order_while_other_runs_are_applied_along
         applied.append((observation.external_id, observation.status))
         return True
 
-    monkeypatch.setattr(agent, "_apply", record)
-    lanes = agent.Lanes(rt=None, runner=None)
+    monkeypatch.setattr(recording, "_apply", record)
+    lanes = Lanes(rt=None, runner=None)
     life = [RunStatus.STARTING, RunStatus.RUNNING, RunStatus.SUCCEEDED]
     for status in life:
         lanes.put(Observation(stuck, status))
@@ -309,13 +313,15 @@ def test_a_finished_runs_logs_are_read_outside_its_transaction_and_hold_up_no_ot
     quick, slow = (axon.run(i)["external_id"] for i in (quick_id, slow_id))
     *progress, final = observed_to_end(local_runner, quick)
     for observation in progress:
-        agent.apply(rt, local_runner, observation)
+        recording.apply(rt, local_runner, observation)
     runner = SlowLogs(local_runner, db)
-    ending = threading.Thread(target=agent.apply, args=(rt, runner, final))
+    ending = threading.Thread(target=recording.apply, args=(rt, runner, final))
     ending.start()
     assert runner.reading.wait(10)
 
-    started = [agent.apply(rt, runner, o) for o in observed_until(local_runner, slow, {"running"})]
+    started = [
+        recording.apply(rt, runner, o) for o in observed_until(local_runner, slow, {"running"})
+    ]
 
     assert started == [True, True]
     assert axon.run(slow_id)["status"] == "running"
@@ -383,7 +389,7 @@ def test_a_done_runs_logs_are_not_overwritten_by_a_late_follower(
 ):
     run_id, external_id = scheduled()
     for observation in observed_to_end(local_runner, external_id):
-        agent.apply(rt, local_runner, observation)
+        recording.apply(rt, local_runner, observation)
     final = stored(db, run_id).logs
     runner = Following(local_runner, [["late line"]])
     followers = LogFollowers(rt, runner, threading.Event(), flush_seconds=3600)

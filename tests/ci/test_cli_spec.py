@@ -9,8 +9,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from ci import cli_spec
-from ci.cli_spec import check, check_file, schema
+from ci.cli import spec
+from ci.cli.spec import check, check_file, schema
 from schemas.errors import SpecErrors
 
 SPECS = Path(__file__).parents[1] / "fixtures" / "specs"
@@ -155,7 +155,7 @@ def test_an_unexpected_failure_is_reported_without_a_traceback(monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(cli_spec, "compile_matrix", explode)
+    monkeypatch.setattr(spec, "compile_matrix", explode)
 
     result = run("-f", str(SPECS / "valid" / "operation.json"))
 
@@ -181,7 +181,7 @@ def test_schema_prints_the_json_schema(tmp_path):
 
 
 def test_the_commands_are_ready_to_register():
-    assert [command.name for command in cli_spec.COMMANDS] == ["check", "schema"]
+    assert [command.name for command in spec.COMMANDS] == ["check", "schema"]
 
 
 def test_structural_type_and_param_errors_are_reported_in_one_pass(tmp_path):

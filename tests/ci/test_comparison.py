@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from ci import comparison, lifecycle, reporting
-from ci.models import Notification, Project, Run, Subscription
+from ci.reporting import comparison, reports
+from ci.runs import lifecycle
+from ci.store.models import Notification, Project, Run, Subscription
 from schemas.errors import SpecError
 from schemas.status import RunStatus as S
 from tests.fakes.github import GitHubDouble
@@ -113,7 +114,7 @@ def test_a_pull_request_comment_is_edited_from_running_to_succeeded_with_the_bas
         run_id, base_uuid = run.id, base.uuid
         _finish(session, run, *TO_SUCCEEDED)
     github.expect_comment(OWNER, REPO, 3)
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
     [(method, _, running)] = github.comments()
     assert method == "POST" and "running" in running.lower()
     with db.session() as session:
@@ -122,7 +123,7 @@ def test_a_pull_request_comment_is_edited_from_running_to_succeeded_with_the_bas
 
     with db.session() as session:
         _finish(session, session.get(Run, run_id), S.SUCCEEDED)
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
 
     github.assert_no_outstanding()
     _, (method, _, final) = github.comments()
@@ -157,11 +158,11 @@ def _pull_request_run(db, spec, base_outputs, outputs):
 def _check_run_to_the_end(rt, db, github, run_id):
     github.expect_check_run(OWNER, REPO)
     github.expect_check_run(OWNER, REPO, check_run_id=1, times=2)
-    reporting.report_run(rt, run_id)  # queued, then in progress
+    reports.report_run(rt, run_id)  # queued, then in progress
     [(_, created), *_] = github.check_runs()
     with db.session() as session:
         _finish(session, session.get(Run, run_id), S.SUCCEEDED)
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
     github.assert_no_outstanding()
     return created, github.check_runs()[-1][1]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ci.compiler import CompiledRun, compile_operation
+from ci.compile.compiler import CompiledRun, compile_operation
 from schemas.errors import SpecError, SpecErrors
 from schemas.event import Event, PullRequest
 from schemas.spec import load_operation

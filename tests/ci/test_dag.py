@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ci.dag import cycles, dag_errors, levels, order, upstreams
+from ci.compile.dag import cycles, dag_errors, levels, order, upstreams
 from schemas.errors import SpecErrors
 from schemas.spec import load_operation
 from schemas.spec_dag import V1Dag

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from ci import runtime
 from ci.app import create_app
-from ci.models import Delivery
+from ci.store.models import Delivery
 from tests.conftest import API_TOKEN, drop_database, fresh_database, github_headers
 from tests.e2e.proxy import TcpProxy
 

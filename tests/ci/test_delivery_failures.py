@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from ci import dispatch, outbox, sweeper, tasks
+from ci import tasks
+from ci.agent import outbox, sweeper
+from ci.runs import dispatch
 from schemas import event as event_module
 from tests.ci.conftest import SECRET
 from tests.conftest import github_headers, load_json

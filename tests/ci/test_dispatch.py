@@ -6,8 +6,8 @@ import json
 
 from sqlalchemy import select
 
-from ci import dispatch
-from ci.models import Delivery, Run, Subscription
+from ci.runs import dispatch
+from ci.store.models import Delivery, Run, Subscription
 from tests.ci.factories import setup_project, subscription
 from tests.conftest import github_headers
 

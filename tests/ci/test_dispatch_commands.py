@@ -8,9 +8,9 @@ from copy import deepcopy
 
 from sqlalchemy import select, update
 
-from ci import dispatch
-from ci.compiler import compile_operation
-from ci.models import Decision, Run
+from ci.compile.compiler import compile_operation
+from ci.runs import dispatch
+from ci.store.models import Decision, Run
 from schemas.spec import load_operation
 from schemas.status import RunStatus
 from tests.ci.conftest import advance

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.routing import IntegerConverter, Rule
 
-from ci import dispatch
+from ci.runs import dispatch
 from tests.ci.factories import OPERATION, setup_project, subscription
 from tests.conftest import fixture_bytes, github_headers
 from webhooks.generic import sign as generic_sign

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
-from ci import dispatch, sweeper, tasks
-from ci.models import Decision, Run
+from ci import tasks
+from ci.agent import sweeper
+from ci.runs import dispatch
+from ci.store.models import Decision, Run
 from schemas.status import RunStatus
 from tests.ci.conftest import advance, backdate
 from tests.ci.factories import setup_project, subscription

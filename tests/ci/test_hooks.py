@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from ci import hooks, reporting
-from ci.hooks import Hook, HookError, Target
-from ci.models import Run
+from ci.reporting import reports, run_hooks
+from ci.reporting.run_hooks import Hook, HookError, Target
+from ci.store.models import Run
 from notifiers.registry import notifiers
 from schemas.status import RunStatus as S
 from tests.ci.conftest import OWNER, PUSHED_SHA, REPO, advance, operation
@@ -32,7 +32,7 @@ def test_each_hook_and_each_notification_connection_becomes_a_hook_with_its_plac
         [{"hubRef": "slack", "connection": "alerts", "trigger": "failed"}],
         [{"connections": ["email", "webhook"], "trigger": "succeeded"}],
     )
-    assert hooks.hooks_of(compiled) == [
+    assert run_hooks.hooks_of(compiled) == [
         Hook("hooks[0]", "alerts", "failed"),
         Hook("plugins.notifications[0]", "email", "succeeded"),
         Hook("plugins.notifications[0]", "webhook", "succeeded"),
@@ -40,19 +40,19 @@ def test_each_hook_and_each_notification_connection_becomes_a_hook_with_its_plac
 
 
 def test_a_hook_without_connection_goes_to_the_notifier_its_hub_ref_names():
-    [hook] = hooks.hooks_of(_component([{"hubRef": "slack:v1.1"}]))
+    [hook] = run_hooks.hooks_of(_component([{"hubRef": "slack:v1.1"}]))
     assert (hook.connection, hook.trigger) == ("slack", "done")
 
 
 def test_a_hooks_params_are_plain_values():
-    [hook] = hooks.hooks_of(
+    [hook] = run_hooks.hooks_of(
         _component([{"hubRef": "slack", "params": {"channel": {"value": "#alerts"}}}])
     )
     assert hook.params == {"channel": "#alerts"}
 
 
 def test_a_run_without_compiled_spec_has_no_hooks():
-    assert hooks.hooks_of(None) == []
+    assert run_hooks.hooks_of(None) == []
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,7 @@ def test_a_run_without_compiled_spec_has_no_hooks():
     ],
 )
 def test_a_trigger_is_a_final_status_or_done_for_any_of_them(trigger, status, fires):
-    assert hooks.fires(trigger, status) is fires
+    assert run_hooks.fires(trigger, status) is fires
 
 
 # -- conditions ------------------------------------------------------------------------------
@@ -88,7 +88,7 @@ def test_a_trigger_is_a_final_status_or_done_for_any_of_them(trigger, status, fi
 def test_a_condition_is_read_over_outputs_inputs_and_status(conditions, expected):
     values = {"accuracy": 0.8, "lr": 0.05}
     context = {**values, "outputs": {"accuracy": 0.8}, "inputs": {"lr": 0.05}}
-    assert hooks.holds(conditions, {**context, "status": "succeeded"}) is expected
+    assert run_hooks.holds(conditions, {**context, "status": "succeeded"}) is expected
 
 
 @pytest.mark.parametrize(
@@ -104,7 +104,7 @@ def test_a_condition_is_read_over_outputs_inputs_and_status(conditions, expected
 )
 def test_a_condition_that_cannot_be_evaluated_says_why(conditions, reason):
     with pytest.raises(HookError, match=reason):
-        hooks.holds(conditions, {"accuracy": 0.8, "outputs": {"accuracy": 0.8}})
+        run_hooks.holds(conditions, {"accuracy": 0.8, "outputs": {"accuracy": 0.8}})
 
 
 # -- connections -----------------------------------------------------------------------------
@@ -113,23 +113,23 @@ def test_a_condition_that_cannot_be_evaluated_says_why(conditions, reason):
 def test_a_report_target_that_names_a_connection_is_that_connection_with_the_hooks_params():
     report = {"github": {}, "slack": {"connection": "alerts", "channel": "#ml"}}
     hook = Hook("hooks[0]", "alerts", params={"channel": "#oncall"})
-    assert hooks.resolve(hook, report, KNOWN) == Target(
+    assert run_hooks.resolve(hook, report, KNOWN) == Target(
         "alerts", "slack", {"channel": "#oncall"}, "hooks[0]"
     )
-    assert hooks.named_connections(report) == {"slack"}
+    assert run_hooks.named_connections(report) == {"slack"}
 
 
 def test_a_notifiers_name_is_a_connection_with_the_report_targets_settings_if_any():
     hook = Hook("plugins.notifications[0]", "email")
-    target = hooks.resolve(hook, {"email": {"to": ["ml@example.com"]}}, KNOWN)
+    target = run_hooks.resolve(hook, {"email": {"to": ["ml@example.com"]}}, KNOWN)
     assert target == Target("email", "email", {"to": ["ml@example.com"]}, hook.via)
-    assert hooks.resolve(hook, {}, KNOWN).config == {}
+    assert run_hooks.resolve(hook, {}, KNOWN).config == {}
 
 
 def test_an_unknown_connection_names_what_is_known():
     hook = Hook("hooks[1]", "team-slack")
     with pytest.raises(HookError) as error:
-        hooks.resolve(hook, {"slack": {"connection": "alerts"}}, KNOWN)
+        run_hooks.resolve(hook, {"slack": {"connection": "alerts"}}, KNOWN)
     assert str(error.value).startswith("hooks[1].connection: no connection 'team-slack'")
     assert "(alerts)" in str(error.value) and "webhook" in str(error.value)
 
@@ -169,7 +169,7 @@ def hooked(rt, db, axon, client, github, slack, start):
             )
             assert logged.status_code == 200
         advance(db, run_id, status)
-        reporting.report_run(rt, run_id)
+        reports.report_run(rt, run_id)
         response = client.get(f"/api/v1/runs/{uuid}/notifications")
         assert response.status_code == 200
         return response.json
@@ -263,7 +263,7 @@ def test_reporting_again_does_not_log_a_hooks_decision_twice(rt, db, hooked, cli
     with db.session() as session:
         run_id = session.query(Run).filter_by(uuid=shown["uuid"]).one().id
 
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
 
     again = client.get(f"/api/v1/runs/{shown['uuid']}/notifications").json
     assert again == log

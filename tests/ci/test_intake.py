@@ -7,7 +7,7 @@ import json
 
 from sqlalchemy import func, select
 
-from ci.models import Delivery, Run
+from ci.store.models import Delivery, Run
 from tests.ci.factories import setup_project
 from tests.conftest import github_headers
 
@@ -137,7 +137,7 @@ def generic_push() -> bytes:
 
 def runs_started(db) -> int:
     """Process every delivery still waiting, as the worker would; the number of runs."""
-    from ci import dispatch
+    from ci.runs import dispatch
 
     for row in deliveries(db):
         if row.status == "received":
@@ -261,7 +261,7 @@ def test_a_body_nested_1000_levels_deep_gets_400_and_is_recorded_as_malformed(cl
 def test_a_refusal_for_a_source_deleted_meanwhile_is_still_answered_and_recorded(
     client, db, github_delivery
 ):
-    from ci.models import Source
+    from ci.store.models import Source
 
     setup_project(client)
     headers, body = github_delivery("push_branch_commits")

@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from ci import agent, launch
-from ci.models import Run
+from ci.agent import recording
+from ci.runs import launch
+from ci.store.models import Run
 from runners.local import LocalRunner
 from schemas.status import RunStatus
 from tests.ci.conftest import PUSHED_SHA, advance, observed_to_end, observed_until, operation
@@ -137,7 +138,7 @@ def test_outputs_of_a_finished_run_are_final_409(
     run = axon.run(created_run)
     uuid = run["uuid"]
     for observation in observed_to_end(local_runner, run["external_id"]):
-        agent.apply(rt, local_runner, observation)
+        recording.apply(rt, local_runner, observation)
     assert axon.run(created_run)["status"] == "succeeded"
 
     response = client.post(
@@ -249,7 +250,7 @@ def test_a_run_whose_queue_is_full_stays_queued_and_says_why_once(
     [run_id] = axon.push()
     queue_room["gpu"] = False
 
-    with caplog.at_level(logging.INFO, logger="ci.capacity"):
+    with caplog.at_level(logging.INFO, logger="ci.runs.capacity"):
         start(run_id)
         start(run_id)  # the sweeper sends it again
 

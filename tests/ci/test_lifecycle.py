@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ci import lifecycle
-from ci.models import Project, Run
+from ci.runs import lifecycle
+from ci.store.models import Project, Run
 from schemas.status import DONE, RunStatus
 
 

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from ci.compiler import compile_matrix
-from ci.matrix import (
+from ci.compile.compiler import compile_matrix
+from ci.compile.matrix import (
     MAX_RUNS,
     MatrixTooLarge,
     draw_one,

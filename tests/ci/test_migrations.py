@@ -7,8 +7,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from ci import migrate
-from ci.db import Base, make_engine
+from ci.store import migrate
+from ci.store.db import Base, make_engine
 from tests.conftest import drop_database, fresh_database
 
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from ci import agent, outbox
-from ci.db import Database
-from ci.logs_follow import LogFollowers
-from ci.models import Delivery
+from ci.agent import outbox, process, recording
+from ci.agent.logs_follow import LogFollowers
 from ci.runtime import Runtime
+from ci.store.db import Database
+from ci.store.models import Delivery
 from ci.supervision import Backoff, vital
 from runners.base import Observation
 from schemas.status import RunStatus
@@ -106,9 +106,9 @@ def test_the_watch_outlives_failures_to_record_and_records_the_run_after_them(rt
         recorded.append(observation.status)
         return True
 
-    monkeypatch.setattr(agent, "_apply", flaky_apply)
-    monkeypatch.setattr(agent, "reconcile", lambda *_: [])
-    watcher = agent.Agent(rt)
+    monkeypatch.setattr(recording, "_apply", flaky_apply)
+    monkeypatch.setattr(recording, "reconcile", lambda *_: [])
+    watcher = process.Agent(rt)
     watcher.runner = OneJobRunner()  # type: ignore[assignment]
     stop = threading.Event()
     thread = threading.Thread(target=watcher.watch, args=(stop,))

@@ -7,9 +7,9 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from ci import outbox
-from ci.db import Database
-from ci.models import Delivery
+from ci.agent import outbox
+from ci.store.db import Database
+from ci.store.models import Delivery
 from tests.ci.factories import setup_project
 from tests.conftest import drop_database, fresh_database
 

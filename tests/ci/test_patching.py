@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ci.compiler import compile_operation
-from ci.patching import apply_operation, apply_presets, patch, patch_run
+from ci.compile.compiler import compile_operation
+from ci.compile.patching import apply_operation, apply_presets, patch, patch_run
 from schemas.errors import SpecErrors
 from schemas.spec import load_operation
 from tests.ci.test_compiler import GLOBALS, SPECS, compile_source, push

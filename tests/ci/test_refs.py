@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ci.compiler import compile_operation
+from ci.compile.compiler import compile_operation
+from ci.compile.refs import RefError, fetch_url, read_ref, ref_options, resolve_component
 from ci.config import Settings
-from ci.refs import RefError, fetch_url, read_ref, ref_options, resolve_component
 from notifiers import urls
 from notifiers.base import TransientError
 from schemas.errors import SpecErrors

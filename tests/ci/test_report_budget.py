@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from ci import reporting, tasks
-from ci.db import utcnow
-from ci.models import Notification, Run
+from ci import runtime, tasks
+from ci.reporting import reports
+from ci.store.db import utcnow
+from ci.store.models import Notification, Run
 from schemas.status import RunStatus
 from tests.ci.conftest import advance
 from tests.e2e.harness import free_port
@@ -75,7 +76,7 @@ def test_with_github_unreachable_slack_still_gets_the_final_status_at_once(
     run_id = run_reporting_to()
     advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
 
-    waits = reporting.report_run(rt, run_id)
+    waits = reports.report_run(rt, run_id)
 
     assert waits == [5.0]  # GitHub's `running`, due again in 5 seconds
     assert len(slack.messages()) == 1
@@ -92,10 +93,10 @@ def test_a_retry_that_is_not_due_is_not_made_by_a_task_sent_again(
     slack.expect_message()
     run_id = run_reporting_to()
     advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
 
     # Another report task (the sweeper's, or a restarted worker's) before the wait is over.
-    assert reporting.report_run(rt, run_id) == []
+    assert reports.report_run(rt, run_id) == []
 
     assert rows(db, run_id)[0] == ("github", "running", "retrying", 1)
 
@@ -109,7 +110,7 @@ def test_the_wait_doubles_after_each_failed_try(
 
     waits = []
     for _ in range(4):
-        waits += reporting.report_run(rt, run_id)
+        waits += reports.report_run(rt, run_id)
         make_retries_due(db, run_id)
 
     assert waits == [5.0, 10.0, 20.0, 40.0]
@@ -123,7 +124,7 @@ def test_a_target_that_never_answers_ends_failed_with_the_reason_and_its_next_st
     advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
 
     for _ in range(3):
-        reporting.report_run(rt, run_id)
+        reports.report_run(rt, run_id)
         make_retries_due(db, run_id)
 
     log = [(e["target"], e["status"], e["state"]) for e in notification_log(client, axon, run_id)]
@@ -148,7 +149,7 @@ def test_the_report_task_sends_itself_again_for_when_the_retry_is_due(
     advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
     later = []
     monkeypatch.setattr(
-        tasks, "enqueue", lambda task, *args, **options: later.append((task.name, args, options))
+        runtime, "enqueue", lambda task, *args, **options: later.append((task, args, options))
     )
 
     tasks.report_run.run(run_id)
@@ -163,7 +164,7 @@ def test_a_comment_target_on_a_push_is_logged_as_skipped_with_the_reason(
     run_id = run_reporting_to(report={"comment": {}})
     advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
 
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
 
     log = [(e["status"], e["state"], e["reason"]) for e in notification_log(client, axon, run_id)]
     assert log == [
@@ -180,7 +181,7 @@ def test_without_a_github_token_the_status_fails_at_once_naming_the_variable(
     run_id = run_reporting_to(report={"github": {}})
     advance(db, run_id, *TO_RUNNING)
 
-    assert reporting.report_run(rt, run_id) == []  # nothing to retry: it cannot get better
+    assert reports.report_run(rt, run_id) == []  # nothing to retry: it cannot get better
 
     [entry] = notification_log(client, axon, run_id)
     assert entry["state"] == "failed"
@@ -193,11 +194,11 @@ def test_a_worker_starting_without_a_github_token_warns_when_a_subscription_repo
 ):
     rt.settings = rt.settings.model_copy(update={"github_token": "", "github_app_id": ""})
     axon.create_project()
-    assert reporting.warn_of_missing_credentials(rt) == []  # nothing reports to GitHub yet
+    assert reports.warn_of_missing_credentials(rt) == []  # nothing reports to GitHub yet
     axon.subscribe(report={"comment": {}, "slack": {}})
 
-    with caplog.at_level(logging.WARNING, logger="ci.reporting"):
-        warnings = reporting.warn_of_missing_credentials(rt)
+    with caplog.at_level(logging.WARNING, logger="ci.reporting.reports"):
+        warnings = reports.warn_of_missing_credentials(rt)
 
     assert warnings == ["AXON_GITHUB_TOKEN is not set: reports to comment will fail"]
     assert warnings[0] in caplog.text
@@ -210,7 +211,7 @@ def test_a_run_is_not_held_by_its_lease_while_a_target_waits(
     run_id = run_reporting_to()
     advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
 
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
 
     with db.session() as session:
         assert session.get(Run, run_id).report_lease_until is None

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from ci import reporting
-from ci.db import utcnow
-from ci.models import Notification, Run
+from ci.reporting import reports
+from ci.store.db import utcnow
+from ci.store.models import Notification, Run
 from schemas.status import RunStatus
 from tests.ci.conftest import OWNER, PUSHED_SHA, REPO, advance
 
@@ -80,7 +80,7 @@ def test_a_run_that_runs_and_succeeds_sends_pending_then_success_and_one_slack_m
     run_id = reported_run()
     advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
 
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
 
     github.assert_no_outstanding()
     slack.assert_no_outstanding()
@@ -103,10 +103,10 @@ def test_reporting_again_sends_nothing_more(rt, db, github, slack, reported_run)
     slack.expect_message(times=1)
     run_id = reported_run()
     advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
     sent = len(github.requests) + len(slack.requests)
 
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
 
     assert len(github.requests) + len(slack.requests) == sent
     assert len(notifications(db, run_id)) == 3
@@ -118,11 +118,11 @@ def test_each_status_is_reported_as_it_happens_and_only_once(rt, db, github, sla
     run_id = reported_run()
     advance(db, run_id, *TO_RUNNING)
 
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
     assert (github_states(github), slack.messages()) == (["pending"], [])
 
     advance(db, run_id, S.SUCCEEDED)
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
     assert github_states(github) == ["pending", "success"]
     assert len(slack.messages()) == 1
 
@@ -136,11 +136,11 @@ def test_a_target_answering_500_is_retried_and_still_hears_pending_before_succes
     run_id = reported_run()
     advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
 
-    assert reporting.report_run(rt, run_id) == [5.0]
+    assert reports.report_run(rt, run_id) == [5.0]
     assert github_states(github) == []
     make_retries_due(db, run_id)
 
-    assert reporting.report_run(rt, run_id) == []
+    assert reports.report_run(rt, run_id) == []
 
     assert [r.json["state"] for r in github.requests] == ["pending", "pending", "success"]
     assert [r.status for r in github.requests] == [500, 201, 201]
@@ -158,9 +158,9 @@ def test_a_failure_on_the_second_target_resends_only_to_that_target(
     run_id = reported_run()
     advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
 
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
     make_retries_due(db, run_id)
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
 
     assert github_states(github) == ["pending", "success"]
     assert [r.status for r in slack.requests] == [503, 200]
@@ -174,7 +174,7 @@ def test_a_slack_webhook_answering_no_team_is_recorded_as_failed_and_github_stil
     run_id = reported_run(report={"slack": {}, "github": {"context": "axon/train"}})
     advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
 
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
 
     assert github_states(github) == ["pending", "success"]
     # Slack was asked first, and its refusal did not keep GitHub from hearing of success.
@@ -187,7 +187,7 @@ def test_a_slack_webhook_answering_no_team_is_recorded_as_failed_and_github_stil
     assert (target, status, state) == ("slack", "succeeded", "failed")
     assert "404 no_team" in error
     assert slack.webhook_url not in error and slack.secret not in error
-    reporting.report_run(rt, run_id)  # a refusal is final: Slack is not asked again
+    reports.report_run(rt, run_id)  # a refusal is final: Slack is not asked again
     assert len(slack.requests) == 1
 
 
@@ -207,7 +207,7 @@ def test_outputs_the_job_reported_are_in_the_slack_message(
     assert logged.status_code == 200
     advance(db, run_id, S.SUCCEEDED)
 
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
 
     [message] = slack.messages()
     fields = [f["text"] for block in message["blocks"] for f in block.get("fields", ())]
@@ -218,7 +218,7 @@ def test_a_subscription_reporting_to_no_target_reports_nowhere(rt, db, github, s
     run_id = reported_run(report={})
     advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
 
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
 
     assert (github.requests, slack.requests) == ([], [])
     assert notifications(db, run_id) == []
@@ -231,7 +231,7 @@ def test_without_report_the_run_reports_to_its_forge_and_the_default_slack_webho
     slack.expect_message(times=1)
     run_id = reported_run(report=None)  # the subscription says nothing about reporting
     advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
 
     assert github_states(github) == ["pending", "success"]
     assert {s["context"] for s in github.statuses()} == {"axon/train-on-master"}
@@ -247,7 +247,7 @@ def test_while_another_reporter_holds_the_lease_a_second_one_sends_nothing(
     with db.session() as session:
         session.execute(update(Run).where(Run.id == run_id).values(report_lease_until=held_until))
 
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
 
     # The holder reports this status after it lets go of the lease.
     assert (github.requests, slack.requests) == ([], [])
@@ -264,7 +264,7 @@ def test_an_expired_lease_does_not_block_reporting(rt, db, github, slack, report
     with db.session() as session:
         session.execute(update(Run).where(Run.id == run_id).values(report_lease_until=expired))
 
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
 
     assert github_states(github) == ["pending", "success"]
     with db.session() as session:
@@ -278,7 +278,7 @@ def test_a_status_that_arrives_while_the_lease_is_held_is_reported_by_the_holder
     slack.expect_message(times=1)
     run_id = reported_run()
     advance(db, run_id, *TO_RUNNING)
-    real_report_pass = reporting._report_pass
+    real_report_pass = reports._report_pass
     finished = []
 
     def report_pass_then_finish(rt_, run_id_, waits):
@@ -290,9 +290,9 @@ def test_a_status_that_arrives_while_the_lease_is_held_is_reported_by_the_holder
             advance(db, run_id, S.SUCCEEDED)
         return seen
 
-    monkeypatch.setattr(reporting, "_report_pass", report_pass_then_finish)
+    monkeypatch.setattr(reports, "_report_pass", report_pass_then_finish)
 
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
 
     assert github_states(github) == ["pending", "success"]
 
@@ -314,9 +314,9 @@ def test_the_notification_log_has_every_attempt_with_its_http_status_and_receipt
     slack.expect_message(times=1)
     run_id = reported_run()
     advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
     make_retries_due(db, run_id)
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
 
     response = notification_log(client, axon, run_id)
 
@@ -348,7 +348,7 @@ def test_a_rate_limited_attempt_says_when_it_will_be_retried(
     run_id = reported_run()
     advance(db, run_id, *TO_RUNNING)
 
-    [wait] = reporting.report_run(rt, run_id)
+    [wait] = reports.report_run(rt, run_id)
 
     assert 25 <= wait <= 30
     [attempt] = notification_log(client, axon, run_id).json
@@ -363,7 +363,7 @@ def test_the_notification_log_never_shows_a_secret(
     slack.expect_message(times=1, status=404, body="no_team")
     run_id = reported_run()
     advance(db, run_id, *TO_RUNNING, S.SUCCEEDED)
-    reporting.report_run(rt, run_id)
+    reports.report_run(rt, run_id)
 
     response = notification_log(client, axon, run_id)
 
@@ -394,10 +394,10 @@ def test_while_a_target_asks_to_wait_a_newer_status_waits_for_it_and_the_others_
     slack.expect_message()
     run_id = reported_run()
     advance(db, run_id, *TO_RUNNING)
-    assert reporting.report_run(rt, run_id) == [30.0]
+    assert reports.report_run(rt, run_id) == [30.0]
     advance(db, run_id, S.SUCCEEDED)
 
-    assert reporting.report_run(rt, run_id) == []  # the newer status's own task
+    assert reports.report_run(rt, run_id) == []  # the newer status's own task
 
     assert len(github.requests) == 1  # GitHub waits the 30 seconds it asked for
     assert len(slack.messages()) == 1  # Slack is not held back by GitHub's wait
@@ -408,7 +408,7 @@ def test_while_a_target_asks_to_wait_a_newer_status_waits_for_it_and_the_others_
     # The retry, due when the wait is over, reports both statuses to GitHub in order.
     github.expect_commit_status(OWNER, REPO, PUSHED_SHA, times=2)
     make_retries_due(db, run_id)
-    assert reporting.report_run(rt, run_id) == []
+    assert reports.report_run(rt, run_id) == []
     assert github_states(github) == ["pending", "success"]
     github.assert_no_outstanding()
     slack.assert_no_outstanding()

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from ci import retention
-from ci.db import utcnow
-from ci.models import Decision, Delivery, Run, Schedule, ScheduleFire, Subscription
+from ci.intake import retention
+from ci.store.db import utcnow
+from ci.store.models import Decision, Delivery, Run, Schedule, ScheduleFire, Subscription
 from schemas.status import RunStatus
 from tests.ci.conftest import advance, backdate
 

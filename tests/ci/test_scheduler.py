@@ -10,12 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
-from ci import dispatch, migrate, scheduler
 from ci.config import Settings
-from ci.db import Database, make_engine
-from ci.models import Decision, Delivery, Project, Run, ScheduleFire, Subscription
-from ci.models import Schedule as ScheduleRow
+from ci.runs import dispatch
 from ci.runtime import Runtime
+from ci.schedules import firing, sync
+from ci.store import migrate
+from ci.store.db import Database, make_engine
+from ci.store.models import Decision, Delivery, Project, Run, ScheduleFire, Subscription
+from ci.store.models import Schedule as ScheduleRow
 from schemas.status import RunStatus
 from tests.ci.factories import OPERATION
 from tests.conftest import drop_database, fresh_database
@@ -44,7 +46,7 @@ def subscribe(db: Database, *entries: dict[str, Any], now: datetime = T0, **fiel
         row = Subscription(project_id=project.id, name=name, spec=spec, **fields)
         session.add(row)
         session.flush()
-        scheduler.sync_subscription(session, row, now)
+        sync.sync_subscription(session, row, now)
         return row.id
 
 
@@ -118,7 +120,7 @@ def test_changing_an_entry_restarts_it_and_removing_one_deletes_it(db):
     with db.session() as session:
         row = session.get(Subscription, sub)
         row.spec = {**row.spec, "on": {"schedule": [{"interval": 1800}]}}
-        scheduler.sync_subscription(session, row, T0 + minutes(5))
+        sync.sync_subscription(session, row, T0 + minutes(5))
     assert schedule_of(db, sub, 0).next_fire_at == T0 + minutes(30)
     assert schedule_of(db, sub, 1) is None
 
@@ -136,7 +138,7 @@ def test_a_schedule_already_over_is_ended_with_the_reason(db):
 def test_a_due_slot_becomes_one_schedule_delivery_enqueued_after_commit(rt, db, enqueued):
     sub = subscribe(db, {"cron": "*/10 * * * *"})
 
-    counts = scheduler.tick(rt, now=T0 + minutes(10))
+    counts = firing.tick(rt, now=T0 + minutes(10))
 
     assert (counts["due"], counts["fired"], counts["skipped"]) == (1, 1, 0)
     [delivery_id] = counts["deliveries"]
@@ -160,15 +162,15 @@ def test_a_due_slot_becomes_one_schedule_delivery_enqueued_after_commit(rt, db, 
 
 def test_ticking_again_at_the_same_time_fires_nothing_more(rt, db, enqueued):
     sub = subscribe(db, {"cron": "*/10 * * * *"})
-    scheduler.tick(rt, now=T0 + minutes(10))
-    assert scheduler.tick(rt, now=T0 + minutes(10))["due"] == 0
-    assert scheduler.tick(rt, now=T0 + minutes(19))["due"] == 0
+    firing.tick(rt, now=T0 + minutes(10))
+    assert firing.tick(rt, now=T0 + minutes(10))["due"] == 0
+    assert firing.tick(rt, now=T0 + minutes(19))["due"] == 0
     assert fired(db, sub) == [T0 + minutes(10)]
 
 
 def test_dispatch_reads_the_fire_record_as_a_schedule_event(rt, db, enqueued):
     sub = subscribe(db, {"interval": 600})
-    [delivery_id] = scheduler.tick(rt, now=T0 + minutes(10))["deliveries"]
+    [delivery_id] = firing.tick(rt, now=T0 + minutes(10))["deliveries"]
     with db.session() as session:
         dispatch.process_delivery(session, delivery_id)
     with db.session() as session:
@@ -181,7 +183,7 @@ def test_dispatch_reads_the_fire_record_as_a_schedule_event(rt, db, enqueued):
 
 def test_after_downtime_catch_up_latest_fires_the_newest_slot_and_logs_the_rest(rt, db, enqueued):
     sub = subscribe(db, {"cron": "*/10 * * * *"})
-    counts = scheduler.tick(rt, now=T0 + minutes(65))
+    counts = firing.tick(rt, now=T0 + minutes(65))
     assert (counts["fired"], counts["skipped"]) == (1, 1)
     [(first, first_fired, why), (latest, latest_fired, _)] = fires(db, sub)
     assert (first, first_fired) == (T0 + minutes(10), False)
@@ -193,7 +195,7 @@ def test_after_downtime_catch_up_latest_fires_the_newest_slot_and_logs_the_rest(
 def test_a_paused_subscription_fires_nothing(rt, db, enqueued):
     sub = subscribe(db, {"cron": "*/10 * * * *"}, paused=True)
     assert schedule_of(db, sub).next_fire_at is None
-    assert scheduler.tick(rt, now=T0 + minutes(30))["due"] == 0
+    assert firing.tick(rt, now=T0 + minutes(30))["due"] == 0
     assert fires(db, sub) == [] and enqueued == []
 
 
@@ -201,20 +203,20 @@ def test_a_subscription_paused_without_a_sync_still_fires_nothing(rt, db, enqueu
     sub = subscribe(db, {"cron": "*/10 * * * *"})
     with db.session() as session:
         session.execute(update(Subscription).where(Subscription.id == sub).values(paused=True))
-    counts = scheduler.tick(rt, now=T0 + minutes(10))
+    counts = firing.tick(rt, now=T0 + minutes(10))
     assert (counts["fired"], counts["paused"]) == (0, 1)
     assert schedule_of(db, sub).state == "paused"
     with db.session() as session:
         session.execute(update(Subscription).where(Subscription.id == sub).values(paused=False))
-    assert scheduler.reconcile(rt) == 1
-    assert scheduler.tick(rt, now=T0 + minutes(21))["fired"] == 1  # the missed slot: latest
+    assert sync.reconcile(rt) == 1
+    assert firing.tick(rt, now=T0 + minutes(21))["fired"] == 1  # the missed slot: latest
     assert fired(db, sub) == [T0 + minutes(20)]
 
 
 def test_max_runs_ends_the_schedule_with_the_reason(rt, db, enqueued):
     sub = subscribe(db, {"interval": 600, "maxRuns": 2})
     for n in (1, 2, 3, 4):
-        scheduler.tick(rt, now=T0 + minutes(10 * n))
+        firing.tick(rt, now=T0 + minutes(10 * n))
     assert fired(db, sub) == [T0 + minutes(10), T0 + minutes(20)]
     row = schedule_of(db, sub)
     assert (row.state, row.reason, row.next_fire_at, row.fired_count) == (
@@ -227,13 +229,13 @@ def test_max_runs_ends_the_schedule_with_the_reason(rt, db, enqueued):
 
 def test_forbid_skips_a_slot_while_the_previous_run_is_active(rt, db, enqueued):
     sub = subscribe(db, {"interval": 600, "concurrencyPolicy": "Forbid"})
-    scheduler.tick(rt, now=T0 + minutes(10))
+    firing.tick(rt, now=T0 + minutes(10))
     run_id = run_for(db, sub, T0 + minutes(10), S.RUNNING)
 
-    assert scheduler.tick(rt, now=T0 + minutes(20))["skipped"] == 1
+    assert firing.tick(rt, now=T0 + minutes(20))["skipped"] == 1
     with db.session() as session:
         session.execute(update(Run).where(Run.id == run_id).values(status=S.SUCCEEDED))
-    assert scheduler.tick(rt, now=T0 + minutes(30))["fired"] == 1
+    assert firing.tick(rt, now=T0 + minutes(30))["fired"] == 1
 
     why = f"concurrencyPolicy Forbid: run {run_id} (running) of this schedule is still active"
     assert fires(db, sub)[1] == (T0 + minutes(20), False, why)
@@ -242,18 +244,18 @@ def test_forbid_skips_a_slot_while_the_previous_run_is_active(rt, db, enqueued):
 
 def test_forbid_counts_a_fired_slot_whose_run_has_not_started_yet(rt, db, enqueued):
     sub = subscribe(db, {"interval": 600, "concurrencyPolicy": "Forbid"})
-    scheduler.tick(rt, now=T0 + minutes(10))
-    scheduler.tick(rt, now=T0 + minutes(20))
+    firing.tick(rt, now=T0 + minutes(10))
+    firing.tick(rt, now=T0 + minutes(20))
     assert "has not started its run yet" in fires(db, sub)[1][2]
 
 
 def test_replace_stops_the_active_run_and_fires(rt, db, enqueued):
     sub = subscribe(db, {"interval": 600, "concurrencyPolicy": "Replace"})
-    scheduler.tick(rt, now=T0 + minutes(10))
+    firing.tick(rt, now=T0 + minutes(10))
     on_runner = run_for(db, sub, T0 + minutes(10), S.RUNNING)
     enqueued.clear()
 
-    counts = scheduler.tick(rt, now=T0 + minutes(20))
+    counts = firing.tick(rt, now=T0 + minutes(20))
 
     assert counts["replaced"] == [on_runner] and counts["fired"] == 1
     assert status_of(db, on_runner) == S.STOPPING
@@ -264,18 +266,18 @@ def test_replace_stops_the_active_run_and_fires(rt, db, enqueued):
 
 def test_replace_stops_a_run_no_runner_holds_at_once(rt, db, enqueued):
     sub = subscribe(db, {"interval": 600, "concurrencyPolicy": "Replace"})
-    scheduler.tick(rt, now=T0 + minutes(10))
+    firing.tick(rt, now=T0 + minutes(10))
     created = run_for(db, sub, T0 + minutes(10), S.CREATED)
-    scheduler.tick(rt, now=T0 + minutes(20))
+    firing.tick(rt, now=T0 + minutes(20))
     assert status_of(db, created) == S.STOPPED
 
 
 def test_depends_on_past_waits_for_the_previous_run_then_fires(rt, db, enqueued):
     sub = subscribe(db, {"interval": 600, "dependsOnPast": True})
-    scheduler.tick(rt, now=T0 + minutes(10))
+    firing.tick(rt, now=T0 + minutes(10))
     run_id = run_for(db, sub, T0 + minutes(10), S.RUNNING)
 
-    counts = scheduler.tick(rt, now=T0 + minutes(20))
+    counts = firing.tick(rt, now=T0 + minutes(20))
 
     assert (counts["fired"], counts["waiting"]) == (0, 1)
     row = schedule_of(db, sub)
@@ -283,28 +285,28 @@ def test_depends_on_past_waits_for_the_previous_run_then_fires(rt, db, enqueued)
         f"dependsOnPast: waiting for run {run_id} of the slot 2026-03-02T08:10:00+00:00 (running)"
     )
     assert row.next_slot_at == T0 + minutes(20)
-    assert row.next_fire_at == T0 + minutes(20) + scheduler.RECHECK
+    assert row.next_fire_at == T0 + minutes(20) + firing.RECHECK
     with db.session() as session:
         session.execute(update(Run).where(Run.id == run_id).values(status=S.SUCCEEDED))
-    assert scheduler.tick(rt, now=T0 + minutes(21))["fired"] == 1
+    assert firing.tick(rt, now=T0 + minutes(21))["fired"] == 1
     assert fired(db, sub) == [T0 + minutes(10), T0 + minutes(20)]
 
 
 def test_depends_on_past_skips_a_slot_after_a_failed_run(rt, db, enqueued):
     sub = subscribe(db, {"interval": 600, "dependsOnPast": True})
-    scheduler.tick(rt, now=T0 + minutes(10))
+    firing.tick(rt, now=T0 + minutes(10))
     run_id = run_for(db, sub, T0 + minutes(10), S.FAILED)
-    scheduler.tick(rt, now=T0 + minutes(20))
+    firing.tick(rt, now=T0 + minutes(20))
     why = f"dependsOnPast: run {run_id} of the previous slot 2026-03-02T08:10:00+00:00 failed"
     assert fires(db, sub)[1] == (T0 + minutes(20), False, why)
 
 
 def test_the_history_shows_each_slot_with_its_reason(rt, db, enqueued):
     sub = subscribe(db, {"interval": 600, "concurrencyPolicy": "Forbid"})
-    scheduler.tick(rt, now=T0 + minutes(10))
-    scheduler.tick(rt, now=T0 + minutes(20))
+    firing.tick(rt, now=T0 + minutes(10))
+    firing.tick(rt, now=T0 + minutes(20))
     with db.session() as session:
-        [shown] = scheduler.history(session, sub)
+        [shown] = sync.history(session, sub)
     assert [s["fire_at"] for s in shown["slots"]] == [T0 + minutes(20), T0 + minutes(10)]
     assert shown["slots"][0]["delivery_id"] is None
     assert shown["slots"][0]["reason"].startswith("concurrencyPolicy Forbid")
@@ -322,7 +324,7 @@ def test_the_history_shows_each_slot_with_its_reason(rt, db, enqueued):
 def test_a_daily_0230_paris_job_fires_once_on_a_dst_night(rt, db, enqueued, night, fires_at):
     sub = subscribe(db, {"cron": "30 2 * * *", "timezone": "Europe/Paris"}, now=night)
     for step in range(1, 5 * 12 + 1):  # every five minutes for five hours
-        scheduler.tick(rt, now=night + minutes(5 * step))
+        firing.tick(rt, now=night + minutes(5 * step))
     assert fires(db, sub) == [(fires_at, True, "fired")]
 
 
@@ -342,7 +344,7 @@ def test_run_forever_fires_on_sqlite_until_told_to_stop(sqlite_rt, enqueued):
     now = datetime.now(UTC)
     sub = subscribe(sqlite_rt.db, {"interval": 0.2}, now=now)
     stop = threading.Event()
-    thread = threading.Thread(target=scheduler.run_forever, args=(sqlite_rt, stop, 0.02))
+    thread = threading.Thread(target=firing.run_forever, args=(sqlite_rt, stop, 0.02))
     thread.start()
     try:
         wait_for(lambda: len(fired(sqlite_rt.db, sub)) >= 2, 10, 0.05, "two fires")
@@ -395,7 +397,7 @@ def drain(rt: Runtime, now: datetime) -> int:
     """Tick until a batch comes back short, as run_forever does; how many slots it fired."""
     fired = 0
     while True:
-        counts = scheduler.tick(rt, now, BATCH)
+        counts = firing.tick(rt, now, BATCH)
         fired += counts["fired"]
         if counts["due"] < BATCH:
             return fired

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ci.cli import main
+from ci.cli.commands import main
+from ci.cli.settings_table import marked, render, tables
 from ci.config import Settings, SettingsError
-from ci.settings_table import marked, render, tables
 from runners.kubernetes.settings import KubernetesSettings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -172,7 +172,7 @@ def test_reading_every_plugins_settings_never_imports_the_kubernetes_client():
 def test_the_readme_settings_tables_are_the_models():
     readme = README.read_text()
 
-    assert marked(readme) == tables(), "run: python -m ci.settings_table --write README.md"
+    assert marked(readme) == tables(), "run: python -m ci.cli.settings_table --write README.md"
 
 
 def test_a_drifted_readme_table_is_caught_and_rewritten():

@@ -12,18 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from ci import deliveries, models, report_attempts, schedule_state
-from ci.models import Delivery, Notification, Schedule
+from ci.intake import delivery_state
+from ci.reporting import attempts
+from ci.schedules import state
+from ci.store import models
+from ci.store.models import Delivery, Notification, Schedule
 from schemas.status import DeliveryStatus, NotificationState, RunStatus, ScheduleState
 
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("ci", "webhooks", "triggers")
 
 WRITERS = {
-    "run": "ci/lifecycle.py",
-    "delivery": "ci/deliveries.py",
-    "notification": "ci/report_attempts.py",
-    "schedule": "ci/schedule_state.py",
+    "run": "ci/runs/lifecycle.py",
+    "delivery": "ci/intake/delivery_state.py",
+    "notification": "ci/reporting/attempts.py",
+    "schedule": "ci/schedules/state.py",
 }
 ENUMS: dict[str, type[StrEnum]] = {
     "run": RunStatus,
@@ -66,7 +69,7 @@ class Module:
     def __init__(self, tree: ast.Module) -> None:
         self.models: dict[str, str] = {}  # local name -> model class name
         self.enums: dict[str, str] = {}  # local name -> machine of a state enum
-        self.model_modules: set[str] = set()  # local names of ci.models
+        self.model_modules: set[str] = set()  # local names of ci.store.models
         self.found: list[tuple[int, frozenset[str], str]] = []
         self._imports(tree)
         self.tree = tree
@@ -74,18 +77,21 @@ class Module:
     def _imports(self, tree: ast.Module) -> None:
         by_enum = {enum.__name__: machine for machine, enum in ENUMS.items()}
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module in ("ci.models", "schemas.status"):
+            if isinstance(node, ast.ImportFrom) and node.module in (
+                "ci.store.models",
+                "schemas.status",
+            ):
                 for alias in node.names:
                     local = alias.asname or alias.name
                     if alias.name in MODELS:
                         self.models[local] = alias.name
                     elif alias.name in by_enum:
                         self.enums[local] = by_enum[alias.name]
-            elif isinstance(node, ast.ImportFrom) and node.module == "ci":
+            elif isinstance(node, ast.ImportFrom) and node.module == "ci.store":
                 self.model_modules |= {a.asname or a.name for a in node.names if a.name == "models"}
             elif isinstance(node, ast.Import):
                 for alias in node.names:
-                    if alias.name == "ci.models":
+                    if alias.name == "ci.store.models":
                         self.model_modules.add(alias.asname or alias.name)
         for stmt in tree.body:  # `S = RunStatus`
             if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Name):
@@ -287,8 +293,9 @@ def test_only_each_machine_s_writer_assigns_its_state():
 )
 def test_the_guard_finds_a_state_written_elsewhere(source):
     header = (
-        "from ci import models\nfrom ci.models import Delivery, Notification, Run\n"
-        "from ci.models import Schedule as ScheduleRow\nfrom schemas.status import RunStatus\n"
+        "from ci.store import models\nfrom ci.store.models import Delivery, Notification, Run\n"
+        "from ci.store.models import Schedule as ScheduleRow\n"
+        "from schemas.status import RunStatus\n"
         "S = RunStatus\n"
     )
     assert violations("ci/elsewhere.py", header + source)
@@ -296,7 +303,7 @@ def test_the_guard_finds_a_state_written_elsewhere(source):
 
 def test_the_guard_lets_a_row_s_other_columns_and_answers_be():
     source = (
-        "from ci.models import Notification\n"
+        "from ci.store.models import Notification\n"
         "def f(row: Notification, report):\n    row.status = report.status\n"
         "def g(state):\n    return jsonify({'status': state, 'message': 'ok'})\n"
         "def h():\n    return {'status': 'ok'}\n"
@@ -314,9 +321,9 @@ def test_the_guard_knows_where_each_model_keeps_its_state(name):
 @pytest.mark.parametrize(
     ("enum", "table"),
     [
-        (DeliveryStatus, deliveries.TRANSITIONS),
-        (NotificationState, report_attempts.TRANSITIONS),
-        (ScheduleState, schedule_state.TRANSITIONS),
+        (DeliveryStatus, delivery_state.TRANSITIONS),
+        (NotificationState, attempts.TRANSITIONS),
+        (ScheduleState, state.TRANSITIONS),
     ],
 )
 def test_every_state_has_a_row_in_its_table(enum, table):
@@ -326,23 +333,25 @@ def test_every_state_has_a_row_in_its_table(enum, table):
 
 def test_a_settled_delivery_does_not_move():
     delivery = Delivery(id=7, status=DeliveryStatus.PROCESSED, reason="")
-    with pytest.raises(deliveries.IllegalTransition, match="delivery 7: cannot go from processed"):
-        deliveries.settle(delivery, DeliveryStatus.FAILED, "late")
+    with pytest.raises(
+        delivery_state.IllegalTransition, match="delivery 7: cannot go from processed"
+    ):
+        delivery_state.settle(delivery, DeliveryStatus.FAILED, "late")
     assert delivery.status == DeliveryStatus.PROCESSED
 
 
 def test_a_delivery_is_not_stored_as_processed():
-    with pytest.raises(deliveries.IllegalTransition, match="cannot be stored as processed"):
-        deliveries.new(DeliveryStatus.PROCESSED, provider="github")
+    with pytest.raises(delivery_state.IllegalTransition, match="cannot be stored as processed"):
+        delivery_state.new(DeliveryStatus.PROCESSED, provider="github")
 
 
 def test_pausing_leaves_an_ended_schedule_ended():
     row = Schedule(subscription_id=3, entry=0, state=ScheduleState.ENDED, reason="done")
-    with pytest.raises(schedule_state.IllegalTransition, match="from ended to paused"):
-        schedule_state.move(row, ScheduleState.PAUSED, "the subscription is paused")
+    with pytest.raises(state.IllegalTransition, match="from ended to paused"):
+        state.move(row, ScheduleState.PAUSED, "the subscription is paused")
     assert (row.state, row.reason) == (ScheduleState.ENDED, "done")
 
 
 def test_a_sent_notification_is_settled():
     row = Notification(run_id=1, target="slack", status="running", state=NotificationState.SENT)
-    assert not report_attempts.TRANSITIONS[NotificationState(row.state)]
+    assert not attempts.TRANSITIONS[NotificationState(row.state)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ci.subscriptions import validate
+from ci.intake.documents import validate
 from schemas.errors import SpecErrors
 from tests.ci.factories import OPERATION
 

@@ -10,8 +10,8 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from ci.cli_spec import schema
-from ci.subscriptions import parse_document, validate_many
+from ci.cli.spec import schema
+from ci.intake.documents import parse_document, validate_many
 from schemas.errors import SpecErrors
 
 RECORDED = Path(__file__).parents[1] / "fixtures" / "subscriptions" / "vision.yaml"

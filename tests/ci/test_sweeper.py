@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import delete, select, update
 
-from ci import sweeper
-from ci.db import utcnow
-from ci.models import BrokerProbe, Condition, Delivery, Notification, Run
+from ci.agent import sweeper
+from ci.store.db import utcnow
+from ci.store.models import BrokerProbe, Condition, Delivery, Notification, Run
 from schemas.status import RunStatus
 from tests.ci.conftest import advance, backdate
 
@@ -318,7 +318,7 @@ def test_a_run_in_no_concurrency_group_that_ends_asks_for_no_turn(rt, db, axon, 
 def test_a_re_send_the_broker_refused_is_not_marked_and_goes_again_next_sweep(
     rt, db, axon, enqueued, monkeypatch
 ):
-    from ci import tasks
+    from ci import runtime
 
     axon.create_project()
     axon.subscribe()
@@ -331,15 +331,13 @@ def test_a_re_send_the_broker_refused_is_not_marked_and_goes_again_next_sweep(
         refused.append(args)
         return False
 
-    monkeypatch.setattr(tasks, "enqueue", refuse)
+    monkeypatch.setattr(runtime, "enqueue", refuse)
 
     assert sweeper.sweep(rt)["starts"] == 0
     assert refused == [(first,)]  # the broker is away: the second is not even tried
 
     monkeypatch.undo()
-    monkeypatch.setattr(
-        tasks, "enqueue", lambda task, *args, **_: enqueued.append((task.name, args))
-    )
+    monkeypatch.setattr(runtime, "enqueue", lambda task, *args, **_: enqueued.append((task, args)))
     assert sweeper.sweep(rt)["starts"] == 2
     assert sorted(enqueued_as(enqueued, "axon.start_run")) == [(first,), (second,)]
 
@@ -386,11 +384,12 @@ def test_nothing_waiting_sends_no_probe(rt, db, axon, enqueued):
 def test_a_relay_batch_the_broker_refuses_goes_back_to_the_relay_but_the_refused_one(
     rt, db, axon, enqueued, monkeypatch
 ):
-    from ci import outbox, tasks
+    from ci import runtime
+    from ci.agent import outbox
 
     axon.create_project()
     refused_id, *rest = [axon.deliver_push() for _ in range(3)]
-    monkeypatch.setattr(tasks, "enqueue", lambda task, *args, **_: False)
+    monkeypatch.setattr(runtime, "enqueue", lambda task, *args, **_: False)
 
     assert outbox.relay_once(rt) == 0
 

@@ -9,7 +9,7 @@ does not depend on the count.
 
 The messages are counted as the worker received them, by task id (a message RabbitMQ delivers
 again after the cut keeps its id; a message sent again gets a new one), once the queue is empty.
-The sweeper's probes (ci.probes) are not work and are not counted as extra tasks.
+The sweeper's probes (ci.agent.probes) are not work and are not counted as extra tasks.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pytest
 from kombu import Connection
 from sqlalchemy import create_engine, func, select
 
-from ci.models import Condition, Delivery, Notification, Run
+from ci.store.models import Condition, Delivery, Notification, Run
 from tests.e2e.burst import subscribe
 from tests.e2e.conftest import RABBITMQ
 from tests.e2e.proxy import TcpProxy

@@ -46,11 +46,11 @@ def test_an_agent_whose_relay_thread_dies_exits_with_a_non_zero_status(productio
     axon = production_axon()
     # A bug in the relay, injected into an otherwise ordinary `axon agent`.
     agent = (
-        "from ci import outbox\n"
+        "from ci.agent import outbox\n"
         "def broken(rt, stop):\n"
         "    raise RuntimeError('a bug in the relay')\n"
         "outbox.run_forever = broken\n"
-        "from ci.cli import main\n"
+        "from ci.cli.commands import main\n"
         "main(['agent'])\n"
     )
 

@@ -1,4 +1,4 @@
-"""Notifier test fixtures: a realistic Report, as ci.reporting builds one."""
+"""Notifier test fixtures: a realistic Report, as ci.reporting.reports builds one."""
 
 from __future__ import annotations
 

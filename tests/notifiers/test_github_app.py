@@ -98,7 +98,7 @@ def test_one_installation_token_serves_every_github_notifier_until_it_nears_expi
     github.expect_commit_status("octo-org", "vision", SHA, times=2)
     github.expect_check_run("octo-org", "vision")
 
-    # ci.reporting makes a notifier per report, so the cache lives beyond one instance.
+    # ci.reporting.reports makes a notifier per report, so the cache lives beyond one instance.
     app_notifier(github).send(report(RunStatus.RUNNING), {}, None)
     app_notifier(github).send(report(), {}, None)
     app_notifier(github, GitHubChecksNotifier).send(report(), {}, None)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from ci.config import Settings
-from ci.db import Database
 from ci.runtime import Runtime
+from ci.store.db import Database
 from runners.kubernetes import KubernetesRunner
 from runners.kubernetes.init_containers import PodOptions
 from tests.fakes.kubernetes import fixtures

@@ -3,8 +3,8 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from ci import models  # noqa: F401  (registers the tables on Base.metadata)
-from ci.db import Base
+from ci.store import models  # noqa: F401  (registers the tables on Base.metadata)
+from ci.store.db import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -32,7 +32,7 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.add_column(sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True))
-    # The sweeper's probes down the task queue (ci.sweeper).
+    # The sweeper's probes down the task queue (ci.agent.sweeper).
     op.create_table(
         "broker_probes",
         sa.Column("id", sa.Integer(), nullable=False),

@@ -1,0 +1,178 @@
+"""Observations applied on a few threads, each run's always on the same one.
+
+A run's statuses keep their order while a thousand runs' transitions commit side by side; a
+run not known yet (its external id not committed) is held and tried again for a few seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+
+from ci.agent import recording
+from ci.agent.logs_follow import LogFollowers
+from ci.runtime import Runtime
+from runners.base import Observation, Runner
+from schemas.status import RunStatus
+
+log = logging.getLogger(__name__)
+S = RunStatus
+HOLD_SECONDS = 10.0  # how long an observation may wait for its run's id to be committed
+TICK_SECONDS = 0.2
+# Transitions are bound by the database's commits, which overlap well a few at a time; more
+# threads than this mostly wait for the same disk (and the connection pool holds 5 + 10).
+LANES = 4
+
+
+class Held:
+    """Observations of runs not known yet, retried in order for a few seconds.
+
+    A runner can report a run before the transaction that stores its external id commits
+    (the worker submits, then commits), so a first `starting` may find no run yet.
+    """
+
+    def __init__(self, seconds: float = HOLD_SECONDS) -> None:
+        self.seconds = seconds
+        self._held: list[tuple[float, Observation]] = []
+
+    def add(self, observation: Observation | None) -> list[tuple[float, Observation]]:
+        """What to apply now, in order, each with when it was first seen: the held ones
+        still worth a try, then `observation`."""
+        now = time.monotonic()
+        due = []
+        for since, held in self._held:
+            if now - since <= self.seconds:
+                due.append((since, held))
+            else:
+                log.debug("no run has id %s; dropping its %s", held.external_id, held.status)
+        self._held = []
+        return [*due, (now, observation)] if observation is not None else due
+
+    def keep(self, since: float, observation: Observation) -> None:
+        self._held.append((since, observation))
+
+
+def lane_of(external_id: str, lanes: int = LANES) -> int:
+    """The lane a run's observations go to: always the same one for the same run."""
+    return zlib.crc32(external_id.encode()) % lanes
+
+
+class Lanes:
+    """Applies observations on `count` threads, each run's on one thread in the order given.
+
+    Runs not known yet are held per lane (`Held`). A failure to apply stops every lane; the
+    caller raises it (`check`) and watches again, as a restarted agent would.
+    """
+
+    def __init__(
+        self,
+        rt: Runtime,
+        runner: Runner,
+        followers: LogFollowers | None = None,
+        count: int = LANES,
+    ) -> None:
+        self.rt, self.runner, self.followers = rt, runner, followers
+        self.error: BaseException | None = None
+        self._closed = threading.Event()
+        self._queues: list[queue.Queue[Observation | None]] = [queue.Queue() for _ in range(count)]
+        self._threads = [
+            threading.Thread(target=self._work, args=(q,), name=f"axon-apply-{i}", daemon=True)
+            for i, q in enumerate(self._queues)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def put(self, observation: Observation | None) -> None:
+        """Queue `observation` on its run's lane; None gives every lane's held ones a try."""
+        if observation is None:
+            for lane in self._queues:
+                lane.put(None)
+        else:
+            self._queues[lane_of(observation.external_id, len(self._queues))].put(observation)
+
+    def check(self) -> None:
+        """Raise what stopped the lanes, if anything did."""
+        if self.error is not None:
+            raise self.error
+
+    def idle(self) -> bool:
+        """Whether every queued observation has been applied (or held)."""
+        return all(lane.unfinished_tasks == 0 for lane in self._queues)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the lanes; what is still queued is dropped (the next watch sees it again)."""
+        self._closed.set()
+        for lane in self._queues:
+            lane.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _work(self, lane: queue.Queue[Observation | None]) -> None:
+        held = Held()
+        while not self._closed.is_set():
+            observation = lane.get()
+            try:
+                if not self._closed.is_set():
+                    self._apply_in_order(held, observation)
+            except Exception as exc:  # raised again by `check`, in the watching thread
+                self.error = exc
+                self._closed.set()
+            finally:
+                lane.task_done()
+
+    def _apply_in_order(self, held: Held, observation: Observation | None) -> None:
+        unknown: set[str] = set()  # a run's later news waits behind its held news
+        for since, ready in held.add(observation):
+            if (
+                ready.external_id in unknown
+                or recording._apply(self.rt, self.runner, ready) is None
+            ):
+                unknown.add(ready.external_id)
+                held.keep(since, ready)
+            elif ready.status == S.RUNNING and self.followers is not None:
+                self.followers.follow(ready.external_id)
+
+
+def ticking(
+    observe: Callable[[threading.Event], Iterator[Observation]],
+    stop: threading.Event,
+    every: float = TICK_SECONDS,
+) -> Iterator[Observation | None]:
+    """`observe(halt)`'s observations, and None whenever `every` seconds pass without one.
+
+    The observer runs in a thread, halted when `stop` is set or the caller stops reading.
+    """
+    out: queue.Queue[Observation | BaseException | None] = queue.Queue()
+    halt = threading.Event()
+
+    def pump() -> None:
+        try:
+            for observation in observe(halt):
+                out.put(observation)
+        except BaseException as exc:
+            out.put(exc)
+        else:
+            out.put(None)
+
+    threading.Thread(target=pump, name="axon-observe", daemon=True).start()
+    try:
+        while True:
+            try:
+                item = out.get(timeout=every)
+            except queue.Empty:
+                if stop.is_set():
+                    return
+                yield None
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            if item is None:
+                return
+            yield item
+    finally:
+        halt.set()
