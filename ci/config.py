@@ -139,7 +139,7 @@ class Settings(AxonSettings):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _with_plugins(cls, data: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
+    def _with_plugins(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
         """Hand each plugin's values to its model, which also reads its own variables."""
         values = dict(data) if isinstance(data, Mapping) else {}
         own: dict[type[PluginSettings], dict[str, Any]] = {m: {} for m in plugin_models()}
