@@ -161,3 +161,17 @@ def enqueue(task_name: str, *args: Any, **options: Any) -> bool:
     if publish is None:
         raise RuntimeError("the process is not wired: ci.wiring.wire(rt) gives it its publisher")
     return publish(task_name, *args, **options)
+
+
+def enqueue_each(task_name: str, ids: list[int]) -> list[int]:
+    """Publish `task_name` for each id in turn until the broker refuses one; the ids published.
+
+    Each refusal costs the publisher's own retries, so while the broker is away one is enough:
+    the rest wait for whoever sends them next.
+    """
+    sent: list[int] = []
+    for row_id in ids:
+        if enqueue(task_name, row_id) is False:
+            break
+        sent.append(row_id)
+    return sent

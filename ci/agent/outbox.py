@@ -61,18 +61,15 @@ def relay_once(rt: Runtime) -> int:
     """Claim and publish one batch; returns how many were published."""
     with rt.db.session() as session:
         ids = claim(session)
-    for index, delivery_id in enumerate(ids):
-        if runtime.enqueue("axon.process_delivery", delivery_id) is False:
-            # The broker is away: the refused one is the sweeper's; the rest go back to wait
-            # for the relay, so that each is claimed again just before it is published.
-            with rt.db.session() as session:
-                session.execute(
-                    update(Delivery)
-                    .where(Delivery.id.in_(ids[index + 1 :]))
-                    .values(enqueued_at=None)
-                )
-            return index
-    return len(ids)
+    sent = len(runtime.enqueue_each("axon.process_delivery", ids))
+    if sent < len(ids):
+        # The broker is away: the refused one is the sweeper's; the rest go back to wait for
+        # the relay, so that each is claimed again just before it is published.
+        with rt.db.session() as session:
+            session.execute(
+                update(Delivery).where(Delivery.id.in_(ids[sent + 1 :])).values(enqueued_at=None)
+            )
+    return sent
 
 
 def run_forever(rt: Runtime, stop: threading.Event) -> None:

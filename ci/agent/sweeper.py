@@ -80,19 +80,16 @@ def sweep(rt: Runtime) -> dict[str, int]:
 
 
 class _Publisher:
-    """Publishes tasks until the broker refuses one: each refusal costs its retries, so while
-    the broker is away one is enough."""
+    """Publishes each kind's tasks until the broker refuses one, and then no other kind's."""
 
     def __init__(self) -> None:
         self.refused = False
 
     def __call__(self, task_name: str, ids: list[int]) -> list[int]:
-        sent: list[int] = []
-        for row_id in ids:
-            if self.refused or runtime.enqueue(task_name, row_id) is False:
-                self.refused = True
-                break
-            sent.append(row_id)
+        if self.refused:
+            return []
+        sent = runtime.enqueue_each(task_name, ids)
+        self.refused = len(sent) < len(ids)
         return sent
 
 
