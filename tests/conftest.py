@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, text
 
 from ci import runtime, wiring
 from ci.config import Settings
+from ci.runs import lifecycle
 from ci.store import migrate
 from ci.store.db import Database
 
@@ -147,8 +148,12 @@ def db(pg_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...]]]:
-    """Tasks published during the test, as (name, args), instead of sending them."""
+    """Tasks published during the test, as (name, args), instead of sending them; the
+    reactions that publish them are registered as in every process."""
     sent: list[tuple[str, tuple[Any, ...]]] = []
+    for react in wiring.REACTIONS:
+        if react not in lifecycle.reactions:
+            monkeypatch.setattr(lifecycle, "reactions", [*lifecycle.reactions, react])
     monkeypatch.setattr(runtime, "enqueue", lambda name, *args, **_: sent.append((name, args)))
     return sent
 

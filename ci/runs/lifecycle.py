@@ -24,7 +24,11 @@ TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     ),
     S.RESUMING: frozenset({S.COMPILED, S.QUEUED, S.STOPPED, S.FAILED}),
     S.ON_SCHEDULE: frozenset({S.COMPILED, S.SKIPPED, S.STOPPED, S.FAILED}),
-    S.COMPILED: frozenset({S.QUEUED, S.ON_SCHEDULE, S.SKIPPED, S.STOPPED, S.FAILED}),
+    # A controller (dag, matrix, schedule) runs once compiled: no runner holds it. A cache hit
+    # ends a compiled run as succeeded.
+    S.COMPILED: frozenset(
+        {S.QUEUED, S.ON_SCHEDULE, S.SKIPPED, S.STOPPED, S.FAILED, S.RUNNING, S.SUCCEEDED}
+    ),
     S.QUEUED: frozenset({S.SCHEDULED, S.SKIPPED, S.STOPPED, S.FAILED, S.UPSTREAM_FAILED}),
     # A fast job can finish before the agent sees it start: every later status is reachable.
     S.SCHEDULED: _ACTIVE | _ENDINGS,
@@ -33,7 +37,8 @@ TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     S.PROCESSING: frozenset({S.WARNING}) | _ENDINGS,
     S.WARNING: (_ACTIVE - {S.WARNING}) | _ENDINGS,
     S.UNSCHEDULABLE: (_ACTIVE - {S.UNSCHEDULABLE}) | _ENDINGS,
-    S.RETRYING: (_ACTIVE - {S.RETRYING, S.UNSCHEDULABLE}) | _ENDINGS,
+    # A retry the core carries out (the local runner) queues the run again.
+    S.RETRYING: (_ACTIVE - {S.RETRYING, S.UNSCHEDULABLE}) | _ENDINGS | {S.QUEUED, S.SCHEDULED},
     S.UNKNOWN: (_ACTIVE - {S.UNKNOWN}) | _ENDINGS,
     # A job can still end on its own while its stop is being carried out.
     S.STOPPING: frozenset({S.STOPPED, S.FAILED, S.SUCCEEDED}),

@@ -135,7 +135,23 @@ class Run(Base):
     # job, service, dag, matrix, schedule: what the run is, not where it runs.
     kind: Mapped[str] = mapped_column(String(16), default="job")
     status: Mapped[str] = mapped_column(String(24), default=RunStatus.CREATED, index=True)
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    # The run that made this one: a dag (its ops), a matrix (its trials), a schedule controller
+    # (its fired runs). `op_name` is its name there, unique per parent: an op is created once.
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), index=True
+    )
+    op_name: Mapped[str | None] = mapped_column(String(256))
+    # What the run waits for before it may be queued, as Polyaxon's `pending`: "approval".
+    pending: Mapped[str | None] = mapped_column(String(16))
+    # The run this one restarts, resumes, copies or reuses the results of (`cloning_kind`).
+    original_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    cloning_kind: Mapped[str | None] = mapped_column(String(16))
+    # Tries so far beyond the first: retries after a failure, and resumes.
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    # Polyaxon's cache key of the compiled run; a later run with the same key may reuse it.
+    cache_key: Mapped[str | None] = mapped_column(String(64))
+    # What a controller run keeps of its own progress (a dag's plan, a schedule's count).
+    meta: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     subscription_id: Mapped[int | None] = mapped_column(
         ForeignKey("subscriptions.id", ondelete="SET NULL")
     )
@@ -178,6 +194,8 @@ class Run(Base):
         UniqueConstraint("subscription_id", "event_key", name="uq_runs_cause"),
         Index("ix_runs_runner_external_id", "runner", "external_id"),
         Index("ix_runs_concurrency_group", "project_id", "concurrency_group"),
+        UniqueConstraint("parent_id", "op_name", name="uq_runs_op"),
+        Index("ix_runs_cache_key", "project_id", "cache_key"),
     )
 
     @property
@@ -232,8 +250,12 @@ class Schedule(Base):
     __tablename__ = "schedules"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
-    entry: Mapped[int] = mapped_column(Integer)  # its index in `on.schedule`
+    # A subscription's `on.schedule` entry, or an operation's own `schedule:` (its controller run).
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE")
+    )
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    entry: Mapped[int] = mapped_column(Integer)  # its index in `on.schedule` (0 for a run's)
     spec: Mapped[dict[str, Any]] = mapped_column(Json)
     # ScheduleState, written by ci.schedules.state.
     state: Mapped[str] = mapped_column(String(16), default=ScheduleState.ACTIVE)
@@ -249,7 +271,10 @@ class Schedule(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    __table_args__ = (UniqueConstraint("subscription_id", "entry", name="uq_schedules_entry"),)
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "entry", name="uq_schedules_entry"),
+        UniqueConstraint("run_id", "entry", name="uq_schedules_run_entry"),
+    )
 
 
 class ScheduleFire(Base):
