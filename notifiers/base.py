@@ -56,6 +56,18 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class OpLine:
+    """One op of a pipeline as its report shows it: a line of the pipeline's one message."""
+
+    name: str  # its op name; a nested op's is led by its parents' (`build / compile`)
+    status: RunStatus
+    url: str = ""
+    duration: float | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)  # its key outputs, the first few
+    why: str = ""  # its message when it did not succeed (`condition is false`), on one line
+
+
+@dataclass(frozen=True)
 class Report:
     """One run's status change, in the words every target needs."""
 
@@ -84,6 +96,9 @@ class Report:
     # Why the outputs break the subscription's rule against the base branch, e.g. "accuracy
     # dropped 0.8 points, more than 0.5"; empty when they keep it. A check run then fails.
     regression: str = ""
+    # A pipeline's ops (a dag's, a matrix's trials, a schedule's fired runs), one line each, in
+    # the order they were made; empty for a run that has none.
+    ops: tuple[OpLine, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,6 +130,10 @@ class Notifier(ABC):
     # "run": `previous` is this run's last receipt. "pull_request": one message per pull
     # request and subscription, so a later run's report edits an earlier run's message.
     receipt_scope: ClassVar[str] = "run"
+    # Whether a later send edits the message an earlier one left (a PR comment, a check run, a
+    # bot's Slack message): such a target also hears of each op of a pipeline as it moves, by
+    # an edit of the pipeline's one message. An instance may change it from its settings.
+    edits_in_place: bool = False
 
     @abstractmethod
     def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:

@@ -63,6 +63,7 @@ class PullRequestMessage(Notifier):
 
     wants = DONE | {RunStatus.RUNNING}
     receipt_scope = "pull_request"
+    edits_in_place = True
     pull_request_name: ClassVar[str] = "pull request"  # what the forge calls one
 
     def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:

@@ -56,6 +56,7 @@ class GitHubChecksNotifier(github_api.GitHubTarget):
 
     name = "checks"
     wants = DONE | {RunStatus.QUEUED, RunStatus.RUNNING}
+    edits_in_place = True
 
     def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:
         """Required. Create the check run, or update the one `previous` names."""

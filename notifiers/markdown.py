@@ -7,6 +7,7 @@ it can neither format the page, nor link, nor mention anyone.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from notifiers import render
 from notifiers.base import Report, format_duration
@@ -24,31 +25,48 @@ def comment(report: Report, limit: int) -> str:
 
 
 def body(report: Report, limit: int | None = None) -> str:
-    """A whole comment: headline, why, facts, the outputs table, the rule, links.
+    """A whole comment: headline, why, facts, a pipeline's ops, the outputs table, the rule,
+    links.
 
     With a `limit` (UTF-8 bytes), a table too long for it keeps as many whole rows as fit and
-    says how many more there are; only what still does not fit is cut.
+    says how many more there are (the ops' rows give way first, then the outputs'); only what
+    still does not fit is cut.
     """
-    text = _body(report, outputs(report))
+    text = _body(report, ops(report), outputs(report))
+    if limit is None or render.size(text) <= limit:
+        return text
+    table = outputs(report)
+    if report.ops:
+        keep = _fit(lambda rows: _body(report, ops(report, rows), table), len(report.ops), limit)
+        if keep:
+            return render.clip_bytes(_body(report, ops(report, keep), table), limit)
+    shown = ops(report, 0)
     rows = len(report.comparisons or report.outputs)
-    if limit is None or render.size(text) <= limit or not rows:
-        return text if limit is None else render.clip_bytes(text, limit)
+    keep = _fit(lambda rows: _body(report, shown, outputs(report, rows)), rows, limit)
+    return render.clip_bytes(_body(report, shown, outputs(report, keep)), limit)
+
+
+def _fit(text: Callable[[int], str], rows: int, limit: int) -> int:
+    """The most rows of `rows` with which `text(rows)` fits in `limit` UTF-8 bytes."""
+    if render.size(text(rows)) <= limit:
+        return rows
     fits, too_many = 0, rows  # the most rows known to fit, the fewest known not to
     while too_many - fits > 1:
         middle = (fits + too_many) // 2
-        if render.size(_body(report, outputs(report, middle))) <= limit:
+        if render.size(text(middle)) <= limit:
             fits = middle
         else:
             too_many = middle
-    return render.clip_bytes(_body(report, outputs(report, fits)), limit)
+    return fits
 
 
-def _body(report: Report, table: str) -> str:
+def _body(report: Report, steps: str, table: str) -> str:
     parts = [f"### {headline(report)}"]
     why = render.why(report)
     if why:
         parts.append(f"> {code(render.clip(why, 1000))}")
     parts.append(facts(report))
+    parts.append(steps)
     parts.append(table)
     if report.regression:
         base = code(report.base_branch or "base")
@@ -103,11 +121,34 @@ def outputs(report: Report, keep: int | None = None) -> str:
     return _more("\n".join(rows), len(report.outputs), keep)
 
 
-def _more(table: str, count: int, keep: int | None) -> str:
+def ops(report: Report, keep: int | None = None) -> str:
+    """A pipeline's ops, one row each: name (linked to its run), status and why, duration, its
+    key outputs. With `keep`, only the first `keep` rows, and a line saying how many more."""
+    if not report.ops:
+        return ""
+    rows = ["| Op | Status | Duration | Outputs |", "|---|---|---:|---|"]
+    for op in report.ops[:keep]:
+        name = code(op.name)
+        status = f"{render.EMOJI.get(op.status, 'ℹ️')} {render.label(op.status)}"
+        if op.why and op.status != RunStatus.SUCCEEDED:
+            status += f": {code(render.clip(op.why, 200))}"
+        took = format_duration(op.duration) if op.duration is not None else ""
+        shown = " · ".join(
+            f"{code(str(key))} {render.value(value)}" for key, value in op.outputs.items()
+        )
+        cells = [f"[{name}]({op.url})" if op.url else name, status, took, shown]
+        rows.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    if keep is not None and keep < 1:
+        rows = []  # not even one row fits: only the count is left
+    return _more("\n".join(rows), len(report.ops), keep, "ops")
+
+
+def _more(table: str, count: int, keep: int | None, what: str = "outputs") -> str:
     if keep is None or keep >= count:
         return table
+    more = f"_… {count - keep} more {what}, not shown_"
     # A paragraph of its own: a line right below a table would be read as one more row.
-    return f"{table}\n\n_… {count - keep} more outputs, not shown_"
+    return f"{table}\n\n{more}" if table else more
 
 
 def links(report: Report) -> str:

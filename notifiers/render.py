@@ -6,7 +6,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from notifiers.base import Comparison, Report, format_duration
+from notifiers.base import Comparison, OpLine, Report, format_duration
 from schemas.status import DONE, RunStatus
 
 MAX_VALUE = 200
@@ -32,12 +32,23 @@ def label(status: RunStatus) -> str:
     return status.value.replace("_", " ")
 
 
-def verb(report: Report) -> str:
-    """`succeeded in 12s`, `failed after 3m 05s`, `running`."""
+def verb(report: Report | OpLine) -> str:
+    """`succeeded in 12s`, `failed after 3m 05s`, `running`: a run's or a pipeline op's."""
     text = label(report.status)
     if report.duration is not None:
         preposition = "in" if report.status == RunStatus.SUCCEEDED else "after"
         text += f" {preposition} {format_duration(report.duration)}"
+    return text
+
+
+def op_summary(op: OpLine) -> str:
+    """`train succeeded in 12s (loss 0.25, accuracy 0.91)`, `deploy skipped: condition false`:
+    one op of a pipeline on one line, without links."""
+    text = f"{op.name} {verb(op)}"
+    if op.why and op.status != RunStatus.SUCCEEDED:
+        text += f": {clip(one_line(op.why), MAX_VALUE)}"
+    if op.outputs:
+        text += " (" + ", ".join(f"{key} {value(item)}" for key, item in op.outputs.items()) + ")"
     return text
 
 
@@ -69,6 +80,7 @@ def details(report: Report) -> str:
     if report.duration is not None:
         lines.append(f"Duration: {format_duration(report.duration)}")
     lines += [f"Output {key}: {value(item)}" for key, item in report.outputs.items()]
+    lines += [f"Op {op_summary(op)}" for op in report.ops]
     lines += [f"Link: {report.url}"] if report.url else []
     return "\n".join(lines)
 

@@ -93,6 +93,7 @@ class SlackNotifier(http.UrlTarget):
         self.api_url = api_url
         if token:
             self.wants = DONE | {RunStatus.RUNNING}
+            self.edits_in_place = True
 
     def __repr__(self) -> str:
         mode = "token" if self._token else "webhook" if self._url else "unset"
@@ -176,7 +177,27 @@ def message(report: Report) -> dict[str, Any]:
         blocks.append({"type": "section", "fields": facts})
     if report.outputs:
         blocks.append({**_section("*Outputs*"), "fields": _outputs(report.outputs)})
+    if report.ops:
+        blocks.append(_section(_ops(report)))
     return {"text": text, "blocks": blocks}
+
+
+def _ops(report: Report) -> str:
+    """A pipeline's ops, one line each, as many as one section holds, then how many more."""
+    lines = ["*Ops*"]
+    for shown, op in enumerate(report.ops):
+        emoji = EMOJI.get(op.status, ":information_source:")
+        line = f"{emoji} {_link(op.url, op.name)} {render.verb(op)}"
+        if op.why and op.status != RunStatus.SUCCEEDED:
+            line += f": {_escape(op.why, 200)}"
+        if op.outputs:
+            outputs = (f"{key} {render.value(value)}" for key, value in op.outputs.items())
+            line += f" ({_escape(', '.join(outputs), 300)})"
+        more = f"… {len(report.ops) - shown} more ops"
+        if sum(len(text) + 1 for text in [*lines, line, more]) > MAX_SECTION:
+            return "\n".join([*lines, more])
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _facts(report: Report) -> list[dict[str, str]]:

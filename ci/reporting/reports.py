@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ci.config import Settings
 from ci.reporting import attempts as attempts
-from ci.reporting import comparison, run_hooks
+from ci.reporting import comparison, pipelines, run_hooks
 from ci.reporting.attempts import Work
 from ci.reporting.run_hooks import Target
 from ci.runtime import Runtime
@@ -29,7 +30,10 @@ LEASE = timedelta(seconds=120)
 def targets(rt: Runtime, run: Run) -> dict[str, dict[str, Any]]:
     """Where this run reports on every status its targets want: its subscription's `report`
     (less the named connections, which hear only hooks), else the forge it came from (when
-    the event names a commit) and Slack (when a default webhook is set)."""
+    the event names a commit) and Slack (when a default webhook is set). A pipeline's op
+    has none of its own: it is a line of its pipeline's report (ci.reporting.pipelines)."""
+    if run.parent_id is not None and run.subscription_id is None:
+        return {}
     spec = run.subscription.spec if run.subscription else {}
     if "report" in spec:
         named = run_hooks.named_connections(spec["report"])
@@ -68,6 +72,7 @@ def build_report(rt: Runtime, run: Run, condition: Condition, session: Session) 
         branch=event.get("branch", ""),
         pull_request=pull.get("number"),
         subscription=run.subscription.name if run.subscription else "",
+        ops=pipelines.op_lines(session, run.id, rt.run_url),
         **against,
     )
 
@@ -118,89 +123,174 @@ def report_run(rt: Runtime, run_id: int) -> list[float]:
     due are on its notification row, so neither a re-sent task nor a restarted worker starts
     its budget over; after AXON_NOTIFY_MAX_ATTEMPTS tries it is `failed`, with the reason.
 
+    A pipeline reports as one run: a call for any run of a tree reports the whole tree under
+    its top's lease, the statuses of all its runs in the order they came, so an op's edit of
+    the pipeline's message never overtakes the pipeline's own final status.
+
     A call that finds the lease taken returns at once: the holder looks again after letting
     go, so nothing this call was for is left behind. Returns the seconds until each retry
     this call made necessary is due; the caller sends a report task for each.
     """
+    with rt.db.session() as session:
+        top_id = pipelines.top_of(session, run_id)
     waits: list[float] = []
-    while _lease(rt.db, run_id):
+    while _lease(rt.db, top_id):
         seen = 0
         try:
-            seen = _report_pass(rt, run_id, waits)
+            seen = _report_pass(rt, top_id, waits)
         finally:
             with rt.db.session() as session:
                 session.execute(
                     update(Run)
-                    .where(Run.id == run_id)
+                    .where(Run.id == top_id)
                     .values(report_lease_until=None, updated_at=Run.updated_at)
                 )
-        if not _newer(rt.db, run_id, seen):
+        if not _newer(rt.db, top_id, seen):
             break
     return waits
 
 
-def _newer(db: Database, run_id: int, seen: int) -> bool:
-    """Whether a status came after condition `seen` (and after the cursor) while we reported,
-    or a retry fell due: the tasks sent for either found the lease taken and left it to us."""
+def _newer(db: Database, top_id: int, seen: int) -> bool:
+    """Whether a status came after condition `seen` (and after its run's cursor) in the tree
+    while we reported, or a retry fell due: the tasks sent for either found the lease taken
+    and left it to us."""
     with db.session() as session:
-        newer = select(Condition.id).where(
-            Condition.run_id == run_id, Condition.id > Run.report_cursor, Condition.id > seen
+        tree = pipelines.tree(session, top_id)
+        newer = (
+            select(Condition.id)
+            .join(Run, Run.id == Condition.run_id)
+            .where(
+                Condition.run_id.in_(tree),
+                Condition.id > Run.report_cursor,
+                Condition.id > seen,
+            )
+            .limit(1)
         )
-        due = select(Notification.id).where(
-            Notification.run_id == run_id,
-            Notification.state == "retrying",
-            Notification.next_attempt_at <= utcnow(),
+        due = (
+            select(Notification.id)
+            .where(
+                Notification.run_id.in_(tree),
+                Notification.state == "retrying",
+                Notification.next_attempt_at <= utcnow(),
+            )
+            .limit(1)
         )
-        found = select(Run.id).where(Run.id == run_id, or_(newer.exists(), due.exists()))
-        return bool(session.scalar(found))
+        return session.scalar(newer) is not None or session.scalar(due) is not None
 
 
-def _report_pass(rt: Runtime, run_id: int, waits: list[float]) -> int:
-    """Try every unreported condition once, oldest first; returns the last condition's id.
+@dataclass(frozen=True)
+class _Step:
+    """One unreported status of a run of the tree; for an op, the pipeline's targets that are
+    to hear of it by an edit of the pipeline's message."""
 
-    The cursor moves past each condition that every target has settled, as long as all the
-    conditions before it are settled too.
+    condition_id: int
+    run_id: int
+    edits: frozenset[str] = frozenset()
+
+
+def _report_pass(rt: Runtime, top_id: int, waits: list[float]) -> int:
+    """Try every unreported condition of the tree once, oldest first; returns the last id.
+
+    Each run's cursor moves past each of its conditions that every target has settled, as
+    long as all the conditions before it, of every run of the tree, are settled too.
     """
     with rt.db.session() as session:
-        cursor = session.scalar(select(Run.report_cursor).where(Run.id == run_id))
-        if cursor is None:
-            return 0
-        ids = list(
-            session.scalars(
-                select(Condition.id)
-                .where(Condition.run_id == run_id, Condition.id > cursor)
-                .order_by(Condition.id)
-            )
-        )
+        tree = pipelines.tree(session, top_id)
+        steps = _steps(rt, session, top_id, tree)
     waiting: set[str] = set()  # targets with a status not yet settled: later ones wait
-    for condition_id in ids:
-        settled = _report_condition(rt, run_id, condition_id, waiting, waits)
-        if settled and not waiting:
-            with rt.db.session() as session:
+    cursors: dict[int, int] = {}
+    try:
+        for step in steps:
+            settled = _report_condition(rt, top_id, tree, step, waiting, waits)
+            if settled and not waiting:
+                cursors[step.run_id] = step.condition_id
+    finally:
+        with rt.db.session() as session:
+            for run_id, cursor in cursors.items():
+                # An op's report is taken in hand here, not by a lease of its own: what the
+                # sweeper re-sent for it has arrived, its count starts over.
                 session.execute(
                     update(Run)
                     .where(Run.id == run_id)
-                    .values(report_cursor=condition_id, updated_at=Run.updated_at)
+                    .values(
+                        report_cursor=cursor,
+                        report_resent_at=None,
+                        report_resent_count=0,
+                        updated_at=Run.updated_at,
+                    )
                 )
-    return ids[-1] if ids else 0
+    return steps[-1].condition_id if steps else 0
+
+
+def _steps(rt: Runtime, session: Session, top_id: int, tree: list[int]) -> list[_Step]:
+    """The tree's unreported conditions, oldest first; each op's change is to be told to the
+    pipeline's targets that edit in place and want both its status and the pipeline's, unless
+    a later step edits the same message anyway (it shows the op's line as it is then)."""
+    rows = session.execute(
+        select(Condition.id, Condition.run_id, Condition.status)
+        .join(Run, Run.id == Condition.run_id)
+        .where(Condition.run_id.in_(tree), Condition.id > Run.report_cursor)
+        .order_by(Condition.id)
+    ).all()
+    top = session.get(Run, top_id)
+    if len(tree) == 1 or top is None:
+        return [_Step(condition_id, run_id) for condition_id, run_id, _ in rows]
+    editors: dict[str, frozenset[RunStatus]] = {}
+    for name in targets(rt, top):
+        notifier = notifiers.get(name, **rt.settings.notifier_config(name))
+        if notifier.edits_in_place:
+            editors[name] = notifier.wants
+    pipeline = list(
+        session.execute(
+            select(Condition.id, Condition.status)
+            .where(Condition.run_id == top_id)
+            .order_by(Condition.id)
+        )
+    )
+    told: list[set[str]] = []
+    for condition_id, run_id, status in rows:
+        if run_id == top_id:
+            told.append({name for name, wants in editors.items() if status in wants})
+            continue
+        before = [state for at, state in pipeline if at < condition_id]
+        told.append(
+            {
+                name
+                for name, wants in editors.items()
+                if before and status in wants and before[-1] in wants
+            }
+        )
+    steps: list[_Step] = []
+    later: set[str] = set()
+    for (condition_id, run_id, _), names in zip(reversed(rows), reversed(told), strict=True):
+        edits = frozenset(names - later) if run_id != top_id else frozenset()
+        steps.append(_Step(condition_id, run_id, edits))
+        later |= names
+    steps.reverse()
+    return steps
 
 
 def _report_condition(
-    rt: Runtime, run_id: int, condition_id: int, waiting: set[str], waits: list[float]
+    rt: Runtime,
+    top_id: int,
+    tree: list[int],
+    step: _Step,
+    waiting: set[str],
+    waits: list[float],
 ) -> bool:
     """Tell each target of one status, unless it waits; True when every one is settled.
 
     Sending happens outside any transaction: a slow target must not hold database locks.
     """
     with rt.db.session() as session:
-        run = session.get(Run, run_id)
-        condition = session.get(Condition, condition_id)
-        if run is None or condition is None:
+        run = session.get(Run, step.run_id)
+        condition = session.get(Condition, step.condition_id)
+        top = run if step.run_id == top_id else session.get(Run, top_id)
+        if run is None or condition is None or top is None:
             return True
-        report = build_report(rt, run, condition, session)
-        work = _pending(rt, session, run, condition, report)
+        work = _pending(rt, session, run, condition, top, tree, step.edits)
     now, settled = utcnow(), True
-    for item in work:
+    for item, report in work:
         name = item.target.name
         if name in waiting or (item.due is not None and item.due > now):
             waiting.add(name)
@@ -215,10 +305,24 @@ def _report_condition(
 
 
 def _pending(
-    rt: Runtime, session: Session, run: Run, condition: Condition, report: Report
-) -> list[Work]:
-    """The subscription's targets that want this status, then what the run's hooks ask for;
-    a target this status has settled for (an earlier attempt got that far) is left out."""
+    rt: Runtime,
+    session: Session,
+    run: Run,
+    condition: Condition,
+    top: Run,
+    tree: list[int],
+    edits: frozenset[str],
+) -> list[tuple[Work, Report]]:
+    """The targets that want this status, each with the report it is to get, then what the
+    run's hooks ask for; a target this status has settled for (an earlier attempt got that
+    far) is left out.
+
+    A run's targets are its subscription's, and a pipeline's are told of its ops by edits of
+    its one message (never by a new one: a target that has none, say a comment on a push,
+    hears nothing of them): their receipts are looked for across the tree. An op's hooks report the
+    op itself; one naming a pipeline's target is kept apart from it (`op:slack`), so neither
+    edits the other's message.
+    """
     rows = {
         row.target: row
         for row in session.scalars(
@@ -227,35 +331,65 @@ def _pending(
             )
         )
     }
+    report = build_report(rt, run, condition, session)
     told: set[str] = set()
-    work: list[Work] = []
+    work: list[tuple[Work, Report]] = []
 
-    def add(item: Work) -> None:
+    def add(item: Work, told_report: Report, receipts_of: list[int], edit: bool = False) -> None:
+        """Tell `item` (with `edit`: only if there is a message to edit)."""
         name = item.target.name
         row = rows.get(name)
         if name in told or (row is not None and row.state in attempts.SETTLED):
             return
-        told.add(name)
         if row is not None:
             item.attempts, item.due = row.attempts, row.next_attempt_at
         if item.notifier is not None:
-            item.previous = _last_receipt(session, run.id, name)
+            item.previous = _last_receipt(session, receipts_of, name)
             if item.previous is None and item.notifier.receipt_scope == "pull_request":
-                item.previous = _pull_request_receipt(session, run, name)
-        work.append(item)
+                item.previous = _pull_request_receipt(session, top, name)
+        if edit and item.previous is None:
+            return
+        told.add(name)
+        work.append((item, told_report))
 
-    for name, config in targets(rt, run).items():
-        notifier = notifiers.get(name, **rt.settings.notifier_config(name))
-        if report.status in notifier.wants:
-            add(Work(Target(name, name, config), notifier))
-    for item in _hooked(rt, run, report):
-        add(item)
+    pipeline_targets = targets(rt, top)
+    if run.id == top.id:
+        for name, config in pipeline_targets.items():
+            notifier = notifiers.get(name, **rt.settings.notifier_config(name))
+            if report.status in notifier.wants:
+                add(Work(Target(name, name, config), notifier), report, tree)
+        for item in _hooked(rt, run, report, top):
+            add(item, report, tree)
+        return work
+    # A try that failed is tried again when due, even if a later step edits the message too:
+    # skipping it would let the later one go before the target's wait is over.
+    edits |= {name for name, row in rows.items() if row.state not in attempts.SETTLED}
+    pipeline = _pipeline_report(rt, session, top, condition) if edits else None
+    if pipeline is not None:
+        for name, config in pipeline_targets.items():
+            if name in edits:
+                notifier = notifiers.get(name, **rt.settings.notifier_config(name))
+                add(Work(Target(name, name, config), notifier), pipeline, tree, edit=True)
+    for item in _hooked(rt, run, report, top):
+        if item.target.name in pipeline_targets:
+            item.target = replace(item.target, name=f"op:{item.target.name}")
+        add(item, report, [run.id])
     return work
 
 
-def _hooked(rt: Runtime, run: Run, report: Report) -> Iterator[Work]:
-    """What the run's hooks and plugins.notifications ask for at this status, and why not."""
-    report_spec = (run.subscription.spec if run.subscription else {}).get("report") or {}
+def _pipeline_report(
+    rt: Runtime, session: Session, top: Run, condition: Condition
+) -> Report | None:
+    """The pipeline's report as an op's `condition` finds it: the pipeline's status then, and
+    every op's line as it is now."""
+    then = pipelines.status_before(session, top.id, condition.id)
+    return None if then is None else build_report(rt, top, then, session)
+
+
+def _hooked(rt: Runtime, run: Run, report: Report, top: Run) -> Iterator[Work]:
+    """What the run's hooks and plugins.notifications ask for at this status, and why not;
+    their connections are found in the subscription of the run's pipeline (`top`)."""
+    report_spec = (top.subscription.spec if top.subscription else {}).get("report") or {}
     decided = run_hooks.decide(
         run_hooks.hooks_of(run.compiled),
         report.status,
@@ -277,11 +411,11 @@ def _hooked(rt: Runtime, run: Run, report: Report) -> Iterator[Work]:
             yield Work(target, skipped=f"{target.via}: {reason}")
 
 
-def _last_receipt(session: Session, run_id: int, target: str) -> Receipt | None:
+def _last_receipt(session: Session, run_ids: list[int], target: str) -> Receipt | None:
     previous = session.scalar(
         select(Notification)
         .where(
-            Notification.run_id == run_id,
+            Notification.run_id.in_(run_ids),
             Notification.target == target,
             Notification.state == "sent",
         )
