@@ -3,8 +3,10 @@
 Rooms, and what belongs in each:
 
     intake/     a webhook delivery recorded and answered; subscription documents validated
-    runs/       a delivery becomes runs; compiling, launching, groups, queues; run status
-    schedules/  `on.schedule`: slots become deliveries, exactly once
+    runs/       a delivery becomes runs; compiling, launching, groups, queues, the pipeline
+                engine (dag and matrix controllers); run status
+    schedules/  `on.schedule` and an operation's own `schedule:`: slots become deliveries or a
+                schedule controller's child runs, exactly once
     compile/    pure: an operation and an event's context become runs' specs (no IO at all)
     reporting/  a status change told to each report target, with budgets and hooks
     agent/      long-running loops: runner observations, log following, outbox relay, sweeper

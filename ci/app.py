@@ -9,10 +9,12 @@ from flask import Flask, jsonify
 from ci import runtime, wiring
 from ci.api import (
     access,
+    approvals,
     deliveries,
     errors,
     notifications,
     pages,
+    project_runs,
     resources,
     runs,
     specs,
@@ -33,8 +35,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         resources,
         subscriptions,
         runs,
+        approvals,
         notifications,
         deliveries,
+        project_runs,
         specs,
         pages,
     ):

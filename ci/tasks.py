@@ -9,11 +9,12 @@ from typing import Any
 from celery import Task
 from celery.signals import worker_init
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from ci import runtime
 from ci.agent import probes
 from ci.reporting import reports
-from ci.runs import dispatch, groups, launch
+from ci.runs import dispatch, groups, launch, pipelines, tree
 from ci.runtime import celery
 from ci.store.db import after_commit
 from runners.base import RunnerUnavailable
@@ -87,6 +88,17 @@ def start_next_in_group(self: Task, run_id: int) -> None:
     _with_runner(self, groups.advance, run_id)
 
 
+@celery.task(name="axon.advance_pipeline", bind=True, acks_late=True, max_retries=None)
+def advance_pipeline(self: Task, run_id: int) -> None:
+    """Start a dag's or matrix's ready children, and end it once they are all done."""
+    _with_runner(self, _advance_pipeline, run_id)
+
+
+def _advance_pipeline(rt: runtime.Runtime, session: Session, run_id: int) -> None:
+    # The stop cascade is ci.runs.tree's; the engine is handed it, for earlyStopping.
+    pipelines.advance(rt, session, run_id, stop=tree.stop)
+
+
 @celery.task(name="axon.report_run", bind=True, acks_late=True, max_retries=None)
 def report_run(self: Task, run_id: int) -> None:
     """Report what the run's targets have not heard yet; each target's retries are counted in
@@ -121,6 +133,18 @@ def free_group(run_id: int, status: RunStatus) -> None:
         return
     if grouped:
         runtime.enqueue(start_next_in_group.name, run_id)
+
+
+def wake_pipeline(run_id: int, status: RunStatus) -> None:
+    """A child that ends, or enters a status a sibling's `events` watch, moves its controller."""
+    try:
+        with runtime.get().db.session() as session:
+            parent_id = pipelines.parent_to_wake(session, run_id, status)
+    except Exception:  # the sweeper re-sends the advance of a running controller
+        log.warning("could not read run %s's pipeline", run_id, exc_info=True)
+        return
+    if parent_id is not None:
+        runtime.enqueue(advance_pipeline.name, parent_id)
 
 
 @worker_init.connect

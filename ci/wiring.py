@@ -17,11 +17,13 @@ from schemas.status import RunStatus
 
 # Run after the transaction that moved a run commits, in this order: a run that ended first
 # frees its queue place (the waiting run's start goes out before anything else), then the
-# status is reported, then the run's concurrency group lets its next run take its turn.
+# status is reported, then the run's concurrency group lets its next run take its turn, then
+# a pipeline's controller (dag, matrix) looks at its children again.
 REACTIONS: tuple[Callable[[int, RunStatus], None], ...] = (
     capacity.wake_queued,
     tasks.report_change,
     tasks.free_group,
+    tasks.wake_pipeline,
 )
 
 

@@ -38,6 +38,8 @@ class RunSpec:
     timeout: float | None = None
     git: GitCheckout | None = None
     component: dict[str, Any] = field(default_factory=dict)
+    # Tries before this one: a run the core retries (or resumes) is submitted again with it.
+    attempt: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,12 @@ class Runner(ABC):
 
     name: ClassVar[str]
     transient_errors: ClassVar[tuple[type[BaseException], ...]] = (RunnerUnavailable,)
+    # The run kinds (`run.kind`) this backend can run; controllers (dag, matrix, schedule) are
+    # the core's and need no runner.
+    kinds: ClassVar[frozenset[str]] = frozenset({"job"})
+    # Whether the backend carries out `termination.maxRetries` itself; if not, the core
+    # submits a failed run again while it has retries left.
+    retries_itself: ClassVar[bool] = False
 
     @abstractmethod
     def submit(self, spec: RunSpec) -> str:

@@ -5,7 +5,8 @@ supervisor.pid) owned by a detached supervisor (`runners.local_supervisor`), so 
 the worker that submitted it and any process can observe or cancel it; the supervisor gets a
 minimal environment, never the worker's secrets; git checkout at a sha;
 timeouts; cancel stops the job's whole process group; a supervisor that died without recording
-an outcome is reported `failed` with reason `Lost`. External id: the run's uuid.
+an outcome is reported `failed` with reason `Lost`. External id: the run's uuid (`<uuid>.<n>` for
+its n-th retry, in a run dir of its own). Runs `job` only: the core retries a failed run.
 Config: `root` (directory of run dirs), `python` (interpreter for supervisors), `poll_interval`
 (seconds between observe scans).
 """
@@ -62,11 +63,16 @@ class LocalRunner(Runner):
         self.poll_interval = poll_interval
 
     def submit(self, spec: RunSpec) -> str:
-        run_dir = self._run_dir(spec.uuid)
+        kind = str((spec.component.get("run") or {}).get("kind") or "job")
+        if kind not in self.kinds:
+            # Never run a service or a distributed job as one local process.
+            raise ValueError(f"run.kind: a {kind} cannot run on the local runner")
+        external_id = attempt_id(spec.uuid, spec.attempt)
+        run_dir = self._run_dir(external_id)
         run_dir.mkdir(parents=True, exist_ok=True)
         if self._claim(run_dir, spec):
             self._launch(run_dir)
-        return spec.uuid
+        return external_id
 
     def cancel(self, external_id: str) -> None:
         run_dir = self._run_dir(external_id)
@@ -169,6 +175,15 @@ class LocalRunner(Runner):
             except FileNotFoundError:
                 return False
         return not supervisor_alive(pid, run_dir)
+
+
+def attempt_id(uuid: str, attempt: int) -> str:
+    """The external id (and run dir) of one try of a run: its uuid, then `<uuid>.<attempt>`.
+
+    A retried run gets a fresh directory, so submit stays idempotent for each try and the
+    observations of an earlier try never pass for the new one's.
+    """
+    return uuid if attempt <= 0 else f"{uuid}.{attempt}"
 
 
 def supervisor_env() -> dict[str, str]:

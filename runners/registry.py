@@ -12,6 +12,13 @@ runners: Registry[Runner] = Registry(
     },
 )
 
+# The run kinds each runner runs (its class's `kinds`), readable without loading the runner, so
+# a refusal can name the runner that would run a kind; a test keeps the two in step.
+KINDS: dict[str, frozenset[str]] = {
+    "local": frozenset({"job"}),
+    "kubernetes": frozenset({"job", "service", "tfjob", "pytorchjob", "mpijob"}),
+}
+
 # Each runner's own settings model, found the same lazy way; reading one never loads its runner.
 settings: Registry[PluginSettings] = Registry(
     "runner settings",

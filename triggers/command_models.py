@@ -86,12 +86,17 @@ class CancelCommand(BareCommand):
     verb = "cancel"
 
 
+class ApproveCommand(BareCommand):
+    verb = "approve"
+
+
 class Commands(TriggerModel):
     """The verbs a subscription answers: a list of them, or a mapping to their settings."""
 
     run: RunCommand | None = None
     rerun: RerunCommand | None = None
     cancel: CancelCommand | None = None
+    approve: ApproveCommand | None = None
     not_a_mapping = f"required: a mapping with some of {', '.join(VERBS)}"
 
     @classmethod

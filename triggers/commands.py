@@ -1,9 +1,11 @@
-"""Comment commands on pull requests: `/axon run train lr=0.01`, `/axon rerun`, `/axon cancel`.
+"""Comment commands on pull requests: `/axon run train lr=0.01`, `/axon rerun`, `/axon cancel`,
+`/axon approve`.
 
 `on.comment`: `commands` (required) lists what the subscription answers: `run` with typed
-`args` (see triggers.arguments), `rerun` and `cancel`. `names` are the words a command may
+`args` (see triggers.arguments), `rerun`, `cancel` and `approve` (let the pull request's runs
+that wait for approval, `isApproved: false`, go). `names` are the words a command may
 name the subscription by (default its own name and its operation's): `/axon run <name>` must
-give one, `/axon rerun` and `/axon cancel` may (without one they are for every subscription
+give one, the others may (without one they are for every subscription
 that answers them). Only a trusted author's command counts: an `associations` list (default
 OWNER, MEMBER, COLLABORATOR, as GitHub reports them) or an `actors` list of logins, which is
 the only way to trust a GitLab comment (GitLab does not say what role its author has).
@@ -27,7 +29,7 @@ from triggers.arguments import Argument, arguments
 from triggers.base import Errors, Matcher, Verdict
 from triggers.sections import Section, hint, names
 
-VERBS = ("run", "rerun", "cancel")
+VERBS = ("run", "rerun", "cancel", "approve")
 ASSOCIATIONS = frozenset(
     {
         "OWNER",

@@ -5,7 +5,8 @@ runner no longer knows was deleted while nobody watched; it fails with reason `M
 being stopped is stopped), as Polyaxon does. While a run runs, its logs are followed into the
 database when the runner can follow them (`ci.agent.logs_follow`). A finished run's logs are
 read from the runner before its row is locked: a slow read holds up neither the run's row nor
-the other runs' transitions.
+the other runs' transitions. A failure with retries left, on a runner that leaves retries to the
+core, is recorded as `retrying` and the run is started again (`ci.runs.retries`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 from sqlalchemy import select
 
 from ci.agent.logs_follow import MAX_LOG_CHARS
-from ci.runs import lifecycle
+from ci.runs import lifecycle, retries
 from ci.runtime import Runtime
 from ci.store.models import Run
 from runners.base import Observation, Runner
@@ -55,6 +56,9 @@ def _apply(rt: Runtime, runner: Runner, observation: Observation) -> bool | None
             if logs or run.logs is None:
                 # PostgreSQL text cannot hold NUL; a job may well print one.
                 run.logs = logs.replace("\x00", "\ufffd")
+        if retries.due(run, runner, observation):
+            retries.retry(session, run, observation)
+            return True
         lifecycle.transition(
             session,
             run,

@@ -1,7 +1,8 @@
 """Re-send the work a lost message would otherwise strand: the outbox's other half.
 
 That includes a concurrency group's waiting run whose turn has come (its group is free, its
-debounce window closed) but which no task started.
+debounce window closed) but which no task started, and a running pipeline controller (dag,
+matrix, schedule) whose child's end went unheard: its advance is sent again.
 
 Only what is really lost is sent again. Work that has waited the sweep age may still be in the
 queue, behind a backlog: the sweeper then sends a probe (ci.agent.probes) and re-sends only the work
@@ -17,7 +18,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ci import runtime
@@ -31,6 +32,7 @@ from schemas.status import DeliveryStatus, NotificationState, RunStatus
 log = logging.getLogger(__name__)
 S = RunStatus
 NOT_SUBMITTED = (S.CREATED, S.COMPILED, S.QUEUED)
+CONTROLLERS = ("dag", "matrix", "schedule")
 BATCH = 500  # rows of one kind re-sent per sweep; the next sweep takes the rest
 # However often a run's work was sent again, it is sent again at least this often (or once per
 # sweep age, when that is longer): a run queued behind a full queue still gets its start.
@@ -47,10 +49,11 @@ def sweep(rt: Runtime) -> dict[str, int]:
         through = probes.passed(session)
         found: dict[str, Due] = {
             "deliveries": _stale_deliveries(session, now - age),
-            "starts": _due_runs(session, now, age, Run.status.in_(NOT_SUBMITTED)),
+            "starts": _due_runs(session, now, age, _startable()),
             "stops": _due_runs(session, now, age, Run.status == S.STOPPING),
             "turns": _due_turns(session, now, age, through),
             "reports": _due_reports(session, now, age),
+            "advances": _due_runs(session, now, age, *_controlling()),
         }
     # Lost: its message went before a probe a worker has seen, and the work is still not done.
     lost = {
@@ -63,11 +66,14 @@ def sweep(rt: Runtime) -> dict[str, int]:
         "stops": publish("axon.stop_run", lost["stops"]),
         "turns": publish("axon.start_next_in_group", lost["turns"]),
         "reports": publish("axon.report_run", lost["reports"]),
+        "advances": publish("axon.advance_pipeline", lost["advances"]),
     }
     # Only what was published is marked: work the broker refused goes again next sweep.
     with rt.db.session() as session:
         _mark_deliveries(session, now, sent["deliveries"])
-        _mark_runs(session, now, [*sent["starts"], *sent["stops"], *sent["turns"]])
+        _mark_runs(
+            session, now, [*sent["starts"], *sent["stops"], *sent["turns"], *sent["advances"]]
+        )
         _mark_reports(session, now, sent["reports"])
     if any(len(due) > len(lost[kind]) for kind, due in found.items()):
         probes.send(rt, now, age)  # the rest may be behind a backlog: find out
@@ -134,6 +140,21 @@ def _due_runs(session: Session, now: datetime, age: timedelta, *where: ColumnEle
         elif waited_enough(now, age, row.resent_at, row.resent_count):
             due.append((row.id, row.resent_at))
     return due
+
+
+def _startable() -> ColumnElement[bool]:
+    """Runs a start task takes further: not yet submitted and waiting for nothing (an approval,
+    a dag's upstreams), or failed on a runner that leaves retries to the core."""
+    retrying = and_(Run.status == S.RETRYING, Run.external_id.is_(None))
+    return and_(or_(Run.status.in_(NOT_SUBMITTED), retrying), Run.pending.is_(None))
+
+
+def _controlling() -> tuple[ColumnElement[bool], ...]:
+    """Controller runs (dag, matrix, schedule) still running: a child's end may be unheard."""
+    return (
+        Run.kind.in_(CONTROLLERS),
+        Run.status.in_((S.RUNNING, S.STOPPING)),
+    )
 
 
 def _due_turns(session: Session, now: datetime, age: timedelta, through: datetime | None) -> Due:

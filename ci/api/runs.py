@@ -1,4 +1,5 @@
-"""REST API for runs: list, show, logs, events, stop, and the tracking endpoint jobs report to."""
+"""REST API for runs: list (queries), show, children, logs, events, stop, delete, and the
+tracking endpoint jobs report to."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from sqlalchemy.orm import Session
 from ci import runtime
 from ci.api import views
 from ci.api.errors import ApiError, json_body, limit_param
-from ci.runs import launch
+from ci.api.resources import get_project
+from ci.runs import tree
+from ci.runs.query import QueryError, select_runs
 from ci.store.db import after_commit
-from ci.store.models import Project, Run
+from ci.store.models import Run
 from runners.base import RunnerUnavailable
 from schemas.status import DONE
 
@@ -30,17 +33,51 @@ def get_run(session: Session, uuid: str, lock: bool = False) -> Run:
     return run
 
 
+def offset_param() -> int:
+    """`?offset=`: how many rows of the answer to skip; ApiError unless 0 or more."""
+    given = request.args.get("offset", "").strip()
+    if not given:
+        return 0
+    # Capped so the database is never handed a number wider than its integers.
+    if not (given.isascii() and given.isdigit()) or len(given) > 9:
+        expected = "offset: expected a whole number from 0 to 999999999"
+        raise ApiError(400, f"{expected}, not {given[:20]!r}")
+    return int(given)
+
+
 @blueprint.get("/runs")
 def list_runs() -> Any:
+    """`?query=` in Polyaxon's syntax, `?sort=`, `?limit=`, `?offset=`, `?project=`."""
     rt = runtime.get()
-    limit = limit_param()
-    query = select(Run).order_by(Run.id.desc()).limit(limit)
-    if request.args.get("status"):
-        query = query.where(Run.status == request.args["status"])
+    limit, offset = limit_param(), offset_param()
     with rt.db.session() as session:
-        if request.args.get("project"):
-            query = query.join(Project).where(Project.name == request.args["project"])
+        project = request.args.get("project")
+        project_id = get_project(session, project).id if project else None
+        try:
+            query = select_runs(
+                session,
+                project_id,
+                request.args.get("query"),
+                limit=limit,
+                sort=request.args.get("sort"),
+                offset=offset,
+            )
+        except QueryError as exc:
+            raise ApiError(400, str(exc), term=exc.term) from None
+        if request.args.get("status"):
+            query = query.where(Run.status == request.args["status"])
         rows = session.scalars(query)
+        return jsonify([views.run(r, rt.run_url(r.uuid), full=False) for r in rows])
+
+
+@blueprint.get("/runs/<uuid>/children")
+def list_children(uuid: str) -> Any:
+    """The runs this one made (a dag's ops, a matrix's trials), oldest first, in pages."""
+    rt = runtime.get()
+    limit, offset = limit_param(), offset_param()
+    with rt.db.session() as session:
+        run = get_run(session, uuid)
+        rows = tree.children(session, run, limit=limit, offset=offset)
         return jsonify([views.run(r, rt.run_url(r.uuid), full=False) for r in rows])
 
 
@@ -95,13 +132,34 @@ def _as_dict(event: Any) -> Any:
 
 @blueprint.post("/runs/<uuid>/stop")
 def stop(uuid: str) -> Any:
+    """Stop the run and, if it is a pipeline, its live children."""
     rt = runtime.get()
     with rt.db.session() as session:
         run = get_run(session, uuid, lock=True)
-        if launch.request_stop(session, run):
-            run_id = run.id
-            after_commit(session, lambda: runtime.enqueue("axon.stop_run", run_id))
+        for run_id in tree.stop(session, run, "stop requested"):
+            after_commit(session, lambda run_id=run_id: runtime.enqueue("axon.stop_run", run_id))
         return jsonify(views.run(run, rt.run_url(run.uuid))), 202
+
+
+@blueprint.delete("/runs/<uuid>")
+def delete_run(uuid: str) -> Any:
+    """Delete a done run with its subtree; refused while it or a run below it lives."""
+    rt = runtime.get()
+    with rt.db.session() as session:
+        run = get_run(session, uuid, lock=True)
+        if run.status not in DONE:
+            raise ApiError(409, f"run {uuid} is {run.status}: stop it before deleting it")
+        live = tree.live_descendants(session, run)
+        if live:
+            named = ", ".join(f"{r.uuid} ({r.op_name or r.name}, {r.status})" for r in live[:20])
+            more = f" and {len(live) - 20} more" if len(live) > 20 else ""
+            raise ApiError(
+                409,
+                f"run {uuid} has runs below it still live: {named}{more}; stop them first",
+                live=[r.uuid for r in live],
+            )
+        tree.delete(session, run)
+    return Response(status=204)
 
 
 @blueprint.post("/runs/<uuid>/outputs")

@@ -12,6 +12,7 @@ from ci import runtime
 from ci.api import views
 from ci.api.errors import ApiError, json_body
 from ci.api.resources import body, commit, get_project
+from ci.compile.refs import ref_options
 from ci.intake import documents
 from ci.schedules import sync
 from ci.store.models import Project, Subscription
@@ -27,8 +28,15 @@ def document() -> dict[str, Any]:
         data, lines = documents.parse_document(request.get_data())
         if not isinstance(data, dict):
             raise SpecErrors([SpecError("", "a subscription is a mapping", 1)])
-        return documents.validate(data, lines)
-    return documents.validate(body())
+        return documents.validate(data, lines, **_checks())
+    return documents.validate(body(), **_checks())
+
+
+def _checks() -> dict[str, Any]:
+    """What the deployment checks an operation against: the run kinds its runner runs, with
+    the components its references name."""
+    settings = runtime.get().settings
+    return {"runner": settings.runner, "refs": ref_options(settings)}
 
 
 def find(session: Session, project: Project, name: str) -> Subscription | None:
@@ -62,12 +70,12 @@ def apply(project_name: str) -> Any:
     """Make the project's subscriptions those of the file: create, update, and with
     `?prune=true` delete the ones it no longer lists. All or nothing."""
     if request.mimetype in YAML_TYPES:
-        docs = documents.validate_many(request.get_data())
+        docs = documents.validate_many(request.get_data(), **_checks())
     else:
         data = json_body()
         if not isinstance(data, dict | list):
             raise ApiError(400, "expected a JSON object or list body (or YAML)")
-        docs = documents.validate_many(data)
+        docs = documents.validate_many(data, **_checks())
     prune = request.args.get("prune", "false").lower() in {"1", "true", "yes"}
     outcome: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": [], "deleted": []}
     with runtime.get().db.session() as session:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import object_session
+
 from ci.store.models import Condition, Decision, Delivery, Project, Run, Source, Subscription
+
+# A run's view lists this many of its children; GET /api/v1/runs/<uuid>/children pages them all.
+CHILDREN_SHOWN = 100
 
 
 def _time(value: datetime | None) -> str | None:
@@ -77,15 +83,73 @@ def run(row: Run, url: str, full: bool = True) -> dict[str, Any]:
         "duration": row.duration,
         "outputs": row.outputs,
         "url": url,
+        **lineage(row),
+        **place(row),
     }
     if full:
         data.update(
+            clones=clones(row),
+            **family(row),
             event=row.event,
             inputs=row.inputs,
             compiled=row.compiled,
             conditions=[condition(c) for c in row.conditions],
         )
     return data
+
+
+def lineage(row: Run) -> dict[str, Any]:
+    """The run this one restarts, resumes or copies (`cloning_kind`), and its attempt."""
+    session = object_session(row)
+    original = session.get(Run, row.original_id) if session and row.original_id else None
+    return {
+        "original": original.uuid if original else None,
+        "cloning_kind": row.cloning_kind,
+        "attempt": row.attempt,
+    }
+
+
+def place(row: Run) -> dict[str, Any]:
+    """Where the run sits in its tree: its number, the run that made it, its name there, and
+    what it waits for (`pending`, as Polyaxon's)."""
+    session = object_session(row)
+    parent = session.get(Run, row.parent_id) if session and row.parent_id else None
+    return {
+        "id": row.id,
+        "parent": parent.uuid if parent else None,
+        "op_name": row.op_name,
+        "pending": row.pending,
+    }
+
+
+def family(row: Run, shown: int = CHILDREN_SHOWN) -> dict[str, Any]:
+    """The first `shown` children of the run, oldest first, and how many it has."""
+    session = object_session(row)
+    if session is None:
+        return {"children": [], "children_count": 0}
+    below = select(Run).where(Run.parent_id == row.id)
+    count = session.scalar(select(func.count()).select_from(below.subquery())) or 0
+    found = list(session.scalars(below.order_by(Run.id).limit(shown))) if count else []
+    return {"children": [child(c) for c in found], "children_count": count}
+
+
+def child(row: Run) -> dict[str, Any]:
+    return {
+        "uuid": row.uuid,
+        "name": row.name,
+        "op_name": row.op_name,
+        "kind": row.kind,
+        "status": row.status,
+    }
+
+
+def clones(row: Run) -> list[dict[str, Any]]:
+    """The runs restarted or copied from this one, oldest first."""
+    session = object_session(row)
+    if session is None:
+        return []
+    found = session.scalars(select(Run).where(Run.original_id == row.id).order_by(Run.id))
+    return [{"uuid": c.uuid, "cloning_kind": c.cloning_kind, "status": c.status} for c in found]
 
 
 def decision(row: Decision) -> dict[str, Any]:

@@ -142,21 +142,54 @@ def resume(project: str, name: str) -> None:
 
 @click.group()
 def ops() -> None:
-    """Runs (operations): list, inspect, follow logs, stop."""
+    """Runs (operations): list, inspect, follow logs, stop, approve."""
 
 
 @ops.command("ls")
-@click.option("--project", default=None)
+@click.option("-p", "--project", default=None)
 @click.option("--status", default=None)
-def list_runs(project: str | None, status: str | None) -> None:
-    params = {k: v for k, v in {"project": project, "status": status}.items() if v}
+@click.option("-q", "--query", default=None, help="As Polyaxon's: 'kind:job, metrics.loss:<0.3'.")
+@click.option("-s", "--sort", default=None, help="Fields, '-' for descending: '-metrics.loss'.")
+@click.option("-l", "--limit", type=int, default=None)
+@click.option("--offset", type=int, default=None)
+def list_runs(
+    project: str | None,
+    status: str | None,
+    query: str | None,
+    sort: str | None,
+    limit: int | None,
+    offset: int | None,
+) -> None:
+    """Runs, newest first; filter them with a query (see "Run queries" in the README)."""
+    given = {
+        "project": project,
+        "status": status,
+        "query": query,
+        "sort": sort,
+        "limit": limit,
+        "offset": offset,
+    }
+    params = {k: v for k, v in given.items() if v is not None and v != ""}
     for run in call("GET", "/api/v1/runs", params=params).json():
         click.echo(f"{run['uuid']}\t{run['status']}\t{run['project']}/{run['name']}")
+
+
+@ops.command("children")
+@click.argument("uuid")
+@click.option("-l", "--limit", type=int, default=None)
+@click.option("--offset", type=int, default=None)
+def list_children(uuid: str, limit: int | None, offset: int | None) -> None:
+    """The runs a pipeline made (a dag's ops, a matrix's trials), oldest first."""
+    params = {k: v for k, v in {"limit": limit, "offset": offset}.items() if v is not None}
+    for run in call("GET", f"/api/v1/runs/{uuid}/children", params=params).json():
+        name = run["op_name"] or run["name"]
+        click.echo(f"{run['uuid']}\t{run['status']}\t{name}\t{run['kind']}")
 
 
 @ops.command("get")
 @click.argument("uuid")
 def get_run(uuid: str) -> None:
+    """The run as JSON, with its parent (`parent`) and its first children (`children`)."""
     show(call("GET", f"/api/v1/runs/{uuid}").json())
 
 
@@ -201,6 +234,16 @@ def unseen(shown: list[str], lines: list[str]) -> list[str]:
 def stop_run(uuid: str) -> None:
     run = call("POST", f"/api/v1/runs/{uuid}/stop").json()
     click.echo(f"{run['uuid']}\t{run['status']}")
+
+
+@ops.command("approve")
+@click.argument("uuid")
+@click.option("--by", default=None, help="Who approves (default: your login name).")
+def approve_run(uuid: str, by: str | None) -> None:
+    """Let a run that waits for approval (isApproved: false) go."""
+    who = by or os.environ.get("USER") or "cli"
+    run = call("POST", f"/api/v1/runs/{uuid}/approve", json={"by": who}).json()
+    click.echo(f"{run['uuid']}\t{run['status']}\tapproved by {who}")
 
 
 @click.group()

@@ -122,7 +122,8 @@ def compile_operation(
     settings = Options(**options)
     op = apply_presets(op, settings.overrides, settings.presets)
     if op.matrix is not None and matrix_values is None:
-        reason = f"a {op.matrix.kind} matrix makes several runs: compile each with compile_matrix"
+        kind = op.matrix.kind
+        reason = f"a {kind} matrix makes one run per combination of its params, not one run"
         errors = [located(path, why, op.source) for path, why in unsupported(op)]
         raise SpecErrors([*errors, located(("matrix", "kind"), reason, op.source)])
     component, graph_errors = _component(op, settings)

@@ -19,13 +19,32 @@ DISABLE_DEFAULTS = (
     "disableDefaults: true is not supported yet"
 )
 
+EVENT_REF = "an op's events watch another op of its dag: write `ref: ops.<name>`"
+EVENT_KIND = "Axon starts an op on another op's status only (the run_status_* kinds)"
+BUILD = (
+    "Axon does not build images yet, and a run must not start on an image that was never "
+    "built; remove build and name a built image in the container"
+)
+
 
 def unsupported(op: V1Operation, component: V1Component | None = None) -> list[tuple[Path, str]]:
     """(path, reason) for each field of `op` (and of its resolved `component`) that Axon
     would have to ignore to run it."""
     found: list[tuple[Path, str]] = []
+    if op.build is not None:
+        found.append((("build",), BUILD))
+    if op.component is not None and op.component.build is not None:
+        found.append((("component", "build"), BUILD))
+    elif component is not None and component.build is not None and op.build is None:
+        found.append((((_reference(op) or "component"),), f"its component: {BUILD}"))
     if getattr(op.matrix, "tuner", None) is not None:
         found.append((("matrix", "tuner"), TUNER))
+    for index, event in enumerate(op.events or ()):
+        if event.upstream is None:
+            found.append((("events", index, "ref"), EVENT_REF))
+        for at, kind in enumerate(event.kinds):
+            if not kind.startswith("run_status_"):
+                found.append((("events", index, "kinds", at), f"{kind}: {EVENT_KIND}"))
     seen = set()
     for index, hook in enumerate(op.hooks or ()):
         if hook.disable_defaults:

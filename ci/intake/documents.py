@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, field_validator
 from pydantic.json_schema import WithJsonSchema
 
 from ci.reporting import comparison
+from ci.runs import kinds
 from notifiers.registry import notifiers
 from schemas.errors import SpecError, SpecErrors
 from schemas.limits import MAX_DEPTH, document_problem, nesting_problem
@@ -137,10 +139,18 @@ def _restore_on(doc: dict[Any, Any], lines: SourceMap, prefix: tuple[Any, ...]) 
     )
 
 
-def validate(doc: dict[str, Any], lines: SourceMap | None = None, at: str = "") -> dict[str, Any]:
+def validate(
+    doc: dict[str, Any],
+    lines: SourceMap | None = None,
+    at: str = "",
+    runner: str | None = None,
+    refs: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The document, checked; SpecErrors names every bad field with its reason (and line).
 
     `at` is where the document sits in a larger file (`subscriptions[2]`), for paths and lines.
+    With `runner` (the deployment's), a run kind that runner cannot run is refused: an inline
+    component's, and with `refs` (how the server follows references) a referenced one's.
     """
     found = document_problem(doc)
     if found is not None:
@@ -153,7 +163,7 @@ def validate(doc: dict[str, Any], lines: SourceMap | None = None, at: str = "") 
         errors += exc.errors
     except SpecError as exc:
         errors.append(exc)
-    errors += _operation_errors(doc.get("operation"))
+    errors += _operation_errors(doc.get("operation"), runner, refs)
     errors += _report_errors(doc.get("report", {}))
     try:
         comparison.rules(doc.get("compare"))
@@ -180,7 +190,11 @@ def _placed(error: SpecError, lines: SourceMap | None, at: str) -> SpecError:
     return SpecError(path, error.reason, line, column)
 
 
-def validate_many(text: str | bytes | dict[str, Any] | list[Any]) -> list[dict[str, Any]]:
+def validate_many(
+    text: str | bytes | dict[str, Any] | list[Any],
+    runner: str | None = None,
+    refs: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """A file of subscriptions (`subscriptions: [...]`, a list, or a single one), all checked;
     SpecErrors lists every bad field of every subscription, and duplicate names."""
     data: Any
@@ -198,7 +212,7 @@ def validate_many(text: str | bytes | dict[str, Any] | list[Any]) -> list[dict[s
             errors.append(_placed(SpecError("", "a subscription is a mapping"), lines, at))
             continue
         try:
-            docs.append(validate(doc, lines, at))
+            docs.append(validate(doc, lines, at, runner, refs))
         except SpecErrors as exc:
             errors += exc.errors
         name = doc.get("name")
@@ -214,7 +228,9 @@ def validate_many(text: str | bytes | dict[str, Any] | list[Any]) -> list[dict[s
     return docs
 
 
-def _operation_errors(operation: Any) -> list[SpecError]:
+def _operation_errors(
+    operation: Any, runner: str | None = None, refs: Mapping[str, Any] | None = None
+) -> list[SpecError]:
     if operation is None:
         return [SpecError("operation", "required: a Polyaxon 1.1 operation")]
     if not isinstance(operation, dict):
@@ -228,7 +244,10 @@ def _operation_errors(operation: Any) -> list[SpecError]:
         return [_prefixed(e) for e in exc.errors]
     except SpecError as exc:
         return [_prefixed(exc)]
-    return []
+    if runner is None:
+        return []
+    refused = kinds.operation_refusals(runner, operation, refs)
+    return [SpecError(kinds.dotted(path), why) for path, why in refused]
 
 
 def _prefixed(error: SpecError) -> SpecError:

@@ -2,7 +2,8 @@
 
 Only the candidates a SubscriptionIndex finds for an event are decided; the delivery's reason
 counts the others and says why they were passed over. A comment command's params override the
-operation's; `/axon cancel` stops the pull request's runs instead of starting one. A matched
+operation's; `/axon cancel` stops the pull request's runs instead of starting one, and `/axon
+approve` lets those waiting for approval go. A matched
 subscription with `concurrency` has its new run admitted to its group by ci.runs.groups.
 """
 
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 import triggers.base
 import triggers.subscription
 from ci.intake import delivery_state
-from ci.runs import groups, lifecycle
+from ci.runs import approval, groups, lifecycle
 from ci.store.models import Decision, Delivery, Run, Source, Subscription
 from schemas.errors import PayloadError, SpecError, SpecErrors
 from schemas.event import Event, storable
@@ -128,6 +129,8 @@ def _act(
     """Carry out a matched decision: cancel, or create a run and admit it to its group."""
     if decided.command == "cancel":
         return Acted(checks=_cancel(session, row, event))
+    if decided.command == "approve":
+        return Acted(checks=_approve(session, row, event))
     checks = []
     if decided.command and not event.sha and event.pull_request is not None:
         # GitHub's PR comments name no commit (GitLab's do): run the pull request's last head.
@@ -264,12 +267,15 @@ def _pull_request_head(
 
 
 def _cancel(session: Session, row: Subscription, event: Event) -> list[Check]:
-    """`/axon cancel`: stop this subscription's runs of the pull request the comment is on."""
+    """`/axon cancel`: stop this subscription's runs of the pull request the comment is on.
+
+    Only runs at the top of their tree: stopping a pipeline stops its ops with it."""
     number = event.pull_request.number if event.pull_request else 0
     runs = session.scalars(
         select(Run)
         .where(
             Run.subscription_id == row.id,
+            Run.parent_id.is_(None),
             Run.status.not_in(PAST_STOPPING),
             Run.event["repo"].as_string() == event.repo,
             Run.event["pull_request"]["number"].as_integer() == number,
@@ -283,6 +289,29 @@ def _cancel(session: Session, row: Subscription, event: Event) -> list[Check]:
         groups.stop(session, run, reason)
         checks.append(Check("cancel", True, reason))
     return checks or [Check("cancel", True, f"no run of pull request #{number} was in progress")]
+
+
+def _approve(session: Session, row: Subscription, event: Event) -> list[Check]:
+    """`/axon approve`: let this subscription's runs of the pull request that wait for
+    approval go; the author was checked by the command's `associations` or `actors`."""
+    number = event.pull_request.number if event.pull_request else 0
+    runs = session.scalars(
+        select(Run)
+        .where(
+            Run.subscription_id == row.id,
+            Run.pending == approval.APPROVAL,
+            Run.event["repo"].as_string() == event.repo,
+            Run.event["pull_request"]["number"].as_integer() == number,
+        )
+        .order_by(Run.id)
+        .with_for_update()
+    )
+    checks = []
+    for run in runs:
+        approval.approve(session, run, event.actor or "a comment")
+        reason = f"approved run {run.id} of pull request #{number}, as {event.actor} asked"
+        checks.append(Check("approve", True, reason))
+    return checks or [Check("approve", True, f"no run of pull request #{number} awaits approval")]
 
 
 def _create_run(

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ci import runtime
-from ci.runs import launch, lifecycle
+from ci.runs import launch, lifecycle, tree
 from ci.runtime import Runtime
 from ci.store.db import Database, after_commit, utcnow
 from ci.store.models import Run, Subscription
@@ -178,9 +178,10 @@ def _lock(session: Session, project_id: int, group: str) -> None:
 
 
 def stop(session: Session, run: Run, why: str) -> None:
-    """Stop `run`, and have its runner told once the transaction commits."""
-    if launch.request_stop(session, run, why):
-        _send(session, "stop_run", run.id)
+    """Stop `run` and what it started, and have their runners told once the transaction
+    commits."""
+    for run_id in tree.stop(session, run, why):
+        _send(session, "stop_run", run_id)
 
 
 def _ask_again(session: Session, run_id: int, at: datetime) -> None:

@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ci.compile.compiler import CompiledRun, compile_operation
+from ci.compile.compiler import CompiledRun, compile_matrix, compile_operation
 from ci.compile.refs import ref_options
-from ci.runs import capacity, lifecycle
+from ci.runs import approval, cache, capacity, kinds, lifecycle, pipelines, retries, upstream
 from ci.runtime import Runtime
+from ci.schedules import controller as schedule_controller
 from ci.store.models import Project, Run
 from runners.base import GitCheckout, Runner, RunnerUnavailable, RunSpec
 from schemas.errors import SpecError, SpecErrors
@@ -32,8 +33,22 @@ def start_run(rt: Runtime, session: Session, run_id: int) -> None:
     run = session.get(Run, run_id, with_for_update=True)
     if run is None:
         return
+    if run.pending:  # a dag's op waiting for its upstreams, or a run for its approval
+        return
     if run.status == S.CREATED:
         compile_run(rt, session, run)
+        if run.pending:  # compiled, and now waiting for its approval
+            return
+    if run.status == S.COMPILED and schedule_controller.is_scheduled(run):
+        # An operation's own `schedule:`: its slots' runs are its children; no runner holds it.
+        schedule_controller.start(rt, session, run)
+        return
+    if run.status == S.COMPILED and pipelines.is_dag(run):
+        # A dag: its ops are its children (ci.runs.pipelines); no runner holds it.
+        pipelines.begin_dag(rt, session, run)
+        return
+    if retries.waiting(run):
+        lifecycle.transition(session, run, S.QUEUED, "Retrying", _attempt(run))
     if run.status not in (S.COMPILED, S.QUEUED):
         return
     runner: Runner | None = None
@@ -41,7 +56,9 @@ def start_run(rt: Runtime, session: Session, run_id: int) -> None:
         runner = rt.runner(run.runner)
         full = capacity.full(session, runner, run)
         if run.status == S.COMPILED:
-            why = "; ".join(filter(None, (f"runner {run.runner}", full)))
+            who = approval.approved_by(run)
+            approved = f"approved by {who}" if who else ""
+            why = "; ".join(filter(None, (f"runner {run.runner}", approved, full)))
             lifecycle.transition(session, run, S.QUEUED, "Queued", why)
         if full:
             capacity.waiting(run, full)
@@ -80,18 +97,45 @@ def compile_run(rt: Runtime, session: Session, run: Run) -> None:
     project = session.get(Project, run.project_id)
     assert project is not None
     try:
-        compiled = compile_operation(
-            load_operation(run.spec),
-            context={"event": run.event},
-            globals_=_globals(rt, run, project),
-            **ref_options(rt.settings),
-        )
+        op = upstream.with_joins(rt, session, run, load_operation(run.spec))
+        context, globals_ = {"event": run.event}, _globals(rt, run, project)
+        # A pipeline's child reads its upstreams (`refs`); a trial gets its matrix values.
+        linked = upstream.compile_options(rt, session, run)
+        scheduled = op.schedule is not None  # a controller: its fired runs make the trials
+        if op.matrix is not None and not scheduled and "matrix_values" not in linked:
+            # A grid, random or mapping matrix: a controller whose children are its trials.
+            options = {**ref_options(rt.settings), "refs": linked.get("refs") or {}}
+            pipelines.begin_matrix(rt, session, run, op, context, globals_, options)
+            return
+        given = {**linked, **ref_options(rt.settings)}
+        if scheduled:  # its matrix is checked here, whole; each fired run expands it again
+            compiled = compile_matrix(op, context=context, globals_=globals_, **given)[0]
+        else:
+            compiled = compile_operation(op, context=context, globals_=globals_, **given)
+        holds = upstream.condition_holds(op, compiled, linked.get("refs") or {})
     except (SpecError, SpecErrors) as exc:
         lifecycle.transition(session, run, S.FAILED, "CompilationError", str(exc))
         return
+    if not holds:
+        why = f"conditions {op.conditions!r} rendered false"
+        lifecycle.transition(session, run, S.SKIPPED, "ConditionFalse", why)
+        return
     run.compiled = _as_json(compiled)
     run.inputs = dict(compiled.inputs)
+    refused = kinds.refusal(run.runner, compiled.kind)
+    if refused:  # the last guard: refused at creation when the component could be read
+        lifecycle.transition(session, run, S.FAILED, "CompilationError", f"run.kind: {refused}")
+        return
     lifecycle.transition(session, run, S.COMPILED, "Compiled", f"image {compiled.image or '-'}")
+    hit = cache.lookup(session, run, compiled)
+    if hit is not None:
+        cache.reuse(session, run, hit)
+    elif approval.required(run.spec or {}, compiled.component):
+        approval.hold(run)
+
+
+def _attempt(run: Run) -> str:
+    return f"attempt {run.attempt + 1} of {retries.max_retries(run) + 1}"
 
 
 def _as_json(compiled: CompiledRun) -> dict[str, Any]:
@@ -110,7 +154,12 @@ def _run_spec(rt: Runtime, run: Run) -> RunSpec:
         AXON_RUN_TOKEN=rt.run_token(run.uuid),
     )
     event = run.event or {}
-    checkout = run.subscription.spec.get("checkout", True) if run.subscription else True
+    # A pipeline's op has no subscription: its pipeline kept the subscription's choice in meta.
+    checkout = (
+        run.subscription.spec.get("checkout", True)
+        if run.subscription
+        else (run.meta or {}).get("checkout", True)
+    )
     git = None
     if checkout and event.get("clone_url") and event.get("sha"):
         git = GitCheckout(url=event["clone_url"], sha=event["sha"], ref=event.get("ref", ""))
@@ -124,6 +173,7 @@ def _run_spec(rt: Runtime, run: Run) -> RunSpec:
         timeout=compiled.get("timeout"),
         git=git,
         component=compiled.get("component") or {},
+        attempt=run.attempt,
     )
 
 

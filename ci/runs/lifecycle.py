@@ -25,9 +25,10 @@ TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     S.RESUMING: frozenset({S.COMPILED, S.QUEUED, S.STOPPED, S.FAILED}),
     S.ON_SCHEDULE: frozenset({S.COMPILED, S.SKIPPED, S.STOPPED, S.FAILED}),
     # A controller (dag, matrix, schedule) runs once compiled: no runner holds it. A cache hit
-    # ends a compiled run as succeeded.
+    # ends a compiled run as succeeded; a compiled controller with live children stops in turn.
     S.COMPILED: frozenset(
-        {S.QUEUED, S.ON_SCHEDULE, S.SKIPPED, S.STOPPED, S.FAILED, S.RUNNING, S.SUCCEEDED}
+        {S.QUEUED, S.ON_SCHEDULE, S.SKIPPED, S.STOPPING, S.STOPPED, S.FAILED, S.RUNNING}
+        | {S.SUCCEEDED}
     ),
     S.QUEUED: frozenset({S.SCHEDULED, S.SKIPPED, S.STOPPED, S.FAILED, S.UPSTREAM_FAILED}),
     # A fast job can finish before the agent sees it start: every later status is reachable.

@@ -6,6 +6,9 @@ and never decide one slot twice (the unique (schedule, slot) row backs that up).
 row locks: the embedded setup runs one scheduler, and BEGIN IMMEDIATE serializes its writes.
 A slot's delivery commits with the slot's row and is enqueued after commit (the sweeper re-sends
 it if the broker was down); a slot not fired keeps its reason, as does a waiting schedule.
+
+A schedule a run owns (an operation's own `schedule:`, ci.schedules.controller) takes the same
+slots, each fired slot becoming a child run of the controller instead of a delivery.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ from sqlalchemy.orm import Session
 
 from ci import runtime
 from ci.intake import delivery_state
-from ci.runs import launch
+from ci.runs import tree
 from ci.runs.dispatch import SCHEDULE
 from ci.runtime import Runtime
+from ci.schedules import controller
 from ci.schedules.sync import end, mirror_pause, reconcile, slot_key, sync_all, timing_of
 from ci.store.db import Base, after_commit, utcnow
 from ci.store.models import Delivery, Run, ScheduleFire, Subscription
@@ -53,11 +57,16 @@ class Outcome:
     ended: int = 0
     paused: int = 0
     deliveries: list[int] = field(default_factory=list)
+    runs: list[int] = field(default_factory=list)  # children fired by controller runs
+    controllers: list[int] = field(default_factory=list)  # controllers whose schedule ended
     replaced: list[int] = field(default_factory=list)  # runs asked to stop (Replace)
     on_runner: list[int] = field(default_factory=list)  # of those, the ones a runner holds
 
     def as_dict(self) -> dict[str, Any]:
-        shown = ("due", "fired", "skipped", "waiting", "ended", "paused", "deliveries", "replaced")
+        shown = (
+            "due", "fired", "skipped", "waiting", "ended", "paused", "deliveries", "runs",
+            "replaced",
+        )  # fmt: skip
         return {name: getattr(self, name) for name in shown}
 
 
@@ -71,16 +80,22 @@ def tick(rt: Runtime, now: datetime | None = None, batch: int = 500) -> dict[str
     with rt.db.session() as session:
         due = session.execute(
             select(ScheduleRow, Subscription.paused)
-            .join(Subscription, Subscription.id == ScheduleRow.subscription_id)
+            .outerjoin(Subscription, Subscription.id == ScheduleRow.subscription_id)
             .where(ScheduleRow.next_fire_at <= now)
             .order_by(ScheduleRow.next_fire_at)
             .limit(batch)
-            # Only the schedule rows: a tick must not block the API pausing a subscription.
+            # Only the schedule rows: a tick must not block the API pausing a subscription,
+            # nor whoever moves a controller run.
             .with_for_update(skip_locked=True, of=ScheduleRow)
         ).all()
         for row, paused in due:
             out.due += 1
-            _advance(session, row, paused, now, out)
+            if row.run_id is not None and (halted := controller.halted(session, row)):
+                out.ended += 1
+                end(row, halted)
+                out.controllers.append(row.run_id)
+                continue
+            _advance(session, row, bool(paused), now, out)
         after_commit(session, lambda: _enqueue(out))
     return out.as_dict()
 
@@ -88,6 +103,10 @@ def tick(rt: Runtime, now: datetime | None = None, batch: int = 500) -> dict[str
 def _enqueue(out: Outcome) -> None:
     for delivery_id in out.deliveries:
         runtime.enqueue("axon.process_delivery", delivery_id)
+    for run_id in out.runs:
+        runtime.enqueue("axon.start_run", run_id)
+    for run_id in out.controllers:
+        runtime.enqueue("axon.advance_pipeline", run_id)
     for run_id in out.on_runner:
         runtime.enqueue("axon.stop_run", run_id)
 
@@ -97,6 +116,8 @@ def _advance(session: Session, row: ScheduleRow, paused: bool, now: datetime, ou
     timing = timing_of(row)
     if timing is None or row.next_slot_at is None:  # invalid (and so ended just now)
         out.ended += 1
+        if row.run_id is not None:
+            out.controllers.append(row.run_id)
         return
     if paused:
         out.paused += 1
@@ -123,6 +144,8 @@ def _advance(session: Session, row: ScheduleRow, paused: bool, now: datetime, ou
     if ended or next_slot is None:
         out.ended += 1
         end(row, ended)
+        if row.run_id is not None:  # its controller ends once its children are done
+            out.controllers.append(row.run_id)
     elif waiting:
         out.waiting += 1
         row.reason, row.next_fire_at = waiting, now + RECHECK
@@ -134,6 +157,9 @@ def _guard(
     session: Session, row: ScheduleRow, timing: Schedule, slot: datetime
 ) -> tuple[str, str, list[Run]]:
     """Whether `slot` may fire now: ("fire" | "skip" | "wait", why, runs to stop first)."""
+    if row.run_id is not None:
+        action, reason = controller.guard(session, row, timing.depends_on_past)
+        return action, reason, []
     if timing.depends_on_past:
         action, reason = _previous_outcome(session, row)
         if action != "fire":
@@ -195,8 +221,7 @@ def _previous_outcome(session: Session, row: ScheduleRow) -> tuple[str, str]:
 def _replace(session: Session, runs: list[Run], out: Outcome) -> str:
     """concurrencyPolicy Replace: ask the schedule's active runs to stop; says which."""
     for run in runs:
-        if launch.request_stop(session, run, "concurrencyPolicy Replace: a newer slot fired"):
-            out.on_runner.append(run.id)
+        out.on_runner += tree.stop(session, run, "concurrencyPolicy Replace: a newer slot fired")
         out.replaced.append(run.id)
     if not runs:
         return "fired"
@@ -216,6 +241,9 @@ _SLOT = {
 
 
 def _fire(session: Session, row: ScheduleRow, slot: datetime, reason: str, out: Outcome) -> None:
+    if row.run_id is not None:
+        _fire_child(session, row, slot, reason, out)
+        return
     stamp, received = slot.isoformat(), utcnow()
     fire = {"subscription_id": row.subscription_id, "schedule": row.entry, "fire_at": stamp}
     # No source: the scheduler is the sender; the slot's own row is what makes it unique.
@@ -238,6 +266,22 @@ def _fire(session: Session, row: ScheduleRow, slot: datetime, reason: str, out: 
     row.last_fire_at = slot
     out.fired += 1
     out.deliveries.append(delivery_id)
+
+
+def _fire_child(
+    session: Session, row: ScheduleRow, slot: datetime, reason: str, out: Outcome
+) -> None:
+    """A controller's slot: its row, then its child run, both exactly once."""
+    if not _record(session, row, slot, reason):
+        log.warning("schedule of run %s: slot %s was already decided", row.run_id, slot)
+        return
+    child_id = controller.fire(session, row, slot)
+    if child_id is None:
+        return
+    row.fired_count += 1
+    row.last_fire_at = slot
+    out.fired += 1
+    out.runs.append(child_id)
 
 
 def _skip(session: Session, row: ScheduleRow, slot: datetime, reason: str, out: Outcome) -> None:

@@ -1,4 +1,5 @@
-"""The only writer of a schedule's state: active, paused with its subscription, or ended."""
+"""The only writer of a schedule's state (a subscription's or a run's): active, paused with
+its subscription, or ended."""
 
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ TRANSITIONS: dict[ScheduleState, frozenset[ScheduleState]] = {
 class IllegalTransition(Exception):
     def __init__(self, row: Schedule, state: ScheduleState) -> None:
         allowed = ", ".join(sorted(TRANSITIONS[S(row.state)])) or "nothing"
+        owner = f"subscription {row.subscription_id}"
+        if row.run_id is not None:
+            owner = f"run {row.run_id}"
         super().__init__(
-            f"schedule {row.entry} of subscription {row.subscription_id}: cannot go from "
+            f"schedule {row.entry} of {owner}: cannot go from "
             f"{row.state} to {state}; allowed: {allowed}"
         )
         self.current = S(row.state)

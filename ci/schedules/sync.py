@@ -88,12 +88,16 @@ def sync_all(session: Session, now: datetime | None = None) -> int:
 
 def slot_key(row: ScheduleRow) -> str:
     """What a slot's jitter hashes: the same for every scheduler and every restart."""
+    if row.run_id is not None:
+        return f"run/{row.run_id}/{row.entry}"
     return f"{row.subscription_id}/{row.entry}"
 
 
 def timing_of(row: ScheduleRow) -> Schedule | None:
+    # A run's schedule is its operation's `schedule:`; a subscription's, an `on.schedule` entry.
+    where = "schedule" if row.run_id is not None else f"on.schedule[{row.entry}]"
     try:
-        return Schedule.from_spec(row.spec, f"on.schedule[{row.entry}]")
+        return Schedule.from_spec(row.spec, where)
     except SpecError as exc:
         # Stored subscriptions are validated, but a newer Axon may read them differently.
         end(row, f"the schedule is invalid: {exc}")
@@ -130,7 +134,8 @@ def mirror_pause(row: ScheduleRow, paused: bool) -> None:
 
 def end(row: ScheduleRow, reason: str) -> None:
     state.move(row, ScheduleState.ENDED, reason)
-    log.info("schedule %s of subscription %s ended: %s", row.entry, row.subscription_id, reason)
+    owner = f"run {row.run_id}" if row.run_id is not None else f"subscription {row.subscription_id}"
+    log.info("schedule %s of %s ended: %s", row.entry, owner, reason)
 
 
 def reconcile(rt: Runtime, now: datetime | None = None) -> int:

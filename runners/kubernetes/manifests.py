@@ -69,6 +69,7 @@ KUBEFLOW: dict[str, Flavor] = {
 # Where each run kind lives: the plural of its main object (the one watched and stopped).
 PLURALS = {"job": "jobs", "service": "deployments", **{k: f.plural for k, f in KUBEFLOW.items()}}
 RUN_KIND_OF = {plural: kind for kind, plural in PLURALS.items()}
+KINDS = frozenset(PLURALS)  # the run kinds this runner runs
 MAIN = "main"  # the main container of jobs and services
 
 

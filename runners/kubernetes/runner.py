@@ -33,6 +33,7 @@ from runners.kubernetes.api import Cluster, load_configuration
 from runners.kubernetes.last_seen import LastSeen
 from runners.kubernetes.logs import ClusterEvent, follow, read_events, read_logs
 from runners.kubernetes.manifests import (
+    KINDS,
     KUBEFLOW,
     QUEUE,
     RUN_UUID,
@@ -60,6 +61,9 @@ REMEMBER_STOPS = 1000
 class KubernetesRunner(Runner):
     name = "kubernetes"
     transient_errors = (RunnerUnavailable,)
+    kinds = KINDS
+    # A Job's backoffLimit is termination.maxRetries; the operators restart their own replicas.
+    retries_itself = True
 
     def __init__(
         self,

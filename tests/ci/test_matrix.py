@@ -291,7 +291,7 @@ def test_a_matrix_operation_is_not_compiled_as_one_run():
 
     [error] = caught.value.errors
     assert (error.path, error.line) == ("matrix.kind", 22)
-    assert error.reason == "a grid matrix makes several runs: compile each with compile_matrix"
+    assert error.reason == "a grid matrix makes one run per combination of its params, not one run"
 
 
 def test_a_search_over_results_is_not_expanded():

@@ -205,7 +205,9 @@ def test_a_second_sweep_right_after_the_first_re_sends_nothing(rt, db, axon, enq
     counts = sweeper.sweep(rt)
 
     assert enqueued == []
-    assert counts == dict.fromkeys(("deliveries", "starts", "stops", "turns", "reports"), 0)
+    assert counts == dict.fromkeys(
+        ("deliveries", "starts", "stops", "turns", "reports", "advances"), 0
+    )
 
 
 def test_the_wait_before_a_run_is_re_sent_again_doubles_each_time(rt, db, axon, enqueued):

@@ -1,0 +1,391 @@
+"""The pipeline engine: a dag's ops and a matrix's trials as child runs, started when ready.
+
+A compiled dag becomes a controller run (`kind: dag`, running, no runner): every op is created
+at once as a child run (`op_name` unique per parent, so a re-sent task creates none twice),
+each waiting (`pending: upstream`) until `advance` releases it. `advance` judges each waiting op
+by its trigger policy and events (ci.runs.policies), releases those that may start within the
+dag's concurrency, ends the others as upstream_failed or skipped with the reason, and ends the
+controller by Polyaxon's rule once every child is done. A grid, random or mapping matrix is a
+controller the same way (`kind: matrix`), its trials the children. Every step re-reads the
+rows under the controller's lock: running it twice, or at once from two workers, changes
+nothing more than running it once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import inspect, select, update
+from sqlalchemy.orm import Session, defer
+
+from ci import runtime
+from ci.compile import dag as dags
+from ci.compile import matrix as matrices
+from ci.compile.compiler import compile_matrix
+from ci.compile.patching import patch_run
+from ci.runs import lifecycle, policies
+from ci.runs.policies import Decision, Verdict
+from ci.runtime import Runtime
+from ci.schedules import controller as schedule_controller
+from ci.store.db import after_commit
+from ci.store.models import Condition, Run
+from schemas.spec import V1Operation
+from schemas.spec_dag import V1Dag
+from schemas.status import DONE, RunStatus
+
+log = logging.getLogger(__name__)
+S = RunStatus
+CONTROLLERS = ("dag", "matrix")
+UPSTREAM = "upstream"  # `pending`: the engine has not released the child yet
+LIVE_CONTROLLER = (S.RUNNING, S.STOPPING)
+Stop = Callable[[Session, Run, str], list[int]]
+
+
+# A controller's spec, compiled dag and graph are large (a 1,000-op dag's are megabytes); the
+# engine reads its row without them, and its graph once per process: it never changes once the
+# controller runs.
+_LIGHT = (defer(Run.spec), defer(Run.compiled), defer(Run.meta), defer(Run.event))
+_GRAPHS: OrderedDict[str, dict[str, Any]] = OrderedDict()
+_GRAPHS_KEPT = 256
+
+
+def load_controller(session: Session, run_id: int, lock: bool = False) -> Run | None:
+    """The controller's row, without its large documents (loaded when asked for)."""
+    return session.get(Run, run_id, with_for_update=lock, options=_LIGHT)
+
+
+def controller_meta(session: Session, run: Run) -> dict[str, Any]:
+    """What `begin` stored on the controller: its graph, concurrency, earlyStopping, refs."""
+    if "meta" not in inspect(run).unloaded:
+        return run.meta or {}
+    found = _GRAPHS.get(run.uuid)
+    if found is None:
+        found = session.scalar(select(Run.meta).where(Run.id == run.id)) or {}
+        if "graph" in found:
+            _GRAPHS[run.uuid] = found
+            while len(_GRAPHS) > _GRAPHS_KEPT:
+                _GRAPHS.popitem(last=False)
+    return found
+
+
+# ---- creating the children -------------------------------------------------------------------
+
+
+def is_dag(run: Run) -> bool:
+    """Whether the run compiled to a dag: a controller no runner holds."""
+    return bool((run.compiled or {}).get("kind") == "dag")
+
+
+def begin_dag(rt: Runtime, session: Session, run: Run) -> None:
+    """Turn a compiled dag run into its controller: one child per op, then the roots start."""
+    data = (run.compiled or {})["component"]["run"]
+    dag = V1Dag.model_validate(data, context={})
+    shared = {c["name"]: c for c in data.get("components") or () if c.get("name")}
+    ops = {op.name: op for op in dag.operations if op.name}
+    graph = {name: _node(op) for name, op in ops.items()}
+    specs = {
+        name: _self_contained(data["operations"][index], shared)
+        for index, name in enumerate(op.name for op in dag.operations)
+        if name
+    }
+    watching = _watchers(graph)
+    children = [
+        _child(run, name, specs[name], _kind_of(specs[name]), {"wake": watching.get(name, [])})
+        for name in dags.order(dag)
+    ]
+    early = [dump_model(rule) for rule in dag.early_stopping or ()]
+    _begin(rt, session, run, "dag", children, graph, dag.concurrency, early)
+
+
+def begin_matrix(
+    rt: Runtime,
+    session: Session,
+    run: Run,
+    op: V1Operation,
+    context: dict[str, Any],
+    globals_: dict[str, Any],
+    options: Mapping[str, Any],
+) -> None:
+    """Turn a run whose operation has a grid, random or mapping matrix into its controller: one
+    child per trial (each compiled with its values when it starts); SpecErrors if a trial
+    cannot compile, or the matrix is not one that expands."""
+    assert op.matrix is not None
+    seed = run.id
+    compiled = compile_matrix(op, context=context, globals_=globals_, seed=seed, **options)
+    values = matrices.expand(op.matrix, seed=seed)
+    kind = compiled[0].kind if compiled else "job"
+    children = [
+        _child(run, f"{run.name}#{index}", run.spec, kind, {"matrix": trial, "iteration": index})
+        for index, trial in enumerate(values)
+    ]
+    lifecycle.transition(session, run, S.COMPILED, "Compiled", f"{len(children)} trial(s)")
+    run.meta = {**(run.meta or {}), "refs": dict(options.get("refs") or {})}
+    early = [dump_model(rule) for rule in op.matrix.early_stopping or ()]
+    concurrency = getattr(op.matrix, "concurrency", None)
+    _begin(rt, session, run, "matrix", children, {}, concurrency, early)
+
+
+def dump_model(model: Any) -> dict[str, Any]:
+    dumped: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return dumped
+
+
+def _begin(
+    rt: Runtime,
+    session: Session,
+    run: Run,
+    kind: str,
+    children: list[Run],
+    graph: dict[str, dict[str, Any]],
+    concurrency: int | None,
+    early: list[dict[str, Any]],
+) -> None:
+    run.kind = kind
+    run.meta = {
+        **(run.meta or {}),
+        "graph": graph,
+        "concurrency": concurrency,
+        "early_stopping": early,
+    }
+    existing = set(session.scalars(select(Run.op_name).where(Run.parent_id == run.id)))
+    for child in children:
+        if child.op_name not in existing:
+            lifecycle.create(session, child, "PipelineOp", f"{kind} {run.uuid}")
+    # The controller's lock is held: no other worker creates these rows meanwhile, and
+    # uq_runs_op turns a mistake into an error rather than a second op.
+    session.flush()
+    noun = "op(s)" if kind == "dag" else "trial(s)"
+    lifecycle.transition(session, run, S.RUNNING, "PipelineStarted", f"{len(children)} {noun}")
+    _step(rt, session, run)
+
+
+def _node(op: V1Operation) -> dict[str, Any]:
+    ups = dags.upstreams(op)
+    events: dict[str, list[str]] = {}
+    for event in op.events or ():
+        if event.upstream:
+            events.setdefault(event.upstream, []).extend(event.kinds)
+    # An op named only by an event waits for that event, not for the trigger policy.
+    by_policy = [name for name, field in ups.items() if not field.startswith("events[")]
+    return {
+        "up": by_policy,
+        "trigger": op.trigger or policies.DEFAULT_POLICY,
+        "skip": bool(op.skip_on_upstream_skip),
+        "events": events,
+    }
+
+
+def _watchers(graph: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """For each op some other op watches: the statuses it must wake the controller on."""
+    wake: dict[str, set[str]] = {}
+    for node in graph.values():
+        for name, kinds in node["events"].items():
+            wake.setdefault(name, set()).update(policies.watched(kinds))
+    return {name: sorted(statuses - DONE) for name, statuses in wake.items()}
+
+
+def _self_contained(op: dict[str, Any], shared: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A dag op as an operation document of its own: its dagRef component inlined, and its
+    runPatch applied to an inline component (inside a dag it may give the container)."""
+    spec = {"version": 1.1, "kind": "operation", **op}
+    name = spec.pop("dagRef", None)
+    if name is not None:
+        spec["component"] = {"version": 1.1, "kind": "component", **shared[name]}
+    component = spec.get("component")
+    if isinstance(component, dict) and spec.get("runPatch"):
+        strategy = spec.get("patchStrategy") or "post_merge"
+        run = patch_run(component["run"], spec.pop("runPatch"), strategy)
+        spec["component"] = {**component, "run": run}
+    return spec
+
+
+def _kind_of(spec: dict[str, Any]) -> str:
+    run = (spec.get("component") or {}).get("run") or {}
+    return "matrix" if spec.get("matrix") else str(run.get("kind") or "job")
+
+
+def _child(parent: Run, op_name: str, spec: dict[str, Any], kind: str, meta: dict[str, Any]) -> Run:
+    checkout = (
+        parent.subscription.spec.get("checkout", True)
+        if parent.subscription is not None
+        else (parent.meta or {}).get("checkout", True)
+    )
+    return Run(
+        project_id=parent.project_id,
+        parent_id=parent.id,
+        op_name=op_name,
+        name=str(spec.get("name") or op_name)[:256],
+        kind=kind,
+        event=parent.event,
+        spec=spec,
+        runner=parent.runner,
+        delivery_id=parent.delivery_id,
+        pending=UPSTREAM,
+        meta={**meta, "checkout": checkout},
+    )
+
+
+# ---- advancing ---------------------------------------------------------------------------------
+
+
+def advance(rt: Runtime, session: Session, parent_id: int, stop: Stop | None = None) -> None:
+    """Start the controller's ready children, decide those that can no longer start, and end
+    the controller once every child is done. Safe to run twice, and at once.
+
+    `stop(session, run, why)` stops a run with its live children (ci.runs.tree.stop) and
+    returns the ids a runner must be told of: a dag's earlyStopping uses it."""
+    parent = load_controller(session, parent_id, lock=True)
+    if parent is None or parent.status not in LIVE_CONTROLLER:
+        return
+    if parent.kind == schedule_controller.KIND:
+        schedule_controller.advance(session, parent)
+    elif parent.kind in CONTROLLERS:
+        _step(rt, session, parent, stop)
+
+
+def _step(rt: Runtime, session: Session, parent: Run, stop: Stop | None = None) -> None:
+    rows = list(
+        session.execute(
+            select(Run.id, Run.op_name, Run.status, Run.pending)
+            .where(Run.parent_id == parent.id)
+            .order_by(Run.id)
+        )
+    )
+    statuses = {row.op_name: str(row.status) for row in rows}
+    why = early_stop(session, parent, statuses) if stop is not None else None
+    if stop is not None and why:
+        to_tell = stop(session, parent, why)
+        after_commit(session, lambda: _send_all("axon.stop_run", to_tell))
+        if parent.status != S.STOPPING:
+            return
+        rows = [row for row in rows if statuses[row.op_name] not in DONE]
+    if parent.status == S.STOPPING:
+        _stop_waiting(session, [row.id for row in rows if row.pending == UPSTREAM], statuses)
+    else:
+        _release(session, parent, rows, statuses)
+    ended = policies.pipeline_end(parent.status == S.STOPPING, statuses.values())
+    if ended is not None:
+        status, message = ended
+        lifecycle.transition(session, parent, status, _END_REASONS[status], message)
+
+
+_END_REASONS = {
+    S.SUCCEEDED: "PipelineSucceeded",
+    S.FAILED: "PipelineFailed",
+    S.STOPPED: "PipelineStopped",
+}
+
+
+def _release(session: Session, parent: Run, rows: list[Any], statuses: dict[str, str]) -> None:
+    meta = controller_meta(session, parent)
+    graph: dict[str, dict[str, Any]] = meta.get("graph") or {}
+    limit = meta.get("concurrency")
+    live = sum(1 for row in rows if row.pending is None and row.status not in DONE)
+    waiting = [row for row in rows if row.pending == UPSTREAM]
+    reached = _reached(session, rows, [graph.get(row.op_name) for row in waiting])
+    released: list[int] = []
+    for row in waiting:
+        verdict = _judge(graph.get(row.op_name), statuses, reached)
+        if verdict.decision == Decision.WAIT:
+            continue
+        if verdict.decision == Decision.START:
+            if limit and live >= limit:
+                continue
+            released.append(row.id)
+            live += 1
+            continue
+        ended = S.SKIPPED if verdict.decision == Decision.SKIPPED else S.UPSTREAM_FAILED
+        _end_waiting(session, row.id, ended, verdict.reason)
+        statuses[row.op_name] = ended  # its downstream ops, later in order, see it at once
+    if released:
+        session.execute(update(Run).where(Run.id.in_(released)).values(pending=None))
+        after_commit(session, lambda: _start_all(released))
+
+
+def _judge(
+    node: dict[str, Any] | None, statuses: dict[str, str], reached: dict[str, set[str]]
+) -> Verdict:
+    if node is None:  # a trial: nothing to wait for but its turn
+        return Verdict(Decision.START)
+    ups = {name: statuses[name] for name in node["up"] if name in statuses}
+    verdict = policies.judge(node["trigger"], ups, node["skip"])
+    if verdict.decision != Decision.START:
+        return verdict
+    for name, kinds in node["events"].items():
+        seen = policies.judge_event(name, kinds, reached.get(name, set()), statuses.get(name, ""))
+        if seen.decision != Decision.START:
+            return seen
+    return verdict
+
+
+def _reached(
+    session: Session, rows: list[Any], nodes: list[dict[str, Any] | None]
+) -> dict[str, set[str]]:
+    """Every status each watched op went through (an op may pass `running` between looks)."""
+    watched = {name for node in nodes if node for name in node["events"]}
+    if not watched:
+        return {}
+    ids = {row.id: row.op_name for row in rows if row.op_name in watched}
+    found: dict[str, set[str]] = {}
+    for run_id, status in session.execute(
+        select(Condition.run_id, Condition.status).where(Condition.run_id.in_(ids))
+    ):
+        found.setdefault(ids[run_id], set()).add(status)
+    return found
+
+
+def _end_waiting(session: Session, run_id: int, status: RunStatus, reason: str) -> None:
+    child = session.get(Run, run_id, with_for_update=True)
+    if child is None or not lifecycle.can_transition(child.status, status):
+        return
+    child.pending = None
+    why = "UpstreamSkipped" if status == S.SKIPPED else "UpstreamFailed"
+    lifecycle.transition(session, child, status, why, reason)
+
+
+def _stop_waiting(session: Session, ids: list[int], statuses: dict[str, str]) -> None:
+    """A stopping controller's children that never started end stopped, not waiting forever."""
+    for run_id in ids:
+        child = session.get(Run, run_id, with_for_update=True)
+        if child is None or not lifecycle.can_transition(child.status, S.STOPPED):
+            continue
+        child.pending = None
+        lifecycle.transition(session, child, S.STOPPED, "PipelineStopping", "before it started")
+        statuses[str(child.op_name)] = S.STOPPED
+
+
+def _start_all(run_ids: list[int]) -> None:
+    _send_all("axon.start_run", run_ids)
+
+
+def _send_all(task_name: str, run_ids: list[int]) -> None:
+    for run_id in run_ids:
+        runtime.enqueue(task_name, run_id)
+
+
+def early_stop(session: Session, parent: Run, statuses: dict[str, str]) -> str | None:
+    """Why the controller's `earlyStopping` stops it now (ci.runs.policies.early_stop), or None."""
+    rules = controller_meta(session, parent).get("early_stopping") or []
+    if not rules or parent.status != S.RUNNING or not statuses:
+        return None
+    outputs: dict[str, dict[str, Any]] = {}
+    if any(rule.get("kind") == "metric_early_stopping" for rule in rules):
+        found = session.execute(select(Run.op_name, Run.outputs).where(Run.parent_id == parent.id))
+        outputs = {str(name): values or {} for name, values in found}
+    return policies.early_stop(rules, statuses, outputs)
+
+
+# ---- what wakes a controller -----------------------------------------------------------------
+
+
+def parent_to_wake(session: Session, run_id: int, status: RunStatus) -> int | None:
+    """The controller a child's new status may move: any end, or a status a sibling watches."""
+    row = session.execute(select(Run.parent_id, Run.meta).where(Run.id == run_id)).first()
+    if row is None or row.parent_id is None:
+        return None
+    if status in DONE or status in ((row.meta or {}).get("wake") or ()):
+        return int(row.parent_id)
+    return None

@@ -1,0 +1,526 @@
+"""The dag engine: a pushed dag runs its ops in order, by their trigger policies, and ends once.
+
+Each test drives the worker's tasks by hand (`work`): the start and advance tasks the engine
+and the status reactions publish are carried out in order until none is left; a job's end is
+the transition the agent would record.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from ci.agent import sweeper
+from ci.runs import launch, pipelines, tree
+from ci.store.db import utcnow
+from ci.store.models import BrokerProbe, Run
+from schemas.status import RunStatus
+from tests.ci.conftest import advance
+
+S = RunStatus
+# Ops of one component with the same params would reuse each other's results (the cache is on
+# inside a pipeline): these tests follow each op's own run.
+STEP: dict[str, Any] = {
+    "name": "step",
+    "cache": {"disable": True},
+    "inputs": [{"name": "value", "type": "float", "isOptional": True, "value": 0.0}],
+    "run": {
+        "kind": "job",
+        "container": {"image": "python:3.11", "command": [sys.executable, "-c", "pass"]},
+    },
+}
+
+
+def op(name: str, *after: str, **fields: Any) -> dict[str, Any]:
+    """A dag op running the shared `step` component after the ops named."""
+    found: dict[str, Any] = {"name": name, "dagRef": "step", **fields}
+    if after:
+        found["dependencies"] = list(after)
+    return found
+
+
+def dag(*ops: dict[str, Any], **run: Any) -> dict[str, Any]:
+    return {
+        "version": 1.1,
+        "kind": "operation",
+        "name": "pipeline",
+        "component": {
+            "version": 1.1,
+            "kind": "component",
+            "name": "pipeline",
+            "run": {"kind": "dag", "operations": list(ops), "components": [STEP], **run},
+        },
+    }
+
+
+class Pipeline:
+    """A pushed dag and the worker that carries out its tasks."""
+
+    def __init__(self, rt: Any, db: Any, axon: Any, enqueued: list[Any]) -> None:
+        self.rt, self.db, self.axon, self.enqueued = rt, db, axon, enqueued
+        self.started: list[str] = []
+
+    def push(self, operation: dict[str, Any]) -> int:
+        self.axon.create_project()
+        self.axon.subscribe(operation=operation)
+        [run_id] = self.axon.push()
+        self.enqueued.append(("axon.start_run", (run_id,)))
+        self.work()
+        return run_id
+
+    def work(self) -> None:
+        """Carry out the published start and advance tasks until none is left."""
+        while self.enqueued:
+            name, args = self.enqueued.pop(0)
+            with self.db.session() as session:
+                if name == "axon.start_run":
+                    launch.start_run(self.rt, session, *args)
+                    self.started.append(session.get(Run, args[0]).op_name)
+                elif name == "axon.advance_pipeline":
+                    pipelines.advance(self.rt, session, *args, stop=tree.stop)
+
+    def child(self, parent_id: int, op_name: str) -> Run:
+        with self.db.session() as session:
+            run = session.scalars(
+                select(Run).where(Run.parent_id == parent_id, Run.op_name == op_name)
+            ).one()
+            session.expunge(run)
+            return run
+
+    def statuses(self, parent_id: int) -> dict[str, str]:
+        with self.db.session() as session:
+            rows = session.execute(
+                select(Run.op_name, Run.status).where(Run.parent_id == parent_id)
+            )
+            return {name: str(status) for name, status in rows}
+
+    def run(self, run_id: int) -> Run:
+        with self.db.session() as session:
+            run = session.get(Run, run_id)
+            session.expunge(run)
+            return run
+
+    def end(self, parent_id: int, op_name: str, status: RunStatus, **outputs: Any) -> None:
+        """The op's job runs (unless it is being stopped) and ends with `status` (and reports
+        `outputs`), as the agent sees it."""
+        run_id = self.child(parent_id, op_name).id
+        if outputs:
+            with self.db.session() as session:
+                session.get(Run, run_id).outputs = outputs
+        stopping = self.statuses(parent_id)[op_name] == S.STOPPING
+        advance(self.db, run_id, *((status,) if stopping else (S.RUNNING, status)))
+        self.work()
+
+    def history(self, run_id: int) -> list[tuple[str, str, str]]:
+        with self.db.session() as session:
+            run = session.get(Run, run_id)
+            return [(c.status, c.reason, c.message) for c in run.conditions]
+
+
+@pytest.fixture
+def pipeline(rt, db, axon, enqueued, local_runner) -> Pipeline:
+    return Pipeline(rt, db, axon, enqueued)
+
+
+def test_a_pushed_dag_runs_as_a_controller_whose_ops_are_its_children(pipeline):
+    run_id = pipeline.push(dag(op("prepare"), op("train", "prepare"), op("report", "train")))
+
+    controller = pipeline.run(run_id)
+    assert (controller.kind, controller.status) == ("dag", S.RUNNING)
+    assert controller.external_id is None  # no runner holds a dag
+    assert pipeline.statuses(run_id) == {
+        "prepare": S.SCHEDULED,
+        "train": S.CREATED,
+        "report": S.CREATED,
+    }
+    assert pipeline.child(run_id, "train").pending == "upstream"
+    assert pipeline.child(run_id, "prepare").subscription_id is None
+
+
+def test_each_op_starts_when_its_upstream_succeeds_and_the_dag_succeeds_once(pipeline):
+    run_id = pipeline.push(dag(op("prepare"), op("train", "prepare"), op("report", "train")))
+
+    pipeline.end(run_id, "prepare", S.SUCCEEDED)
+    assert pipeline.statuses(run_id)["train"] == S.SCHEDULED
+    assert pipeline.statuses(run_id)["report"] == S.CREATED
+    pipeline.end(run_id, "train", S.SUCCEEDED)
+    pipeline.end(run_id, "report", S.SUCCEEDED)
+
+    assert pipeline.started == [None, "prepare", "train", "report"]
+    assert pipeline.run(run_id).status == S.SUCCEEDED
+    assert pipeline.history(run_id)[-1] == (
+        S.SUCCEEDED,
+        "PipelineSucceeded",
+        "3 op(s): 3 succeeded",
+    )
+
+
+def test_a_failed_op_fails_its_downstream_chain_and_the_dag_naming_the_upstream(pipeline):
+    run_id = pipeline.push(dag(op("prepare"), op("train", "prepare"), op("report", "train")))
+
+    pipeline.end(run_id, "prepare", S.FAILED)
+
+    assert pipeline.statuses(run_id) == {
+        "prepare": S.FAILED,
+        "train": S.UPSTREAM_FAILED,
+        "report": S.UPSTREAM_FAILED,
+    }
+    assert pipeline.history(pipeline.child(run_id, "train").id)[-1] == (
+        S.UPSTREAM_FAILED,
+        "UpstreamFailed",
+        "trigger all_succeeded cannot be met: ops.prepare (failed)",
+    )
+    assert pipeline.history(run_id)[-1] == (
+        S.FAILED,
+        "PipelineFailed",
+        "3 op(s): 1 failed, 2 upstream_failed",
+    )
+
+
+def test_an_all_failed_op_runs_after_failure_and_one_succeeded_does_not_wait_for_all(pipeline):
+    run_id = pipeline.push(
+        dag(
+            op("a"),
+            op("b"),
+            op("cleanup", "a", "b", trigger="all_failed"),
+            op("first", "a", "b", trigger="one_succeeded"),
+        )
+    )
+
+    pipeline.end(run_id, "a", S.SUCCEEDED)
+    # b still runs: one success is enough for `first`; `cleanup` can no longer run.
+    assert pipeline.statuses(run_id)["first"] == S.SCHEDULED
+    assert pipeline.statuses(run_id)["cleanup"] == S.UPSTREAM_FAILED
+    pipeline.end(run_id, "b", S.SUCCEEDED)
+    pipeline.end(run_id, "first", S.SUCCEEDED)
+
+    # Polyaxon's rule: an upstream_failed op fails the pipeline.
+    assert pipeline.run(run_id).status == S.FAILED
+
+
+def test_concurrency_lets_that_many_ops_run_at_once(pipeline):
+    run_id = pipeline.push(dag(op("a"), op("b"), op("c"), concurrency=2))
+
+    assert sorted(pipeline.statuses(run_id).values()) == [S.CREATED, S.SCHEDULED, S.SCHEDULED]
+    pipeline.end(run_id, "a", S.SUCCEEDED)
+    assert pipeline.statuses(run_id)["c"] == S.SCHEDULED
+
+
+def test_advancing_and_starting_again_submits_and_creates_nothing_more(pipeline, submitted):
+    run_id = pipeline.push(dag(op("prepare"), op("train", "prepare")))
+    pipeline.end(run_id, "prepare", S.SUCCEEDED)
+    train = pipeline.child(run_id, "train").id
+    assert [spec.name for spec in submitted] == ["prepare", "train"]
+
+    # Re-sent messages, as after a worker's crash: the controller's and the op's.
+    for _ in range(2):
+        pipeline.enqueued.append(("axon.advance_pipeline", (run_id,)))
+        pipeline.enqueued.append(("axon.start_run", (run_id,)))
+        pipeline.enqueued.append(("axon.start_run", (train,)))
+        pipeline.work()
+
+    assert [spec.name for spec in submitted] == ["prepare", "train"]
+    assert pipeline.statuses(run_id) == {"prepare": S.SUCCEEDED, "train": S.SCHEDULED}
+    assert pipeline.run(run_id).status == S.RUNNING
+
+
+def test_a_false_condition_skips_the_op_and_skip_on_upstream_skip_skips_its_downstream(pipeline):
+    run_id = pipeline.push(
+        dag(
+            op("train"),
+            op("deploy", "train", conditions="{{ ops.train.outputs.accuracy > 0.9 }}"),
+            op("announce", "deploy", skipOnUpstreamSkip=True),
+        )
+    )
+
+    pipeline.end(run_id, "train", S.SUCCEEDED, accuracy=0.5)
+
+    assert pipeline.statuses(run_id) == {
+        "train": S.SUCCEEDED,
+        "deploy": S.SKIPPED,
+        "announce": S.SKIPPED,
+    }
+    deploy = pipeline.history(pipeline.child(run_id, "deploy").id)[-1]
+    assert deploy[:2] == (S.SKIPPED, "ConditionFalse")
+    assert "ops.train.outputs.accuracy > 0.9" in deploy[2]
+    assert pipeline.run(run_id).status == S.SUCCEEDED
+
+
+def test_a_true_condition_reads_the_ops_params(pipeline):
+    run_id = pipeline.push(dag(op("train", params={"value": 0.95}, conditions="value > 0.9")))
+
+    assert pipeline.statuses(run_id) == {"train": S.SCHEDULED}
+
+
+def test_a_condition_that_is_not_a_boolean_fails_the_op(pipeline):
+    run_id = pipeline.push(dag(op("train", conditions="{{ 'maybe' }}")))
+
+    train = pipeline.history(pipeline.child(run_id, "train").id)[-1]
+    assert train[:2] == (S.FAILED, "CompilationError")
+    assert "conditions: rendered 'maybe', which is neither true nor false" in train[2]
+    assert pipeline.run(run_id).status == S.FAILED
+
+
+def test_an_upstreams_outputs_and_artifacts_path_flow_into_a_downstream_param(pipeline):
+    evaluate = op(
+        "evaluate",
+        params={"value": {"ref": "ops.train", "value": "outputs.loss"}},
+        runPatch={"container": {"args": ["{{ ops.train.artifacts_path }}"]}},
+    )
+    run_id = pipeline.push(dag(op("train"), evaluate))
+
+    pipeline.end(run_id, "train", S.SUCCEEDED, loss=0.25)
+
+    train, evaluated = pipeline.child(run_id, "train"), pipeline.child(run_id, "evaluate")
+    assert evaluated.inputs == {"value": 0.25}
+    assert evaluated.compiled["command"][-1].endswith(f"{train.uuid}/artifacts")
+
+
+def test_an_event_starts_an_op_when_its_upstream_starts_running(pipeline):
+    watcher = op("tensorboard", events=[{"ref": "ops.train", "kinds": ["run_status_running"]}])
+    run_id = pipeline.push(dag(op("train"), watcher))
+    assert pipeline.statuses(run_id)["tensorboard"] == S.CREATED
+
+    train = pipeline.child(run_id, "train")
+    advance(pipeline.db, train.id, S.RUNNING)
+    pipeline.work()
+
+    assert pipeline.statuses(run_id) == {"train": S.RUNNING, "tensorboard": S.SCHEDULED}
+
+
+def test_a_grid_matrix_runs_its_trials_as_children_within_its_concurrency(pipeline):
+    operation = dag(op("x"))["component"]["run"]["components"][0]
+    trial = {
+        "version": 1.1,
+        "kind": "operation",
+        "name": "sweep",
+        "matrix": {
+            "kind": "grid",
+            "concurrency": 2,
+            "params": {"value": {"kind": "choice", "value": [0.1, 0.2, 0.3]}},
+        },
+        "component": {"version": 1.1, "kind": "component", **operation},
+    }
+    run_id = pipeline.push(trial)
+
+    assert pipeline.run(run_id).kind == "matrix"
+    assert sorted(pipeline.statuses(run_id).values()) == [S.CREATED, S.SCHEDULED, S.SCHEDULED]
+    for index in range(3):
+        pipeline.end(run_id, f"sweep#{index}", S.SUCCEEDED)
+
+    values = sorted(pipeline.child(run_id, f"sweep#{i}").inputs["value"] for i in range(3))
+    assert values == [0.1, 0.2, 0.3]
+    assert pipeline.history(run_id)[-1][:3] == (
+        S.SUCCEEDED,
+        "PipelineSucceeded",
+        "3 op(s): 3 succeeded",
+    )
+
+
+def test_a_nested_dag_is_a_controller_child_of_its_parent(pipeline):
+    inner = {
+        "name": "inner",
+        "dependencies": ["prepare"],
+        "component": {
+            "name": "inner",
+            "run": {"kind": "dag", "operations": [op("fit")], "components": [STEP]},
+        },
+    }
+    run_id = pipeline.push(dag(op("prepare"), inner))
+
+    pipeline.end(run_id, "prepare", S.SUCCEEDED)
+    nested = pipeline.child(run_id, "inner")
+    assert (nested.kind, nested.status) == ("dag", S.RUNNING)
+    pipeline.end(nested.id, "fit", S.SUCCEEDED)
+
+    assert pipeline.run(nested.id).status == S.SUCCEEDED
+    assert pipeline.run(run_id).status == S.SUCCEEDED
+
+
+def test_failure_early_stopping_stops_the_dag_and_its_live_ops(pipeline):
+    early = [{"kind": "failure_early_stopping", "percent": 30}]
+    run_id = pipeline.push(dag(op("a"), op("b"), op("c", "a"), earlyStopping=early))
+
+    pipeline.end(run_id, "a", S.FAILED)
+
+    # c can no longer run: it is stopped with the dag, before it started.
+    assert pipeline.statuses(run_id)["c"] == S.STOPPED
+    assert pipeline.run(run_id).status == S.STOPPING
+    stopping = pipeline.history(run_id)[-1]
+    assert "earlyStopping: 1 of 3 op(s) failed" in stopping[2]
+    # b's runner is told to stop; once it has, the dag ends stopped.
+    pipeline.end(run_id, "b", S.STOPPED)
+    assert pipeline.run(run_id).status == S.STOPPED
+
+
+def test_metric_early_stopping_stops_the_dag_when_an_op_reaches_the_value(pipeline):
+    early = [{"metric": "accuracy", "value": 0.9, "optimization": "maximize"}]
+    run_id = pipeline.push(dag(op("a"), op("b"), earlyStopping=early))
+
+    pipeline.end(run_id, "a", S.SUCCEEDED, accuracy=0.95)
+
+    assert pipeline.run(run_id).status == S.STOPPING
+    assert "ops.a reached accuracy 0.95 (>= 0.9)" in pipeline.history(run_id)[-1][2]
+
+
+def test_a_stopped_dag_stops_its_waiting_ops(pipeline):
+    run_id = pipeline.push(dag(op("prepare"), op("train", "prepare")))
+
+    with pipeline.db.session() as session:
+        tree.stop(session, session.get(Run, run_id, with_for_update=True), "by hand")
+    pipeline.end(run_id, "prepare", S.STOPPED)
+
+    assert pipeline.statuses(run_id) == {"prepare": S.STOPPED, "train": S.STOPPED}
+    assert pipeline.run(run_id).status == S.STOPPED
+
+
+def test_the_reaction_wakes_the_parent_on_an_end_and_on_a_watched_status(pipeline, enqueued):
+    watcher = op("tensorboard", events=[{"ref": "ops.train", "kinds": ["run_status_running"]}])
+    run_id = pipeline.push(dag(op("train"), op("other"), watcher))
+    train, other = pipeline.child(run_id, "train"), pipeline.child(run_id, "other")
+
+    advance(pipeline.db, other.id, S.RUNNING)
+    assert ("axon.advance_pipeline", (run_id,)) not in enqueued
+    advance(pipeline.db, train.id, S.RUNNING)
+    assert ("axon.advance_pipeline", (run_id,)) in enqueued
+    enqueued.clear()
+    advance(pipeline.db, other.id, S.SUCCEEDED)
+    assert ("axon.advance_pipeline", (run_id,)) in enqueued
+
+
+def summary_op(query: str, **join: Any) -> dict[str, Any]:
+    """An op whose `losses` param lists the loss of every run `query` finds."""
+    return {
+        "name": "summary",
+        "dependencies": ["a", "b"],
+        "trigger": "all_done",
+        "joins": [{"query": query, "params": {"losses": {"value": "outputs.loss"}}, **join}],
+        "component": {
+            "name": "summary",
+            "inputs": [{"name": "losses", "type": "list"}],
+            "run": STEP["run"],
+        },
+    }
+
+
+def test_a_join_fills_a_param_with_a_list_of_the_matched_runs_values(pipeline):
+    summary = summary_op("status:succeeded, metrics.loss:<0.5", sort="metrics.loss")
+    run_id = pipeline.push(dag(op("a"), op("b"), op("c"), summary))
+
+    pipeline.end(run_id, "a", S.SUCCEEDED, loss=0.4)
+    pipeline.end(run_id, "c", S.SUCCEEDED, loss=0.1)
+    pipeline.end(run_id, "b", S.FAILED, loss=0.2)
+
+    assert pipeline.child(run_id, "summary").inputs == {"losses": [0.1, 0.4]}
+
+
+def test_a_join_whose_query_cannot_be_read_fails_the_op_naming_the_term(pipeline):
+    run_id = pipeline.push(dag(op("a"), op("b"), summary_op("colour:blue")))
+
+    pipeline.end(run_id, "a", S.SUCCEEDED)
+    pipeline.end(run_id, "b", S.SUCCEEDED)
+
+    failed = pipeline.history(pipeline.child(run_id, "summary").id)[-1]
+    assert failed[:2] == (S.FAILED, "CompilationError")
+    assert failed[2].startswith("joins[0].query: query term 'colour:blue'")
+
+
+def test_the_sweeper_resends_the_advance_of_a_running_dag_whose_message_was_lost(
+    pipeline, rt, db, enqueued
+):
+    run_id = pipeline.push(dag(op("prepare"), op("train", "prepare")))
+    prepare = pipeline.child(run_id, "prepare").id
+    advance(db, prepare, S.RUNNING, S.SUCCEEDED)
+    enqueued.clear()  # the advance this end published is lost
+    with db.session() as session:
+        session.add(BrokerProbe(sent_at=utcnow(), seen_at=utcnow()))
+    then = utcnow() - timedelta(seconds=300)
+    with db.session() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(updated_at=then))
+
+    counts = sweeper.sweep(rt)
+
+    assert counts["advances"] == 1
+    assert ("axon.advance_pipeline", (run_id,)) in enqueued
+    pipeline.work()
+    assert pipeline.statuses(run_id)["train"] == S.SCHEDULED
+
+
+def test_a_matrix_op_inside_a_dag_runs_its_trials_with_the_upstreams_outputs(pipeline):
+    sweep = op(
+        "sweep",
+        "prepare",
+        matrix={"kind": "mapping", "values": [{"value": 1.0}, {"value": 2.0}]},
+        runPatch={"container": {"args": ["{{ ops.prepare.outputs.rows }}"]}},
+    )
+    run_id = pipeline.push(dag(op("prepare"), sweep, op("report", "sweep")))
+
+    pipeline.end(run_id, "prepare", S.SUCCEEDED, rows=128)
+    matrix = pipeline.child(run_id, "sweep")
+    assert (matrix.kind, matrix.status) == ("matrix", S.RUNNING)
+    trials = [pipeline.child(matrix.id, f"sweep#{index}") for index in (0, 1)]
+    assert [trial.inputs for trial in trials] == [{"value": 1.0}, {"value": 2.0}]
+    assert [trial.compiled["command"][-1] for trial in trials] == ["128", "128"]
+    for index in (0, 1):
+        pipeline.end(matrix.id, f"sweep#{index}", S.SUCCEEDED)
+
+    assert pipeline.statuses(run_id)["sweep"] == S.SUCCEEDED
+    assert pipeline.statuses(run_id)["report"] == S.SCHEDULED
+
+
+def test_a_search_over_results_is_refused_with_a_clear_reason(pipeline):
+    bayes = op(
+        "tune",
+        matrix={
+            "kind": "bayes",
+            "numInitialRuns": 2,
+            "maxIterations": 2,
+            "metric": {"name": "loss", "optimization": "minimize"},
+            "params": {"value": {"kind": "uniform", "value": [0, 1]}},
+        },
+    )
+    run_id = pipeline.push(dag(bayes))
+
+    failed = pipeline.history(pipeline.child(run_id, "tune").id)[-1]
+    assert failed[:2] == (S.FAILED, "CompilationError")
+    assert "a bayes matrix chooses its runs from results" in failed[2]
+    assert "compile_matrix" not in failed[2]
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (
+            {"ref": "runs.0f3a", "kinds": ["run_status_running"]},
+            "events[0].ref: an op's events watch another op of its dag",
+        ),
+        (
+            {"ref": "ops.a", "kinds": ["run_new_artifacts"]},
+            "events[0].kinds[0]: run_new_artifacts: Axon starts an op on another op's status",
+        ),
+    ],
+)
+def test_an_event_axon_cannot_watch_fails_the_dag_naming_it(pipeline, event, reason):
+    run_id = pipeline.push(dag(op("a"), op("b", events=[event])))
+
+    failed = pipeline.history(run_id)[-1]
+    assert failed[:2] == (S.FAILED, "CompilationError")
+    assert reason in failed[2]
+
+
+def test_an_op_whose_run_patch_gives_its_container_runs(pipeline):
+    bare = {"name": "bare", "run": {"kind": "job"}}
+    patched = {
+        "name": "patched",
+        "component": bare,
+        "runPatch": {"container": {"image": "python:3.11", "command": [sys.executable, "-V"]}},
+    }
+    run_id = pipeline.push(dag(patched))
+
+    child = pipeline.child(run_id, "patched")
+    assert child.status == S.SCHEDULED
+    assert child.compiled["command"] == [sys.executable, "-V"]
