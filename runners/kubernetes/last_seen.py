@@ -17,10 +17,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runners.kubernetes.manifests import RUN_UUID, Workload
+from runners.kubernetes.manifests import Workload, attempt_selector
 
 Obj = dict[str, Any]
-Key = tuple[str, str]  # (namespace, run uuid label)
+Key = tuple[str, str]  # (namespace, label selector of one attempt's objects and pods)
 # Runs remembered, the least recently changed forgotten first. The running ones' objects are
 # the tracker's too; an ended run is only needed until its final logs have been read.
 REMEMBER = 2_000
@@ -157,8 +157,8 @@ class LastSeen:
 
 def _key(obj: Obj) -> Key | None:
     meta = obj.get("metadata") or {}
-    uuid = (meta.get("labels") or {}).get(RUN_UUID)
-    return (str(meta.get("namespace") or ""), str(uuid)) if uuid else None
+    selector = attempt_selector(meta.get("labels") or {})
+    return (str(meta.get("namespace") or ""), selector) if selector else None
 
 
 def _age(obj: Obj) -> tuple[str, str]:

@@ -21,7 +21,7 @@ from kubernetes.client.rest import ApiException
 
 from runners.kubernetes.api import REQUEST_TIMEOUT, Cluster, call
 from runners.kubernetes.last_seen import LastSeen
-from runners.kubernetes.manifests import RUN_UUID, Workload
+from runners.kubernetes.manifests import RUN_UUID, Workload, attempt_selector
 from runners.kubernetes.status import RunView, parse_time, terminal
 from runners.kubernetes.tracking import MAIN_CONTAINERS
 from runners.kubernetes.watch import Pump, Stream
@@ -48,8 +48,8 @@ def run_pods(cluster: Cluster, workload: Workload) -> tuple[Obj | None, list[Obj
     owner = cluster.read(workload.plural, workload.namespace, workload.name)
     if owner is None:
         return None, [], ""
-    uuid = (owner["metadata"].get("labels") or {}).get(RUN_UUID, "")
-    found = cluster.list("pods", workload.namespace, label_selector=f"{RUN_UUID}={uuid}")
+    selector = attempt_selector(owner["metadata"].get("labels") or {}) or f"{RUN_UUID}="
+    found = cluster.list("pods", workload.namespace, label_selector=selector)
     pods = sorted(found.get("items") or [], key=_age)
     return owner, pods, str(found["metadata"].get("resourceVersion") or "")
 
@@ -203,13 +203,13 @@ def _wait_for_pods(
     cluster: Cluster, namespace: str, owner: Obj, version: str, stop: threading.Event
 ) -> None:
     """Block until a pod of the run changes (or a few seconds pass, or `stop`)."""
-    uuid = (owner["metadata"].get("labels") or {}).get(RUN_UUID, "")
+    selector = attempt_selector(owner["metadata"].get("labels") or {}) or f"{RUN_UUID}="
     function, args = cluster.list_call("pods", namespace)
     try:
         stream = Stream(
             function,
             *args,
-            label_selector=f"{RUN_UUID}={uuid}",
+            label_selector=selector,
             resource_version=version or None,
             watch=True,
             timeout_seconds=WAIT_SECONDS,

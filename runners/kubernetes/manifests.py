@@ -2,10 +2,12 @@
 
 `run.kind: job` → a batch/v1 Job; `service` → an apps/v1 Deployment and, with ports, a v1
 Service; `tfjob` / `pytorchjob` / `mpijob` → kubeflow.org/v1 objects. Every object and pod
-carries the labels `axon.dev/managed=true`, `axon.dev/run-uuid`, `axon.dev/kind`,
-`axon.dev/project`, `axon.dev/operation` and `axon.dev/queue` (label-safe values) and the
-annotations `axon.dev/run-uuid`, `axon.dev/project`, `axon.dev/operation` (exact values).
-Names come from the run uuid (`axon-<uuid>`, DNS-1123 safe), so a second submit is a 409.
+carries the labels `axon.dev/managed=true`, `axon.dev/run-uuid`, `axon.dev/attempt`,
+`axon.dev/kind`, `axon.dev/project`, `axon.dev/operation` and `axon.dev/queue` (label-safe
+values) and the annotations `axon.dev/run-uuid`, `axon.dev/project`, `axon.dev/operation`
+(exact values). Names come from the run uuid and its attempt (`axon-<uuid>` for the first,
+`axon-<uuid>-<N>` for attempt N of a resumed or retried run, DNS-1123 safe), so a second
+submit of one attempt is a 409, while a new attempt is a new object beside the old one.
 `termination` → backoffLimit (maxRetries; 0 when unset, not Kubernetes' 6, so a failed run is
 not silently run again), activeDeadlineSeconds (timeout), ttlSecondsAfterFinished (ttl).
 """
@@ -29,10 +31,19 @@ from runners.kubernetes.pods import (
 )
 from runners.kubernetes.queues import Queue
 
-__all__ = ["ManifestError", "Manifest", "Workload", "compile_run", "object_name", "run_labels"]
+__all__ = [
+    "ManifestError",
+    "Manifest",
+    "Workload",
+    "attempt_selector",
+    "compile_run",
+    "object_name",
+    "run_labels",
+]
 
 MANAGED, RUN_UUID, KIND = "axon.dev/managed", "axon.dev/run-uuid", "axon.dev/kind"
 PROJECT, OPERATION, QUEUE = "axon.dev/project", "axon.dev/operation", "axon.dev/queue"
+ATTEMPT = "axon.dev/attempt"  # tries before this one: each attempt's objects and pods apart
 STOP_REQUESTED = "axon.dev/stop-requested"  # annotation: Axon deleted it, not someone else
 SELECTOR = f"{MANAGED}=true"
 KUBEFLOW_GROUP, KUBEFLOW_VERSION = "kubeflow.org", "v1"
@@ -111,12 +122,24 @@ class Manifest:
         return str(self.body["metadata"]["name"])
 
 
-def object_name(run_uuid: str) -> str:
-    """`axon-<uuid>`: lower case, DNS-1123 and DNS-1035 safe, short enough for pod names."""
+def object_name(run_uuid: str, attempt: int = 0) -> str:
+    """`axon-<uuid>`, `axon-<uuid>-<attempt>` after the first: lower case, DNS-1123 and
+    DNS-1035 safe, short enough for pod names (a Job's pods add 6 characters to its name)."""
     cleaned = re.sub(r"[^a-z0-9-]+", "-", run_uuid.lower()).strip("-")
     if not cleaned or len(cleaned) > 40 or cleaned != run_uuid.lower():
         cleaned = hashlib.sha256(run_uuid.encode()).hexdigest()[:32]
-    return f"axon-{cleaned}"
+    return f"axon-{cleaned}-{attempt}" if attempt else f"axon-{cleaned}"
+
+
+def attempt_selector(labels: Mapping[str, str]) -> str | None:
+    """The label selector of one attempt's objects and pods, read from any of their labels;
+    None for an object that is not a run's. Objects made before attempts were labelled
+    carry no attempt: all of their run's pods are theirs."""
+    uuid = labels.get(RUN_UUID)
+    if not uuid:
+        return None
+    attempt = labels.get(ATTEMPT)
+    return f"{RUN_UUID}={uuid},{ATTEMPT}={attempt}" if attempt else f"{RUN_UUID}={uuid}"
 
 
 def label_value(value: str) -> str:
@@ -129,6 +152,7 @@ def run_labels(spec: RunSpec, kind: str, queue: Queue) -> dict[str, str]:
     return {
         MANAGED: "true",
         RUN_UUID: label_value(spec.uuid),
+        ATTEMPT: str(spec.attempt),
         KIND: kind,
         PROJECT: label_value(spec.project),
         OPERATION: label_value(spec.name),
@@ -149,7 +173,7 @@ def run_kind(spec: RunSpec) -> str:
 
 
 def workload(spec: RunSpec, queue: Queue) -> Workload:
-    return Workload(queue.namespace, PLURALS[run_kind(spec)], object_name(spec.uuid))
+    return Workload(queue.namespace, PLURALS[run_kind(spec)], object_name(spec.uuid, spec.attempt))
 
 
 def compile_run(spec: RunSpec, queue: Queue, options: PodOptions) -> list[Manifest]:
@@ -181,7 +205,7 @@ def _termination(spec: RunSpec) -> dict[str, int | None]:
 
 def _metadata(spec: RunSpec, kind: str, queue: Queue) -> dict[str, Any]:
     return {
-        "name": object_name(spec.uuid),
+        "name": object_name(spec.uuid, spec.attempt),
         "namespace": queue.namespace,
         "labels": run_labels(spec, kind, queue),
         "annotations": run_annotations(spec),
@@ -229,7 +253,7 @@ def _service(spec: RunSpec, queue: Queue, options: PodOptions) -> list[Manifest]
         native_sidecars=False,
     )
     metadata = _metadata(spec, "service", queue)
-    selector = {MANAGED: "true", RUN_UUID: label_value(spec.uuid)}
+    selector = {MANAGED: "true", RUN_UUID: label_value(spec.uuid), ATTEMPT: str(spec.attempt)}
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

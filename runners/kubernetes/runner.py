@@ -8,7 +8,8 @@ observe() lists then watches one stream per kind and namespace, label selector
 `axon.dev/managed=true`, with bookmarks and re-lists on 410, and maps objects to statuses
 (`status`); `known_ids()` for runs whose objects are gone; logs, followed logs and events
 (`logs`), their pods taken from what a live observer last saw (`last_seen`). External id:
-`<namespace>/<plural>/<name>`, e.g. `default/jobs/axon-<uuid>`.
+`<namespace>/<plural>/<name>`, e.g. `default/jobs/axon-<uuid>`; a resumed or retried run's
+next attempt is a new object, `axon-<uuid>-<attempt>`, observed apart from the old one.
 Config: `namespace`, `kubeconfig`, `context`, `in_cluster`, `configuration` (a client
 Configuration, in code), `queues` (mapping or JSON), `default_queue`, `kubeflow` (watch the
 Kubeflow kinds), `git_image`, `helper_image`, `git_secret`, `artifacts_claim`, `watch_timeout`.
@@ -36,7 +37,6 @@ from runners.kubernetes.manifests import (
     KINDS,
     KUBEFLOW,
     QUEUE,
-    RUN_UUID,
     SELECTOR,
     STOP_REQUESTED,
     ManifestError,
@@ -194,7 +194,7 @@ class KubernetesRunner(Runner):
             for resource in self._resources(cluster)
         ]
         waiting = {(w.resource.plural, w.resource.namespace) for w in watches}
-        tracker = Tracker(lambda namespace, uuid: _pods_of(cluster, namespace, uuid))
+        tracker = Tracker(lambda namespace, selector: _pods_of(cluster, namespace, selector))
         for watcher in watches:
             watcher.start()
         live = False
@@ -281,11 +281,11 @@ class KubernetesRunner(Runner):
         return list(found.get("items") or [])
 
 
-def _pods_of(cluster: Cluster, namespace: str, uuid: str) -> list[dict[str, Any]]:
+def _pods_of(cluster: Cluster, namespace: str, selector: str) -> list[dict[str, Any]]:
     try:
-        found = cluster.list("pods", namespace, label_selector=f"{RUN_UUID}={uuid}")
+        found = cluster.list("pods", namespace, label_selector=selector)
     except (RunnerUnavailable, ApiException) as exc:
-        log.warning("could not read the pods of run %s: %s", uuid, exc)
+        log.warning("could not read the pods of %s: %s", selector, exc)
         return []  # the failure is reported without its pod's reason
     return list(found.get("items") or [])
 

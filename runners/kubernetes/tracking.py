@@ -6,6 +6,9 @@ yields the milestones a watcher may have missed (`starting`, then `running` if a
 ran), so a fast job and a job that ended while nobody watched both read starting → running →
 succeeded. A run that ended is forgotten, apart from its key and its object's uid: its late
 events change nothing, while a new object for the same run (submitted again) is followed.
+A run is keyed by its attempt (the `axon.dev/attempt` label beside its uuid): a resumed or
+retried run's new object and pods are followed apart from the old attempt's, which may still
+be on the cluster.
 """
 
 from __future__ import annotations
@@ -17,7 +20,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from runners.base import Observation
-from runners.kubernetes.manifests import KUBEFLOW, MAIN, RUN_UUID, STOP_REQUESTED, Workload
+from runners.kubernetes.manifests import (
+    KUBEFLOW,
+    MAIN,
+    STOP_REQUESTED,
+    Workload,
+    attempt_selector,
+)
 from runners.kubernetes.status import (
     Failure,
     Obj,
@@ -32,11 +41,11 @@ from runners.kubernetes.status import (
 from schemas.status import DONE, RunStatus
 
 S = RunStatus
-Key = tuple[str, str]  # (namespace, run uuid label)
+Key = tuple[str, str]  # (namespace, label selector of one attempt's objects and pods)
 MAIN_CONTAINERS = (MAIN, *(flavor.container for flavor in KUBEFLOW.values()))
 FORGET_AFTER = 10_000  # ended runs remembered, so their late events change nothing
 SETTLE = 1.0  # seconds a failure waits for the pod event that gives its reason
-PodLookup = Callable[[str, str], Sequence[Obj]]  # (namespace, run uuid label) → its pods
+PodLookup = Callable[[str, str], Sequence[Obj]]  # (namespace, attempt selector) → its pods
 Clock = Callable[[], float]  # seconds; only differences count, so time.monotonic serves
 
 
@@ -221,8 +230,8 @@ def _external_id(key: Key, view: RunView) -> str:
 
 def _key(obj: Obj) -> Key | None:
     meta = obj.get("metadata") or {}
-    uuid = (meta.get("labels") or {}).get(RUN_UUID)
-    return (str(meta.get("namespace") or ""), str(uuid)) if uuid else None
+    selector = attempt_selector(meta.get("labels") or {})
+    return (str(meta.get("namespace") or ""), selector) if selector else None
 
 
 def _latest(known: Failure | None, seen: Failure | None) -> Failure | None:
