@@ -6,9 +6,11 @@ Usage, in a job Axon started (it sets AXON_RUN_UUID, AXON_API_URL and AXON_RUN_T
 
     axon_tracking.log_outputs(accuracy=0.93, model="s3://bucket/model.pt")
 
-    run = axon_tracking.Run()
     for step in range(3):
-        run.log_metrics(step=step, loss=1.0 / (step + 1))
+        axon_tracking.log_metrics(step=step, loss=1.0 / (step + 1))
+
+A metric is a series of numbers, each at a step: Axon keeps every report (a re-sent step
+replaces its value), shows the latest as an output, and judges early stopping on the series.
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-__all__ = ["Run", "TrackingError", "log_outputs"]
+__all__ = ["Run", "TrackingError", "log_metrics", "log_outputs"]
 
 RETRIES = 3
 BACKOFF = 0.5  # seconds, doubled after each failed attempt
 
 
 class TrackingError(Exception):
-    """Axon refused the outputs, or could not be reached after the retries."""
+    """Axon refused the report, or could not be reached after the retries."""
 
 
 class Run:
@@ -41,14 +43,18 @@ class Run:
         self.token = token if token is not None else os.environ.get("AXON_RUN_TOKEN", "")
 
     def log_outputs(self, **outputs: Any) -> None:
-        self._post({"outputs": outputs})
+        self._post("outputs", {"outputs": outputs})
 
-    def log_metrics(self, step: int | None = None, **metrics: Any) -> None:
-        """Metrics are outputs; `step` tells Axon where in training they were taken."""
-        self._post({"outputs": metrics, "step": step})
+    def log_metrics(self, step: int | None = None, **metrics: float) -> None:
+        """Numbers taken at `step` (an epoch, a batch: a whole number from 0); without a step,
+        the report counts after the one before it. Early stopping compares runs by step."""
+        body: dict[str, Any] = {"metrics": metrics}
+        if step is not None:
+            body["step"] = step
+        self._post("metrics", body)
 
-    def _post(self, body: dict[str, Any]) -> None:
-        url = f"{self.api_url}/api/v1/runs/{self.uuid}/outputs"
+    def _post(self, endpoint: str, body: dict[str, Any]) -> None:
+        url = f"{self.api_url}/api/v1/runs/{self.uuid}/{endpoint}"
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"}
         request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
         for attempt in range(RETRIES + 1):
@@ -66,6 +72,11 @@ class Run:
 def log_outputs(**outputs: Any) -> None:
     """Send outputs for the run this job belongs to, as named by the environment."""
     Run().log_outputs(**outputs)
+
+
+def log_metrics(step: int | None = None, **metrics: float) -> None:
+    """Send metric values taken at `step` for the run this job belongs to."""
+    Run().log_metrics(step, **metrics)
 
 
 def _detail(error: urllib.error.HTTPError) -> str:

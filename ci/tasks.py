@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from ci import runtime
 from ci.agent import probes
 from ci.reporting import reports
-from ci.runs import dispatch, groups, launch, pipelines, tree
+from ci.runs import dispatch, groups, launch, pipelines, suggesting, tree
 from ci.runtime import celery
 from ci.store.db import after_commit
 from runners.base import RunnerUnavailable
@@ -95,8 +95,9 @@ def advance_pipeline(self: Task, run_id: int) -> None:
 
 
 def _advance_pipeline(rt: runtime.Runtime, session: Session, run_id: int) -> None:
-    # The stop cascade is ci.runs.tree's; the engine is handed it, for earlyStopping.
-    pipelines.advance(rt, session, run_id, stop=tree.stop)
+    # The stop cascade is ci.runs.tree's; the engine is handed it, for earlyStopping, and a
+    # search's steps (ci.runs.suggesting builds on the engine).
+    pipelines.advance(rt, session, run_id, stop=tree.stop, search=suggesting.advance)
 
 
 @celery.task(name="axon.report_run", bind=True, acks_late=True, max_retries=None)

@@ -99,6 +99,9 @@ class Report:
     # A pipeline's ops (a dag's, a matrix's trials, a schedule's fired runs), one line each, in
     # the order they were made; empty for a run that has none.
     ops: tuple[OpLine, ...] = ()
+    # A search's best trial so far, on one line: "best: trial #7 loss=0.12 (lr=0.01, ...)";
+    # empty for a run that is no search or before a trial succeeded with the metric.
+    best: str = ""
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,8 @@ def _body(report: Report, steps: str, table: str) -> str:
     if why:
         parts.append(f"> {code(render.clip(why, 1000))}")
     parts.append(facts(report))
+    if report.best:
+        parts.append(f"**Best:** {code(render.clip(report.best.removeprefix('best: '), 500))}")
     parts.append(steps)
     parts.append(table)
     if report.regression:

@@ -80,6 +80,7 @@ def details(report: Report) -> str:
     if report.duration is not None:
         lines.append(f"Duration: {format_duration(report.duration)}")
     lines += [f"Output {key}: {value(item)}" for key, item in report.outputs.items()]
+    lines += [f"Best: {report.best.removeprefix('best: ')}"] if report.best else []
     lines += [f"Op {op_summary(op)}" for op in report.ops]
     lines += [f"Link: {report.url}"] if report.url else []
     return "\n".join(lines)

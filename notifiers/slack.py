@@ -177,6 +177,9 @@ def message(report: Report) -> dict[str, Any]:
         blocks.append({"type": "section", "fields": facts})
     if report.outputs:
         blocks.append({**_section("*Outputs*"), "fields": _outputs(report.outputs)})
+    if report.best:
+        best = report.best.removeprefix("best: ")
+        blocks.append(_section(f"*Best:* {_escape(best, MAX_SECTION - 20)}"))
     if report.ops:
         blocks.append(_section(_ops(report)))
     return {"text": text, "blocks": blocks}

@@ -70,6 +70,13 @@ class Runner(ABC):
     # submits a failed run again while it has retries left.
     retries_itself: ClassVar[bool] = False
 
+    @classmethod
+    def unsupported(cls, component: dict[str, Any]) -> list[tuple[str, str]]:
+        """Optional. (path, reason) for each field of a compiled component (a dict, camelCase)
+        this backend would have to ignore to run it; such a run is refused at compile time,
+        never run without it. The default: none, for a backend that carries out every field."""
+        return []
+
     @abstractmethod
     def submit(self, spec: RunSpec) -> str:
         """Required. Start the run and return its external id; idempotent on `spec.uuid`."""

@@ -6,7 +6,8 @@ the worker that submitted it and any process can observe or cancel it; the super
 minimal environment, never the worker's secrets; git checkout at a sha;
 timeouts; cancel stops the job's whole process group; a supervisor that died without recording
 an outcome is reported `failed` with reason `Lost`. External id: the run's uuid (`<uuid>.<n>` for
-its n-th retry, in a run dir of its own). Runs `job` only: the core retries a failed run.
+its n-th retry, in a run dir of its own). Runs `job` only: the core retries a failed run; a
+component asking for what a host process cannot have is refused (`runners.local_fields`).
 Config: `root` (directory of run dirs), `python` (interpreter for supervisors), `poll_interval`
 (seconds between observe scans).
 """
@@ -28,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from runners import local_fields
 from runners.base import Observation, Runner, RunSpec
 from runners.local_supervisor import (
     CANCEL,
@@ -54,6 +56,11 @@ class LocalSettings(PluginSettings):
 
 class LocalRunner(Runner):
     name = "local"
+
+    @classmethod
+    def unsupported(cls, component: dict[str, Any]) -> list[tuple[str, str]]:
+        """What of `component` a process on the host would go without (runners.local_fields)."""
+        return local_fields.unsupported(component)
 
     def __init__(
         self, root: str | Path, python: str = sys.executable, poll_interval: float = 0.2

@@ -78,12 +78,29 @@ def test_log_outputs_posts_them_for_the_run_named_by_the_environment(axon: FakeA
 
 
 @pytest.mark.usefixtures("job_env")
-def test_log_metrics_posts_them_as_outputs_with_their_step(axon: FakeAxon):
-    axon_tracking.Run().log_metrics(step=7, loss=0.25)
+def test_log_metrics_posts_them_to_the_metrics_endpoint_with_their_step(axon: FakeAxon):
+    axon_tracking.log_metrics(step=7, loss=0.25, accuracy=0.9)
 
     [request] = axon.requests
-    assert request["path"] == "/api/v1/runs/run-123/outputs"
-    assert request["json"] == {"outputs": {"loss": 0.25}, "step": 7}
+    assert request["path"] == "/api/v1/runs/run-123/metrics"
+    assert request["headers"]["Authorization"] == "Bearer tok-456"
+    assert request["json"] == {"metrics": {"loss": 0.25, "accuracy": 0.9}, "step": 7}
+
+
+@pytest.mark.usefixtures("job_env")
+def test_log_metrics_without_a_step_leaves_the_step_to_axon(axon: FakeAxon):
+    axon_tracking.Run().log_metrics(loss=0.5)
+
+    [request] = axon.requests
+    assert request["json"] == {"metrics": {"loss": 0.5}}
+
+
+@pytest.mark.usefixtures("job_env")
+def test_a_refused_metric_report_raises_with_the_servers_message(axon: FakeAxon):
+    axon.status, axon.answer = 413, {"message": "a run keeps at most 10000 metric values"}
+
+    with pytest.raises(axon_tracking.TrackingError, match="HTTP 413: a run keeps at most"):
+        axon_tracking.log_metrics(step=1, loss=0.5)
 
 
 def test_run_arguments_take_precedence_over_the_environment(axon: FakeAxon):

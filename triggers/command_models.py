@@ -19,7 +19,7 @@ from triggers.commands import VERBS
 from triggers.model_base import FLAG, TriggerModel
 from triggers.sections import hint
 
-_COMMAND = "expected nothing, or for run a mapping with args"
+_COMMAND = "expected nothing, or for run and sweep a mapping with args"
 
 
 class ArgumentModel(TriggerModel):
@@ -67,6 +67,11 @@ class RunCommand(TriggerModel):
         return value
 
 
+class SweepCommand(RunCommand):
+    """`sweep`: a search from a pull request, with `numRuns` and the arguments a comment may
+    give."""
+
+
 class BareCommand(TriggerModel):
     """A verb that takes no arguments."""
 
@@ -94,6 +99,7 @@ class Commands(TriggerModel):
     """The verbs a subscription answers: a list of them, or a mapping to their settings."""
 
     run: RunCommand | None = None
+    sweep: SweepCommand | None = None
     rerun: RerunCommand | None = None
     cancel: CancelCommand | None = None
     approve: ApproveCommand | None = None

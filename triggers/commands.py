@@ -1,11 +1,12 @@
-"""Comment commands on pull requests: `/axon run train lr=0.01`, `/axon rerun`, `/axon cancel`,
-`/axon approve`.
+"""Comment commands on pull requests: `/axon run train lr=0.01`, `/axon sweep train numRuns=8`,
+`/axon rerun`, `/axon cancel`, `/axon approve`.
 
 `on.comment`: `commands` (required) lists what the subscription answers: `run` with typed
 `args` (see triggers.arguments), `rerun`, `cancel` and `approve` (let the pull request's runs
-that wait for approval, `isApproved: false`, go). `names` are the words a command may
-name the subscription by (default its own name and its operation's): `/axon run <name>` must
-give one, the others may (without one they are for every subscription
+that wait for approval, `isApproved: false`, go) and `sweep` (a search: `run` for an operation with
+a matrix, whose budget `numRuns=N` may set; see ci.runs.sweeps). `names` are the words a command
+may name the subscription by (default its own name and its operation's): `/axon run <name>` and
+`/axon sweep <name>` must give one, the others may (without one they are for every subscription
 that answers them). Only a trusted author's command counts: an `associations` list (default
 OWNER, MEMBER, COLLABORATOR, as GitHub reports them) or an `actors` list of logins, which is
 the only way to trust a GitLab comment (GitLab does not say what role its author has).
@@ -29,7 +30,11 @@ from triggers.arguments import Argument, arguments
 from triggers.base import Errors, Matcher, Verdict
 from triggers.sections import Section, hint, names
 
-VERBS = ("run", "rerun", "cancel", "approve")
+VERBS = ("run", "rerun", "cancel", "approve", "sweep")
+# The verbs that start a run, with typed arguments.
+STARTS = ("run", "sweep")
+# `/axon sweep train numRuns=8`: the search's budget, given besides the declared arguments.
+NUM_RUNS = "numRuns"
 ASSOCIATIONS = frozenset(
     {
         "OWNER",
@@ -58,18 +63,19 @@ class Command:
         rest = words[1:] if name else words
         if name and name not in names:
             return Verdict(False, f"{said} {name!r} is for another subscription: {list(names)}")
-        if self.verb != "run":
+        if self.verb not in STARTS:
             if rest:
                 return Verdict(False, f"{said} takes no arguments, not {rest[0]!r}")
             return Verdict(True, f"{said} {name or '(all)'}".rstrip(), command=self.verb)
         if not name:
             return Verdict(False, f"{said} needs the name of what to run: one of {list(names)}")
         try:
-            params = self.params(rest)
+            budget, rest = _num_runs(rest) if self.verb == "sweep" else ({}, rest)
+            params = {**self.params(rest), **budget}
         except ValueError as exc:
             return Verdict(False, f"{said} {name}: {exc}")
         given = " ".join(f"{key}={value!r}" for key, value in params.items())
-        return Verdict(True, f"{said} {name} {given}".rstrip(), command="run", params=params)
+        return Verdict(True, f"{said} {name} {given}".rstrip(), command=self.verb, params=params)
 
     def params(self, words: list[str]) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -155,6 +161,19 @@ class CommandMatcher(Matcher):
         return command.read(words[2:], self.prefix, self.names)
 
 
+def _num_runs(words: list[str]) -> tuple[dict[str, int], list[str]]:
+    """`numRuns=N` taken out of a sweep's words, as a positive int; the other words."""
+    given = [word for word in words if word.partition("=")[0] == NUM_RUNS]
+    if not given:
+        return {}, words
+    if len(given) > 1:
+        raise ValueError(f"argument {NUM_RUNS!r} is given twice")
+    text = given[0].partition("=")[2]
+    if not (text.isascii() and text.isdigit()) or int(text) < 1 or len(text) > 9:
+        raise ValueError(f"{NUM_RUNS}: {text[:20]!r} is not a whole number of runs, 1 or more")
+    return {NUM_RUNS: int(text)}, [word for word in words if word not in given]
+
+
 def command_line(comment: str, prefix: str) -> str | None:
     """The first line that starts with `prefix` as a word, or None."""
     for line in comment.splitlines():
@@ -199,8 +218,12 @@ def _names(value: Any, path: str, default: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _command(verb: str, spec: dict[str, Any], path: str) -> Command:
-    # triggers.command_models checked the verb and that only run has args.
-    return Command(verb, arguments(spec.get("args"), f"{path}.args"))
+    # triggers.command_models checked the verb and that only run and sweep have args.
+    args = arguments(spec.get("args"), f"{path}.args")
+    if verb == "sweep" and NUM_RUNS in args:
+        reason = "sweep reads numRuns itself: the search's budget"
+        raise SpecError(f"{path}.args.{NUM_RUNS}", reason)
+    return Command(verb, args)
 
 
 def comment_section(

@@ -24,7 +24,9 @@ from ci.config import Settings
 blueprint = Blueprint("access", __name__)
 
 # Reachable without the API token: each checks a credential of its own or shows nothing.
-PUBLIC_ENDPOINTS = frozenset({"health", "access.login", "access.logout", "runs.log_outputs"})
+PUBLIC_ENDPOINTS = frozenset(
+    {"health", "access.login", "access.logout", "runs.log_outputs", "runs.log_metrics"}
+)
 PUBLIC_BLUEPRINTS = frozenset({"webhooks"})
 SESSION_LIFETIME = timedelta(hours=12)
 UNSAFE_NEXT = ("//", "/\\")

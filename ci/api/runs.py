@@ -14,7 +14,7 @@ from ci import runtime
 from ci.api import views
 from ci.api.errors import ApiError, json_body, limit_param
 from ci.api.resources import get_project
-from ci.runs import tree
+from ci.runs import metrics, tree, trials
 from ci.runs.query import QueryError, select_runs
 from ci.store.db import after_commit
 from ci.store.models import Run
@@ -47,7 +47,9 @@ def offset_param() -> int:
 
 @blueprint.get("/runs")
 def list_runs() -> Any:
-    """`?query=` in Polyaxon's syntax, `?sort=`, `?limit=`, `?offset=`, `?project=`."""
+    """`?query=` in Polyaxon's syntax, `?sort=`, `?limit=`, `?offset=`, `?project=`,
+    `?parent=UUID` (the runs that run made: a search's trials, each with its params and its
+    value of the search's metric)."""
     rt = runtime.get()
     limit, offset = limit_param(), offset_param()
     with rt.db.session() as session:
@@ -66,8 +68,15 @@ def list_runs() -> Any:
             raise ApiError(400, str(exc), term=exc.term) from None
         if request.args.get("status"):
             query = query.where(Run.status == request.args["status"])
-        rows = session.scalars(query)
-        return jsonify([views.run(r, rt.run_url(r.uuid), full=False) for r in rows])
+        if request.args.get("parent"):
+            query = query.where(Run.parent_id == get_run(session, request.args["parent"]).id)
+        return jsonify(_listed(rt, session, list(session.scalars(query))))
+
+
+def _listed(rt: runtime.Runtime, session: Session, rows: list[Run]) -> list[dict[str, Any]]:
+    """Rows of a list answer; a trial's params and metric found for all rows at once."""
+    described = trials.describe(session, rows)
+    return [views.run(r, rt.run_url(r.uuid), False, described[r.id]) for r in rows]
 
 
 @blueprint.get("/runs/<uuid>/children")
@@ -78,7 +87,7 @@ def list_children(uuid: str) -> Any:
     with rt.db.session() as session:
         run = get_run(session, uuid)
         rows = tree.children(session, run, limit=limit, offset=offset)
-        return jsonify([views.run(r, rt.run_url(r.uuid), full=False) for r in rows])
+        return jsonify(_listed(rt, session, list(rows)))
 
 
 @blueprint.get("/runs/<uuid>")
@@ -182,3 +191,34 @@ def log_outputs(uuid: str) -> Any:
             raise ApiError(413, f"a run keeps at most {MAX_OUTPUTS} outputs")
         run.outputs = merged
         return jsonify({"outputs": merged})
+
+
+@blueprint.post("/runs/<uuid>/metrics")
+def log_metrics(uuid: str) -> Any:
+    """The tracking endpoint for metric series: `{"metrics": {"loss": 0.3}, "step": 10}` or a
+    list of such, with the run's own token (ci.runs.metrics). The latest values are mirrored
+    into the outputs, and the run's parent is woken to judge its early stopping."""
+    rt = runtime.get()
+    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not token or not rt.check_run_token(uuid, token):
+        raise ApiError(401, "a valid run token is required (Authorization: Bearer <token>)")
+    try:
+        reports = metrics.parse(json_body())
+    except metrics.MetricsError as exc:
+        raise ApiError(exc.status, str(exc)) from None
+    with rt.db.session() as session:
+        run = get_run(session, uuid, lock=True)
+        if run.status in DONE:
+            raise ApiError(409, f"run {uuid} is {run.status}; its metrics are final")
+        try:
+            latest = metrics.record(session, run, reports)
+        except metrics.MetricsError as exc:
+            raise ApiError(exc.status, str(exc)) from None
+        merged = {**(run.outputs or {}), **latest}
+        if len(merged) > MAX_OUTPUTS:
+            raise ApiError(413, f"a run keeps at most {MAX_OUTPUTS} outputs, metrics included")
+        run.outputs = merged
+        if run.parent_id is not None:
+            parent_id = run.parent_id
+            after_commit(session, lambda: runtime.enqueue("axon.advance_pipeline", parent_id))
+        return jsonify({"recorded": len(reports), "metrics": latest})

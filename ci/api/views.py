@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import object_session
 
+from ci.runs import approval, trials
+from ci.schedules import controller as schedule_controller
 from ci.store.models import Condition, Decision, Delivery, Project, Run, Source, Subscription
 
 # A run's view lists this many of its children; GET /api/v1/runs/<uuid>/children pages them all.
@@ -66,7 +68,11 @@ def condition(row: Condition) -> dict[str, Any]:
     return {"status": row.status, "reason": row.reason, "message": row.message, "at": _time(row.at)}
 
 
-def run(row: Run, url: str, full: bool = True) -> dict[str, Any]:
+def run(
+    row: Run, url: str, full: bool = True, described: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`described`: the run's `params` and `metric` as a list found them for all its rows
+    (ci.runs.trials.describe); looked up for this run alone when not given."""
     data: dict[str, Any] = {
         "uuid": row.uuid,
         "name": row.name,
@@ -85,6 +91,7 @@ def run(row: Run, url: str, full: bool = True) -> dict[str, Any]:
         "url": url,
         **lineage(row),
         **place(row),
+        **search(row, described),
     }
     if full:
         data.update(
@@ -95,7 +102,38 @@ def run(row: Run, url: str, full: bool = True) -> dict[str, Any]:
             compiled=row.compiled,
             conditions=[condition(c) for c in row.conditions],
         )
+        if row.kind == schedule_controller.KIND:
+            data["schedule"] = schedule(row)
     return data
+
+
+def search(row: Run, described: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A trial's `params` and its value of its search's `metric` ({name, value}); a search's
+    `best` trial so far. None where the run has none."""
+    session = object_session(row)
+    if session is None:
+        return {"params": None, "metric": None, "best": None}
+    if described is None:
+        described = trials.describe(session, [row])[row.id]
+    found = trials.best(session, row.meta) if row.kind == "matrix" else None
+    return {**described, "best": found.as_dict() if found else None}
+
+
+def schedule(row: Run) -> dict[str, Any] | None:
+    """A schedule controller's own schedule: its state and why, its next slot, slots fired."""
+    session = object_session(row)
+    found = schedule_controller.schedule_of(session, row.id) if session else None
+    if found is None:
+        return None
+    return {
+        "spec": found.spec,
+        "state": found.state,
+        "reason": found.reason,
+        "next_slot_at": _time(found.next_slot_at),
+        "next_fire_at": _time(found.next_fire_at),
+        "last_fire_at": _time(found.last_fire_at),
+        "fired_count": found.fired_count,
+    }
 
 
 def lineage(row: Run) -> dict[str, Any]:
@@ -110,8 +148,8 @@ def lineage(row: Run) -> dict[str, Any]:
 
 
 def place(row: Run) -> dict[str, Any]:
-    """Where the run sits in its tree: its number, the run that made it, its name there, and
-    what it waits for (`pending`, as Polyaxon's)."""
+    """Where the run sits in its tree: its number, the run that made it, its name there, what
+    it waits for (`pending`, as Polyaxon's) and who let it go when it waited for approval."""
     session = object_session(row)
     parent = session.get(Run, row.parent_id) if session and row.parent_id else None
     return {
@@ -119,6 +157,7 @@ def place(row: Run) -> dict[str, Any]:
         "parent": parent.uuid if parent else None,
         "op_name": row.op_name,
         "pending": row.pending,
+        "approved_by": approval.approved_by(row),
     }
 
 

@@ -152,6 +152,7 @@ def ops() -> None:
 @click.option("-s", "--sort", default=None, help="Fields, '-' for descending: '-metrics.loss'.")
 @click.option("-l", "--limit", type=int, default=None)
 @click.option("--offset", type=int, default=None)
+@click.option("--parent", default=None, help="The runs this run made: a search's trials.")
 def list_runs(
     project: str | None,
     status: str | None,
@@ -159,8 +160,10 @@ def list_runs(
     sort: str | None,
     limit: int | None,
     offset: int | None,
+    parent: str | None,
 ) -> None:
-    """Runs, newest first; filter them with a query (see "Run queries" in the README)."""
+    """Runs, newest first; filter them with a query (see "Run queries" in the README). With
+    --parent, each trial's params and its value of the search's metric."""
     given = {
         "project": project,
         "status": status,
@@ -168,10 +171,25 @@ def list_runs(
         "sort": sort,
         "limit": limit,
         "offset": offset,
+        "parent": parent,
     }
     params = {k: v for k, v in given.items() if v is not None and v != ""}
     for run in call("GET", "/api/v1/runs", params=params).json():
-        click.echo(f"{run['uuid']}\t{run['status']}\t{run['project']}/{run['name']}")
+        if parent:
+            click.echo(trial_line(run))
+        else:
+            click.echo(f"{run['uuid']}\t{run['status']}\t{run['project']}/{run['name']}")
+
+
+def trial_line(run: dict[str, Any]) -> str:
+    """`<uuid>  succeeded  train#3  lr=0.01 depth=2  loss=0.12`: a trial, tab-separated."""
+    given = run.get("params") or {}
+    params = " ".join(f"{key}={value}" for key, value in given.items()) or "-"
+    metric = run.get("metric") or {}
+    value = metric.get("value")
+    scored = f"{metric['name']}={'-' if value is None else value}" if metric else "-"
+    name = run.get("op_name") or run["name"]
+    return f"{run['uuid']}\t{run['status']}\t{name}\t{params}\t{scored}"
 
 
 @ops.command("children")
@@ -189,8 +207,16 @@ def list_children(uuid: str, limit: int | None, offset: int | None) -> None:
 @ops.command("get")
 @click.argument("uuid")
 def get_run(uuid: str) -> None:
-    """The run as JSON, with its parent (`parent`) and its first children (`children`)."""
-    show(call("GET", f"/api/v1/runs/{uuid}").json())
+    """The run as JSON, with its parent (`parent`) and its first children (`children`); for a
+    search, its best trial so far (`best`), also named on stderr."""
+    run = call("GET", f"/api/v1/runs/{uuid}").json()
+    show(run)
+    best = run.get("best")
+    if best:
+        which = f"trial #{best['trial']}" if best.get("trial") is not None else best["op_name"]
+        given = ", ".join(f"{key}={value}" for key, value in (best.get("params") or {}).items())
+        line = f"best: {which} {best['metric']}={best['value']}" + (f" ({given})" if given else "")
+        click.echo(f"{line} {best['uuid']}", err=True)
 
 
 @ops.command("logs")

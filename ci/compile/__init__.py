@@ -4,5 +4,6 @@ Pure: no database, no Flask, no Celery, no ci.store (tests/ci/test_layout.py fai
 so `axon check` and the optimizers compile without a server. `compiler` is the way in; it finds
 the component (`refs`), merges presets and patches (`patching`), checks a dag (`dag`), expands
 a matrix (`matrix`), binds params (`binding`) and renders strings in the sandbox
-(`templating`). `unsupported` names what Axon reads but does not carry out yet.
+(`templating`). `inheritance` passes a dag's settings on to its ops; `unsupported` names what
+Axon reads but does not carry out yet.
 """

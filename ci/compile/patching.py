@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ci.compile.unsupported import named_presets
 from schemas.errors import SpecError, SpecErrors
 from schemas.spec import RUN_MODELS, V1Component, V1Operation
 from schemas.spec_distributed import REPLICA_OF
@@ -80,8 +81,10 @@ def apply_presets(
         (data.get("component") or {}).get("presets") or ()
     )
     unknown = [name for name in names if name not in named]
+    if unknown and not named:  # as on the server: it knows no preset by name
+        raise SpecErrors([_place(op, ("presets",), named_presets(unknown))])
     if unknown:
-        known = ", ".join(sorted(named)) or "none are configured"
+        known = ", ".join(sorted(named))
         reasons = [f"unknown preset {name!r}; known: {known}" for name in unknown]
         raise SpecErrors([_place(op, ("presets",), reason) for reason in reasons])
     for name in dict.fromkeys(names):

@@ -1,7 +1,9 @@
 """Valid Polyaxon that Axon reads but does not carry out yet: each use named, with the reason.
 
 A run refuses such a field at compile time (the run fails with the reason); `axon check`
-accepts the file, which is valid Polyaxon, and prints each use as a warning.
+accepts the file, which is valid Polyaxon, and prints each use as a warning. Presets named in
+`presets:` are among them: a run knows none by name yet (`ci.compile.patching.apply_presets`
+refuses an operation's own with the same reason).
 """
 
 from __future__ import annotations
@@ -26,6 +28,18 @@ BUILD = (
     "built; remove build and name a built image in the container"
 )
 
+NAMED_PRESETS = (
+    "a run does not look presets up by name yet (`axon check --presets-dir` does, to check "
+    "only); apply the preset as a file (`axon run -f op.yaml -f preset.yaml`) or write its "
+    "fields in the operation"
+)
+
+
+def named_presets(names: list[str]) -> str:
+    """Why a run cannot use the presets it names (the server knows none by name)."""
+    quoted = ", ".join(repr(name) for name in names)
+    return f"preset{'s' if len(names) > 1 else ''} {quoted}: {NAMED_PRESETS}"
+
 
 def unsupported(op: V1Operation, component: V1Component | None = None) -> list[tuple[Path, str]]:
     """(path, reason) for each field of `op` (and of its resolved `component`) that Axon
@@ -37,6 +51,15 @@ def unsupported(op: V1Operation, component: V1Component | None = None) -> list[t
         found.append((("component", "build"), BUILD))
     elif component is not None and component.build is not None and op.build is None:
         found.append((((_reference(op) or "component"),), f"its component: {BUILD}"))
+    # Presets still named here were not applied: an inline one was looked up (and refused) by
+    # `apply_presets`; these are a dag op's, or those of a component found by reference.
+    if op.presets:
+        found.append((("presets",), named_presets(op.presets)))
+    if op.component is not None and op.component.presets:
+        found.append((("component", "presets"), named_presets(op.component.presets)))
+    elif op.component is None and component is not None and component.presets:
+        where = _reference(op) or "component"
+        found.append(((where,), f"its component names {named_presets(component.presets)}"))
     if getattr(op.matrix, "tuner", None) is not None:
         found.append((("matrix", "tuner"), TUNER))
     for index, event in enumerate(op.events or ()):
@@ -50,11 +73,16 @@ def unsupported(op: V1Operation, component: V1Component | None = None) -> list[t
         if hook.disable_defaults:
             found.append((("hooks", index, "disableDefaults"), DISABLE_DEFAULTS))
             seen.add(hook.hub_ref)
+        if hook.presets:
+            found.append((("hooks", index, "presets"), named_presets(hook.presets)))
     inline = op.component.hooks if op.component is not None else None
     for index, hook in enumerate(inline or ()):
         if hook.disable_defaults:
             found.append((("component", "hooks", index, "disableDefaults"), DISABLE_DEFAULTS))
             seen.add(hook.hub_ref)
+        if hook.presets:
+            place: Path = ("component", "hooks", index, "presets")
+            found.append((place, named_presets(hook.presets)))
     # A component found by reference has its hooks in another file: name the reference.
     for hook in (component.hooks if component is not None else None) or ():
         if hook.disable_defaults and hook.hub_ref not in seen:
@@ -69,7 +97,8 @@ def in_dag(dag: V1Dag, at: Path) -> list[tuple[Path, str]]:
     found: list[tuple[Path, str]] = []
     for index, op in enumerate(dag.operations):
         where = (*at, "operations", index)
-        found += [((*where, *path), reason) for path, reason in unsupported(op)]
+        shared = dag.component_named(op.dag_ref) if op.dag_ref else None
+        found += [((*where, *path), reason) for path, reason in unsupported(op, shared)]
         if op.component is not None and isinstance(op.component.run, V1Dag):
             found += in_dag(op.component.run, (*where, "component", "run"))
     return found

@@ -14,7 +14,8 @@ observations each time. How each kind reads them:
 - iterative: refused with TunerSuggests; tuner_input() and tuner_output() are its contract.
 
 Fewer than n come back when the kind's budget (numRuns, maxIterations, the current rung) or a
-listable space runs out. The matrix's `seed` wins over the `seed` argument.
+listable space runs out. The matrix's `seed` wins over the `seed` argument. A suggestion
+runs with one BLAS thread (ci.optimize.threads), whatever OPENBLAS_NUM_THREADS says.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pydantic import TypeAdapter
 from ci.optimize import bayes, hyperband, iterative, planned, tpe
 from ci.optimize.history import History, read
 from ci.optimize.iterative import TunerSuggests
+from ci.optimize.threads import one_blas_thread
 from schemas.spec_matrix import V1Iterative, V1Matrix
 
 __all__ = ["TunerSuggests", "suggest", "tuner_input", "tuner_output"]
@@ -52,7 +54,8 @@ def suggest(matrix: dict, observations: list[dict], n: int, seed: int) -> list[d
     if n == 0:
         return []
     own = getattr(spec, "seed", None)
-    return _KINDS[spec.kind](spec, history, n, seed if own is None else own)
+    with one_blas_thread():
+        return _KINDS[spec.kind](spec, history, n, seed if own is None else own)
 
 
 def tuner_input(matrix: dict, observations: list[dict], seed: int = 0) -> dict[str, Any]:

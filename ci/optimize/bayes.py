@@ -11,8 +11,10 @@ search_managers/bayesian_optimization does, with the gaps that matter for a real
 - The acquisition (acquisition_function.py's ucb, ei and poi formulas) is maximized by L-BFGS-B
   from the best `numIterations` (default 5) of `numWarmup` (default 2000) random points and from
   the best point seen, not from random starts only.
+- Without a `utilityFunction` the acquisition is ei with eps 0 (DEFAULT_UTILITY).
 - Beyond WINDOW observations the GP is fitted on the best and the most recent of them, so a
-  suggestion stays within about a second at a thousand observations.
+  suggestion stays within a few hundred milliseconds at a thousand observations (with one BLAS
+  thread: ci.optimize.threads).
 """
 
 from __future__ import annotations
@@ -50,9 +52,14 @@ def acquisition(
     return np.asarray(improvement * ndtr(z) + std * np.exp(-0.5 * z * z) / SQRT_2PI)
 
 
+# Without a utilityFunction: expected improvement with eps 0 and a Matérn kernel (nu 1.5). At
+# 60 trials it left a median regret 1.2 to 10 times smaller than ucb with kappa 2.576 on objectives
+# other than the benchmark's (six-hump camel, Styblinski-Tang 4-d, Levy 5-d).
+DEFAULT_UTILITY = V1UtilityFunction(acquisition_function="ei", eps=0.0)
+
+
 def _utility(matrix: V1Bayes) -> V1UtilityFunction:
-    # Without a utilityFunction: ucb with kappa 2.576 (a 99% upper bound), a Matérn kernel.
-    return matrix.utility_function or V1UtilityFunction(acquisition_function="ucb", kappa=2.576)
+    return matrix.utility_function or DEFAULT_UTILITY
 
 
 def _target(trial: Trial, matrix: V1Bayes) -> float | None:

@@ -93,7 +93,7 @@ def key(params: Mapping[str, Any], names: Iterable[str] | None = None) -> Key:
     """A hashable form of a point, equal for equal params after a JSON round trip (a list and
     a tuple are one value)."""
     wanted = sorted(params) if names is None else sorted(names)
-    found = tuple((name, params.get(name)) for name in wanted)
+    found = tuple(zip(wanted, map(params.get, wanted), strict=True))
     try:
         hash(found)
     except TypeError:  # a list value: frozen, so that it hashes and equals its tuple twin

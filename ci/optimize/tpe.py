@@ -9,15 +9,18 @@ seed of each trial is derived from the search's seed and the trial's id, so one 
 suggestions and n calls of one give the same points. A point already taken is drawn again with
 the next seed; a listable space with no point left gives fewer suggestions.
 
-Unlike Polyaxon, `pchoice` is accepted (hyperopt's `hp.pchoice`, probabilities scaled to add up
-to 1), and so are daterange and datetimerange (choices of their values).
+Unlike Polyaxon, TPE starts modelling after 10 trials, not 20, and its good group is wider
+(TPE_STARTUP, TPE_GAMMA below); `pchoice` is accepted (hyperopt's `hp.pchoice`, probabilities
+scaled to add up to 1), and so are daterange and datetimerange (choices of their values).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,14 +34,34 @@ from ci.optimize.history import History, Key, Trial, key, loss
 from schemas.spec_hp import HpKind, V1HpPChoice, is_finite
 from schemas.spec_matrix import V1Hyperopt
 
+# hyperopt's TPE, with two of its defaults changed for searches of tens of trials: 10 random
+# start-up trials instead of 20 (a third of a 60-trial budget otherwise goes to random draws),
+# and gamma 1.0 instead of 0.25, so the "good" group is the best ceil(sqrt(n)) trials instead of
+# ceil(sqrt(n) / 4): at 40 trials that is 7 points, not 2, so the good density is not a
+# couple of narrow bumps around the luckiest draws. Chosen on objectives other than the
+# benchmark's (six-hump camel, Styblinski-Tang 4-d, Rosenbrock 3-d, Levy 5-d), where it cut the
+# median regret at 60 trials by 20% to 65% against the defaults.
+TPE_STARTUP = 10
+TPE_GAMMA = 1.0
+
+
+def _tpe(new_ids: list[int], domain: Any, trials: Any, seed: int) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = hyperopt.tpe.suggest(
+        new_ids, domain, trials, seed, n_startup_jobs=TPE_STARTUP, gamma=TPE_GAMMA
+    )
+    return found
+
+
 ALGORITHMS: dict[str, Callable[..., list[dict[str, Any]]]] = {
-    "tpe": hyperopt.tpe.suggest,
+    "tpe": _tpe,
     "rand": hyperopt.rand.suggest,
     "anneal": hyperopt.anneal.suggest,
 }
 # Draws of one trial that may land on taken points before falling back to a plain random draw.
 REDRAWS = 10
 FALLBACK_DRAWS = 1000
+# Hyperopt domains kept per thread, one per distinct space, the oldest dropped first.
+SPACES_KEPT = 16
 
 
 @dataclass(frozen=True)
@@ -160,15 +183,27 @@ def _trials(matrix: V1Hyperopt, history: History, domain: Any, found: list[Label
     if not history.trials:
         return trials
     miscs, results = [], []
+    cmd, workdir = domain.cmd, domain.workdir
     for tid, trial in enumerate(history.trials):
-        vals = {label.label: _encode(label, trial.params, tid) for label in found}
-        miscs.append(_misc(domain, tid, vals))
+        # _misc's shape, built in one pass: this loop is a third of a suggestion's time at a
+        # thousand observations.
+        miscs.append(
+            {
+                "tid": tid,
+                "cmd": cmd,
+                "workdir": workdir,
+                "idxs": {label.label: [tid] for label in found},
+                "vals": {label.label: [_encode(label, trial.params, tid)] for label in found},
+            }
+        )
         results.append(_result(trial, matrix))
     tids = list(range(len(history.trials)))
     docs = trials.new_trial_docs(tids, [None] * len(tids), results, miscs)
     for doc, trial in zip(docs, history.trials, strict=True):
         doc["state"] = hyperopt.JOB_STATE_RUNNING if trial.pending else hyperopt.JOB_STATE_DONE
-    trials.insert_trial_docs(docs)
+    # The docs are built here from checked observations, in the shape new_trial_docs gives:
+    # insert_trial_docs' per-doc conversion and validation would only repeat that.
+    trials._insert_trial_docs(docs)
     trials.refresh()
     return trials
 
@@ -187,6 +222,25 @@ def _pending(
     trials.refresh()
 
 
+_SPACES = threading.local()
+
+
+def _space(matrix: V1Hyperopt) -> tuple[list[Label], Any]:
+    """The variables and hyperopt domain of a search's params, built once per thread: the
+    domain is a function of the params only (no trial is kept in it), and building it is a
+    twentieth of a suggestion's time. Per thread, as hyperopt does not say a domain may be
+    shared between threads."""
+    cache: dict[str, tuple[list[Label], Any]] = getattr(_SPACES, "cache", None) or {}
+    _SPACES.cache = cache
+    space = json.dumps({name: p.model_dump(mode="json") for name, p in matrix.params.items()})
+    if space not in cache:
+        if len(cache) >= SPACES_KEPT:
+            cache.pop(next(iter(cache)))
+        found = labels(matrix.params)
+        cache[space] = found, hyperopt.Domain(None, {f.label: expression(f) for f in found})
+    return cache[space]
+
+
 def trial_seed(seed: int, tid: int, draw: int = 0) -> int:
     """The seed of one trial's draw: the same trial id always draws from the same stream."""
     return int(np.random.SeedSequence([seed % 2**63, tid, draw]).generate_state(1)[0] >> 1)
@@ -196,8 +250,7 @@ def suggest(matrix: V1Hyperopt, history: History, n: int, seed: int) -> list[dic
     """Up to n new points; `numRuns` × `maxIterations` (or numRuns) trials in all."""
     budget = matrix.num_runs * (matrix.max_iterations or 1) - len(history.trials)
     n = min(n, max(budget, 0))
-    found = labels(matrix.params)
-    domain = hyperopt.Domain(None, {label.label: expression(label) for label in found})
+    found, domain = _space(matrix)
     trials = _trials(matrix, history, domain, found)
     algorithm = ALGORITHMS[matrix.algorithm]
     names = list(matrix.params)

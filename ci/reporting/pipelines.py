@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ci.runs import trials
 from ci.store.models import Condition, Run
 from notifiers.base import OpLine
 from schemas.status import RunStatus
@@ -106,6 +107,14 @@ def op_lines(session: Session, top_id: int, url: Callable[[str], str]) -> tuple[
         )
         for node in nodes
     )
+
+
+def best_line(session: Session, run: Run) -> str:
+    """A search's best trial so far on one line (ci.runs.trials); empty for any other run."""
+    if run.kind != "matrix":
+        return ""
+    found = trials.best(session, run.meta)
+    return found.line() if found else ""
 
 
 def _last_messages(session: Session, run_ids: Iterable[int]) -> dict[int, str]:

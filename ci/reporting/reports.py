@@ -73,6 +73,7 @@ def build_report(rt: Runtime, run: Run, condition: Condition, session: Session) 
         pull_request=pull.get("number"),
         subscription=run.subscription.name if run.subscription else "",
         ops=pipelines.op_lines(session, run.id, rt.run_url),
+        best=pipelines.best_line(session, run),
         **against,
     )
 

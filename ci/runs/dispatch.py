@@ -2,7 +2,8 @@
 
 Only the candidates a SubscriptionIndex finds for an event are decided; the delivery's reason
 counts the others and says why they were passed over. A comment command's params override the
-operation's; `/axon cancel` stops the pull request's runs instead of starting one, and `/axon
+operation's; `/axon sweep` starts the operation's search with its budget (ci.runs.sweeps);
+`/axon cancel` stops the pull request's runs instead of starting one, and `/axon
 approve` lets those waiting for approval go. A matched
 subscription with `concurrency` has its new run admitted to its group by ci.runs.groups.
 """
@@ -23,12 +24,13 @@ from sqlalchemy.orm import Session
 import triggers.base
 import triggers.subscription
 from ci.intake import delivery_state
-from ci.runs import approval, groups, lifecycle
+from ci.runs import approval, groups, lifecycle, sweeps
 from ci.store.models import Decision, Delivery, Run, Source, Subscription
 from schemas.errors import PayloadError, SpecError, SpecErrors
 from schemas.event import Event, storable
 from schemas.spec_io import is_template
 from schemas.status import DONE, DeliveryStatus, RunStatus
+from triggers import commands
 from triggers.base import Check
 from triggers.concurrency import Concurrency
 from triggers.index import SubscriptionIndex
@@ -131,17 +133,26 @@ def _act(
         return Acted(checks=_cancel(session, row, event))
     if decided.command == "approve":
         return Acted(checks=_approve(session, row, event))
-    checks = []
+    operation, params, checks = row.spec["operation"], dict(decided.params), []
+    if decided.command == "sweep":
+        num_runs = params.pop(commands.NUM_RUNS, None)
+        try:
+            operation = sweeps.operation(operation, num_runs)
+        except sweeps.NotASearch as exc:
+            return Acted(checks=[Check("sweep", False, str(exc))])
+        budget = f" with numRuns={num_runs}" if num_runs else ""
+        kind = operation["matrix"].get("kind")
+        checks.append(Check("sweep", True, f"a {kind} search{budget}"))
     if decided.command and not event.sha and event.pull_request is not None:
         # GitHub's PR comments name no commit (GitLab's do): run the pull request's last head.
         head = _pull_request_head(session, row.project_id, event)
         if head is None:
             number = event.pull_request.number
             reason = f"Axon has seen no pull_request event of #{number}, so no commit to run"
-            return Acted(checks=[Check("head", False, reason)])
+            return Acted(checks=[*checks, Check("head", False, reason)])
         event, found = head
         checks.append(found)
-    run = _create_run(session, row, delivery, event, index, decided.params)
+    run = _create_run(session, row, delivery, event, index, params, operation)
     if run is None:
         return Acted(checks=checks)
     if policy is None:
@@ -293,15 +304,22 @@ def _cancel(session: Session, row: Subscription, event: Event) -> list[Check]:
 
 def _approve(session: Session, row: Subscription, event: Event) -> list[Check]:
     """`/axon approve`: let this subscription's runs of the pull request that wait for
-    approval go; the author was checked by the command's `associations` or `actors`."""
+    approval go, the ops of its pipelines at any depth too (they carry no subscription of
+    their own); the author was checked by the command's `associations` or `actors`."""
     number = event.pull_request.number if event.pull_request else 0
+    tops = select(Run.id).where(
+        Run.subscription_id == row.id,
+        Run.event["repo"].as_string() == event.repo,
+        Run.event["pull_request"]["number"].as_integer() == number,
+    )
+    subtree = tops.cte("approvable", recursive=True)
+    subtree = subtree.union_all(select(Run.id).where(Run.parent_id == subtree.c.id))
     runs = session.scalars(
         select(Run)
         .where(
-            Run.subscription_id == row.id,
+            Run.id.in_(select(subtree.c.id)),
             Run.pending == approval.APPROVAL,
-            Run.event["repo"].as_string() == event.repo,
-            Run.event["pull_request"]["number"].as_integer() == number,
+            Run.status.not_in(PAST_STOPPING),
         )
         .order_by(Run.id)
         .with_for_update()
@@ -321,8 +339,11 @@ def _create_run(
     event: Event,
     index: int,
     params: dict[str, Any],
+    operation: dict[str, Any] | None = None,
 ) -> Run | None:
-    operation: dict[str, Any] = subscription.spec["operation"]
+    """The subscription's run of the event; `operation` in place of the subscription's own (a
+    sweep's, its budget set)."""
+    operation = subscription.spec["operation"] if operation is None else operation
     context = event.context()
     if params:
         context["command"] = {"params": params}

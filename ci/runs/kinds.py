@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ci.compile.refs import resolve_component
-from runners.registry import KINDS
+from runners.registry import KINDS, runners
 from schemas.errors import SpecError, SpecErrors
 from schemas.spec import load_operation
 
@@ -36,6 +36,15 @@ def refusal(runner_name: str, run_kind: str) -> str | None:
         f"{why}: set AXON_RUNNER={other} "
         f"(the {other} runner runs {', '.join(sorted(KINDS[other]))})"
     )
+
+
+def field_refusal(runner_name: str, run_kind: str, component: dict[str, Any]) -> str | None:
+    """Why `runner_name` cannot run `component` (compiled) as written: each field it would
+    have to ignore, with its path (the runner's `unsupported`); None when it can."""
+    if run_kind in CONTROLLERS or runner_name not in runners:
+        return None
+    found = runners.load(runner_name).unsupported(component)
+    return "; ".join(f"{path}: {why}" for path, why in found) or None
 
 
 def dotted(path: Place) -> str:

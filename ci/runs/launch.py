@@ -11,7 +11,17 @@ from sqlalchemy.orm import Session
 
 from ci.compile.compiler import CompiledRun, compile_matrix, compile_operation
 from ci.compile.refs import ref_options
-from ci.runs import approval, cache, capacity, kinds, lifecycle, pipelines, retries, upstream
+from ci.runs import (
+    approval,
+    cache,
+    capacity,
+    kinds,
+    lifecycle,
+    pipelines,
+    retries,
+    searches,
+    upstream,
+)
 from ci.runtime import Runtime
 from ci.schedules import controller as schedule_controller
 from ci.store.models import Project, Run
@@ -108,7 +118,9 @@ def compile_run(rt: Runtime, session: Session, run: Run) -> None:
             pipelines.begin_matrix(rt, session, run, op, context, globals_, options)
             return
         given = {**linked, **ref_options(rt.settings)}
-        if scheduled:  # its matrix is checked here, whole; each fired run expands it again
+        if scheduled and searches.is_search_matrix(op):  # each fired run is a search
+            compiled = searches.first_trial(op, run.id, context=context, globals_=globals_, **given)
+        elif scheduled:  # its matrix is checked here, whole; each fired run expands it again
             compiled = compile_matrix(op, context=context, globals_=globals_, **given)[0]
         else:
             compiled = compile_operation(op, context=context, globals_=globals_, **given)
@@ -125,6 +137,11 @@ def compile_run(rt: Runtime, session: Session, run: Run) -> None:
     refused = kinds.refusal(run.runner, compiled.kind)
     if refused:  # the last guard: refused at creation when the component could be read
         lifecycle.transition(session, run, S.FAILED, "CompilationError", f"run.kind: {refused}")
+        return
+    # A field the runner would have to ignore (a volume mount on the local runner) is refused.
+    refused = kinds.field_refusal(run.runner, compiled.kind, compiled.component)
+    if refused:
+        lifecycle.transition(session, run, S.FAILED, "CompilationError", refused)
         return
     lifecycle.transition(session, run, S.COMPILED, "Compiled", f"image {compiled.image or '-'}")
     hit = cache.lookup(session, run, compiled)
@@ -189,6 +206,7 @@ def request_stop(session: Session, run: Run, why: str = "stop requested") -> boo
     if status in ON_RUNNER and run.external_id:
         lifecycle.transition(session, run, S.STOPPING, "StopRequested", why)
         return True
+    run.pending = None  # a stopped run waits for nothing: not its upstreams, not an approval
     lifecycle.transition(session, run, S.STOPPED, "StopRequested", f"{why}; before it started")
     return False
 

@@ -25,8 +25,9 @@ from ci import runtime
 from ci.compile import dag as dags
 from ci.compile import matrix as matrices
 from ci.compile.compiler import compile_matrix
+from ci.compile.inheritance import dag_settings, with_dag_settings
 from ci.compile.patching import patch_run
-from ci.runs import lifecycle, policies
+from ci.runs import lifecycle, metrics, policies, searches
 from ci.runs.policies import Decision, Verdict
 from ci.runtime import Runtime
 from ci.schedules import controller as schedule_controller
@@ -42,6 +43,7 @@ CONTROLLERS = ("dag", "matrix")
 UPSTREAM = "upstream"  # `pending`: the engine has not released the child yet
 LIVE_CONTROLLER = (S.RUNNING, S.STOPPING)
 Stop = Callable[[Session, Run, str], list[int]]
+Search = Callable[[Runtime, Session, Run, "Stop | None"], None]
 
 
 # A controller's spec, compiled dag and graph are large (a 1,000-op dag's are megabytes); the
@@ -86,8 +88,9 @@ def begin_dag(rt: Runtime, session: Session, run: Run) -> None:
     shared = {c["name"]: c for c in data.get("components") or () if c.get("name")}
     ops = {op.name: op for op in dag.operations if op.name}
     graph = {name: _node(op) for name, op in ops.items()}
+    passed_on = dag_settings(data)  # the dag's environment, connections and volumes
     specs = {
-        name: _self_contained(data["operations"][index], shared)
+        name: _self_contained(with_dag_settings(data["operations"][index], passed_on), shared)
         for index, name in enumerate(op.name for op in dag.operations)
         if name
     }
@@ -109,10 +112,14 @@ def begin_matrix(
     globals_: dict[str, Any],
     options: Mapping[str, Any],
 ) -> None:
-    """Turn a run whose operation has a grid, random or mapping matrix into its controller: one
-    child per trial (each compiled with its values when it starts); SpecErrors if a trial
-    cannot compile, or the matrix is not one that expands."""
+    """Turn a run whose operation has a matrix into its controller: a grid, random or mapping
+    one has one child per trial (each compiled with its values when it starts); any other kind
+    is a search (ci.runs.searches). SpecErrors if a trial cannot compile."""
     assert op.matrix is not None
+    if op.matrix.kind not in matrices.EXPANDABLE:
+        # Chosen from results: a search asks ci.optimize for its trials as results come in.
+        searches.begin(rt, session, run, op, context, globals_, options)
+        return
     seed = run.id
     compiled = compile_matrix(op, context=context, globals_=globals_, seed=seed, **options)
     values = matrices.expand(op.matrix, seed=seed)
@@ -231,17 +238,27 @@ def _child(parent: Run, op_name: str, spec: dict[str, Any], kind: str, meta: dic
 # ---- advancing ---------------------------------------------------------------------------------
 
 
-def advance(rt: Runtime, session: Session, parent_id: int, stop: Stop | None = None) -> None:
+def advance(
+    rt: Runtime,
+    session: Session,
+    parent_id: int,
+    stop: Stop | None = None,
+    search: Search | None = None,
+) -> None:
     """Start the controller's ready children, decide those that can no longer start, and end
     the controller once every child is done. Safe to run twice, and at once.
 
     `stop(session, run, why)` stops a run with its live children (ci.runs.tree.stop) and
-    returns the ids a runner must be told of: a dag's earlyStopping uses it."""
+    returns the ids a runner must be told of: a dag's earlyStopping uses it. `search` steps a
+    search controller (ci.runs.suggesting.advance); without it a search is left as it is."""
     parent = load_controller(session, parent_id, lock=True)
     if parent is None or parent.status not in LIVE_CONTROLLER:
         return
     if parent.kind == schedule_controller.KIND:
         schedule_controller.advance(session, parent)
+    elif parent.kind in CONTROLLERS and searches.is_search(controller_meta(session, parent)):
+        if search is not None:  # ci.runs.suggesting, handed in: it builds on this module
+            search(rt, session, parent, stop)
     elif parent.kind in CONTROLLERS:
         _step(rt, session, parent, stop)
 
@@ -371,11 +388,24 @@ def early_stop(session: Session, parent: Run, statuses: dict[str, str]) -> str |
     rules = controller_meta(session, parent).get("early_stopping") or []
     if not rules or parent.status != S.RUNNING or not statuses:
         return None
-    outputs: dict[str, dict[str, Any]] = {}
+    children: list[Any] = []
     if any(rule.get("kind") == "metric_early_stopping" for rule in rules):
-        found = session.execute(select(Run.op_name, Run.outputs).where(Run.parent_id == parent.id))
-        outputs = {str(name): values or {} for name, values in found}
-    return policies.early_stop(rules, statuses, outputs)
+        query = select(Run.id, Run.op_name, Run.outputs).where(Run.parent_id == parent.id)
+        children = list(session.execute(query))
+    for rule in rules:
+        outputs = {str(child.op_name): dict(child.outputs or {}) for child in children}
+        if rule.get("kind") == "metric_early_stopping":
+            # An op that reported the metric with steps reached the value if any step did.
+            maximize = rule.get("optimization", "maximize") == "maximize"
+            ids = [child.id for child in children]
+            best = metrics.best_values(session, ids, rule["metric"], maximize)
+            for child in children:
+                if child.id in best:
+                    outputs[str(child.op_name)][rule["metric"]] = best[child.id]
+        why = policies.early_stop([rule], statuses, outputs)
+        if why:
+            return why
+    return None
 
 
 # ---- what wakes a controller -----------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -332,3 +334,33 @@ class BrokerProbe(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RunMetric(Base):
+    """One value a job reported for one of its metrics, at a step (ci.runs.metrics).
+
+    A step is reported once: a re-sent report for it replaces the row. A report without a step
+    is a new row each time. The latest value is mirrored into the run's outputs.
+    """
+
+    __tablename__ = "run_metrics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    step: Mapped[int | None] = mapped_column(Integer)
+    value: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_run_metrics_run_id", "run_id", "name"),
+        Index(
+            "uq_run_metrics_step",
+            "run_id",
+            "name",
+            "step",
+            unique=True,
+            postgresql_where=text("step IS NOT NULL"),
+            sqlite_where=text("step IS NOT NULL"),
+        ),
+    )

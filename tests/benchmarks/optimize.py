@@ -1,21 +1,36 @@
-"""How well and how fast the searches suggest: simple regret on Branin and Hartmann-6, and the
-time of one suggestion at 50, 200 and 1,000 observations.
+"""How well and how fast the searches suggest, beside Optuna and the libraries driven plainly:
+median final simple regret on Branin and Hartmann-6, and the time of one suggestion at 50, 200
+and 1,000 observations.
 
-    .venv/bin/python -m tests.benchmarks.optimize [--seeds 3] [--trials 30] [--concurrency 1 8]
-        [--sizes 50 200 1000] [--reps 3] [--only regret|timing]
+    .venv/bin/python -m tests.benchmarks.optimize            # the full run: 10 seeds, 60 trials
+    .venv/bin/python -m tests.benchmarks.optimize --quick    # 3 seeds, 3 timing reps
+        [--seeds N] [--trials N] [--concurrency 1 8] [--sizes 50 200 1000] [--reps N]
+        [--only regret|timing] [--out FILE]
 
-Regret: each search (random, hyperopt-TPE, bayes with ei) runs `--trials` trials per seed
-through `ci.optimize.suggest`, asynchronously at each concurrency c: c trials are kept running
-(asked with n = the free slots, the running ones passed as `running`), the oldest finishes, and
-so on. The figure is the median over seeds of the final simple regret (best value found minus
-the known minimum), with the smallest and largest. Timing: one suggestion (n = 1) after that
-many random observations on Hartmann-6, wall and CPU milliseconds, median of `--reps`.
-Prints one JSON document; progress on stderr. The machine's load and the BLAS thread setting
-are printed beside the figures, as both move the GP's timings: on a busy machine OpenBLAS's own
-threads cost the GP several times its single-threaded time, so compare runs with
-`OPENBLAS_NUM_THREADS=1` set and unset. A search's suggestions depend only on its seed, so the
-regret figures repeat exactly; random search ignores results, so its figures are the same at
-every concurrency.
+Searches (each asked for the same uniform params):
+- axon-random, axon-tpe (`kind: hyperopt`, `algorithm: tpe`), axon-gp-ei (`kind: bayes` with
+  `utilityFunction: {acquisitionFunction: ei, eps: 0}`) and axon-default (`kind: bayes` with no
+  utilityFunction: Axon's default search), all through `ci.optimize.suggest` with the history
+  rebuilt from the observations on every call; the bayes ones with numInitialRuns 10.
+- optuna-tpe: Optuna's TPESampler(seed) with its defaults, driven by ask and tell.
+- plain-hyperopt: hyperopt's tpe.suggest on one Trials object kept for the whole search, one
+  new trial id at a time with a seed drawn from the search's generator, as fmin does.
+- plain-random: uniform draws from a seeded generator.
+
+Regret: each search runs `--trials` trials per seed asynchronously at each concurrency c: c
+trials are kept running (each search told of the running ones as it would be), the oldest
+finishes, its result is told, the free slot is asked for again. The figure is the median over
+seeds of the final simple regret (best value found minus the known minimum), with the smallest
+and largest. Seeds, problems, concurrencies and searches are interleaved, seed by seed.
+
+Timing: one suggestion (n = 1) after that many random observations on Hartmann-6, wall and CPU
+milliseconds, median of `--reps`, the searches interleaved rep by rep, before the regret runs.
+For optuna-tpe the study is rebuilt from the observations each call too (an in-memory study and
+add_trials), so it pays what Axon pays. The load average is printed beside the figures: on a
+busy machine the wall time moves, the CPU time much less.
+
+Prints one JSON document (and writes it to `--out` if given); progress on stderr. `targets`
+compares medians cell by cell, as the issue states them.
 """
 
 from __future__ import annotations
@@ -28,13 +43,20 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
+
+import hyperopt
+import numpy as np
+import optuna
 
 from ci.optimize import suggest
 from tests.benchmarks.figures import spread
 
 _STARTED = time.monotonic()
-Objective = Callable[[dict[str, Any]], float]
+Params = dict[str, float]
+Objective = Callable[[Params], float]
+Bounds = dict[str, tuple[float, float]]
 
 HARTMANN_ALPHA = (1.0, 1.2, 3.0, 3.2)
 HARTMANN_A = (
@@ -49,19 +71,21 @@ HARTMANN_P = (
     (2348, 1451, 3522, 2883, 3047, 6650),
     (4047, 8828, 8732, 5743, 1091, 381),
 )
+INITIAL_RUNS = 10
+METRIC = {"name": "loss", "optimization": "minimize"}
 
 
 def log(message: str) -> None:
     print(f"[bench {time.monotonic() - _STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
-def branin(p: dict[str, Any]) -> float:
+def branin(p: Params) -> float:
     x1, x2 = p["x1"], p["x2"]
     b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
     return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
 
 
-def hartmann6(p: dict[str, Any]) -> float:
+def hartmann6(p: Params) -> float:
     x = [p[f"x{i}"] for i in range(6)]
     total = 0.0
     for alpha, a, q in zip(HARTMANN_ALPHA, HARTMANN_A, HARTMANN_P, strict=True):
@@ -70,118 +94,286 @@ def hartmann6(p: dict[str, Any]) -> float:
     return -total
 
 
-PROBLEMS: dict[str, tuple[dict[str, Any], Objective, float]] = {
-    "branin": (
-        {
-            "x1": {"kind": "uniform", "value": [-5, 10]},
-            "x2": {"kind": "uniform", "value": [0, 15]},
-        },
-        branin,
-        0.397887,
-    ),
-    "hartmann6": (
-        {f"x{i}": {"kind": "uniform", "value": [0, 1]} for i in range(6)},
-        hartmann6,
-        -3.32237,
-    ),
+PROBLEMS: dict[str, tuple[Bounds, Objective, float]] = {
+    "branin": ({"x1": (-5.0, 10.0), "x2": (0.0, 15.0)}, branin, 0.397887),
+    "hartmann6": ({f"x{i}": (0.0, 1.0) for i in range(6)}, hartmann6, -3.32237),
 }
-METRIC = {"name": "loss", "optimization": "minimize"}
 
 
-def matrix(search: str, params: dict[str, Any], trials: int) -> dict[str, Any]:
-    if search == "random":
+class Search(Protocol):
+    def ask(self, n: int) -> list[Params]: ...
+    def tell(self, params: Params, value: float) -> None: ...
+
+
+def matrix(kind: str, bounds: Bounds, trials: int) -> dict[str, Any]:
+    """The polyaxonfile matrix of one of Axon's searches."""
+    params = {name: {"kind": "uniform", "value": list(b)} for name, b in bounds.items()}
+    if kind == "random":
         return {"kind": "random", "params": params, "numRuns": trials}
-    if search == "tpe":
+    if kind == "tpe":
         return {"kind": "hyperopt", "algorithm": "tpe", "params": params, "numRuns": trials,
                 "metric": METRIC}  # fmt: skip
-    initial = 8
-    return {
+    bayes: dict[str, Any] = {
         "kind": "bayes",
         "params": params,
-        "numInitialRuns": initial,
-        "maxIterations": trials - initial,
+        "numInitialRuns": INITIAL_RUNS,
+        "maxIterations": max(trials - INITIAL_RUNS, 1),
         "metric": METRIC,
-        "utilityFunction": {"acquisitionFunction": "ei", "eps": 0.0},
     }
+    if kind == "gp-ei":
+        bayes["utilityFunction"] = {"acquisitionFunction": "ei", "eps": 0.0}
+    return bayes
+
+
+class Axon:
+    """One of Axon's searches: the whole history handed to `suggest` on every call."""
+
+    def __init__(self, kind: str, bounds: Bounds, trials: int, seed: int) -> None:
+        self.spec, self.seed = matrix(kind, bounds, trials), seed
+        self.done: list[dict[str, Any]] = []
+        self.running: list[Params] = []
+
+    def ask(self, n: int) -> list[Params]:
+        pending = [{"params": p, "value": None, "status": "running"} for p in self.running]
+        found = suggest(self.spec, self.done + pending, n, self.seed)
+        self.running += found
+        return found
+
+    def tell(self, params: Params, value: float) -> None:
+        self.running.remove(params)
+        self.done.append({"params": params, "value": value, "status": "succeeded"})
+
+
+class OptunaTpe:
+    def __init__(self, bounds: Bounds, seed: int) -> None:
+        sampler = optuna.samplers.TPESampler(seed=seed)
+        self.study = optuna.create_study(sampler=sampler)
+        self.bounds = bounds
+        self.asked: list[tuple[Params, optuna.trial.Trial]] = []
+
+    def ask(self, n: int) -> list[Params]:
+        found = []
+        for _ in range(n):
+            trial = self.study.ask()
+            params = {name: trial.suggest_float(name, *b) for name, b in self.bounds.items()}
+            self.asked.append((params, trial))
+            found.append(params)
+        return found
+
+    def tell(self, params: Params, value: float) -> None:
+        index = next(i for i, (p, _) in enumerate(self.asked) if p is params)
+        _, trial = self.asked.pop(index)
+        self.study.tell(trial, value)
+
+
+class PlainHyperopt:
+    def __init__(self, bounds: Bounds, seed: int) -> None:
+        space = {name: hyperopt.hp.uniform(name, *b) for name, b in bounds.items()}
+        self.domain = hyperopt.Domain(None, space)
+        self.trials = hyperopt.Trials()
+        self.rng = np.random.default_rng(seed)
+        self.docs: list[tuple[Params, dict[str, Any]]] = []
+
+    def ask(self, n: int) -> list[Params]:
+        found = []
+        for _ in range(n):
+            ids = self.trials.new_trial_ids(1)
+            seed = int(self.rng.integers(2**31 - 1))
+            docs = hyperopt.tpe.suggest(ids, self.domain, self.trials, seed)
+            docs[0]["state"] = hyperopt.JOB_STATE_RUNNING
+            self.trials.insert_trial_docs(docs)
+            self.trials.refresh()
+            doc = self.trials.trials[-1]
+            params = {name: float(v[0]) for name, v in doc["misc"]["vals"].items()}
+            self.docs.append((params, doc))
+            found.append(params)
+        return found
+
+    def tell(self, params: Params, value: float) -> None:
+        index = next(i for i, (p, _) in enumerate(self.docs) if p is params)
+        _, doc = self.docs.pop(index)
+        doc["result"] = {"status": hyperopt.STATUS_OK, "loss": value}
+        doc["state"] = hyperopt.JOB_STATE_DONE
+        self.trials.refresh()
+
+
+class PlainRandom:
+    def __init__(self, bounds: Bounds, seed: int) -> None:
+        self.bounds, self.rng = bounds, random.Random(seed)
+
+    def ask(self, n: int) -> list[Params]:
+        return [{k: self.rng.uniform(*b) for k, b in self.bounds.items()} for _ in range(n)]
+
+    def tell(self, params: Params, value: float) -> None:
+        pass
+
+
+SEARCHES: dict[str, Callable[[Bounds, int, int], Search]] = {
+    "axon-random": lambda b, t, s: Axon("random", b, t, s),
+    "axon-tpe": lambda b, t, s: Axon("tpe", b, t, s),
+    "axon-gp-ei": lambda b, t, s: Axon("gp-ei", b, t, s),
+    "axon-default": lambda b, t, s: Axon("default", b, t, s),
+    "optuna-tpe": lambda b, t, s: OptunaTpe(b, s),
+    "plain-hyperopt": lambda b, t, s: PlainHyperopt(b, s),
+    "plain-random": lambda b, t, s: PlainRandom(b, s),
+}
 
 
 def regret(search: str, problem: str, trials: int, concurrency: int, seed: int) -> float:
-    params, objective, minimum = PROBLEMS[problem]
-    spec = matrix(search, params, trials)
-    done: list[dict[str, Any]] = []
-    running: list[dict[str, Any]] = []
-    while len(done) < trials:
-        free = min(concurrency - len(running), trials - len(done) - len(running))
+    bounds, objective, minimum = PROBLEMS[problem]
+    driven = SEARCHES[search](bounds, trials, seed)
+    running: list[Params] = []
+    best, finished = math.inf, 0
+    while finished < trials:
+        free = min(concurrency - len(running), trials - finished - len(running))
         if free > 0:
-            pending = [{"params": p, "value": None, "status": "running"} for p in running]
-            running += suggest(spec, done + pending, free, seed)
+            running += driven.ask(free)
         if not running:
             break
-        finished = running.pop(0)
-        done.append({"params": finished, "value": objective(finished), "status": "succeeded"})
-    return min(o["value"] for o in done) - minimum
+        params = running.pop(0)
+        value = objective(params)
+        driven.tell(params, value)
+        best, finished = min(best, value), finished + 1
+    return best - minimum
 
 
-def timing(search: str, size: int, reps: int) -> dict[str, Any]:
-    params, objective, _ = PROBLEMS["hartmann6"]
+def observations(size: int) -> list[dict[str, Any]]:
+    bounds, objective, _ = PROBLEMS["hartmann6"]
     rng = random.Random(size)
-    spec = matrix(search, params, size + 10)
-    observations = []
+    found = []
     for _ in range(size):
-        point = {name: rng.random() for name in params}
-        observations.append({"params": point, "value": objective(point), "status": "succeeded"})
-    wall, cpu = [], []
+        point = {name: rng.uniform(*b) for name, b in bounds.items()}
+        found.append({"params": point, "value": objective(point), "status": "succeeded"})
+    return found
+
+
+def timed_axon(kind: str) -> Callable[[list[dict[str, Any]], int], object]:
+    bounds = PROBLEMS["hartmann6"][0]
+    return lambda history, rep: suggest(matrix(kind, bounds, len(history) + 10), history, 1, rep)
+
+
+def timed_optuna(history: list[dict[str, Any]], rep: int) -> object:
+    bounds = PROBLEMS["hartmann6"][0]
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=rep))
+    floats: dict[str, optuna.distributions.BaseDistribution] = {
+        name: optuna.distributions.FloatDistribution(*b) for name, b in bounds.items()
+    }
+    study.add_trials(
+        [
+            optuna.trial.create_trial(params=o["params"], distributions=floats, value=o["value"])
+            for o in history
+        ]
+    )
+    trial = study.ask()
+    return {name: trial.suggest_float(name, *b) for name, b in bounds.items()}
+
+
+TIMED: dict[str, Callable[[list[dict[str, Any]], int], object]] = {
+    "axon-random": timed_axon("random"),
+    "axon-tpe": timed_axon("tpe"),
+    "axon-gp-ei": timed_axon("gp-ei"),
+    "axon-default": timed_axon("default"),
+    "optuna-tpe": timed_optuna,
+}
+
+
+def timing(sizes: list[int], reps: int) -> dict[str, Any]:
+    histories = {size: observations(size) for size in sizes}
+    wall: dict[tuple[str, int], list[float]] = {}
+    cpu: dict[tuple[str, int], list[float]] = {}
     for rep in range(reps):
-        started, used = time.perf_counter(), time.process_time()
-        suggest(spec, observations, 1, rep)
-        wall.append((time.perf_counter() - started) * 1000)
-        cpu.append((time.process_time() - used) * 1000)
-    return {"wall_ms": spread(wall, 1), "cpu_ms": spread(cpu, 1)}
+        log(f"timing rep {rep + 1}/{reps}")
+        for size in sizes:
+            for name, call in TIMED.items():
+                started, used = time.perf_counter(), time.process_time()
+                call(histories[size], rep)
+                wall.setdefault((name, size), []).append((time.perf_counter() - started) * 1000)
+                cpu.setdefault((name, size), []).append((time.process_time() - used) * 1000)
+    return {
+        name: {
+            str(size): {
+                "wall_ms": spread(wall[name, size], 1),
+                "cpu_ms": spread(cpu[name, size], 1),
+            }
+            for size in sizes
+        }
+        for name in TIMED
+    }
+
+
+def targets(found: dict[str, Any]) -> dict[str, Any]:
+    """The issue's targets, cell by cell, on the medians."""
+    cells: dict[str, dict[str, bool]] = {}
+    for problem, by_concurrency in found.items():
+        for concurrency, median in by_concurrency.items():
+            m = {search: figures["median"] for search, figures in median.items()}
+            cells[f"{problem} {concurrency}"] = {
+                "tpe_no_worse_than_optuna": m["axon-tpe"] <= m["optuna-tpe"],
+                "tpe_no_worse_than_plain_hyperopt": m["axon-tpe"] <= m["plain-hyperopt"],
+                "default_no_worse_than_best_of_optuna_and_gp_ei": m["axon-default"]
+                <= min(m["optuna-tpe"], m["axon-gp-ei"]),
+            }
+    names = next(iter(cells.values())).keys() if cells else []
+    return {
+        "cells": cells,
+        "held_in": {name: sum(cell[name] for cell in cells.values()) for name in names},
+        "of": len(cells),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--trials", type=int, default=30)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 seeds and 3 timing reps")
+    parser.add_argument("--seeds", type=int)
+    parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 1000])
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int)
     parser.add_argument("--only", choices=["regret", "timing"])
+    parser.add_argument("--searches", nargs="+", choices=list(SEARCHES), default=list(SEARCHES))
+    parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    searches = ["random", "tpe", "bayes"]
+    seeds = args.seeds or (3 if args.quick else 10)
+    reps = args.reps or (3 if args.quick else 5)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     result: dict[str, Any] = {
         "setup": {
-            "seeds": args.seeds,
+            "seeds": seeds,
             "trials": args.trials,
             "concurrency": args.concurrency,
-            "load_average": os.getloadavg(),
+            "reps": reps,
             "cpus": os.cpu_count(),
+            "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
             "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
+            "optuna": optuna.__version__,
+            "hyperopt": hyperopt.__version__,
         }
     }
-    if args.only != "timing":
-        found: dict[str, Any] = {}
-        for problem in PROBLEMS:
-            for concurrency in args.concurrency:
-                for search in searches:
-                    log(f"regret {problem} c={concurrency} {search}")
-                    values = [
-                        regret(search, problem, args.trials, concurrency, seed)
-                        for seed in range(args.seeds)
-                    ]
-                    found.setdefault(problem, {}).setdefault(f"c{concurrency}", {})[search] = (
-                        spread(values, 4)
-                    )
-        result["simple_regret"] = found
     if args.only != "regret":
-        timed: dict[str, Any] = {}
-        for search in searches:
-            for size in args.sizes:
-                log(f"timing {search} at {size} observations")
-                timed.setdefault(search, {})[str(size)] = timing(search, size, args.reps)
-        result["suggestion_time"] = timed
+        # First, in a process that has run nothing else yet.
+        result["suggestion_time"] = timing(args.sizes, reps)
+    if args.only != "timing":
+        values: dict[tuple[str, str, str], list[float]] = {}
+        for seed in range(seeds):
+            for problem in PROBLEMS:
+                for c in args.concurrency:
+                    log(f"regret seed {seed} {problem} c={c}")
+                    for search in args.searches:
+                        found = regret(search, problem, args.trials, c, seed)
+                        values.setdefault((problem, f"c{c}", search), []).append(found)
+        table: dict[str, Any] = {}
+        for (problem, c, search), regrets in values.items():
+            table.setdefault(problem, {}).setdefault(c, {})[search] = spread(regrets, 4)
+        result["simple_regret"] = table
+        if set(args.searches) == set(SEARCHES):
+            result["targets"] = targets(table)
+    result["setup"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     result["seconds"] = round(time.monotonic() - _STARTED, 1)
-    print(json.dumps(result, indent=2))
+    document = json.dumps(result, indent=2)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(document + "\n")
+    print(document)
     return 0
 
 

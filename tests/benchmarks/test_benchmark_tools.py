@@ -152,3 +152,116 @@ def test_the_bare_baseline_checks_the_signature(monkeypatch, secret, status):
     )
 
     assert answer.status_code == status
+
+
+# ---- the pipeline benchmark --------------------------------------------------------------------
+
+
+def test_the_benchmark_dag_fans_out_from_one_root_and_back_into_one_sink():
+    from ci.compile.dag import levels
+    from schemas.spec import load_operation
+    from tests.benchmarks import pipeline
+
+    doc = pipeline.dag_document(5, ["/bin/true"])
+    op = load_operation(doc)
+
+    dag = op.component.run
+    assert levels(dag) == [["root"], ["m0001", "m0002", "m0003"], ["sink"]]
+    [component] = doc["component"]["run"]["components"]
+    assert component["cache"] == {"disable": True}
+    assert component["run"]["container"]["command"] == ["/bin/true"]
+
+
+def test_a_dag_of_fewer_than_three_ops_is_refused():
+    from tests.benchmarks import pipeline
+
+    with pytest.raises(ValueError, match="--ops 2: .* at least 3"):
+        pipeline.middle_names(2)
+
+
+def _fan_conditions() -> dict[str, dict[str, float]]:
+    """root ends at 11.0; m0001 at 12.0, m0002 at 12.5; times in epoch seconds."""
+    return {
+        "root": {"created": 9.0, "compiled": 10.004, "queued": 10.005, "succeeded": 11.0},
+        "m0001": {"created": 9.0, "compiled": 11.01, "queued": 11.02, "succeeded": 12.0},
+        "m0002": {"created": 9.0, "compiled": 11.03, "queued": 11.04, "succeeded": 12.5},
+        "sink": {"created": 9.0, "compiled": 12.55, "queued": 12.6, "succeeded": 13.0},
+    }
+
+
+def test_an_op_is_ready_when_its_last_upstream_succeeded_and_the_root_when_the_dag_runs():
+    from tests.benchmarks import pipeline
+
+    found = pipeline.overheads_ms(_fan_conditions(), pipeline.upstreams_of(4), dag_running=10.0)
+
+    assert found == pytest.approx({"root": 5.0, "m0001": 20.0, "m0002": 40.0, "sink": 100.0})
+
+
+def test_an_op_not_queued_or_whose_upstream_never_succeeded_has_no_overhead():
+    from tests.benchmarks import pipeline
+
+    conditions = _fan_conditions()
+    del conditions["m0002"]["succeeded"]
+    del conditions["m0001"]["queued"]
+
+    found = pipeline.overheads_ms(conditions, pipeline.upstreams_of(4), dag_running=10.0)
+
+    assert set(found) == {"root", "m0002"}
+
+
+def test_a_rep_reports_fan_in_fan_out_per_op_wall_time_and_where_the_time_went():
+    from tests.benchmarks import pipeline
+
+    dag = {"running": 10.0, "succeeded": 14.0}
+    rep = pipeline.rep_figures(_fan_conditions(), pipeline.upstreams_of(4), dag)
+
+    assert rep["ops"] == 4
+    assert rep["fan_in_ms"] == pytest.approx(100.0)
+    assert rep["root_ms"] == pytest.approx(5.0)
+    assert rep["overhead_ms"]["n"] == 4
+    assert rep["overhead_ms"]["median"] == pytest.approx(30.0)
+    assert rep["overhead_without_root_ms"]["median"] == pytest.approx(40.0)
+    assert rep["wall_s"] == 4.0 and rep["wall_per_op_ms"] == 1000.0
+    # From the root's end (11.0) to the last middle op queued (11.04), over two middle ops.
+    assert rep["fan_out_per_op_ms"] == pytest.approx(20.0)
+    assert rep["sink_stages_ms"]["ready->compiled"] == pytest.approx(50.0)
+    assert rep["sink_stages_ms"]["->queued"] == pytest.approx(50.0)
+
+
+def test_an_op_that_did_not_succeed_or_was_never_queued_and_a_missing_op_are_problems():
+    from tests.benchmarks import pipeline
+
+    conditions = _fan_conditions()
+    del conditions["sink"]["queued"]
+    statuses = {"root": "succeeded", "m0001": "succeeded", "sink": "upstream_failed"}
+
+    found = pipeline.problems_of(2, 4, "failed", statuses, conditions)
+
+    assert found == [
+        "rep 2: the dag ended failed",
+        "rep 2: 3 ops, expected 4",
+        "rep 2: 1 op(s) did not succeed, e.g. ['sink']",
+        "rep 2: 1 op(s) have no queued condition",
+    ]
+    all_good = {name: "succeeded" for name in _fan_conditions()}
+    assert pipeline.problems_of(1, 4, "succeeded", all_good, _fan_conditions()) == []
+
+
+def test_the_summary_sets_axon_per_op_against_the_bare_loop_rep_by_rep():
+    from tests.benchmarks import pipeline
+
+    dag = {"running": 10.0, "succeeded": 14.0}
+    rep = pipeline.rep_figures(_fan_conditions(), pipeline.upstreams_of(4), dag)
+    rep["_per_op_ms"] = [5.0, 20.0, 40.0, 100.0]
+    bare = [{"per_op_ms": {"median": 2.0}}, {"per_op_ms": {"median": 4.0}}]
+
+    found = pipeline.summary([rep, rep], bare)
+
+    assert found["ratios"]["overhead_median/bare"] == {"of_medians": 10.0, "per_rep": [15.0, 7.5]}
+    assert found["ratios"]["fan_out_per_op/bare"]["per_rep"] == [10.0, 5.0]
+    assert found["fan_in_ms"]["p99_over_reps"] == 100.0
+    assert found["ready_to_queued_p99_over_all_ops_ms"] == 100.0
+    assert found["targets"] == {
+        "overhead_median_under_10ms": False,
+        "fan_in_p99_under_250ms": True,
+    }

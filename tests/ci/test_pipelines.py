@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select, update
 
 from ci.agent import sweeper
-from ci.runs import launch, pipelines, tree
+from ci.runs import launch, pipelines, suggesting, tree
 from ci.store.db import utcnow
 from ci.store.models import BrokerProbe, Run
 from schemas.status import RunStatus
@@ -81,7 +81,9 @@ class Pipeline:
                     launch.start_run(self.rt, session, *args)
                     self.started.append(session.get(Run, args[0]).op_name)
                 elif name == "axon.advance_pipeline":
-                    pipelines.advance(self.rt, session, *args, stop=tree.stop)
+                    pipelines.advance(
+                        self.rt, session, *args, stop=tree.stop, search=suggesting.advance
+                    )
 
     def child(self, parent_id: int, op_name: str) -> Run:
         with self.db.session() as session:
@@ -472,23 +474,39 @@ def test_a_matrix_op_inside_a_dag_runs_its_trials_with_the_upstreams_outputs(pip
     assert pipeline.statuses(run_id)["report"] == S.SCHEDULED
 
 
-def test_a_search_over_results_is_refused_with_a_clear_reason(pipeline):
+def test_a_search_op_runs_its_trials_as_its_own_children(pipeline):
     bayes = op(
         "tune",
         matrix={
             "kind": "bayes",
             "numInitialRuns": 2,
             "maxIterations": 2,
+            "concurrency": 1,
             "metric": {"name": "loss", "optimization": "minimize"},
             "params": {"value": {"kind": "uniform", "value": [0, 1]}},
         },
     )
     run_id = pipeline.push(dag(bayes))
 
+    search = pipeline.child(run_id, "tune")
+    assert (search.kind, search.status) == ("matrix", S.RUNNING)
+    assert pipeline.statuses(search.id) == {"tune#0": S.SCHEDULED}
+
+
+def test_an_iterative_search_is_refused_with_a_clear_reason(pipeline):
+    iterative = op(
+        "tune",
+        matrix={
+            "kind": "iterative",
+            "maxIterations": 2,
+            "params": {"value": {"kind": "uniform", "value": [0, 1]}},
+        },
+    )
+    run_id = pipeline.push(dag(iterative))
+
     failed = pipeline.history(pipeline.child(run_id, "tune").id)[-1]
     assert failed[:2] == (S.FAILED, "CompilationError")
-    assert "a bayes matrix chooses its runs from results" in failed[2]
-    assert "compile_matrix" not in failed[2]
+    assert "an iterative matrix gets its suggestions from its tuner container" in failed[2]
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from pydantic import TypeAdapter
 
 from ci.optimize import suggest
-from ci.optimize.bayes import WINDOW
+from ci.optimize.bayes import WINDOW, _maximize, acquisition
+from ci.optimize.gp import GaussianProcess
+from ci.optimize.space import Cube
+from schemas.spec_matrix import V1Matrix
 from tests.ci.optimize.kinds import KINDS
 
 MINIMIZE = {"name": "loss", "optimization": "minimize"}
@@ -152,3 +157,45 @@ def test_every_kind_bayes_takes_is_suggested_within_its_bounds():
         for kind in params:
             value = observation["params"][kind]
             assert KINDS[kind][1](value), f"suggested {value!r} for {kind}"
+
+
+@pytest.mark.parametrize(
+    "utility",
+    [
+        {"acquisitionFunction": "ucb", "kappa": 2.576},
+        {"acquisitionFunction": "ei", "eps": 0.0},
+        {"acquisitionFunction": "poi", "eps": 0.01},
+    ],
+)
+def test_the_acquisition_is_maximized_from_several_starts_not_only_sampled(utility):
+    # With 8 random warm-up points, sampling alone lands off the acquisition's peak; the
+    # L-BFGS-B starts from the best of them and from the best point seen climb onto it.
+    spec = TypeAdapter(V1Matrix).validate_python(
+        bayes(utility={**utility, "numWarmup": 8, "numIterations": 2})
+    )
+    cube = Cube(spec.params)
+    x = np.array([[0.05], [0.3], [0.55], [0.62], [0.9]])
+    y = -np.array([quadratic(cube.decode(p)) for p in x])
+    gp = GaussianProcess()
+    gp.fit(x, y)
+    dense = np.linspace(0, 1, 20_001).reshape(-1, 1)
+    mean, std = gp.predict(dense)
+    peak = float(np.max(acquisition(spec.utility_function, mean, std, float(np.max(y)))))
+    rng = np.random.default_rng(0)
+    found = _maximize(spec, gp, cube, float(np.max(y)), x, y, set(), ["x"], rng)
+    assert found is not None
+    mean, std = gp.predict(cube.encode(found).reshape(1, -1))
+    reached = float(acquisition(spec.utility_function, mean, std, float(np.max(y)))[0])
+    assert reached >= peak - 1e-6 * max(1.0, abs(peak))
+
+
+def test_without_a_utility_function_the_acquisition_is_expected_improvement():
+    observations = [
+        {"params": {"x": x}, "value": quadratic({"x": x}), "status": "succeeded"}
+        for x in (-4.0, -1.0, 2.0, 4.0)
+    ]
+    default = {k: v for k, v in bayes().items() if k != "utilityFunction"}
+    ei = bayes(utility={"acquisitionFunction": "ei", "eps": 0.0})
+    ucb = bayes(utility={"acquisitionFunction": "ucb", "kappa": 2.576})
+    assert suggest(default, observations, 2, seed=3) == suggest(ei, observations, 2, seed=3)
+    assert suggest(default, observations, 2, seed=3) != suggest(ucb, observations, 2, seed=3)

@@ -33,7 +33,7 @@ def run(matrix: dict, objective, trials: int, seed: int = 0) -> list[dict]:
 @pytest.mark.parametrize("algorithm", ["tpe", "rand", "anneal"])
 def test_every_param_kind_is_drawn_within_its_bounds(algorithm):
     matrix = search({kind: spec for kind, (spec, _) in KINDS.items()}, algorithm)
-    # 25 trials take tpe past its 20 random start-up trials, into its own model.
+    # 25 trials take tpe past its 10 random start-up trials, into its own model.
     observations = run(matrix, lambda p: abs(p["uniform"]) + p["range"], 25)
     for observation in observations:
         for kind, (_, fits) in KINDS.items():
@@ -45,6 +45,16 @@ def test_tpe_finds_the_minimum_of_a_quadratic():
     matrix = search({"x": {"kind": "uniform", "value": [-10, 10]}})
     observations = run(matrix, lambda p: (p["x"] - 3) ** 2, 40, seed=5)
     assert min(o["value"] for o in observations) < 0.1
+
+
+def test_tpe_models_from_the_tenth_trial_on_not_hyperopts_twentieth():
+    # Ten observations, the best near x = 3: the 11th trial is drawn from the model, close to
+    # them, where a random draw on [-10, 10] is 6.5 away from 3 on average.
+    matrix = search({"x": {"kind": "uniform", "value": [-10, 10]}})
+    xs = [-9.0, -7.0, -5.0, -3.0, -1.0, 1.0, 2.5, 3.5, 6.0, 9.0]
+    observations = [{"params": {"x": x}, "value": (x - 3) ** 2, "status": "succeeded"} for x in xs]
+    drawn = [suggest(matrix, observations, 1, seed)[0]["x"] for seed in range(20)]
+    assert sum(abs(x - 3) for x in drawn) / len(drawn) < 3
 
 
 def test_a_maximized_metric_is_maximized():
@@ -100,3 +110,12 @@ def test_a_quantized_distribution_gives_each_value_once_then_nothing():
     observations = run(matrix, lambda p: p["q"], 3)
     assert sorted(o["params"]["q"] for o in observations) == [0, 1, 2]
     assert suggest(matrix, observations, 2, seed=0) == []
+
+
+def test_searches_over_different_spaces_in_one_process_keep_their_own_space():
+    narrow = search({"x": {"kind": "uniform", "value": [0, 1]}})
+    other = search({"x": {"kind": "uniform", "value": [100, 101]}})
+    first = suggest(narrow, [], 3, seed=1)
+    assert all(100 <= p["x"] <= 101 for p in suggest(other, [], 3, seed=1))
+    assert suggest(narrow, [], 3, seed=1) == first
+    assert all(0 <= p["x"] <= 1 for p in first)
