@@ -154,6 +154,10 @@ class Run(Base):
     cache_key: Mapped[str | None] = mapped_column(String(64))
     # What a controller run keeps of its own progress (a dag's plan, a schedule's count).
     meta: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    # When a controller's advance, or a tree's report, was asked for and not yet begun: while
+    # set, the next ask publishes nothing (a burst of ends makes one advance, one report pass).
+    advance_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    report_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     subscription_id: Mapped[int | None] = mapped_column(
         ForeignKey("subscriptions.id", ondelete="SET NULL")
     )

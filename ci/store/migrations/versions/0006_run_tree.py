@@ -25,6 +25,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("attempt", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("cache_key", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("meta", json, nullable=False, server_default="{}"))
+        batch_op.add_column(
+            sa.Column("advance_asked_at", sa.DateTime(timezone=True), nullable=True)
+        )
+        batch_op.add_column(sa.Column("report_asked_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.create_foreign_key(
             "fk_runs_original_id", "runs", ["original_id"], ["id"], ondelete="SET NULL"
         )
@@ -51,6 +55,15 @@ def downgrade() -> None:
         batch_op.drop_index("ix_runs_parent_id")
         batch_op.drop_constraint("uq_runs_op", type_="unique")
         batch_op.drop_constraint("fk_runs_original_id", type_="foreignkey")
-        for column in ("meta", "cache_key", "attempt", "cloning_kind", "original_id", "pending"):
+        for column in (
+            "report_asked_at",
+            "advance_asked_at",
+            "meta",
+            "cache_key",
+            "attempt",
+            "cloning_kind",
+            "original_id",
+            "pending",
+        ):
             batch_op.drop_column(column)
         batch_op.drop_column("op_name")
