@@ -18,6 +18,7 @@ import click
 import yaml
 
 from ci.cli.client import call, unseen
+from ci.cli.spec import files_option
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "upstream_failed": 1, "stopped": 3, "skipped": 3}
 NOT_STARTED = 2
@@ -78,15 +79,7 @@ def _post(path: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 @click.command("run")
-@click.option(
-    "-f",
-    "--file",
-    "files",
-    multiple=True,
-    required=True,
-    metavar="FILE",
-    help="The polyaxonfile; more -f files are presets applied over it, in order.",
-)
+@files_option
 @_params_option
 @click.option("--project", "-p", required=True, envvar="AXON_PROJECT", help="The project.")
 @click.option("--name", default=None, help="The run's name (default: the operation's).")

@@ -276,8 +276,8 @@ def _problems(errors: list[SpecError], filename: str, component: bool) -> str:
     return "\n".join(lines)
 
 
-@click.command("check")
-@click.option(
+# `axon check` and `axon run` read a polyaxonfile the same way.
+files_option = click.option(
     "-f",
     "--file",
     "files",
@@ -286,6 +286,10 @@ def _problems(errors: list[SpecError], filename: str, component: bool) -> str:
     metavar="FILE",
     help="The polyaxonfile; more -f files are presets applied over it, in order.",
 )
+
+
+@click.command("check")
+@files_option
 @click.option(
     "-P",
     "--param",

@@ -155,3 +155,19 @@ def _patch_error(error: Any, data: dict[str, Any], op: V1Operation, cause: str) 
 
 def _place(op: V1Operation, path: Path, reason: str) -> SpecError:
     return located(path, reason, op.source)
+
+
+def with_params(operation: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The operation document with these param values in place of its own (same name); a
+    value given here replaces a `ref` too, as `polyaxon run -P` does, and keeps the param's
+    other fields (toEnv, contextOnly, ...)."""
+    if not params:
+        return operation
+    given = dict(operation.get("params") or {})
+    for name, value in params.items():
+        old = given.get(name)
+        kept = {}
+        if isinstance(old, dict) and ("value" in old or "ref" in old):  # the full form
+            kept = {k: v for k, v in old.items() if k not in ("value", "ref")}
+        given[name] = {**kept, "value": value}
+    return {**operation, "params": given}

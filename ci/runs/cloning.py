@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ci.cli.spec import check_operation
+from ci.compile.patching import with_params
 from ci.compile.refs import ref_options
 from ci.runs import launch, lifecycle
-from ci.runs.manual import with_params
 from ci.runtime import Runtime
 from ci.store.models import Run, new_uuid
 from schemas.spec import load_operation

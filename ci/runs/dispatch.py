@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 # Both trigger classes share their names with tables here, so they go by their modules.
 import triggers.base
 import triggers.subscription
+from ci.compile.patching import with_params
 from ci.intake import delivery_state
 from ci.runs import approval, groups, lifecycle, sweeps
 from ci.store.models import Decision, Delivery, Run, Source, Subscription
@@ -371,18 +372,12 @@ def _create_run(
 
 def _with_params(operation: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """The operation with a comment command's params in place of its own (same name)."""
-    if not params:
-        return operation
-    given = dict(operation.get("params") or {})
-    for name, value in params.items():
-        old = given.get(name)
-        kept = {}
-        if isinstance(old, dict) and ("value" in old or "ref" in old):  # the full form
-            kept = {k: v for k, v in old.items() if k not in ("value", "ref")}
-        # Comment text is not a template: a value Jinja would change is read from the event.
-        literal = f"{{{{ event.command.params.{name} }}}}" if is_template(value) else value
-        given[name] = {**kept, "value": literal}
-    return {**operation, "params": given}
+    # Comment text is not a template: a value Jinja would change is read from the event.
+    literal = {
+        name: f"{{{{ event.command.params.{name} }}}}" if is_template(value) else value
+        for name, value in params.items()
+    }
+    return with_params(operation, literal)
 
 
 def _decision(

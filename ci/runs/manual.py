@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ci.cli.spec import check_operation, load_text
-from ci.compile.patching import dump, patch
+from ci.compile.patching import dump, patch, with_params
 from ci.runs import kinds, lifecycle
 from ci.store.models import Project, Run
 from schemas.errors import SpecError, SpecErrors
@@ -86,21 +86,6 @@ def create(
     lifecycle.create(session, run, "ManualRun", f"started by {actor}")
     session.flush()
     return run
-
-
-def with_params(data: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
-    """The operation document with these param values in place of its own (same name); a
-    value given here replaces a `ref` too, as `polyaxon run -P` does."""
-    if not params:
-        return data
-    given = dict(data.get("params") or {})
-    for name, value in params.items():
-        old = given.get(name)
-        kept = {}
-        if isinstance(old, dict) and ("value" in old or "ref" in old):  # the full form
-            kept = {k: v for k, v in old.items() if k not in ("value", "ref")}
-        given[name] = {**kept, "value": value}
-    return {**data, "params": given}
 
 
 def _kind(op: V1Operation, run_kind: str) -> str:
