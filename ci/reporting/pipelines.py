@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from ci.runs import trials
 from ci.store.models import Condition, Run
@@ -24,6 +24,8 @@ from schemas.status import RunStatus
 KEY_OUTPUTS = 3
 # A tree deeper than this is a cycle in the data, not a pipeline: the walk up stops there.
 MAX_DEPTH = 64
+# An op's line needs none of its documents: a thousand ops' would weigh megabytes.
+_LINE_ONLY = (defer(Run.spec), defer(Run.compiled), defer(Run.meta), defer(Run.event))
 _NOT_SUCCEEDED = (
     RunStatus.FAILED,
     RunStatus.UPSTREAM_FAILED,
@@ -71,7 +73,11 @@ def descendants(session: Session, top_id: int) -> list[Node]:
     children: dict[int, list[Run]] = {}
     level = [top_id]
     for _ in range(MAX_DEPTH):
-        found = list(session.scalars(select(Run).where(Run.parent_id.in_(level)).order_by(Run.id)))
+        found = list(
+            session.scalars(
+                select(Run).where(Run.parent_id.in_(level)).order_by(Run.id).options(*_LINE_ONLY)
+            )
+        )
         if not found:
             break
         for run in found:

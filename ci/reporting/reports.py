@@ -8,12 +8,12 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from ci.config import Settings
+from ci.reporting import asking, comparison, pipelines, run_hooks
 from ci.reporting import attempts as attempts
-from ci.reporting import comparison, pipelines, run_hooks
 from ci.reporting.attempts import Work
 from ci.reporting.run_hooks import Target
 from ci.runtime import Runtime
@@ -25,6 +25,8 @@ from schemas.status import RunStatus
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=120)
+# A pass longer than this renews its lease, so no other reporter takes the tree meanwhile.
+RENEW_AFTER = LEASE / 4
 
 
 def targets(rt: Runtime, run: Run) -> dict[str, dict[str, Any]]:
@@ -35,14 +37,20 @@ def targets(rt: Runtime, run: Run) -> dict[str, dict[str, Any]]:
     if run.parent_id is not None and run.subscription_id is None:
         return {}
     spec = run.subscription.spec if run.subscription else {}
-    if "report" in spec:
-        named = run_hooks.named_connections(spec["report"])
-        return {
-            name: dict(config or {}) for name, config in spec["report"].items() if name not in named
-        }
+    event = run.event or {}
+    return targets_of(rt, spec.get("report"), event.get("provider"), event.get("sha"))
+
+
+def targets_of(
+    rt: Runtime, report: dict[str, Any] | None, provider: str | None, sha: str | None
+) -> dict[str, dict[str, Any]]:
+    """`targets`, from the subscription's `report` (None without one) and the event's forge
+    and commit."""
+    if report is not None:
+        named = run_hooks.named_connections(report)
+        return {name: dict(config or {}) for name, config in report.items() if name not in named}
     found: dict[str, dict[str, Any]] = {}
-    provider = (run.event or {}).get("provider", "")
-    if provider in notifiers and (run.event or {}).get("sha"):
+    if provider and provider in notifiers and sha:
         found[provider] = {}
     if rt.settings.notifier_config("slack")["webhook_url"]:
         found["slack"] = {}
@@ -102,15 +110,26 @@ def _lease(db: Database, run_id: int) -> bool:
             update(Run)
             .where(Run.id == run_id)
             .where(or_(Run.report_lease_until.is_(None), Run.report_lease_until < now))
-            # Taken in hand: whatever the sweeper re-sent has arrived, its count starts over.
+            # Taken in hand: whatever the sweeper re-sent has arrived, its count starts over,
+            # and what was asked for is begun (a status from now on asks again).
             .values(
                 report_lease_until=now + LEASE,
+                report_asked_at=None,
                 report_resent_at=None,
                 report_resent_count=0,
                 updated_at=Run.updated_at,
             )
         )
         return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+
+def _renew(db: Database, top_id: int) -> None:
+    with db.session() as session:
+        session.execute(
+            update(Run)
+            .where(Run.id == top_id)
+            .values(report_lease_until=utcnow() + LEASE, updated_at=Run.updated_at)
+        )
 
 
 def report_run(rt: Runtime, run_id: int) -> list[float]:
@@ -153,9 +172,13 @@ def report_run(rt: Runtime, run_id: int) -> list[float]:
 
 def _newer(db: Database, top_id: int, seen: int) -> bool:
     """Whether a status came after condition `seen` (and after its run's cursor) in the tree
-    while we reported, or a retry fell due: the tasks sent for either found the lease taken
-    and left it to us."""
+    while we reported, or a retry fell due, or a pass was asked for since ours began: the
+    tasks sent for any of them found the lease taken and left it to us. (A status the pass
+    read anyway still asked; the ask is cleared by taking the lease again, else no later
+    status would ask.)"""
     with db.session() as session:
+        if session.scalar(select(Run.report_asked_at).where(Run.id == top_id)) is not None:
+            return True
         tree = pipelines.tree(session, top_id)
         newer = (
             select(Condition.id)
@@ -187,6 +210,8 @@ class _Step:
     condition_id: int
     run_id: int
     edits: frozenset[str] = frozenset()
+    # Whether any target may hear of it: else it is settled without a look.
+    heard: bool = True
 
 
 def _report_pass(rt: Runtime, top_id: int, waits: list[float]) -> int:
@@ -198,29 +223,46 @@ def _report_pass(rt: Runtime, top_id: int, waits: list[float]) -> int:
     with rt.db.session() as session:
         tree = pipelines.tree(session, top_id)
         steps = _steps(rt, session, top_id, tree)
+        hooked = asking.hooks(session, sorted({step.run_id for step in steps}))
     waiting: set[str] = set()  # targets with a status not yet settled: later ones wait
     cursors: dict[int, int] = {}
+    renewed = utcnow()
     try:
         for step in steps:
-            settled = _report_condition(rt, top_id, tree, step, waiting, waits)
+            if utcnow() - renewed > RENEW_AFTER:
+                _renew(rt.db, top_id)
+                renewed = utcnow()
+            settled = True
+            if step.heard or step.run_id in hooked:
+                settled = _report_condition(
+                    rt, top_id, tree, step, hooked.get(step.run_id), waiting, waits
+                )
             if settled and not waiting:
                 cursors[step.run_id] = step.condition_id
     finally:
-        with rt.db.session() as session:
-            for run_id, cursor in cursors.items():
+        if cursors:
+            with rt.db.session() as session:
                 # An op's report is taken in hand here, not by a lease of its own: what the
-                # sweeper re-sent for it has arrived, its count starts over.
+                # sweeper re-sent for it has arrived, its count starts over. One statement
+                # for every run of the tree (executemany).
                 session.execute(
-                    update(Run)
-                    .where(Run.id == run_id)
-                    .values(
-                        report_cursor=cursor,
-                        report_resent_at=None,
-                        report_resent_count=0,
-                        updated_at=Run.updated_at,
-                    )
+                    _MOVE_CURSOR,
+                    [{"run": run_id, "cursor": cursor} for run_id, cursor in cursors.items()],
                 )
     return steps[-1].condition_id if steps else 0
+
+
+_RUNS: Table = Run.__table__  # type: ignore[assignment]  # a mapped class's own table
+_MOVE_CURSOR = (
+    update(_RUNS)
+    .where(_RUNS.c.id == bindparam("run"))
+    .values(
+        report_cursor=bindparam("cursor"),
+        report_resent_at=None,
+        report_resent_count=0,
+        updated_at=_RUNS.c.updated_at,
+    )
+)
 
 
 def _steps(rt: Runtime, session: Session, top_id: int, tree: list[int]) -> list[_Step]:
@@ -233,9 +275,22 @@ def _steps(rt: Runtime, session: Session, top_id: int, tree: list[int]) -> list[
         .where(Condition.run_id.in_(tree), Condition.id > Run.report_cursor)
         .order_by(Condition.id)
     ).all()
-    top = session.get(Run, top_id)
+    if not rows:
+        return []
+    top = session.get(Run, top_id, options=asking.LIGHT)
     if len(tree) == 1 or top is None:
         return [_Step(condition_id, run_id) for condition_id, run_id, _ in rows]
+    # An op's status is heard through an edit of the pipeline's message, its own hooks, or a
+    # try of a target that failed and is due again.
+    unsettled = set(
+        session.scalars(
+            select(Notification.condition_id).where(
+                Notification.run_id.in_({run_id for _, run_id, _ in rows}),
+                Notification.condition_id >= rows[0][0],
+                Notification.state.not_in(attempts.SETTLED),
+            )
+        )
+    )
     editors: dict[str, frozenset[RunStatus]] = {}
     for name in targets(rt, top):
         notifier = notifiers.get(name, **rt.settings.notifier_config(name))
@@ -265,7 +320,8 @@ def _steps(rt: Runtime, session: Session, top_id: int, tree: list[int]) -> list[
     later: set[str] = set()
     for (condition_id, run_id, _), names in zip(reversed(rows), reversed(told), strict=True):
         edits = frozenset(names - later) if run_id != top_id else frozenset()
-        steps.append(_Step(condition_id, run_id, edits))
+        heard = run_id == top_id or bool(edits) or condition_id in unsettled
+        steps.append(_Step(condition_id, run_id, edits, heard))
         later |= names
     steps.reverse()
     return steps
@@ -276,6 +332,7 @@ def _report_condition(
     top_id: int,
     tree: list[int],
     step: _Step,
+    hooks: dict[str, Any] | None,
     waiting: set[str],
     waits: list[float],
 ) -> bool:
@@ -284,12 +341,12 @@ def _report_condition(
     Sending happens outside any transaction: a slow target must not hold database locks.
     """
     with rt.db.session() as session:
-        run = session.get(Run, step.run_id)
+        run = session.get(Run, step.run_id, options=asking.LIGHT)
         condition = session.get(Condition, step.condition_id)
-        top = run if step.run_id == top_id else session.get(Run, top_id)
+        top = run if step.run_id == top_id else session.get(Run, top_id, options=asking.LIGHT)
         if run is None or condition is None or top is None:
             return True
-        work = _pending(rt, session, run, condition, top, tree, step.edits)
+        work = _pending(rt, session, run, condition, top, tree, step.edits, hooks)
     now, settled = utcnow(), True
     for item, report in work:
         name = item.target.name
@@ -313,6 +370,7 @@ def _pending(
     top: Run,
     tree: list[int],
     edits: frozenset[str],
+    hooks: dict[str, Any] | None = None,
 ) -> list[tuple[Work, Report]]:
     """The targets that want this status, each with the report it is to get, then what the
     run's hooks ask for; a target this status has settled for (an earlier attempt got that
@@ -359,7 +417,7 @@ def _pending(
             notifier = notifiers.get(name, **rt.settings.notifier_config(name))
             if report.status in notifier.wants:
                 add(Work(Target(name, name, config), notifier), report, tree)
-        for item in _hooked(rt, run, report, top):
+        for item in _hooked(rt, hooks, report, top):
             add(item, report, tree)
         return work
     # A try that failed is tried again when due, even if a later step edits the message too:
@@ -371,7 +429,7 @@ def _pending(
             if name in edits:
                 notifier = notifiers.get(name, **rt.settings.notifier_config(name))
                 add(Work(Target(name, name, config), notifier), pipeline, tree, edit=True)
-    for item in _hooked(rt, run, report, top):
+    for item in _hooked(rt, hooks, report, top):
         if item.target.name in pipeline_targets:
             item.target = replace(item.target, name=f"op:{item.target.name}")
         add(item, report, [run.id])
@@ -387,12 +445,15 @@ def _pipeline_report(
     return None if then is None else build_report(rt, top, then, session)
 
 
-def _hooked(rt: Runtime, run: Run, report: Report, top: Run) -> Iterator[Work]:
-    """What the run's hooks and plugins.notifications ask for at this status, and why not;
-    their connections are found in the subscription of the run's pipeline (`top`)."""
+def _hooked(rt: Runtime, hooks: dict[str, Any] | None, report: Report, top: Run) -> Iterator[Work]:
+    """What the run's hooks and plugins.notifications (`hooks`, as asking.hooks reads them)
+    ask for at this status, and why not; their connections are found in the subscription of
+    the run's pipeline (`top`)."""
+    if not hooks:
+        return
     report_spec = (top.subscription.spec if top.subscription else {}).get("report") or {}
     decided = run_hooks.decide(
-        run_hooks.hooks_of(run.compiled),
+        run_hooks.hooks_of(hooks),
         report.status,
         report_spec,
         notifiers.names(),

@@ -7,14 +7,23 @@ each run reports (ci.wiring's reaction sends axon.report_run for every run that 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
+from ci.agent import sweeper
 from ci.reporting import pipelines, reports
 from ci.runs import lifecycle
-from ci.store.models import Notification, Project, Run, Subscription
+from ci.store.db import utcnow
+from ci.store.models import (
+    BrokerProbe,
+    Condition,
+    Notification,
+    Project,
+    Run,
+    Subscription,
+)
 from notifiers import markdown, render, slack
 from notifiers.base import OpLine, Report
 from schemas.status import RunStatus as S
@@ -297,6 +306,161 @@ def test_a_nested_ops_line_names_its_parent_op():
         _report(ops=(OpLine("build / compile", S.FAILED, why="exit code 2", duration=3.0),))
     )
     assert "Op build / compile failed after 3s: exit code 2" in lines.splitlines()
+
+
+# ---- asking for a report: once per burst, never when nobody hears -----------------------------
+
+
+def report_tasks(enqueued) -> list[tuple[int, ...]]:
+    return [args for name, args in enqueued if name == "axon.report_run"]
+
+
+def unreported(db, run_ids) -> list[int]:
+    """The runs among `run_ids` with a status their report cursor has not passed."""
+    with db.session() as session:
+        return sorted(
+            session.scalars(
+                select(Condition.run_id)
+                .join(Run, Run.id == Condition.run_id)
+                .where(Condition.run_id.in_(run_ids), Condition.id > Run.report_cursor)
+                .distinct()
+            )
+        )
+
+
+def test_a_tree_with_no_target_sends_no_report_task_and_leaves_nothing_to_sweep(rt, db, enqueued):
+    pipeline = Pipeline(db, {})  # `report: {}` and no default Slack webhook: nobody to tell
+    finish_all(pipeline)
+
+    assert report_tasks(enqueued) == []
+    assert unreported(db, [pipeline.top, *pipeline.ops.values()]) == []
+    with db.session() as session:
+        session.add(BrokerProbe(sent_at=utcnow(), seen_at=utcnow()))
+        session.execute(update(Condition).values(at=utcnow() - timedelta(minutes=5)))
+    enqueued.clear()
+    sweeper.sweep(rt)
+    assert report_tasks(enqueued) == []
+
+
+def test_an_op_with_hooks_in_a_tree_with_no_target_still_asks_for_a_report(rt, db, enqueued):
+    pipeline = Pipeline(db, {})
+    with db.session() as session:
+        hooks = [{"hubRef": "slack", "trigger": "failed"}]
+        session.get(Run, pipeline.ops["train"]).compiled = {"component": {"hooks": hooks}}
+    pipeline.op("evaluate", *TO_RUNNING)
+    assert report_tasks(enqueued) == []
+
+    pipeline.op("train", *TO_RUNNING, S.FAILED)
+
+    assert report_tasks(enqueued) == [(pipeline.top,)]
+
+
+def test_a_burst_of_statuses_in_a_tree_asks_for_one_pass_and_a_begun_pass_is_asked_again(
+    rt, db, github, enqueued
+):
+    github.expect_commit_status(OWNER, REPO, SHA, times=None)
+    pipeline = Pipeline(db, {"github": {}})  # the pipeline itself is compiled, then running
+    pipeline.op("train", *TO_RUNNING)
+    pipeline.op("evaluate", *TO_RUNNING)
+
+    assert report_tasks(enqueued) == [(pipeline.top,)]
+
+    reports.report_run(rt, pipeline.top)
+    assert [s["state"] for s in github.statuses(SHA)] == ["pending"]
+    assert unreported(db, [pipeline.top, *pipeline.ops.values()]) == []
+    enqueued.clear()
+
+    pipeline.op("train", S.SUCCEEDED)
+    pipeline.op("evaluate", S.SUCCEEDED)
+    pipeline.op("deploy", S.SKIPPED)
+    pipeline.move(pipeline.top, S.SUCCEEDED)
+
+    assert report_tasks(enqueued) == [(pipeline.top,)]
+    reports.report_run(rt, pipeline.top)
+    assert [s["state"] for s in github.statuses(SHA)] == ["pending", "success"]
+    assert unreported(db, [pipeline.top, *pipeline.ops.values()]) == []
+
+
+def test_a_status_that_asks_during_a_pass_which_reads_it_anyway_leaves_no_ask_behind(
+    rt, db, github, enqueued, monkeypatch
+):
+    github.expect_commit_status(OWNER, REPO, SHA, times=None)
+    pipeline = Pipeline(db, {"github": {}})
+    steps = reports._steps
+
+    def train_moves_first(*args):  # after the pass took the tree in hand, before it reads
+        monkeypatch.setattr(reports, "_steps", steps)
+        pipeline.op("train", *TO_RUNNING)
+        return steps(*args)
+
+    monkeypatch.setattr(reports, "_steps", train_moves_first)
+    enqueued.clear()
+
+    reports.report_run(rt, pipeline.top)
+
+    assert report_tasks(enqueued) == [(pipeline.top,)]  # it asked: the lease was taken
+    assert unreported(db, [pipeline.top, *pipeline.ops.values()]) == []
+    enqueued.clear()
+    pipeline.op("train", S.SUCCEEDED)
+    assert report_tasks(enqueued) == [(pipeline.top,)]  # the next status asks again
+
+
+def test_a_pass_asked_for_whose_message_was_lost_is_sent_again_by_the_sweeper(
+    rt, db, github, enqueued
+):
+    pipeline = Pipeline(db, {"github": {}})
+    assert report_tasks(enqueued) == [(pipeline.top,)]
+    with db.session() as session:  # asked long ago, and no worker has taken it since
+        long_ago = utcnow() - timedelta(minutes=5)
+        session.get(Run, pipeline.top).report_asked_at = long_ago
+        session.add(BrokerProbe(sent_at=utcnow(), seen_at=utcnow()))
+    enqueued.clear()
+
+    sweeper.sweep(rt)
+
+    assert report_tasks(enqueued) == [(pipeline.top,)]
+
+
+def test_a_pass_takes_in_hand_only_the_statuses_a_target_hears(
+    rt, db, github, enqueued, monkeypatch
+):
+    github.expect_commit_status(OWNER, REPO, SHA, times=None)
+    pipeline = Pipeline(db, {"github": {}})  # commit statuses: the ops' statuses are not heard
+    finish_all(pipeline)
+    with db.session() as session:
+        own = session.scalar(
+            select(func.count()).where(Condition.run_id == pipeline.top).select_from(Condition)
+        )
+        ops = session.scalar(
+            select(func.count()).where(Condition.run_id != pipeline.top).select_from(Condition)
+        )
+    opened = []
+    session_of = db.session
+    monkeypatch.setattr(db, "session", lambda: opened.append(1) or session_of())
+
+    reports.report_run(rt, pipeline.top)
+
+    assert [s["state"] for s in github.statuses(SHA)] == ["pending", "success"]
+    assert unreported(db, [pipeline.top, *pipeline.ops.values()]) == []
+    # The pipeline's own statuses take a session each (and their sends theirs), the ops' none:
+    # fewer sessions than statuses, where each status once took one.
+    assert ops > own and len(opened) < own + ops
+
+
+def test_a_long_pass_renews_its_lease(rt, db, github, enqueued, monkeypatch):
+    github.expect_commit_status(OWNER, REPO, SHA, times=None)
+    pipeline = Pipeline(db, {"github": {}})
+    finish_all(pipeline)
+    monkeypatch.setattr(reports, "RENEW_AFTER", timedelta(0))
+    renewed: list[int] = []
+    renew = reports._renew
+    monkeypatch.setattr(reports, "_renew", lambda db, top: renewed.append(top) or renew(db, top))
+
+    reports.report_run(rt, pipeline.top)
+
+    assert renewed and set(renewed) == {pipeline.top}
+    with db.session() as session:  # let go at the end
+        assert session.get(Run, pipeline.top).report_lease_until is None
 
 
 # ---- rendering: pure ---------------------------------------------------------------------------

@@ -1,0 +1,137 @@
+"""Whether a run's new status is for anyone to hear, and asking once for its tree's report.
+
+A status is reported by a pass over the whole tree of its run (ci.reporting.reports), so a
+burst of transitions in a tree asks for one pass: the asker marks the top run
+(`report_asked_at`) and publishes only when it was not marked; the reporter clears the mark
+when it takes the tree in hand, before it reads what to report, so a status that comes during
+the pass asks again. The sweeper sends the report again when a mark is older than its age.
+
+A tree whose top has no target and whose moving run has no hooks has nobody to tell: the
+run's statuses are settled at once (its report cursor moves past them) and nothing is sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, bindparam, func, literal, select, update
+from sqlalchemy.orm import Session, aliased, defer
+
+from ci.reporting import pipelines
+from ci.runtime import Runtime
+from ci.store.db import utcnow
+from ci.store.models import Condition, Run, Subscription
+
+# A run's row without its large documents: a pipeline's top carries its whole dag in them.
+LIGHT = (defer(Run.spec), defer(Run.compiled), defer(Run.meta))
+_HOOKS = ("component", "hooks")
+_NOTIFICATIONS = ("component", "plugins", "notifications")
+
+
+def ask(rt: Runtime, run_id: int) -> int | None:
+    """Ask for a report of `run_id`'s new status; the id of the tree's top when the caller is
+    to publish `axon.report_run` for it, None when a pass is already asked for or nobody is
+    to hear of it."""
+    from ci.reporting import reports  # reports builds on this module
+
+    with rt.db.session() as session:
+        found = _at_the_top(session, run_id)
+        if found is None:
+            return None
+        top_id, report, provider, sha, hooked = found
+        if not hooked and not reports.targets_of(rt, report, provider, sha):
+            settle(session, run_id)
+            return None
+        asked = session.execute(
+            update(Run)
+            .where(Run.id == top_id, Run.report_asked_at.is_(None))
+            .values(report_asked_at=utcnow(), updated_at=Run.updated_at)  # not a change of state
+            .execution_options(synchronize_session=False)
+        )
+        return top_id if getattr(asked, "rowcount", 0) else None
+
+
+def _top_query() -> Select[Any]:
+    """The top of a run's tree (`run_id`), walking up from it, with what its targets are made
+    of (its subscription's `report`, its event's forge and commit) and the run's own hooks."""
+    up = (
+        select(Run.id, Run.parent_id, literal(0).label("depth"))
+        .where(Run.id == bindparam("run_id"))
+        .cte("up", recursive=True)
+    )
+    above = aliased(Run)
+    up = up.union_all(
+        select(above.id, above.parent_id, up.c.depth + 1).where(
+            above.id == up.c.parent_id, up.c.depth < pipelines.MAX_DEPTH
+        )
+    )
+    top, own = aliased(Run), aliased(Run)
+    return (
+        select(
+            top.id,
+            top.parent_id,
+            top.subscription_id,
+            Subscription.spec["report"],
+            top.event["provider"].as_string(),
+            top.event["sha"].as_string(),
+            own.compiled[_HOOKS],
+            own.compiled[_NOTIFICATIONS],
+        )
+        .select_from(up)
+        .join(top, top.id == up.c.id)
+        .outerjoin(Subscription, Subscription.id == top.subscription_id)
+        .join(own, own.id == bindparam("run_id"))
+        .order_by(up.c.depth.desc())
+        .limit(1)
+    )
+
+
+# Built once: it is asked on every status of every run.
+_TOP = _top_query()
+
+
+def _at_the_top(
+    session: Session, run_id: int
+) -> tuple[int, dict[str, Any] | None, str | None, str | None, bool] | None:
+    """In one query: the top of `run_id`'s tree, what its targets are made of (none for a top
+    with a parent: the chain up is broken) and whether `run_id` has hooks."""
+    row = session.execute(_TOP, {"run_id": run_id}).first()
+    if row is None:
+        return None
+    top_id, parent_id, subscription_id, report, provider, sha, hooked, notes = row
+    if parent_id is not None and subscription_id is None:
+        return top_id, {}, None, None, bool(hooked or notes)
+    return top_id, report, provider, sha, bool(hooked or notes)
+
+
+def hooks(session: Session, run_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The runs among `run_ids` with hooks or notifications, each with them in the shape of its
+    compiled document (run_hooks.hooks_of reads it); only those parts are read."""
+    if not run_ids:
+        return {}
+    rows = session.execute(
+        select(Run.id, Run.compiled[_HOOKS], Run.compiled[_NOTIFICATIONS]).where(
+            Run.id.in_(run_ids)
+        )
+    )
+    return {
+        run_id: {"component": {"hooks": hooked or [], "plugins": {"notifications": notes or []}}}
+        for run_id, hooked, notes in rows
+        if hooked or notes
+    }
+
+
+def settle(session: Session, run_id: int) -> None:
+    """Move the run's report cursor past every status it has: nobody is to hear of them."""
+    last = select(func.max(Condition.id)).where(Condition.run_id == run_id).scalar_subquery()
+    session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.report_cursor < last)
+        .values(
+            report_cursor=last,
+            report_resent_at=None,
+            report_resent_count=0,
+            updated_at=Run.updated_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
