@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ci import runtime
 from ci.agent import probes
-from ci.reporting import reports
+from ci.reporting import asking, reports
 from ci.runs import dispatch, groups, launch, pipelines, suggesting, tree
 from ci.runtime import celery
 from ci.store.db import after_commit
@@ -119,8 +119,15 @@ def probe(probe_id: int) -> None:
 
 
 def report_change(run_id: int, status: RunStatus) -> None:
-    """Every status a run reaches is reported (ci.wiring registers this reaction)."""
-    runtime.enqueue(report_run.name, run_id)
+    """Every status a run reaches is reported (ci.wiring registers this reaction): one pass of
+    its tree is asked for until it begins, and none when nobody is to hear of it."""
+    try:
+        top_id = asking.ask(runtime.get(), run_id)
+    except Exception:  # the sweeper finds the status nobody has reported
+        log.warning("could not ask for run %s's report", run_id, exc_info=True)
+        return
+    if top_id is not None:
+        runtime.enqueue(report_run.name, top_id)
 
 
 def free_group(run_id: int, status: RunStatus) -> None:
@@ -138,13 +145,16 @@ def free_group(run_id: int, status: RunStatus) -> None:
 
 def wake_pipeline(run_id: int, status: RunStatus) -> None:
     """A child that ends, or enters a status a sibling's `events` watch, moves its controller."""
+    # Asked for once until it begins (pipelines.ask_advance): a fan-in's ends publish a few
+    # advances, not one each.
     try:
         with runtime.get().db.session() as session:
             parent_id = pipelines.parent_to_wake(session, run_id, status)
+            asked = parent_id is not None and pipelines.ask_advance(session, parent_id)
     except Exception:  # the sweeper re-sends the advance of a running controller
         log.warning("could not read run %s's pipeline", run_id, exc_info=True)
         return
-    if parent_id is not None:
+    if asked:
         runtime.enqueue(advance_pipeline.name, parent_id)
 
 

@@ -53,7 +53,7 @@ def sweep(rt: Runtime) -> dict[str, int]:
             "stops": _due_runs(session, now, age, Run.status == S.STOPPING),
             "turns": _due_turns(session, now, age, through),
             "reports": _due_reports(session, now, age),
-            "advances": _due_runs(session, now, age, *_controlling()),
+            "advances": _due_advances(session, now, age),
         }
     # Lost: its message went before a probe a worker has seen, and the work is still not done.
     lost = {
@@ -157,6 +157,29 @@ def _controlling() -> tuple[ColumnElement[bool], ...]:
     )
 
 
+def _due_advances(session: Session, now: datetime, age: timedelta) -> Due:
+    """Running controllers unchanged for `age` (a child's end may have gone unheard), or whose
+    advance was asked for `age` ago and has not begun (its message went when it was asked)."""
+    cutoff = now - age
+    asked = Run.advance_asked_at < cutoff
+    rows = session.execute(
+        select(Run.id, Run.resent_at, Run.resent_count, Run.updated_at, Run.advance_asked_at)
+        .where(*_controlling(), or_(Run.updated_at < cutoff, asked))
+        .where(or_(Run.resent_at.is_(None), Run.resent_at < cutoff))
+        .order_by(Run.id)
+        .limit(BATCH)
+    ).all()
+    due: Due = []
+    for row in rows:
+        sent = row.advance_asked_at if row.advance_asked_at is not None else row.updated_at
+        sent = sent if sent < cutoff else row.updated_at
+        if _moved_on(row.resent_at, sent):
+            due.append((row.id, sent))
+        elif waited_enough(now, age, row.resent_at, row.resent_count):
+            due.append((row.id, row.resent_at))
+    return due
+
+
 def _due_turns(session: Session, now: datetime, age: timedelta, through: datetime | None) -> Due:
     """A waiting run of each group whose turn has come and that no task started."""
     # Only a run in a concurrency group can be owed a turn (groups.overdue knows).
@@ -197,21 +220,31 @@ def _due_reports(session: Session, now: datetime, age: timedelta) -> Due:
         Notification.state == NotificationState.RETRYING,
         Notification.next_attempt_at >= cutoff,
     )
-    # Each status sent a report task; the last one would have reported them all.
+    # A pass of a tree was asked for (ci.reporting.asking) and has not begun: its message went
+    # when it was asked for; the statuses since asked for nothing more.
+    asked = Run.report_asked_at < cutoff
+    # Each status asked for a report; the last one would have reported them all.
     last_status = select(func.max(Condition.at)).where(Condition.run_id == Run.id)
     rows = session.execute(
-        select(Run.id, Run.report_resent_at, Run.report_resent_count, last_status.scalar_subquery())
-        .where(unreported, ~retry_on_its_way)
+        select(
+            Run.id,
+            Run.report_resent_at,
+            Run.report_resent_count,
+            Run.report_asked_at,
+            last_status.scalar_subquery(),
+        )
+        .where(or_(and_(unreported, ~retry_on_its_way), asked))
         .where(or_(Run.report_lease_until.is_(None), Run.report_lease_until < now))
         .where(or_(Run.report_resent_at.is_(None), Run.report_resent_at < cutoff))
         .order_by(Run.id)
         .limit(BATCH)
     ).all()
-    return [
-        (run_id, max(last, resent_at or last))
-        for run_id, resent_at, count, last in rows
-        if waited_enough(now, age, resent_at, count)
-    ]
+    due: Due = []
+    for run_id, resent_at, count, asked_at, last in rows:
+        sent = asked_at if asked_at is not None and asked_at < cutoff else last
+        if waited_enough(now, age, resent_at, count):
+            due.append((run_id, max(sent, resent_at or sent)))
+    return due
 
 
 def _mark_reports(session: Session, now: datetime, run_ids: list[int]) -> None:

@@ -46,23 +46,33 @@ def compile_options(rt: Runtime, session: Session, run: Run) -> dict[str, Any]:
     names = {*node.get("up", ()), *node.get("events", {})}
     refs: dict[str, Any] = {"dag": produced(rt, parent)}
     if names:
-        upstream = session.scalars(
-            select(Run).where(Run.parent_id == parent.id, Run.op_name.in_(names))
+        # Only the columns `produced` reads, as plain rows: a sink of 1,000 ops reads 1,000
+        # upstreams, and neither their documents nor ORM objects.
+        upstream = session.execute(
+            select(Run.op_name, *PRODUCED).where(
+                Run.parent_id == parent.id, Run.op_name.in_(sorted(names))
+            )
         )
         refs.update({f"ops.{up.op_name}": produced(rt, up) for up in upstream})
     return {"refs": refs}
 
 
-def produced(rt: Runtime, run: Run) -> dict[str, Any]:
-    """What a `ref:` to `run` reads: its outputs, inputs, status, uuid, name, artifacts path."""
-    artifacts = Path(rt.settings.runs_dir) / run.uuid / "artifacts"
+# What `produced` reads of a run: a Run, or a row of these columns.
+PRODUCED = (Run.uuid, Run.name, Run.status, Run.outputs, Run.inputs)
+
+
+def produced(rt: Runtime, run: Any) -> dict[str, Any]:
+    """What a `ref:` to `run` (a Run, or a row of PRODUCED) reads: its outputs, inputs,
+    status, uuid, name, artifacts path."""
+    # Joined as text, not Path by Path: a sink reads a thousand upstreams.
+    run_dir = f"{Path(rt.settings.runs_dir)}/{run.uuid}"
     about = {
         "uuid": run.uuid,
         "name": run.name,
         "status": str(run.status),
-        "artifacts_path": str(artifacts),
-        "run_artifacts_path": str(artifacts),
-        "run_outputs_path": str(artifacts.parent / "outputs"),
+        "artifacts_path": f"{run_dir}/artifacts",
+        "run_artifacts_path": f"{run_dir}/artifacts",
+        "run_outputs_path": f"{run_dir}/outputs",
     }
     return {
         "outputs": dict(run.outputs or {}),

@@ -224,6 +224,7 @@ def test_a_rep_reports_fan_in_fan_out_per_op_wall_time_and_where_the_time_went()
     assert rep["wall_s"] == 4.0 and rep["wall_per_op_ms"] == 1000.0
     # From the root's end (11.0) to the last middle op queued (11.04), over two middle ops.
     assert rep["fan_out_per_op_ms"] == pytest.approx(20.0)
+    assert rep["per_op_gap_ms"]["n"] == 1 and rep["per_op_gap_ms"]["median"] == pytest.approx(20.0)
     assert rep["sink_stages_ms"]["ready->compiled"] == pytest.approx(50.0)
     assert rep["sink_stages_ms"]["->queued"] == pytest.approx(50.0)
 
@@ -261,7 +262,34 @@ def test_the_summary_sets_axon_per_op_against_the_bare_loop_rep_by_rep():
     assert found["ratios"]["fan_out_per_op/bare"]["per_rep"] == [10.0, 5.0]
     assert found["fan_in_ms"]["p99_over_reps"] == 100.0
     assert found["ready_to_queued_p99_over_all_ops_ms"] == 100.0
+    # Middle ops queued at 11.02 and 11.04: one gap of 20 ms per rep.
+    assert found["per_op_gap_median_ms"]["median"] == pytest.approx(20.0)
+    assert found["ratios"]["per_op_gap_median/bare"]["per_rep"] == [10.0, 5.0]
     assert found["targets"] == {
-        "overhead_median_under_10ms": False,
+        "per_op_gap_median_under_10ms": False,
         "fan_in_p99_under_250ms": True,
     }
+
+
+def test_the_per_op_cost_is_the_gap_between_successive_queued_times_in_time_order():
+    from tests.benchmarks import pipeline
+
+    found = pipeline.queued_gaps_ms([10.030, 10.000, 10.004, 10.010])
+
+    assert found == pytest.approx([4.0, 6.0, 20.0])
+    assert pipeline.queued_gaps_ms([10.0]) == []
+
+
+def test_the_fan_in_splits_at_the_moment_the_agent_recorded_the_last_middle_ops_end():
+    from tests.benchmarks import pipeline
+
+    # m0002 ended last (12.5), recorded at 12.52; the sink was queued at 12.6.
+    recorded = {"m0001": 12.3, "m0002": 12.52}
+
+    found = pipeline.fan_in_split(_fan_conditions(), recorded, ["m0001", "m0002"])
+
+    assert found["fan_in_observed_ms"] == pytest.approx(20.0)
+    assert found["fan_in_after_recorded_ms"] == pytest.approx(80.0)
+    assert found["end_recorded_lag_ms"]["n"] == 2
+    assert found["end_recorded_lag_ms"]["max"] == pytest.approx(300.0)
+    assert pipeline.fan_in_split({}, recorded, ["m0001"]) == {}

@@ -389,9 +389,55 @@ def test_the_reaction_wakes_the_parent_on_an_end_and_on_a_watched_status(pipelin
     assert ("axon.advance_pipeline", (run_id,)) not in enqueued
     advance(pipeline.db, train.id, S.RUNNING)
     assert ("axon.advance_pipeline", (run_id,)) in enqueued
+    pipeline.work()  # the advance begins: the next end asks again
     enqueued.clear()
     advance(pipeline.db, other.id, S.SUCCEEDED)
     assert ("axon.advance_pipeline", (run_id,)) in enqueued
+
+
+def _advances(enqueued: list[Any], run_id: int) -> int:
+    return enqueued.count(("axon.advance_pipeline", (run_id,)))
+
+
+def test_ends_before_the_advance_begins_publish_one_advance_that_sees_them_all(pipeline, enqueued):
+    run_id = pipeline.push(dag(op("a"), op("b"), op("c"), op("sink", "a", "b", "c")))
+    enqueued.clear()
+
+    for name in ("a", "b", "c"):
+        advance(pipeline.db, pipeline.child(run_id, name).id, S.RUNNING, S.SUCCEEDED)
+
+    assert _advances(enqueued, run_id) == 1
+    assert pipeline.run(run_id).advance_asked_at is not None
+    pipeline.work()
+    assert pipeline.run(run_id).advance_asked_at is None
+    assert "sink" in pipeline.started
+
+
+def test_an_end_while_the_advance_reads_the_children_asks_for_another(pipeline, enqueued):
+    run_id = pipeline.push(dag(op("a"), op("b"), op("sink", "a", "b")))
+    a, b = pipeline.child(run_id, "a"), pipeline.child(run_id, "b")
+    advance(pipeline.db, a.id, S.RUNNING, S.SUCCEEDED)
+    enqueued.clear()
+
+    with pipeline.db.session() as session:
+        # The advance has begun (its ask cleared and committed) when b ends.
+        pipelines.advance(pipeline.rt, session, run_id)  # sees a done, b running: sink waits
+    advance(pipeline.db, b.id, S.RUNNING, S.SUCCEEDED)
+
+    assert _advances(enqueued, run_id) == 1
+    pipeline.work()
+    assert "sink" in pipeline.started
+
+
+def test_an_ask_is_not_a_change_of_the_controllers_state(pipeline):
+    run_id = pipeline.push(dag(op("a"), op("b")))
+    before = pipeline.run(run_id).updated_at
+
+    with pipeline.db.session() as session:
+        assert pipelines.ask_advance(session, run_id) is True
+        assert pipelines.ask_advance(session, run_id) is False
+
+    assert pipeline.run(run_id).updated_at == before
 
 
 def summary_op(query: str, **join: Any) -> dict[str, Any]:
@@ -450,6 +496,27 @@ def test_the_sweeper_resends_the_advance_of_a_running_dag_whose_message_was_lost
     assert ("axon.advance_pipeline", (run_id,)) in enqueued
     pipeline.work()
     assert pipeline.statuses(run_id)["train"] == S.SCHEDULED
+
+
+def test_the_sweeper_resends_an_advance_asked_for_long_ago_that_never_began(
+    pipeline, rt, db, enqueued
+):
+    run_id = pipeline.push(dag(op("prepare"), op("train", "prepare")))
+    advance(db, pipeline.child(run_id, "prepare").id, S.RUNNING, S.SUCCEEDED)
+    enqueued.clear()  # the advance this end asked for is lost; the dag itself changed just now
+    with db.session() as session:
+        session.add(BrokerProbe(sent_at=utcnow(), seen_at=utcnow()))
+    assert sweeper.sweep(rt)["advances"] == 0  # asked for just now: it may still be queued
+    then = utcnow() - timedelta(seconds=300)
+    with db.session() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(advance_asked_at=then))
+
+    counts = sweeper.sweep(rt)
+
+    assert counts["advances"] == 1
+    pipeline.work()
+    assert pipeline.statuses(run_id)["train"] == S.SCHEDULED
+    assert pipeline.run(run_id).advance_asked_at is None
 
 
 def test_a_matrix_op_inside_a_dag_runs_its_trials_with_the_upstreams_outputs(pipeline):
