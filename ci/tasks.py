@@ -16,7 +16,7 @@ from ci.agent import probes
 from ci.reporting import asking, reports
 from ci.runs import dispatch, groups, launch, pipelines, suggesting, tree
 from ci.runtime import celery
-from ci.store.db import after_commit
+from ci.store.db import after_commit, without_waiting_for_disk
 from runners.base import RunnerUnavailable
 from schemas.status import RunStatus
 
@@ -149,6 +149,7 @@ def wake_pipeline(run_id: int, status: RunStatus) -> None:
     # advances, not one each.
     try:
         with runtime.get().db.session() as session:
+            without_waiting_for_disk(session)
             parent_id = pipelines.parent_to_wake(session, run_id, status)
             asked = parent_id is not None and pipelines.ask_advance(session, parent_id)
     except Exception:  # the sweeper re-sends the advance of a running controller

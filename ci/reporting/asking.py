@@ -17,10 +17,11 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, literal, select, update
 from sqlalchemy.orm import Session, aliased, defer
 
-from ci.reporting import pipelines
+from ci.reporting import pipelines, run_hooks
 from ci.runtime import Runtime
-from ci.store.db import utcnow
+from ci.store.db import utcnow, without_waiting_for_disk
 from ci.store.models import Condition, Run, Subscription
+from notifiers.registry import notifiers
 
 # A run's row without its large documents: a pipeline's top carries its whole dag in them.
 LIGHT = (defer(Run.spec), defer(Run.compiled), defer(Run.meta))
@@ -32,14 +33,13 @@ def ask(rt: Runtime, run_id: int) -> int | None:
     """Ask for a report of `run_id`'s new status; the id of the tree's top when the caller is
     to publish `axon.report_run` for it, None when a pass is already asked for or nobody is
     to hear of it."""
-    from ci.reporting import reports  # reports builds on this module
-
     with rt.db.session() as session:
+        without_waiting_for_disk(session)
         found = _at_the_top(session, run_id)
         if found is None:
             return None
         top_id, report, provider, sha, hooked = found
-        if not hooked and not reports.targets_of(rt, report, provider, sha):
+        if not hooked and not targets_of(rt, report, provider, sha):
             settle(session, run_id)
             return None
         asked = session.execute(
@@ -49,6 +49,22 @@ def ask(rt: Runtime, run_id: int) -> int | None:
             .execution_options(synchronize_session=False)
         )
         return top_id if getattr(asked, "rowcount", 0) else None
+
+
+def targets_of(
+    rt: Runtime, report: dict[str, Any] | None, provider: str | None, sha: str | None
+) -> dict[str, dict[str, Any]]:
+    """`targets`, from the subscription's `report` (None without one) and the event's forge
+    and commit."""
+    if report is not None:
+        named = run_hooks.named_connections(report)
+        return {name: dict(config or {}) for name, config in report.items() if name not in named}
+    found: dict[str, dict[str, Any]] = {}
+    if provider and provider in notifiers and sha:
+        found[provider] = {}
+    if rt.settings.notifier_config("slack")["webhook_url"]:
+        found["slack"] = {}
+    return found
 
 
 def _top_query() -> Select[Any]:

@@ -38,23 +38,7 @@ def targets(rt: Runtime, run: Run) -> dict[str, dict[str, Any]]:
         return {}
     spec = run.subscription.spec if run.subscription else {}
     event = run.event or {}
-    return targets_of(rt, spec.get("report"), event.get("provider"), event.get("sha"))
-
-
-def targets_of(
-    rt: Runtime, report: dict[str, Any] | None, provider: str | None, sha: str | None
-) -> dict[str, dict[str, Any]]:
-    """`targets`, from the subscription's `report` (None without one) and the event's forge
-    and commit."""
-    if report is not None:
-        named = run_hooks.named_connections(report)
-        return {name: dict(config or {}) for name, config in report.items() if name not in named}
-    found: dict[str, dict[str, Any]] = {}
-    if provider and provider in notifiers and sha:
-        found[provider] = {}
-    if rt.settings.notifier_config("slack")["webhook_url"]:
-        found["slack"] = {}
-    return found
+    return asking.targets_of(rt, spec.get("report"), event.get("provider"), event.get("sha"))
 
 
 def build_report(rt: Runtime, run: Run, condition: Condition, session: Session) -> Report:
