@@ -8,8 +8,11 @@ timeouts; cancel stops the job's whole process group; a supervisor that died wit
 an outcome is reported `failed` with reason `Lost`. External id: the run's uuid (`<uuid>.<n>` for
 its n-th retry, in a run dir of its own). Runs `job` only: the core retries a failed run; a
 component asking for what a host process cannot have is refused (`runners.local_fields`).
+Observing is cheap and prompt: each poll stats only the runs not yet seen ended (and the root,
+listed again when it changed, or every few seconds), so an end is seen within a poll interval
+however many ended run dirs the root keeps; runs submitted by any process are found.
 Config: `root` (directory of run dirs), `python` (interpreter for supervisors), `poll_interval`
-(seconds between observe scans).
+(seconds between observe polls).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import signal
 import subprocess
@@ -46,6 +50,10 @@ from schemas.status import RunStatus
 # The supervisor runs git and python; it needs to find them and no more.
 SUPERVISOR_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 LAUNCH_GRACE = 30.0  # seconds a submitted run may go without a supervisor pid before it is Lost
+LIVENESS_INTERVAL = 0.5  # seconds between checks that a live run's supervisor is still there
+RESCAN_INTERVAL = 5.0  # seconds between listings of the root even when its mtime is unchanged
+MTIME_SETTLE_NS = 1_000_000_000  # a root changed this recently is listed on every poll
+Signature = tuple[int, int, int]
 
 
 class LocalSettings(PluginSettings):
@@ -63,7 +71,7 @@ class LocalRunner(Runner):
         return local_fields.unsupported(component)
 
     def __init__(
-        self, root: str | Path, python: str = sys.executable, poll_interval: float = 0.2
+        self, root: str | Path, python: str = sys.executable, poll_interval: float = 0.025
     ) -> None:
         self.root = Path(root).resolve()
         self.python = python
@@ -99,18 +107,9 @@ class LocalRunner(Runner):
 
     def observe(self, stop: threading.Event | None = None) -> Iterator[Observation]:
         stop = stop or threading.Event()
-        yielded: dict[str, int] = {}
-        finished: set[str] = set()
+        watch = _Watch(self)
         while True:
-            for run_dir in self._run_dirs():
-                if run_dir.name in finished:
-                    continue
-                transitions = self._transitions(run_dir)
-                for entry in transitions[yielded.get(run_dir.name, 0) :]:
-                    yield to_observation(run_dir.name, entry)
-                yielded[run_dir.name] = len(transitions)
-                if _is_final(transitions):
-                    finished.add(run_dir.name)
+            yield from watch.poll()
             if stop.wait(self.poll_interval):
                 return
 
@@ -124,15 +123,6 @@ class LocalRunner(Runner):
         if external_id in ("", ".", "..") or Path(external_id).name != external_id:
             raise ValueError(f"local runner: invalid run id {external_id!r}")
         return self.root / external_id
-
-    def _run_dirs(self) -> list[Path]:
-        if not self.root.is_dir():
-            return []
-        found = []
-        for spec in self.root.glob(f"*/{SPEC}"):
-            with contextlib.suppress(FileNotFoundError):  # a run dir pruned while we looked
-                found.append((spec.stat().st_mtime, spec.parent))
-        return [run_dir for _, run_dir in sorted(found)]
 
     def _claim(self, run_dir: Path, spec: RunSpec) -> bool:
         """Write spec.json unless it exists; True for the one caller that wrote it."""
@@ -182,6 +172,91 @@ class LocalRunner(Runner):
             except FileNotFoundError:
                 return False
         return not supervisor_alive(pid, run_dir)
+
+
+class _Watch:
+    """One observer's view of the root: the runs it has not yet seen end, and what it yielded.
+
+    A poll stats each live run's state.json (read again only when it changed) and the root
+    (listed again only when it changed), so its cost follows the runs going on, not the run
+    dirs kept: thousands of ended runs cost nothing after the first poll.
+    """
+
+    def __init__(self, runner: LocalRunner) -> None:
+        self.runner = runner
+        self.yielded: dict[str, int] = {}
+        self.live: dict[str, Signature | None] = {}  # run dir -> its state.json when last read
+        self.ended: set[str] = set()
+        self.unclaimed: set[str] = set()  # entries of the root without a spec.json (yet)
+        self.listed_mtime: int | None = None
+        self.listed_at = -math.inf
+        self.checked_at = -math.inf
+
+    def poll(self) -> Iterator[Observation]:
+        now = time.monotonic()
+        yield from self._discover(now)
+        # A supervisor records its end before exiting, so only one killed outright needs the
+        # slower pid check, and finding it a little later costs nothing.
+        check = now - self.checked_at >= LIVENESS_INTERVAL
+        if check:
+            self.checked_at = now
+        for name in list(self.live):
+            signature = _signature(self.runner.root / name / STATE)
+            if signature != self.live[name] or check:
+                self.live[name] = signature
+                yield from self._read(name, check)
+
+    def _discover(self, now: float) -> Iterator[Observation]:
+        root = self.runner.root
+        try:
+            mtime = os.stat(root).st_mtime_ns
+        except FileNotFoundError:
+            return
+        # Directory mtimes follow the kernel's coarse clock: a run dir made in the same tick as
+        # the last listing leaves the mtime as it was, so a root changed lately is listed again.
+        settled = time.time_ns() - mtime > MTIME_SETTLE_NS
+        names: set[str] = set()
+        if mtime != self.listed_mtime or not settled or now - self.listed_at >= RESCAN_INTERVAL:
+            self.listed_mtime, self.listed_at = mtime, now
+            listed = set(os.listdir(root))
+            # Forget run dirs pruned since, so what is kept follows what is on disk.
+            self.ended &= listed
+            self.unclaimed &= listed
+            for name in self.live.keys() - listed:
+                del self.live[name]
+            names = listed - self.live.keys() - self.ended
+        found = []
+        for name in names | self.unclaimed:
+            try:
+                found.append((os.stat(root / name / SPEC).st_mtime, name))
+            except (FileNotFoundError, NotADirectoryError):
+                self.unclaimed.add(name)  # submit makes the dir before it writes the spec
+            else:
+                self.unclaimed.discard(name)
+        for _, name in sorted(found):
+            self.live[name] = _signature(root / name / STATE)
+            yield from self._read(name, check=True)
+
+    def _read(self, name: str, check: bool) -> Iterator[Observation]:
+        run_dir = self.runner.root / name
+        entries = self.runner._transitions(run_dir) if check else read_state(run_dir)
+        seen = self.yielded.get(name, 0)
+        for entry in entries[seen:]:
+            yield to_observation(name, entry)
+        self.yielded[name] = max(seen, len(entries))
+        if _is_final(entries):
+            self.live.pop(name, None)
+            self.ended.add(name)
+            self.yielded.pop(name, None)
+
+
+def _signature(path: Path) -> Signature | None:
+    """What changes whenever the file is rewritten: an atomic replace gives it a new inode."""
+    try:
+        stat = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
 def attempt_id(uuid: str, attempt: int) -> str:

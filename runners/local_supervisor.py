@@ -10,10 +10,12 @@ Config: none; everything comes from the run dir's `spec.json` (written by `Local
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -21,6 +23,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -128,16 +131,20 @@ class Supervisor:
 
     def wait(self, proc: subprocess.Popen[bytes]) -> int:
         """The exit code, or an Outcome once a cancel or the deadline stopped the process group."""
-        while True:
-            try:
-                return proc.wait(timeout=TICK)
-            except subprocess.TimeoutExpired:
-                pass
-            if ended := self.interruption():
-                self.note(f"{ended.message}; stopping the process group")
-                self.kill_group(proc)
-                ended.exit_code = proc.returncode
-                raise ended
+        with exit_watch(proc.pid) as exited:
+            while True:
+                if exited is not None:
+                    # Wakes the moment the process exits; Popen.wait(timeout) naps up to 50 ms.
+                    select.select([exited], [], [], TICK)
+                try:
+                    return proc.wait(timeout=0 if exited is not None else TICK)
+                except subprocess.TimeoutExpired:
+                    pass
+                if ended := self.interruption():
+                    self.note(f"{ended.message}; stopping the process group")
+                    self.kill_group(proc)
+                    ended.exit_code = proc.returncode
+                    raise ended
 
     def kill_group(self, proc: subprocess.Popen[bytes]) -> None:
         signal_group(proc.pid, signal.SIGTERM)
@@ -239,6 +246,20 @@ def spawn(argv: list[str], cwd: Path, env: dict[str, str], out: Any) -> subproce
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+@contextlib.contextmanager
+def exit_watch(pid: int) -> Iterator[int | None]:
+    """A descriptor readable once `pid` exits (Linux 5.3+), or None where there is none."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        yield None
+        return
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def signal_group(pgid: int, signum: signal.Signals) -> None:
