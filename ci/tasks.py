@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from ci import runtime
 from ci.agent import probes
 from ci.reporting import asking, reports
-from ci.runs import dispatch, groups, launch, pipelines, suggesting, tree
+from ci.runs import dispatch, groups, launch, pipelines, suggesting, tree, waking
 from ci.runtime import celery
 from ci.store.db import after_commit, without_waiting_for_disk
 from runners.base import RunnerUnavailable
@@ -145,13 +145,13 @@ def free_group(run_id: int, status: RunStatus) -> None:
 
 def wake_pipeline(run_id: int, status: RunStatus) -> None:
     """A child that ends, or enters a status a sibling's `events` watch, moves its controller."""
-    # Asked for once until it begins (pipelines.ask_advance): a fan-in's ends publish a few
+    # Asked for once until it begins (waking.ask_advance): a fan-in's ends publish a few
     # advances, not one each.
     try:
         with runtime.get().db.session() as session:
             without_waiting_for_disk(session)
-            parent_id = pipelines.parent_to_wake(session, run_id, status)
-            asked = parent_id is not None and pipelines.ask_advance(session, parent_id)
+            parent_id = waking.parent_to_wake(session, run_id, status)
+            asked = parent_id is not None and waking.ask_advance(session, parent_id)
     except Exception:  # the sweeper re-sends the advance of a running controller
         log.warning("could not read run %s's pipeline", run_id, exc_info=True)
         return

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select, update
 
 from ci.agent import sweeper
-from ci.runs import launch, pipelines, suggesting, tree
+from ci.runs import launch, pipelines, suggesting, tree, waking
 from ci.store.db import utcnow
 from ci.store.models import BrokerProbe, Run
 from schemas.status import RunStatus
@@ -434,8 +434,8 @@ def test_an_ask_is_not_a_change_of_the_controllers_state(pipeline):
     before = pipeline.run(run_id).updated_at
 
     with pipeline.db.session() as session:
-        assert pipelines.ask_advance(session, run_id) is True
-        assert pipelines.ask_advance(session, run_id) is False
+        assert waking.ask_advance(session, run_id) is True
+        assert waking.ask_advance(session, run_id) is False
 
     assert pipeline.run(run_id).updated_at == before
 
