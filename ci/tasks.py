@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ci import runtime
 from ci.agent import probes
-from ci.reporting import asking, reports
+from ci.reporting import asking, credentials, reports
 from ci.runs import dispatch, groups, launch, pipelines, suggesting, tree, waking
 from ci.runtime import celery
 from ci.store.db import after_commit, without_waiting_for_disk
@@ -163,7 +163,7 @@ def wake_pipeline(run_id: int, status: RunStatus) -> None:
 def _warn_of_missing_credentials(**_: Any) -> None:
     try:
         rt = runtime.get()
-        reports.warn_of_missing_credentials(rt)
+        credentials.warn_of_missing_credentials(rt)
         # A forking worker's children must not share the connection this used.
         rt.db.dispose()
     except Exception:  # a warning must never keep the worker from starting

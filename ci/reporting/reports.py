@@ -11,14 +11,13 @@ from typing import Any
 from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from ci.config import Settings
-from ci.reporting import asking, comparison, pipelines, run_hooks
+from ci.reporting import asking, building, pipelines, run_hooks
 from ci.reporting import attempts as attempts
 from ci.reporting.attempts import Work
 from ci.reporting.run_hooks import Target
 from ci.runtime import Runtime
 from ci.store.db import Database, utcnow
-from ci.store.models import Condition, Notification, Run, Source, Subscription
+from ci.store.models import Condition, Notification, Run
 from notifiers.base import Receipt, Report
 from notifiers.registry import notifiers
 from schemas.status import RunStatus
@@ -39,52 +38,6 @@ def targets(rt: Runtime, run: Run) -> dict[str, dict[str, Any]]:
     spec = run.subscription.spec if run.subscription else {}
     event = run.event or {}
     return asking.targets_of(rt, spec.get("report"), event.get("provider"), event.get("sha"))
-
-
-def build_report(rt: Runtime, run: Run, condition: Condition, session: Session) -> Report:
-    event = run.event or {}
-    pull = event.get("pull_request") or {}
-    against = _against_base(rt, session, run, pull.get("base") or "")
-    return Report(
-        run_uuid=run.uuid,
-        run_name=run.name,
-        project=run.project.name,
-        status=RunStatus(condition.status),
-        reason=condition.reason,
-        message=condition.message,
-        url=rt.run_url(run.uuid),
-        started_at=run.started_at,
-        finished_at=run.finished_at if condition.status == run.status else None,
-        duration=run.duration if condition.status == run.status else None,
-        params=dict(run.inputs or {}),
-        outputs=dict(run.outputs or {}),
-        repo=event.get("repo", ""),
-        sha=event.get("sha", ""),
-        ref=event.get("ref", ""),
-        branch=event.get("branch", ""),
-        pull_request=pull.get("number"),
-        subscription=run.subscription.name if run.subscription else "",
-        ops=pipelines.op_lines(session, run.id, rt.run_url),
-        best=pipelines.best_line(session, run),
-        **against,
-    )
-
-
-def _against_base(rt: Runtime, session: Session, run: Run, base_branch: str) -> dict[str, Any]:
-    """For a pull request's run: its outputs beside the base branch's latest successful run."""
-    if not base_branch or run.subscription is None:
-        return {}
-    base = comparison.baseline(session, run, base_branch)
-    if base is None:
-        return {"base_branch": base_branch}
-    wanted = comparison.rules(run.subscription.spec.get("compare"))
-    comparisons, regression = comparison.compare(run.outputs or {}, base.outputs or {}, wanted)
-    return {
-        "comparisons": comparisons,
-        "base_branch": base_branch,
-        "base_url": rt.run_url(base.uuid),
-        "regression": regression,
-    }
 
 
 def _lease(db: Database, run_id: int) -> bool:
@@ -374,7 +327,7 @@ def _pending(
             )
         )
     }
-    report = build_report(rt, run, condition, session)
+    report = building.report(rt, run, condition, session)
     told: set[str] = set()
     work: list[tuple[Work, Report]] = []
 
@@ -426,7 +379,7 @@ def _pipeline_report(
     """The pipeline's report as an op's `condition` finds it: the pipeline's status then, and
     every op's line as it is now."""
     then = pipelines.status_before(session, top.id, condition.id)
-    return None if then is None else build_report(rt, top, then, session)
+    return None if then is None else building.report(rt, top, then, session)
 
 
 def _hooked(rt: Runtime, hooks: dict[str, Any] | None, report: Report, top: Run) -> Iterator[Work]:
@@ -492,52 +445,3 @@ def _pull_request_receipt(session: Session, run: Run, target: str) -> Receipt | 
         if data.get("pull_request") == number and data.get("repo", "") in ("", run.event["repo"]):
             return Receipt(target, **row.receipt)
     return None
-
-
-# The report targets that cannot work without a credential, and the variable that gives it.
-CREDENTIALS: dict[str, str] = {
-    "github": "AXON_GITHUB_TOKEN",
-    "comment": "AXON_GITHUB_TOKEN",
-    "checks": "AXON_GITHUB_TOKEN",
-    "gitlab": "AXON_GITLAB_TOKEN",
-    "note": "AXON_GITLAB_TOKEN",
-}
-
-
-def _has_credential(settings: Settings, variable: str) -> bool:
-    if variable == "AXON_GITHUB_TOKEN":  # a GitHub App signs in without one
-        github = settings.notifier_config("github")
-        return bool(github["token"] or github["app_id"])
-    return bool(settings.notifier_config("gitlab")["token"])
-
-
-def warn_of_missing_credentials(rt: Runtime) -> list[str]:
-    """Warn, for each credential not set, which report targets in use will fail without it."""
-    missing = {
-        name: variable
-        for name, variable in CREDENTIALS.items()
-        if not _has_credential(rt.settings, variable)
-    }
-    if not missing:
-        return []
-    with rt.db.session() as session:
-        used = _targets_in_use(session)
-    warnings = []
-    for variable in sorted(set(missing.values())):
-        names = sorted(name for name in used if missing.get(name) == variable)
-        if names:
-            warnings.append(f"{variable} is not set: reports to {', '.join(names)} will fail")
-            log.warning("%s", warnings[-1])
-    return warnings
-
-
-def _targets_in_use(session: Session) -> set[str]:
-    """The notifiers the subscriptions report to; without `report:`, their projects' forges."""
-    forges: dict[int, set[str]] = {}
-    for project_id, provider in session.execute(select(Source.project_id, Source.provider)):
-        forges.setdefault(project_id, set()).add(provider)
-    used: set[str] = set()
-    for project_id, spec in session.execute(select(Subscription.project_id, Subscription.spec)):
-        report = spec.get("report") if isinstance(spec, dict) else None
-        used |= set(report) if isinstance(report, dict) else forges.get(project_id, set())
-    return used

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from ci import runtime, tasks
-from ci.reporting import reports
+from ci.reporting import credentials, reports
 from ci.store.db import utcnow
 from ci.store.models import Notification, Run
 from schemas.status import RunStatus
@@ -194,11 +194,11 @@ def test_a_worker_starting_without_a_github_token_warns_when_a_subscription_repo
 ):
     rt.settings = rt.settings.model_copy(update={"github_token": "", "github_app_id": ""})
     axon.create_project()
-    assert reports.warn_of_missing_credentials(rt) == []  # nothing reports to GitHub yet
+    assert credentials.warn_of_missing_credentials(rt) == []  # nothing reports to GitHub yet
     axon.subscribe(report={"comment": {}, "slack": {}})
 
     with caplog.at_level(logging.WARNING, logger="ci.reporting.reports"):
-        warnings = reports.warn_of_missing_credentials(rt)
+        warnings = credentials.warn_of_missing_credentials(rt)
 
     assert warnings == ["AXON_GITHUB_TOKEN is not set: reports to comment will fail"]
     assert warnings[0] in caplog.text

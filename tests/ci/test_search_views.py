@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from ci.cli import client as cli_client
 from ci.cli.commands import main
-from ci.reporting.reports import build_report
+from ci.reporting.building import report as build_report
 from ci.runs import lifecycle, metrics
 from ci.store.models import Project, Run
 from notifiers import markdown, render, slack
