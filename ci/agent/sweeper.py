@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from ci import runtime
 from ci.agent import probes
 from ci.runs import groups
+from ci.runs.kinds import CONTROLLERS
 from ci.runtime import Runtime
 from ci.store.db import utcnow
 from ci.store.models import Condition, Delivery, Notification, Run
@@ -32,7 +33,6 @@ from schemas.status import DeliveryStatus, NotificationState, RunStatus
 log = logging.getLogger(__name__)
 S = RunStatus
 NOT_SUBMITTED = (S.CREATED, S.COMPILED, S.QUEUED)
-CONTROLLERS = ("dag", "matrix", "schedule")
 BATCH = 500  # rows of one kind re-sent per sweep; the next sweep takes the rest
 # However often a run's work was sent again, it is sent again at least this often (or once per
 # sweep age, when that is longer): a run queued behind a full queue still gets its start.

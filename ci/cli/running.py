@@ -18,20 +18,12 @@ import click
 import yaml
 
 from ci.cli.client import call, unseen
-from ci.cli.spec import files_option
+from ci.cli.spec import files_option, params_option
+from ci.runs.kinds import CONTROLLERS
 
 EXIT_CODES = {"succeeded": 0, "failed": 1, "upstream_failed": 1, "stopped": 3, "skipped": 3}
 NOT_STARTED = 2
-CONTROLLERS = ("dag", "matrix", "schedule")
 
-_params_option = click.option(
-    "-P",
-    "--param",
-    "params",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="A param value (read as YAML: 0.1 is a float, [1, 2] a list).",
-)
 _watch_option = click.option(
     "-w",
     "--watch",
@@ -80,7 +72,7 @@ def _post(path: str, body: dict[str, Any]) -> dict[str, Any]:
 
 @click.command("run")
 @files_option
-@_params_option
+@params_option
 @click.option("--project", "-p", required=True, envvar="AXON_PROJECT", help="The project.")
 @click.option("--name", default=None, help="The run's name (default: the operation's).")
 @_watch_option
@@ -108,7 +100,7 @@ def run(
 def _clone_command(kind: str, doc: str) -> click.Command:
     @click.command(kind, help=doc)
     @click.argument("uuid")
-    @_params_option
+    @params_option
     @_watch_option
     @_interval_option
     def command(uuid: str, params: tuple[str, ...], watch: bool, poll_interval: float) -> None:

@@ -287,10 +287,7 @@ files_option = click.option(
     help="The polyaxonfile; more -f files are presets applied over it, in order.",
 )
 
-
-@click.command("check")
-@files_option
-@click.option(
+params_option = click.option(
     "-P",
     "--param",
     "params",
@@ -298,6 +295,11 @@ files_option = click.option(
     metavar="NAME=VALUE",
     help="A param value (read as YAML: 0.1 is a float, [1, 2] a list).",
 )
+
+
+@click.command("check")
+@files_option
+@params_option
 @click.option("--hub-dir", envvar="AXON_HUB_DIR", help="Where hubRef components are found.")
 @click.option("--presets-dir", help="Where the presets an operation names are found.")
 @click.option("--allow-url-refs", is_flag=True, help="Fetch urlRef components over http(s).")

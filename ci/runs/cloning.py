@@ -22,6 +22,7 @@ from ci.cli.spec import check_operation
 from ci.compile.patching import with_params
 from ci.compile.refs import ref_options
 from ci.runs import launch, lifecycle
+from ci.runs.kinds import CONTROLLERS
 from ci.runtime import Runtime
 from ci.store.models import Run, new_uuid
 from schemas.spec import load_operation
@@ -31,7 +32,6 @@ RESTART, RESUME, COPY = "restart", "resume", "copy"
 # What a run leaves in its directory for the next one: its outputs and its artifacts. The rest
 # (the local runner's spec.json, state, logs) belongs to the run that wrote it.
 ARTIFACT_DIRS = ("outputs", "artifacts")
-CONTROLLERS = frozenset({"dag", "matrix", "schedule"})
 
 
 class Refused(Exception):

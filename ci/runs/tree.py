@@ -12,12 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ci.runs import launch, lifecycle
+from ci.runs.kinds import CONTROLLERS
 from ci.store.models import Run
 from schemas.status import DONE, RunStatus
 
 S = RunStatus
 # What a controller run is: it starts children and no runner holds it.
-CONTROLLERS = frozenset({"dag", "matrix", "schedule"})
 DONE_NAMES = [str(s) for s in DONE]
 
 
