@@ -2,8 +2,10 @@
 
 Features: one directory per run (`<root>/<uuid>/`: spec.json, state.json, logs.txt,
 supervisor.pid) owned by a detached supervisor (`runners.local_supervisor`), so a run outlives
-the worker that submitted it and any process can observe or cancel it; the supervisor gets a
-minimal environment, never the worker's secrets; git checkout at a sha;
+the worker that submitted it and any process can observe or cancel it; supervisors are forked
+by one launcher process per root (`runners.local_launcher`) rather than each started as an
+interpreter; the supervisor gets a minimal environment, never the worker's secrets; git
+checkout at a sha;
 timeouts; cancel stops the job's whole process group; a supervisor that died without recording
 an outcome is reported `failed` with reason `Lost`. External id: the run's uuid (`<uuid>.<n>` for
 its n-th retry, in a run dir of its own). Runs `job` only: the core retries a failed run; a
@@ -23,7 +25,6 @@ import json
 import math
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from runners import local_fields
+from runners import local_fields, local_launcher
 from runners.base import Observation, Runner, RunSpec
 from runners.local_supervisor import (
     CANCEL,
@@ -43,12 +44,11 @@ from runners.local_supervisor import (
     SPEC,
     STATE,
     signal_group,
+    supervising,
 )
 from schemas.settings import PluginSettings
 from schemas.status import RunStatus
 
-# The supervisor runs git and python; it needs to find them and no more.
-SUPERVISOR_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 LAUNCH_GRACE = 30.0  # seconds a submitted run may go without a supervisor pid before it is Lost
 LIVENESS_INTERVAL = 0.5  # seconds between checks that a live run's supervisor is still there
 RESCAN_INTERVAL = 5.0  # seconds between listings of the root even when its mtime is unchanged
@@ -120,7 +120,8 @@ class LocalRunner(Runner):
             return ""
 
     def _run_dir(self, external_id: str) -> Path:
-        if external_id in ("", ".", "..") or Path(external_id).name != external_id:
+        # A dot-name is never a run's (the launcher keeps `.launcher` in the root).
+        if external_id.startswith(".") or not external_id or Path(external_id).name != external_id:
             raise ValueError(f"local runner: invalid run id {external_id!r}")
         return self.root / external_id
 
@@ -140,18 +141,7 @@ class LocalRunner(Runner):
             os.unlink(tmp)
 
     def _launch(self, run_dir: Path) -> None:
-        with open(run_dir / "supervisor.log", "ab") as out:
-            proc = subprocess.Popen(
-                [self.python, "-m", "runners.local_supervisor", str(run_dir)],
-                cwd=run_dir,
-                env=supervisor_env(),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        # Reaped when it ends, so it never lingers as a zombie that a pid check thinks alive.
-        threading.Thread(target=proc.wait, name=f"reap-{run_dir.name}", daemon=True).start()
+        local_launcher.launch(self.root, run_dir, self.python)
 
     def _transitions(self, run_dir: Path) -> list[dict[str, Any]]:
         """The run's recorded transitions, ending with a made-up one if its supervisor is gone."""
@@ -218,7 +208,7 @@ class _Watch:
         names: set[str] = set()
         if mtime != self.listed_mtime or not settled or now - self.listed_at >= RESCAN_INTERVAL:
             self.listed_mtime, self.listed_at = mtime, now
-            listed = set(os.listdir(root))
+            listed = {name for name in os.listdir(root) if not name.startswith(".")}
             # Forget run dirs pruned since, so what is kept follows what is on disk.
             self.ended &= listed
             self.unclaimed &= listed
@@ -268,19 +258,6 @@ def attempt_id(uuid: str, attempt: int) -> str:
     return uuid if attempt <= 0 else f"{uuid}.{attempt}"
 
 
-def supervisor_env() -> dict[str, str]:
-    """The supervisor's whole environment: its job can read it at /proc/$PPID/environ.
-
-    The worker's environment holds Axon's secrets (the secret key that signs run tokens, the
-    database URL, report credentials), so none of it is passed on; spec.json in the run dir is
-    all the supervisor needs.
-    """
-    env = {key: os.environ[key] for key in SUPERVISOR_ENV if key in os.environ}
-    code_dir = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (code_dir, os.environ.get("PYTHONPATH")) if p)
-    return env
-
-
 def _gone_entry(run_dir: Path) -> dict[str, Any]:
     entry = {"status": "stopped", "reason": "Stopped", "message": "stopped by request"}
     if not (run_dir / CANCEL).exists():
@@ -327,6 +304,9 @@ def read_pid(run_dir: Path) -> int | None:
 
 def supervisor_alive(pid: int, run_dir: Path) -> bool:
     """Whether `pid` is still this run's supervisor (not a zombie, not a reused pid)."""
+    if supervising(run_dir):
+        return True
+    # A supervisor started before supervisors held their run's lock: known by its command line.
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

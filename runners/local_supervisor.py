@@ -1,17 +1,21 @@
-"""The detached supervisor of one local run: `python -m runners.local_supervisor <run_dir>`.
+"""The detached supervisor of one local run: forked by `runners.local_launcher`, or on its own
+`python -m runners.local_supervisor <run_dir>`.
 
 Features: `git clone` + `git checkout --detach` of the spec's sha (or ref); the command as an
 argument list in its own process group with a minimal environment; stdout, stderr and git output
 appended to `logs.txt`; the timeout (counted from the supervisor's start, checkout included) and
 SIGTERM (cancel) stop the whole process group (SIGTERM, then SIGKILL after a grace). Every
-transition is appended to `state.json`, written atomically.
+transition is appended to `state.json`, written atomically. One supervisor per run: it holds
+an exclusive lock on `spec.json` while it lives, and a second one started for the same run
+(however it came to be) leaves without touching it; the lock is also how others tell that it lives.
+Imports only the standard library (and no `runners.base`), so a spawned supervisor starts fast.
 Config: none; everything comes from the run dir's `spec.json` (written by `LocalRunner.submit`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
+import fcntl
 import json
 import os
 import re
@@ -26,10 +30,12 @@ from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
-from typing import IO, Any
 
-from runners.base import GitCheckout, RunSpec
+# Names for annotations only: importing `typing` would cost a spawned supervisor's start.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import FrameType
+    from typing import IO, Any
 
 SPEC, STATE, PID, LOGS, CANCEL = (
     "spec.json",
@@ -41,6 +47,7 @@ SPEC, STATE, PID, LOGS, CANCEL = (
 FINAL = frozenset({"succeeded", "failed", "stopped"})
 KILL_GRACE = 3.0  # seconds between SIGTERM and SIGKILL
 TICK = 0.05  # seconds between checks for cancel and the deadline
+CLAIM_PATIENCE = 1.0  # seconds a supervisor retries the run's lock (an observer holds it briefly)
 SAFE_ENV = ("PATH", "HOME", "LANG")
 # A clone URL may carry a token, and the logs are shown to anyone who can see the run.
 URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
@@ -61,10 +68,52 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def load_spec(path: Path) -> RunSpec:
-    data: dict[str, Any] = json.loads(path.read_text())
-    git = data.pop("git", None)
-    return RunSpec(**data, git=GitCheckout(**git) if git else None)
+def load_spec(path: Path) -> dict[str, Any]:
+    """spec.json as `LocalRunner.submit` wrote it: `runners.base.RunSpec`'s fields."""
+    spec: dict[str, Any] = json.loads(path.read_text())
+    return spec
+
+
+def claim(run_dir: Path) -> IO[bytes] | None:
+    """The run's lock, held until this process ends; None if another supervisor has or had it.
+
+    Exactly one supervisor runs a run's job even if two were started for it (a launcher that
+    answered too late for a submit that then spawned one itself).
+    """
+    lock = open(run_dir / SPEC, "rb")
+    deadline = time.monotonic() + CLAIM_PATIENCE
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            # An observer's liveness check holds a shared lock for an instant; a supervisor
+            # holds it for good.
+            if time.monotonic() >= deadline:
+                lock.close()
+                return None
+            time.sleep(TICK / 5)
+    # The pid file is the first thing a supervisor writes once it holds the lock.
+    if (run_dir / PID).exists():
+        lock.close()
+        return None
+    return lock
+
+
+def supervising(run_dir: Path) -> bool:
+    """Whether a supervisor holds the run now: its lock lives exactly as long as it does, so a
+    killed supervisor, a zombie and a reused pid all read as gone."""
+    try:
+        fd = os.open(run_dir / SPEC, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # which also lets go of the shared lock taken just now
+    return False
 
 
 def exit_outcome(code: int) -> Outcome:
@@ -83,18 +132,26 @@ class Supervisor:
         self.deadline: float | None = None
         self.timeout: float | None = None
         self.log = open(run_dir / LOGS, "ab", buffering=0)
+        self.lock: IO[bytes] | None = None
 
     def run(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
+        self.lock = claim(self.run_dir)
+        if self.lock is None:
+            print(f"[axon] another supervisor has run {self.run_dir.name}; leaving it alone")
+            return
         write_atomic(self.run_dir / PID, f"{os.getpid()}\n")
         self.record("starting", message=f"supervisor pid {os.getpid()}")
         try:
             spec = load_spec(self.run_dir / SPEC)
-            if spec.timeout is not None:
-                self.timeout, self.deadline = spec.timeout, time.monotonic() + spec.timeout
+            if spec.get("timeout") is not None:
+                self.timeout = float(spec["timeout"])
+                self.deadline = time.monotonic() + self.timeout
             self.check_stop()
-            cwd = self.checkout(spec.git) if spec.git else self.run_dir / "work"
+            git = spec.get("git")
+            cwd = self.checkout(git["url"], git.get("sha", ""), git.get("ref", "")) if git else None
+            cwd = cwd or self.run_dir / "work"
             cwd.mkdir(exist_ok=True)
             self.check_stop()
             outcome = exit_outcome(self.execute(spec, cwd))
@@ -156,15 +213,15 @@ class Supervisor:
         signal_group(proc.pid, signal.SIGKILL)
         proc.wait()
 
-    def checkout(self, git: GitCheckout) -> Path:
+    def checkout(self, url: str, sha: str, ref: str) -> Path:
         repo = self.run_dir / "repo"
-        for value in (git.sha, git.ref):
+        for value in (sha, ref):
             if value.startswith("-"):  # event fields are untrusted; never let one become an option
                 raise Outcome("failed", "CheckoutFailed", f"refusing git revision {value!r}")
-        self.git(["clone", "--", git.url, str(repo)], self.run_dir)
-        if git.ref and not git.sha:
-            self.git(["fetch", "origin", git.ref], repo)
-        target = git.sha or ("FETCH_HEAD" if git.ref else "")
+        self.git(["clone", "--", url, str(repo)], self.run_dir)
+        if ref and not sha:
+            self.git(["fetch", "origin", ref], repo)
+        target = sha or ("FETCH_HEAD" if ref else "")
         if target:
             self.git(["checkout", "--detach", target], repo)
         return repo
@@ -193,16 +250,17 @@ class Supervisor:
             tail.append(line)
             self.note(line, prefix="[git] ")
 
-    def execute(self, spec: RunSpec, cwd: Path) -> int:
-        if not spec.command:
+    def execute(self, spec: dict[str, Any], cwd: Path) -> int:
+        command: list[str] = spec.get("command") or []
+        if not command:
             raise Outcome("failed", "Error", "no command to run")
-        self.note(f"running {spec.command!r} in {cwd}")
+        self.note(f"running {command!r} in {cwd}")
         try:
-            proc = spawn(spec.command, cwd, self.job_env(spec), self.log)
+            proc = spawn(command, cwd, self.job_env(spec), self.log)
         except FileNotFoundError as exc:
-            raise Outcome("failed", "Error", f"command not found: {spec.command[0]!r}") from exc
+            raise Outcome("failed", "Error", f"command not found: {command[0]!r}") from exc
         except PermissionError as exc:
-            message = f"command not executable: {spec.command[0]!r}"
+            message = f"command not executable: {command[0]!r}"
             raise Outcome("failed", "Error", message) from exc
         self.record("running", message=f"command started (pid {proc.pid})", pid=proc.pid)
         code = self.wait(proc)
@@ -210,19 +268,22 @@ class Supervisor:
         signal_group(proc.pid, signal.SIGKILL)
         return code
 
-    def job_env(self, spec: RunSpec) -> dict[str, str]:
+    def job_env(self, spec: dict[str, Any]) -> dict[str, str]:
         # The worker's environment holds Axon's own secrets, so the job gets only a safe base.
         env = {key: os.environ[key] for key in SAFE_ENV if key in os.environ}
         env.setdefault("PATH", os.defpath)
-        env.update({"PYTHONUNBUFFERED": "1", "AXON_RUN_UUID": spec.uuid})
-        env.update(spec.env)
-        paths = [str(self.client_path()), spec.env.get("PYTHONPATH", "")]
+        env.update({"PYTHONUNBUFFERED": "1", "AXON_RUN_UUID": spec["uuid"]})
+        own: dict[str, str] = spec.get("env") or {}
+        env.update(own)
+        paths = [str(self.client_path()), own.get("PYTHONPATH", "")]
         env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
         return env
 
     def client_path(self) -> Path:
         """A directory holding only `axon_tracking`: the job's imports see nothing else of ours."""
         target = self.run_dir / "pythonpath"
+        import importlib.util  # here: only a run with a job to start needs it
+
         found = importlib.util.find_spec("axon_tracking")
         if found and found.submodule_search_locations:
             source = Path(list(found.submodule_search_locations)[0])

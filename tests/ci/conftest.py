@@ -15,6 +15,7 @@ from ci.store.db import Database, utcnow
 from ci.store.models import Run
 from runners.base import Observation, RunSpec
 from runners.local import LocalRunner
+from runners.local_launcher import stop_launcher
 from schemas.status import DONE, RunStatus
 from tests.conftest import fixture_bytes, github_headers
 from tests.contracts.runner import observe_until
@@ -142,6 +143,7 @@ def local_runner(settings: Any) -> Iterator[LocalRunner]:
     runner = LocalRunner(settings.runs_dir, poll_interval=0.02)
     yield runner
     stop_every_run(runner)
+    stop_launcher(runner.root)
 
 
 @pytest.fixture

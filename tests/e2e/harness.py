@@ -13,6 +13,7 @@ from typing import Any
 
 import requests
 
+from runners.local_launcher import stop_launcher
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,6 +149,8 @@ class Axon:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        # The local runner's launcher left the workers' process groups; runs it forked go on.
+        stop_launcher(Path(self.env["AXON_RUNS_DIR"]))
 
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """A request with the API token, as a user's client sends it; `headers` may replace it."""

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from runners.local import LocalRunner
+from runners.local_launcher import stop_launcher
 from schemas.status import DONE
 
 GIT = ["git", "-c", "user.name=Axon Test", "-c", "user.email=axon@example.com"]
@@ -51,6 +52,7 @@ def local_runner(tmp_path: Path) -> Iterator[LocalRunner]:
     runner = LocalRunner(tmp_path / "runs", poll_interval=0.05)
     yield runner
     stop_every_run(runner)
+    stop_launcher(runner.root)
 
 
 def stop_every_run(runner: LocalRunner, timeout: float = 10.0) -> None:
