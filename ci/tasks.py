@@ -16,7 +16,7 @@ from ci.agent import probes
 from ci.reporting import asking, credentials, reports
 from ci.runs import dispatch, groups, launch, pipelines, suggesting, tree, waking
 from ci.runtime import celery
-from ci.store.db import after_commit, without_waiting_for_disk
+from ci.store.db import after_commit
 from runners.base import RunnerUnavailable
 from schemas.status import RunStatus
 
@@ -148,14 +148,11 @@ def wake_pipeline(run_id: int, status: RunStatus) -> None:
     # Asked for once until it begins (waking.ask_advance): a fan-in's ends publish a few
     # advances, not one each.
     try:
-        with runtime.get().db.session() as session:
-            without_waiting_for_disk(session)
-            parent_id = waking.parent_to_wake(session, run_id, status)
-            asked = parent_id is not None and waking.ask_advance(session, parent_id)
+        parent_id = waking.wake(runtime.get().db, run_id, status)
     except Exception:  # the sweeper re-sends the advance of a running controller
         log.warning("could not read run %s's pipeline", run_id, exc_info=True)
         return
-    if asked:
+    if parent_id is not None:
         runtime.enqueue(advance_pipeline.name, parent_id)
 
 

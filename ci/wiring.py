@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ci import tasks
-from ci.runs import capacity, lifecycle
+from ci.reporting import asking
+from ci.runs import capacity, groups, lifecycle, waking
 from ci.runtime import Runtime
 from schemas.status import RunStatus
 
@@ -25,6 +26,15 @@ REACTIONS: tuple[Callable[[int, RunStatus], None], ...] = (
     tasks.free_group,
     tasks.wake_pipeline,
 )
+# A report pass reads every status its run has not reported: one ask per run and transaction.
+ONCE_PER_RUN = frozenset({tasks.report_change})
+# What those reactions read of a run's row, kept from the row its transition holds.
+REMEMBERING = (
+    capacity.remember_runner,
+    waking.remember_wake,
+    asking.remember,
+    groups.remember_group,
+)
 
 
 def wire(rt: Runtime) -> Runtime:
@@ -33,4 +43,8 @@ def wire(rt: Runtime) -> Runtime:
     for react in REACTIONS:
         if react not in lifecycle.reactions:
             lifecycle.reactions.append(react)
+    lifecycle.once_per_run.update(ONCE_PER_RUN)
+    for remember in REMEMBERING:
+        if remember not in lifecycle.remembering:
+            lifecycle.remembering.append(remember)
     return rt

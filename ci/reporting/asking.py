@@ -12,16 +12,19 @@ run's statuses are settled at once (its report cursor moves past them) and nothi
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, literal, select, update
+from sqlalchemy import Executable, Select, bindparam, func, inspect, literal, select, update
 from sqlalchemy.orm import Session, aliased, defer
 
 from ci.reporting import pipelines, run_hooks
+from ci.runs import waking
 from ci.runtime import Runtime
-from ci.store.db import utcnow, without_waiting_for_disk
+from ci.store.db import Database, utcnow, without_waiting_for_disk
 from ci.store.models import Condition, Run, Subscription
 from notifiers.registry import notifiers
+from schemas.status import RunStatus
 
 # A run's row without its large documents: a pipeline's top carries its whole dag in them.
 LIGHT = (defer(Run.spec), defer(Run.compiled), defer(Run.meta))
@@ -33,22 +36,89 @@ def ask(rt: Runtime, run_id: int) -> int | None:
     """Ask for a report of `run_id`'s new status; the id of the tree's top when the caller is
     to publish `axon.report_run` for it, None when a pass is already asked for or nobody is
     to hear of it."""
+    known = _known(rt.db, run_id)
+    if known is not None:  # one statement, one round trip
+        top_id, heard = known
+        if not heard:
+            waking.bookkeep(rt.db, _settling(run_id))
+            return None
+        return top_id if waking.bookkeep(rt.db, _asking(top_id)) else None
     with rt.db.session() as session:
         without_waiting_for_disk(session)
-        found = _at_the_top(session, run_id)
-        if found is None:
+        known = _look_up(rt, session, run_id)
+        if known is None:
             return None
-        top_id, report, provider, sha, hooked = found
-        if not hooked and not targets_of(rt, report, provider, sha):
+        top_id, heard = known
+        if not heard:
             settle(session, run_id)
             return None
-        asked = session.execute(
-            update(Run)
-            .where(Run.id == top_id, Run.report_asked_at.is_(None))
-            .values(report_asked_at=utcnow(), updated_at=Run.updated_at)  # not a change of state
-            .execution_options(synchronize_session=False)
-        )
+        asked = session.execute(_asking(top_id))
         return top_id if getattr(asked, "rowcount", 0) else None
+
+
+def _asking(top_id: int) -> Executable:
+    return (
+        update(Run)
+        .where(Run.id == top_id, Run.report_asked_at.is_(None))
+        .values(report_asked_at=utcnow(), updated_at=Run.updated_at)  # not a change of state
+        .execution_options(synchronize_session=False)
+    )
+
+
+# What an ask reads never changes once a run is compiled (its tree, the top's event, the run's
+# hooks) unless the top has a subscription, whose `report` may be edited: such trees are read
+# every time; the others once per process, as ci.runs.waking keeps a run's controller.
+_TREES: OrderedDict[tuple[str, int], tuple[int, bool]] = OrderedDict()  # node: top, targets?
+_OWN: OrderedDict[tuple[str, int], tuple[int | None, bool]] = OrderedDict()  # run: parent, hooks?
+# A run is compiled while it is in one of these; never again once it has left them.
+_COMPILING = (RunStatus.CREATED, RunStatus.ON_SCHEDULE)
+_KEPT = 8192
+
+
+def remember(session: Session, run: Run) -> None:
+    """Keep what an ask reads of `run`'s own row, from a row already loaded and compiled."""
+    if {"compiled", "parent_id"} & inspect(run).unloaded or run.status in _COMPILING:
+        return
+    if not waking.keeps(session):
+        return
+    if not run.compiled:
+        return
+    component = run.compiled.get("component") or {}
+    hooked = bool(component.get("hooks") or (component.get("plugins") or {}).get("notifications"))
+    _keep(_OWN, (str(session.get_bind().engine.url), run.id), (run.parent_id, hooked))
+
+
+def _keep(kept: OrderedDict[tuple[str, int], Any], key: tuple[str, int], value: Any) -> None:
+    kept[key] = value
+    while len(kept) > _KEPT:
+        kept.popitem(last=False)
+
+
+def _known(db: Database, run_id: int) -> tuple[int, bool] | None:
+    """(the top, whether anyone is to hear) from what this process keeps, None if unknown."""
+    url = str(db.engine.url)
+    own = _OWN.get((url, run_id))
+    if own is None:
+        return None
+    parent_id, hooked = own
+    tree = _TREES.get((url, run_id if parent_id is None else parent_id))
+    if tree is None:
+        return None
+    top_id, targets = tree
+    return top_id, hooked or targets
+
+
+def _look_up(rt: Runtime, session: Session, run_id: int) -> tuple[int, bool] | None:
+    found = _at_the_top(session, run_id)
+    if found is None:
+        return None
+    top_id, report, provider, sha, hooked, own = found
+    targets = bool(targets_of(rt, report, provider, sha))
+    if own is not None and waking.keeps(session):  # compiled, in a tree without a subscription
+        url, (parent_id, compiled_hooks) = str(rt.db.engine.url), own
+        _keep(_OWN, (url, run_id), (parent_id, compiled_hooks))
+        _keep(_TREES, (url, run_id if parent_id is None else parent_id), (top_id, targets))
+    return top_id, hooked or targets
 
 
 def targets_of(
@@ -92,6 +162,8 @@ def _top_query() -> Select[Any]:
             top.event["sha"].as_string(),
             own.compiled[_HOOKS],
             own.compiled[_NOTIFICATIONS],
+            own.parent_id,
+            own.status.not_in(_COMPILING),
         )
         .select_from(up)
         .join(top, top.id == up.c.id)
@@ -108,16 +180,18 @@ _TOP = _top_query()
 
 def _at_the_top(
     session: Session, run_id: int
-) -> tuple[int, dict[str, Any] | None, str | None, str | None, bool] | None:
+) -> tuple[int, dict[str, Any] | None, str | None, str | None, bool, Any] | None:
     """In one query: the top of `run_id`'s tree, what its targets are made of (none for a top
-    with a parent: the chain up is broken) and whether `run_id` has hooks."""
+    with a parent: the chain up is broken), whether `run_id` has hooks, and, when none of it
+    can change any more, (its parent, whether it has hooks) to keep."""
     row = session.execute(_TOP, {"run_id": run_id}).first()
     if row is None:
         return None
-    top_id, parent_id, subscription_id, report, provider, sha, hooked, notes = row
+    top_id, parent_id, subscription_id, report, provider, sha, hooked, notes, up, settled = row
+    own = (up, bool(hooked or notes)) if settled and subscription_id is None else None
     if parent_id is not None and subscription_id is None:
-        return top_id, {}, None, None, bool(hooked or notes)
-    return top_id, report, provider, sha, bool(hooked or notes)
+        return top_id, {}, None, None, bool(hooked or notes), own
+    return top_id, report, provider, sha, bool(hooked or notes), own
 
 
 def hooks(session: Session, run_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -139,8 +213,12 @@ def hooks(session: Session, run_ids: list[int]) -> dict[int, dict[str, Any]]:
 
 def settle(session: Session, run_id: int) -> None:
     """Move the run's report cursor past every status it has: nobody is to hear of them."""
+    session.execute(_settling(run_id))
+
+
+def _settling(run_id: int) -> Executable:
     last = select(func.max(Condition.id)).where(Condition.run_id == run_id).scalar_subquery()
-    session.execute(
+    return (
         update(Run)
         .where(Run.id == run_id, Run.report_cursor < last)
         .values(

@@ -13,10 +13,11 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 
 from ci import runtime
+from ci.runs import waking
 from ci.store.models import Run
 from runners.base import Runner
 from runners.registry import runners
@@ -84,9 +85,27 @@ def waiting(run: Run, reason: str) -> None:
         log.info("run %s stays queued: %s", run.uuid, reason)
 
 
+# A run's runner is chosen when it is created and never changes: each process keeps it per
+# run, as ci.runs.waking keeps a run's controller, so that the end of a run whose runner has
+# no queue limit costs nothing here.
+_RUNNERS: OrderedDict[tuple[str, int], str] = OrderedDict()
+
+
+def remember_runner(session: Session, run: Run) -> None:
+    """Keep `run`'s runner, from a row already loaded."""
+    if "runner" in inspect(run).unloaded or not waking.keeps(session):
+        return
+    _RUNNERS[(str(session.get_bind().engine.url), run.id)] = run.runner
+    while len(_RUNNERS) > _REMEMBERED:
+        _RUNNERS.popitem(last=False)
+
+
 def wake_queued(run_id: int, status: RunStatus) -> None:
     """A run that ended frees a place in its queue: send the starts of the oldest waiting."""
     if status not in DONE:
+        return
+    runner = _RUNNERS.get((str(runtime.get().db.engine.url), run_id))
+    if runner is not None and not _offers_capacity(runner):
         return
     try:
         waiting_ids = _next_in_queue(run_id)

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
 from ci import runtime
-from ci.runs import launch, lifecycle, tree
+from ci.runs import launch, lifecycle, tree, waking
 from ci.runtime import Runtime
 from ci.store.db import Database, after_commit, utcnow
 from ci.store.models import Run, Subscription
@@ -50,10 +51,33 @@ def frees_a_group(status: RunStatus) -> bool:
     return status in IGNORED
 
 
+# A run's group is set when it is admitted, before its first transition, and never changes:
+# each process keeps it per run, as ci.runs.waking keeps a run's controller.
+_GROUPED: OrderedDict[tuple[str, int], bool] = OrderedDict()
+_GROUPED_KEPT = 8192
+
+
+def remember_group(session: Session, run: Run) -> None:
+    """Keep whether `run` is in a group, from a row already loaded."""
+    if "concurrency_group" not in inspect(run).unloaded and waking.keeps(session):
+        _keep_group((str(session.get_bind().engine.url), run.id), bool(run.concurrency_group))
+
+
+def _keep_group(key: tuple[str, int], grouped: bool) -> bool:
+    _GROUPED[key] = grouped
+    while len(_GROUPED) > _GROUPED_KEPT:
+        _GROUPED.popitem(last=False)
+    return grouped
+
+
 def in_a_group(db: Database, run_id: int) -> bool:
     """Whether the run belongs to a concurrency group (only then can its end free one)."""
+    key = (str(db.engine.url), run_id)
+    if key in _GROUPED:
+        return _GROUPED[key]
     with db.session() as session:
-        return bool(session.scalar(select(Run.concurrency_group).where(Run.id == run_id)))
+        found = bool(session.scalar(select(Run.concurrency_group).where(Run.id == run_id)))
+        return _keep_group(key, found) if waking.keeps(session) else found
 
 
 def admit(

@@ -21,7 +21,6 @@ from ci.runs import (
     retries,
     searches,
     upstream,
-    waking,
 )
 from ci.runtime import Runtime
 from ci.schedules import controller as schedule_controller
@@ -49,7 +48,6 @@ def start_run(rt: Runtime, session: Session, run_id: int) -> None:
     # Held for the whole step: compile_run and the runner's spec read it from the session's
     # identity map (which keeps only what something references) instead of once each.
     project = session.get(Project, run.project_id)  # noqa: F841
-    waking.remember_wake(session, run)  # its transitions' reactions need not read it again
     if run.status == S.CREATED:
         compile_run(rt, session, run)
         if run.pending:  # compiled, and now waiting for its approval

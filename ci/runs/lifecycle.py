@@ -54,6 +54,14 @@ TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
 # Called after the transaction that made a transition commits, with (run id, new status).
 # ci.wiring registers the reactions, in its stated order (queues, reporting, groups).
 reactions: list[Callable[[int, RunStatus], None]] = []
+# Those among them that read the run as it is, not the status it reached (a report pass reads
+# every status not yet reported): called once per run and transaction, for its last move, so
+# a start that takes a run through three statuses asks for one report, not three.
+once_per_run: set[Callable[[int, RunStatus], None]] = set()
+# Called once a transition commits, before its reactions, with the run's row as its
+# transaction left it: what a reaction reads of a row that no longer changes (its parent, its
+# hooks) it keeps from here instead of reading it again. ci.wiring registers them.
+remembering: list[Callable[[Session, Run], None]] = []
 
 
 class IllegalTransition(Exception):
@@ -97,10 +105,31 @@ def transition(
     condition = Condition(run=run, status=status, reason=reason, message=message[:4000], at=at)
     session.add(condition)
     log.info("run %s -> %s %s %s", run.uuid, status, reason, message[:200])
-    run_id = run.id
-    for react in reactions:
-        after_commit(session, lambda react=react: react(run_id, status))
+    _react_after_commit(session, run, status)
     return condition
+
+
+def _react_after_commit(session: Session, run: Run, status: RunStatus) -> None:
+    # The moves of this transaction, each run's count: a run's last move is the one whose
+    # number is its count when the reactions run (after commit, when no move can follow). Its
+    # row is kept from (`remembering`) before the reactions of its first move.
+    transaction = session.get_transaction()
+    kept = session.info.get("moves")
+    if kept is None or kept[0] is not transaction:  # a new transaction (the last one ended)
+        kept = session.info["moves"] = (transaction, {})
+    moves: dict[int, int] = kept[1]
+    run_id = run.id
+    moves[run_id] = number = moves.get(run_id, 0) + 1
+
+    def react_all() -> None:
+        last = moves[run_id] == number
+        for remember in remembering if number == 1 else ():
+            remember(session, run)
+        for react in reactions:
+            if last or react not in once_per_run:
+                react(run_id, status)
+
+    after_commit(session, react_all)
 
 
 def create(session: Session, run: Run, reason: str = "", message: str = "") -> Condition:

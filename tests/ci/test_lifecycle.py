@@ -89,3 +89,50 @@ def test_finishing_sets_the_times(db, run, enqueued):
         row = session.get(Run, run)
         assert row.started_at is not None and row.finished_at >= row.started_at
         assert row.duration is not None
+
+
+def test_a_reaction_to_the_run_as_it_is_hears_each_run_once_per_transaction(db, run, monkeypatch):
+    heard: list[tuple[str, int, str]] = []
+
+    def every(run_id: int, status: RunStatus) -> None:
+        heard.append(("every", run_id, status))
+
+    def once(run_id: int, status: RunStatus) -> None:
+        heard.append(("once", run_id, status))
+
+    monkeypatch.setattr(lifecycle, "reactions", [every, once])
+    monkeypatch.setattr(lifecycle, "once_per_run", {once})
+    with db.session() as session:
+        row = session.get(Run, run)
+        for status in ("compiled", "queued", "scheduled"):
+            lifecycle.transition(session, row, RunStatus(status))
+    with db.session() as session:
+        lifecycle.transition(session, session.get(Run, run), RunStatus.RUNNING)
+
+    assert heard == [
+        ("every", run, "compiled"),
+        ("every", run, "queued"),
+        ("every", run, "scheduled"),
+        ("once", run, "scheduled"),
+        ("every", run, "running"),
+        ("once", run, "running"),
+    ]
+
+
+def test_what_reactions_keep_of_the_row_is_taken_after_commit_only(db, run, monkeypatch):
+    kept: list[tuple[int, str]] = []
+    monkeypatch.setattr(lifecycle, "reactions", [])
+    monkeypatch.setattr(
+        lifecycle, "remembering", [lambda _, row: kept.append((row.id, row.status))]
+    )
+    with pytest.raises(RuntimeError):
+        with db.session() as session:
+            lifecycle.transition(session, session.get(Run, run), RunStatus.COMPILED)
+            raise RuntimeError("boom")
+    assert kept == []
+
+    with db.session() as session:
+        row = session.get(Run, run)
+        lifecycle.transition(session, row, RunStatus.COMPILED)
+        lifecycle.transition(session, row, RunStatus.QUEUED)
+    assert kept == [(run, "queued")]

@@ -12,12 +12,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, func, select, text, update
 
 from ci.agent import sweeper
+from ci.reporting import asking
 from ci.runs import launch, pipelines, suggesting, tree, waking
-from ci.store.db import utcnow
-from ci.store.models import BrokerProbe, Run
+from ci.store.db import Database, utcnow
+from ci.store.models import BrokerProbe, Condition, Run, Subscription
 from schemas.status import RunStatus
 from tests.ci.conftest import advance
 
@@ -609,3 +610,105 @@ def test_an_op_whose_run_patch_gives_its_container_runs(pipeline):
     child = pipeline.child(run_id, "patched")
     assert child.status == S.SCHEDULED
     assert child.compiled["command"] == [sys.executable, "-V"]
+
+
+class Statements:
+    """The statements sent to the database while it is open."""
+
+    def __init__(self, db: Any) -> None:
+        self.engine, self.sent = db.engine, []
+
+    def _count(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.startswith(("SAVEPOINT", "RELEASE")):  # the test's own transaction
+            self.sent.append(" ".join(statement.split()))
+
+    def __enter__(self) -> list[str]:
+        event.listen(self.engine, "before_cursor_execute", self._count)
+        return self.sent
+
+    def __exit__(self, *_: Any) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._count)
+
+
+def started_by_hand(pipeline: Pipeline, client: Any, operation: dict[str, Any]) -> int:
+    """A dag started by hand (no subscription, no event), worked until its roots started."""
+    pipeline.axon.create_project()
+    answer = client.post("/api/v1/projects/vision/runs", json={"content": operation})
+    assert answer.status_code == 201, answer.text
+    with pipeline.db.session() as session:
+        run_id = session.scalar(select(Run.id).where(Run.uuid == answer.json["uuid"]))
+    pipeline.enqueued.append(("axon.start_run", (run_id,)))
+    pipeline.work()
+    return run_id
+
+
+def test_a_started_ops_statuses_that_wake_nothing_cost_the_controller_no_statement(pipeline):
+    run_id = pipeline.push(dag(op("a"), op("b", "a")))
+    a = pipeline.child(run_id, "a").id
+    assert pipeline.statuses(run_id)["a"] == S.SCHEDULED
+
+    with Statements(pipeline.db) as sent:
+        for status in (S.COMPILED, S.QUEUED, S.SCHEDULED):
+            assert waking.wake(pipeline.db, a, status) is None
+    assert sent == []
+
+    with Statements(pipeline.db) as sent:
+        assert waking.wake(pipeline.db, a, S.SUCCEEDED) == run_id
+    assert not [s for s in sent if s.startswith("SELECT")]  # its controller was known
+
+
+def test_an_ops_start_asks_for_its_report_once_and_nobody_hears_of_it(
+    pipeline, client, monkeypatch
+):
+    asked: list[int] = []
+    ask = asking.ask
+    monkeypatch.setattr(asking, "ask", lambda rt, run_id: asked.append(run_id) or ask(rt, run_id))
+    run_id = started_by_hand(pipeline, client, dag(op("a"), op("b")))
+    a, b = pipeline.child(run_id, "a").id, pipeline.child(run_id, "b").id
+
+    # The dag's start (compiled, running) and each op's (compiled, queued, scheduled): one ask
+    # each, after the transaction that made them.
+    assert sorted(asked) == sorted([run_id, a, b])
+    with pipeline.db.session() as session:
+        for child in (a, b):  # every status settled: the sweeper sends nothing again
+            last = session.scalar(select(func.max(Condition.id)).where(Condition.run_id == child))
+            assert session.get(Run, child).report_cursor == last
+    with Statements(pipeline.db) as sent:  # a tree without a subscription is read once
+        assert asking.ask(pipeline.rt, a) is None
+    assert [s.split()[0] for s in sent] == ["SET", "UPDATE"]
+    assert pipeline.enqueued == []
+
+
+def test_a_tree_whose_subscription_may_change_its_report_is_read_on_every_ask(pipeline):
+    run_id = pipeline.push(dag(op("a")))  # reported to the push's forge
+    a = pipeline.child(run_id, "a").id
+    with pipeline.db.session() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(report_asked_at=None))
+    assert asking.ask(pipeline.rt, a) == run_id
+    assert asking.ask(pipeline.rt, a) is None  # asked for, not yet begun
+
+    with pipeline.db.session() as session:
+        top = session.get(Run, run_id)
+        subscription = session.get(Subscription, top.subscription_id)
+        subscription.spec = {**subscription.spec, "report": {}}  # now reported nowhere
+        top.report_asked_at = None
+    assert asking.ask(pipeline.rt, a) is None
+    assert pipeline.run(run_id).report_asked_at is None
+
+
+def test_bookkeeping_is_one_round_trip_that_does_not_wait_for_the_disk(pg_url):
+    db = Database(pg_url)  # its own connections, as in a worker: each statement commits itself
+    sent: list[bytes] = []
+
+    def record(_conn: Any, cursor: Any, *_: Any) -> None:
+        sent.append(cursor.query)
+
+    event.listen(db.engine, "after_cursor_execute", record)
+    try:
+        assert waking.bookkeep(db, update(Run).where(Run.id == -1).values(pending=None)) == 0
+        with db.engine.connect() as conn:
+            assert conn.scalar(text("SHOW synchronous_commit")) == "on"  # for this one only
+    finally:
+        db.dispose()
+    [query, _show] = sent
+    assert query.startswith(b"SET LOCAL synchronous_commit TO OFF; UPDATE runs SET pending")
