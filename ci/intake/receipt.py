@@ -6,10 +6,10 @@ import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ci.agent import outbox
 from ci.intake import delivery_state
@@ -25,6 +25,28 @@ KEPT_HEADERS = ("content-type", "user-agent")
 MAX_DELIVERY_ID = 128
 # What a refused delivery keeps of its body when the caller does not say (AXON_REJECTED_BODY_BYTES).
 REJECTED_BODY_BYTES = 4096
+
+# Built once: every webhook request runs one of these, and the ORM's per-call work on it would
+# cost more than the insert itself. Every column is a parameter, so one compiled form serves all.
+_DELIVERIES = cast(Table, Delivery.__table__)
+_COLUMNS = tuple(c.name for c in _DELIVERIES.columns if c.name != "id")
+_STORE = (
+    insert(_DELIVERIES)
+    .values({name: bindparam(name) for name in _COLUMNS})
+    .returning(_DELIVERIES.c.id)
+)
+# The same insert with the relays' wake-up in the same statement: stored and announced at once.
+_stored = _STORE.cte("stored")
+_STORE_AND_NOTIFY = select(_stored.c.id, outbox.notification()).select_from(_stored)
+# What a delivery may be stored without, as the model's defaults give it.
+_OPTIONAL = {
+    "event_name": "",
+    "reason": "",
+    "body": b"",
+    "body_size": None,
+    "enqueued_at": None,
+    "processed_at": None,
+}
 
 
 @dataclass(frozen=True)
@@ -198,14 +220,28 @@ def receive(
 
 
 def _insert(db: Database, values: dict[str, Any]) -> int | None:
-    # Core, not the ORM: this runs once per webhook request, before the answer.
-    with db.session() as session:
-        delivery_id = session.execute(
-            insert(Delivery).values(**values).returning(Delivery.id)
-        ).scalar()
-        if values["status"] == DeliveryStatus.RECEIVED:
-            outbox.notify(session)
-        return delivery_id
+    """Store a delivery in one statement that commits by itself; wake the relays if it waits
+    for them.
+
+    Pooled connections are not pinged before use (ci.store.db): one the database dropped fails
+    here, and the insert is tried once more on a new connection. If the first try had committed
+    after all, the second finds its dedupe key taken, and the caller answers "duplicate".
+    """
+    row = {**_OPTIONAL, "headers": {}, "received_at": utcnow(), **values}
+    waiting = row["status"] == DeliveryStatus.RECEIVED
+    notify = waiting and db.engine.dialect.name == "postgresql" and outbox.waker.due()
+    statement = _STORE_AND_NOTIFY if notify else _STORE
+    try:
+        with db.single_statement() as conn:
+            delivery_id = conn.execute(statement, row).scalar()
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        with db.single_statement() as conn:
+            delivery_id = conn.execute(statement, row).scalar()
+    if waiting:
+        outbox.waker.stored()
+    return delivery_id
 
 
 def _existing(db: Database, source_id: int | None, dedupe_key: str | None) -> int | None:

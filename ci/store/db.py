@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event, text
+from sqlalchemy import Connection, DateTime, Engine, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -46,7 +46,11 @@ class Base(DeclarativeBase):
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url, **kwargs)
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping: it is a round trip on every checkout, the most of a webhook's. A connection
+    # found dead instead fails its statement once, and SQLAlchemy then discards every pooled
+    # connection made before it, so one error per outage reaches the callers (a 503, a retried
+    # task); ci.intake.receipt tries its single insert once more on a new connection.
+    kwargs.setdefault("pool_pre_ping", False)
     if url.startswith("postgresql"):
         # A partition that drops packets would otherwise hold a request for the kernel's TCP
         # timeout (minutes) before the caller can answer 503 and the sender retry.
@@ -88,6 +92,7 @@ class Database:
     def __init__(self, url: str, engine: Engine | None = None, bind: Any = None) -> None:
         self.url = url
         self.engine = engine or make_engine(url)
+        self.bind = bind
         # `bind` lets a caller run every session inside one outer transaction (tests).
         options: dict[str, Any] = {"expire_on_commit": False}
         if bind is not None:
@@ -106,6 +111,39 @@ class Database:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One unit of work on a Core connection, without a Session: for the hottest loops.
+        Committed if the block ends normally, rolled back otherwise."""
+        if self.bind is not None:
+            with self.bind.begin_nested():
+                yield self.bind
+        else:
+            with self.engine.begin() as conn:
+                yield conn
+
+    @contextmanager
+    def single_statement(self) -> Iterator[Connection]:
+        """A connection for one statement that commits by itself: on PostgreSQL without BEGIN
+        and COMMIT, one round trip instead of three. A second statement on it would commit
+        apart from the first. Bound to an outer transaction (tests), or on SQLite, it is an
+        ordinary unit of work."""
+        if self.bind is not None or self.engine.dialect.name != "postgresql":
+            with self.transaction() as conn:
+                yield conn
+        else:
+            with self.engine.connect() as conn:
+                # psycopg2's own switch, not SQLAlchemy's isolation level: that one sends a SET
+                # when the connection goes back to the pool, a round trip of its own.
+                driver: Any = conn.connection.driver_connection
+                driver.autocommit = True
+                try:
+                    yield conn
+                    conn.commit()  # nothing to send: the statement committed itself
+                finally:
+                    if not driver.closed:  # a dropped connection is discarded, not reused
+                        driver.autocommit = False
 
     def dispose(self) -> None:
         self.engine.dispose()

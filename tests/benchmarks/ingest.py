@@ -20,13 +20,14 @@ import sys
 import time
 import uuid
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
 
-from tests.benchmarks import figures, paced, probes, submitted
+from tests.benchmarks import figures, first_enqueue, paced, probes, submitted
+from tests.benchmarks.ingest_options import Config, arguments
 from tests.benchmarks.stack import (
     RABBITMQ,
     SECRET,
@@ -46,26 +47,17 @@ FIXTURE = "webhooks/github/push_branch_commits.json"
 APPS = {
     "bare": "tests.benchmarks.baselines:bare",
     "insert": "tests.benchmarks.baselines:insert",
+    "insert_publish": "tests.benchmarks.baselines:insert_publish",
     "axon": "wsgi:app",
 }
+BASELINES = ("bare", "insert", "insert_publish")
 # The table each server writes a delivery to, counted to check that every 202 was stored.
-ROWS = {"insert": "bench_baseline_deliveries", "axon": "deliveries"}
+ROWS = {
+    "insert": "bench_baseline_deliveries",
+    "insert_publish": "bench_baseline_deliveries",
+    "axon": "deliveries",
+}
 _STARTED = time.monotonic()
-
-
-@dataclass(frozen=True)
-class Config:
-    reps: int = 3
-    warmup_s: float = 3
-    duration_s: float = 5
-    wrk_threads: int = 2
-    wrk_connections: int = 32
-    paced_rate: float = 200
-    paced_s: float = 5
-    paced_reps: int = 3
-    events: int = 60
-    event_rate: float = 4
-    budget_s: int = 270  # the whole run is stopped (and cleaned up) after this
 
 
 def log(message: str) -> None:
@@ -88,6 +80,9 @@ class Bench:
         stack.callback(drop_database, self.db_url)
         self.queue = Queue(f"axon-bench-{uuid.uuid4().hex[:8]}")
         stack.callback(self.queue.delete)
+        # insert_publish's own queue: its messages are counted apart from Axon's.
+        self.baseline_queue = Queue(f"{self.queue.name}-baseline")
+        stack.callback(self.baseline_queue.delete)
         self.tables = Tables(self.db_url)
         stack.callback(self.tables.dispose)
         self.servers: dict[str, Gunicorn] = {}
@@ -105,6 +100,8 @@ class Bench:
             "AXON_SLACK_WEBHOOK_URL": "",
             "BENCH_SECRET": SECRET,
             "BENCH_DATABASE_URL": self.db_url,
+            "BENCH_BROKER_URL": RABBITMQ,
+            "BENCH_PUBLISH_QUEUE": self.baseline_queue.name,
         }
 
     def start_servers(self) -> None:
@@ -121,8 +118,9 @@ class Bench:
         return f"/webhooks/github/{self.source}"
 
     def reset(self) -> None:
-        self.tables.truncate(*ROWS.values())
+        self.tables.truncate(*set(ROWS.values()))
         self.queue.purge()
+        self.baseline_queue.purge()
 
     def verify(self) -> None:
         """Each server answers one signed push 202 (and Axon stores it) before any load."""
@@ -139,8 +137,21 @@ class Bench:
                     raise RuntimeError(f"axon stored no delivery row: {delivery.text[:300]}")
             if name in ROWS and self.tables.count(ROWS[name]) != 1:
                 raise RuntimeError(f"{name}: the verified push left no row in {ROWS[name]}")
+            if name == "insert_publish" and not self._published(1)["all_on_queue"]:
+                raise RuntimeError("insert_publish: the verified push left no message queued")
+            self.tables.truncate(*set(ROWS.values()))
         wait_drained(self.queue, self.tables)
         self.reset()
+
+    def _published(self, rows: int, timeout: float = 5.0) -> dict[str, Any]:
+        """insert_publish's queue once it holds a message per stored row (or at `timeout`).
+
+        The baseline publishes before it answers, but the broker counts a message only once
+        it has routed it, a moment later."""
+        deadline = time.monotonic() + timeout
+        while (depth := self.baseline_queue.depth()) < rows and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return {"queued": depth, "all_on_queue": depth >= rows}
 
     def rep(self, name: str, number: int) -> dict[str, Any]:
         url = self.servers[name].url + self.path
@@ -156,6 +167,13 @@ class Bench:
             self._check_stored(name, number, result, figures_["rows_written"])
         if name == "axon":
             figures_["relay"] = wait_drained(self.queue, self.tables)
+        if name == "insert_publish":
+            figures_["publish"] = self._published(self.tables.count(ROWS[name]))
+            if not figures_["publish"]["all_on_queue"]:
+                self.problems.append(
+                    f"ingest {name} rep {number}: {figures_['publish']['queued']} messages "
+                    f"queued for {self.tables.count(ROWS[name])} stored deliveries"
+                )
         if result.errors:
             self.problems.append(f"ingest {name} rep {number}: {result.errors} error answers")
         log(
@@ -183,8 +201,20 @@ class Bench:
                 key: figures.ratios([r[key] for r in reps["axon"]], [r[key] for r in reps[base]])
                 for key in ("rps", "p50_ms", "p99_ms")
             }
-            for base in ("bare", "insert")
+            for base in BASELINES
         }
+        return result
+
+    def first_enqueue(self) -> dict[str, Any]:
+        """Pushes one at a time after quiet spells: how soon the relay queues each one's task."""
+        self.reset()
+        axon = self.servers["axon"]
+        result = first_enqueue.measure(axon.port, self.path, self.body, self.queue.name)
+        if result["queued"] != result["pushes"]:
+            self.problems.append(
+                f"first_enqueue: {result['queued']} of {result['pushes']} tasks reached the queue"
+            )
+        log(f"first delivery after quiet → queued: {result['sent_to_queued']}")
         return result
 
     def paced_rep(self, name: str, number: int) -> dict[str, Any]:
@@ -221,7 +251,7 @@ class Bench:
                 key: figures.ratio(result["axon"][key]["median"], result[base][key]["median"])
                 for key in ("p50_ms", "p99_ms")
             }
-            for base in ("bare", "insert")
+            for base in BASELINES
         }
         return result
 
@@ -250,6 +280,30 @@ def paced_summary(samples: list[paced.Sample], expected: int) -> dict[str, Any]:
         "latency": figures.latency([s.latency_ms for s in answered]),
         "service": figures.latency([s.service_ms for s in answered]),
         "max_lateness_ms": round(max((s.lateness_ms for s in samples), default=0.0), 2),
+    }
+
+
+def targets(report: dict[str, Any]) -> dict[str, bool | None]:
+    """The intake's SLO (README, "Production"), judged on this run; None: not measured."""
+    ratios = report.get("ingest", {}).get("ratios", {}).get("axon/insert_publish", {})
+    first = report.get("first_enqueue", {}).get("answered_to_queued", {})
+    submitted_ = report.get("event_to_submitted", {}).get("sent_to_scheduled", {})
+
+    def judged(value: float | None, limit: float, at_least: bool = False) -> bool | None:
+        if value is None:
+            return None
+        return value >= limit if at_least else value < limit
+
+    return {
+        "rps_at_least_1.2x_insert_publish": judged(
+            ratios.get("rps", {}).get("of_medians"), 1.2, at_least=True
+        ),
+        "p99_at_most_1.5x_insert_publish": judged(
+            ratios.get("p99_ms", {}).get("of_medians"), 1.5 + 1e-9
+        ),
+        "first_after_quiet_queued_within_10ms_p99": judged(first.get("p99_ms"), 10 + 1e-9),
+        "submitted_p50_under_15ms": judged(submitted_.get("p50_ms"), 15),
+        "submitted_p99_under_60ms": judged(submitted_.get("p99_ms"), 60),
     }
 
 
@@ -306,27 +360,33 @@ def run(cfg: Config) -> dict[str, Any]:
             bench.start_servers()
             report["config"] = config(cfg, bench)
             bench.verify()
-            report["ingest"] = bench.ingest()
-            report["paced"] = bench.paced()
-            report["event_to_submitted"] = submitted.measure(bench, log)
+            if "ingest" in cfg.parts:
+                report["ingest"] = bench.ingest()
+            if "first_enqueue" in cfg.parts:
+                report["first_enqueue"] = bench.first_enqueue()
+            if "paced" in cfg.parts:
+                report["paced"] = bench.paced()
+            if "event_to_submitted" in cfg.parts:
+                report["event_to_submitted"] = submitted.measure(bench, log)
             report["machine"]["end"] = probes.reading(bench.db_url)
             log(f"machine at end: {report['machine']['end']}; stopping everything")
     except Exception:
         _show_logs(bench)
         raise
     assert bench is not None
+    report["targets"] = targets(report)
     report["problems"] = bench.problems
     report["valid"] = not bench.problems
     return report
 
 
 def main() -> int:
+    cfg = arguments()
     executable()  # no wrk: stop now, with how to install it
     # SIGINT too: a shell starts background jobs with it ignored, and Ctrl-C must still clean up.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
     signal.signal(signal.SIGALRM, _interrupt)
-    cfg = Config()
     signal.alarm(cfg.budget_s)
     try:
         report = run(cfg)

@@ -293,3 +293,43 @@ def test_the_fan_in_splits_at_the_moment_the_agent_recorded_the_last_middle_ops_
     assert found["end_recorded_lag_ms"]["n"] == 2
     assert found["end_recorded_lag_ms"]["max"] == pytest.approx(300.0)
     assert pipeline.fan_in_split({}, recorded, ["m0001"]) == {}
+
+
+# ---- the ingest benchmark's settings and targets ------------------------------------------------
+
+
+def test_the_ingest_benchmark_runs_only_the_parts_asked_for():
+    from tests.benchmarks.ingest_options import PARTS, arguments
+
+    assert arguments([]).parts == PARTS
+    assert arguments(["--parts", "ingest, first_enqueue"]).parts == ("ingest", "first_enqueue")
+
+
+def test_an_unknown_part_is_refused_naming_the_known_ones(capsys):
+    from tests.benchmarks.ingest_options import arguments
+
+    with pytest.raises(SystemExit):
+        arguments(["--parts", "ingest,ingset"])
+
+    assert "unknown ['ingset']; known: ingest, first_enqueue" in capsys.readouterr().err
+
+
+def test_the_intake_targets_are_judged_on_the_run_and_an_unmeasured_one_says_so():
+    from tests.benchmarks.ingest import targets
+
+    report = {
+        "ingest": {
+            "ratios": {
+                "axon/insert_publish": {"rps": {"of_medians": 1.25}, "p99_ms": {"of_medians": 1.6}}
+            }
+        },
+        "first_enqueue": {"answered_to_queued": {"p99_ms": 10.0}},
+    }
+
+    assert targets(report) == {
+        "rps_at_least_1.2x_insert_publish": True,
+        "p99_at_most_1.5x_insert_publish": False,
+        "first_after_quiet_queued_within_10ms_p99": True,
+        "submitted_p50_under_15ms": None,
+        "submitted_p99_under_60ms": None,
+    }

@@ -87,3 +87,22 @@ def test_the_api_during_an_outage_answers_503_with_retry_after(client, proxy, me
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) > 0
     assert "database cannot be reached" in response.json["error"]["message"]
+
+
+def test_a_webhook_after_the_database_dropped_every_pooled_connection_is_accepted(
+    client, proxy, github_delivery
+):
+    first_headers, first_body = github_delivery("push_branch_commits", secret=SECRET)
+    assert (
+        client.post("/webhooks/github/gh", data=first_body, headers=first_headers).status_code
+        == 202
+    )
+    # A short cut over before the next webhook: the pooled connections are dead, not the database.
+    proxy.down()
+    proxy.up()
+    headers, body = github_delivery("push_branch_commits", secret=SECRET)
+
+    response = client.post("/webhooks/github/gh", data=body, headers=headers)
+
+    assert response.status_code == 202
+    assert stored(client) == 2

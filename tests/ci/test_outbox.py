@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from typing import Any
 
+import psycopg2
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from ci.agent import outbox
+from ci.intake import receipt
+from ci.intake.receipt import SourceRef
+from ci.runtime import Runtime
 from ci.store.db import Database
-from ci.store.models import Delivery
+from ci.store.models import Delivery, Project, Source
+from tests.benchmarks.probes import libpq_url
 from tests.ci.factories import setup_project
 from tests.conftest import drop_database, fresh_database
+from tests.waiting import wait_for
+from webhooks.github import GitHubProvider
 
 
 def test_the_webhook_request_publishes_nothing_and_the_relay_publishes_it(
@@ -76,3 +85,93 @@ def test_two_relays_never_claim_the_same_delivery():
     finally:
         db.dispose()
         drop_database(url)
+
+
+@pytest.fixture
+def own_database() -> Iterator[tuple[Database, SourceRef]]:
+    """A database of its own, not inside a test transaction (its commits are seen by a relay
+    and a listener on other connections), with a GitHub source."""
+    url = fresh_database("axon_outbox")
+    db = Database(url)
+    with db.session() as session:
+        project = Project(name="vision")
+        source = Source(project=project, provider="github", name="gh", secret="topsecret")
+        session.add(source)
+        session.flush()
+        ref = SourceRef(source.id, "github", "gh", "topsecret", False)
+    yield db, ref
+    db.dispose()
+    drop_database(url)
+
+
+def _listen(db: Database) -> Any:
+    connection = psycopg2.connect(libpq_url(db.url))
+    connection.autocommit = True
+    connection.cursor().execute(f"LISTEN {outbox.CHANNEL}")
+    return connection
+
+
+def _notifications(connection: Any) -> int:
+    connection.poll()
+    count = len(connection.notifies)
+    connection.notifies.clear()
+    return count
+
+
+@pytest.mark.postgres
+def test_a_delivery_after_a_quiet_spell_wakes_the_relays_and_the_next_ones_at_once_do_not(
+    own_database, github_delivery, monkeypatch
+):
+    db, source = own_database
+    monkeypatch.setattr(outbox, "waker", outbox.Waker())
+    monkeypatch.setattr(outbox, "NOTIFY_EVERY", 60.0)  # however slow the inserts are
+    listener = _listen(db)
+    try:
+        for n in range(3):
+            headers, body = github_delivery("push_branch_commits")
+            headers["X-GitHub-Delivery"] = f"burst-{n}"
+            assert receipt.receive(db, GitHubProvider(), source, headers, body).status == 202
+
+        wait_for(lambda: _notifications(listener) == 1, 5)
+        assert _notifications(listener) == 0
+    finally:
+        listener.close()
+
+
+@pytest.mark.postgres
+def test_deliveries_stored_without_a_notify_are_published_by_the_relay_the_first_one_woke(
+    own_database, github_delivery, settings, enqueued, monkeypatch
+):
+    db, source = own_database
+    monkeypatch.setattr(outbox, "waker", outbox.Waker())
+    monkeypatch.setattr(outbox, "NOTIFY_EVERY", 60.0)  # the first delivery's NOTIFY is the only one
+    # Within the test only a NOTIFY, and the wake-up it starts, can bring the relay round.
+    monkeypatch.setattr(outbox, "POLL_SECONDS", 120.0)
+    stop = threading.Event()
+    relay = threading.Thread(target=outbox.run_forever, args=(Runtime(settings, db, b"k"), stop))
+    relay.start()
+    try:
+        wait_for(lambda: _listening(db), 10)
+        ids = []
+        for n in range(3):
+            headers, body = github_delivery("push_branch_commits")
+            headers["X-GitHub-Delivery"] = f"relayed-{n}"
+            ids.append(receipt.receive(db, GitHubProvider(), source, headers, body).delivery_id)
+
+        wait_for(lambda: len(enqueued) == 3, 10)
+        assert enqueued == [("axon.process_delivery", (i,)) for i in ids]
+    finally:
+        stop.set()
+        with db.session() as session:
+            outbox.notify(session)  # wakes the relay to see `stop`
+        relay.join(10)
+
+
+def _listening(db: Database) -> bool:
+    with db.session() as session:
+        return bool(
+            session.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE query = :q"),
+                {"q": f"LISTEN {outbox.CHANNEL}"},
+            )
+        )
