@@ -7,12 +7,13 @@ tag or image. `lookup(event)` finds the candidates in a few dict lookups and the
 literal prefix the value starts with; only those are decided. A candidate is a subscription
 that could match: deciding it gives the same Decision as the plain `evaluate`, and every
 subscription `evaluate` matches is a candidate. The others get no Decision; `Lookup.summary()`
-says how many there were and why, for the decision log.
+says how many there were and why, for the decision log. `replaced` makes the index of a changed
+set, building again only the buckets the changed subscriptions are filed in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 from schemas.event import Event
@@ -104,39 +105,67 @@ class Lookup:
         return "not candidates: " + "; ".join(parts)
 
 
+Key = tuple[str, str, str]  # event kind, provider, repository: ANY for none or globs
+
+
 class SubscriptionIndex:
+    """Buckets of subscriptions, each filed under its id: ids are unique within an index."""
+
     def __init__(self, subscriptions: Iterable[Subscription]) -> None:
-        self.subscriptions = tuple(subscriptions)
-        self.buckets: dict[tuple[str, str, str], _Bucket] = {}
-        for member, subscription in enumerate(self.subscriptions):
-            self._add(member, subscription)
+        self.by_id: dict[int, Subscription] = {}
+        self.buckets: dict[Key, _Bucket] = {}
+        for subscription in subscriptions:
+            if subscription.id in self.by_id:
+                raise ValueError(f"two subscriptions with id {subscription.id}")
+            self.by_id[subscription.id] = subscription
+            for key, section, repo in _placements(subscription):
+                self._bucket(key).add(subscription.id, section, repo)
 
     def __len__(self) -> int:
-        return len(self.subscriptions)
+        return len(self.by_id)
 
-    def _add(self, member: int, subscription: Subscription) -> None:
-        providers = sorted(subscription.provider.names) if subscription.provider else [ANY]
-        repo = subscription.repo.globs if subscription.repo else None
-        literal = repo is not None and all(_plain(pattern) for pattern in repo.patterns)
-        for section in subscription.sections:
-            for kind in section.kinds:
-                if kind == "schedule":
-                    # Axon's schedule slots name no repository; a generic hook's still gets
-                    # its repository and provider checked when decided.
-                    self._bucket(kind, ANY, ANY).add(member, section, None)
-                    continue
-                for provider in providers:
-                    if literal and repo is not None:
-                        for name in repo.patterns:
-                            self._bucket(kind, provider, name).add(member, section, None)
-                    else:
-                        self._bucket(kind, provider, ANY).add(member, section, repo)
+    @property
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        """Every subscription, in the order of their ids."""
+        return tuple(self.by_id[id] for id in sorted(self.by_id))
 
-    def _bucket(self, kind: str, provider: str, repo: str) -> _Bucket:
-        key = (kind, provider, repo)
+    def _bucket(self, key: Key) -> _Bucket:
         if key not in self.buckets:
-            self.buckets[key] = _Bucket(repo_globs=repo == ANY)
+            self.buckets[key] = _Bucket(repo_globs=key[2] == ANY)
         return self.buckets[key]
+
+    def replaced(
+        self, removed: Collection[int], added: Iterable[Subscription]
+    ) -> SubscriptionIndex:
+        """A new index: this one without the subscriptions whose ids `removed` names and with
+        `added` (one in both is replaced). Only the buckets either is filed in are built again,
+        so a change costs what those buckets hold, not what the index does. This index stays
+        as it was, for whoever is still reading it."""
+        placed = {s.id: list(_placements(s)) for s in added}
+        gone = [self.by_id[id] for id in removed if id in self.by_id]
+        index = SubscriptionIndex(())
+        index.by_id = {id: s for id, s in self.by_id.items() if id not in removed}
+        for subscription in added:
+            if subscription.id in index.by_id:
+                raise ValueError(f"two subscriptions with id {subscription.id}")
+            index.by_id[subscription.id] = subscription
+        index.buckets = dict(self.buckets)
+        touched = {key for s in gone for key, _, _ in _placements(s)}
+        touched.update(key for places in placed.values() for key, _, _ in places)
+        for key in touched:
+            old = self.buckets.get(key)
+            kept = [id for id in (old.members if old else ()) if id in index.by_id]
+            index.buckets.pop(key, None)
+            for id in kept:
+                if id not in placed:
+                    for at, section, repo in _placements(index.by_id[id]):
+                        if at == key:
+                            index._bucket(key).add(id, section, repo)
+            for id, places in placed.items():
+                for at, section, repo in places:
+                    if at == key:
+                        index._bucket(key).add(id, section, repo)
+        return index
 
     def lookup(self, event: Event) -> Lookup:
         value = filtered_value(event)
@@ -148,16 +177,37 @@ class SubscriptionIndex:
                 heard, passing = bucket.find(event, value)
                 listening += len(heard)
                 found |= passing
-        candidates = tuple(self.subscriptions[member] for member in sorted(found))
-        return Lookup(event, candidates, listening, len(self.subscriptions))
+        candidates = tuple(self.by_id[id] for id in sorted(found))
+        return Lookup(event, candidates, listening, len(self.by_id))
 
     def candidates(self, event: Event) -> list[Subscription]:
-        """The subscriptions that could match `event`, in the order the index was given them."""
+        """The subscriptions that could match `event`, in the order of their ids."""
         return list(self.lookup(event).candidates)
 
     def evaluate(self, event: Event) -> list[Decision]:
         """A Decision for each candidate; the plain `evaluate` would match no other."""
         return [subscription.decide(event) for subscription in self.lookup(event).candidates]
+
+
+def _placements(subscription: Subscription) -> Iterator[tuple[Key, Section, GlobList | None]]:
+    """Where the subscription is filed: per bucket, its section there and the repository
+    globs the bucket still has to check (None: the bucket's repository is its own)."""
+    providers = sorted(subscription.provider.names) if subscription.provider else [ANY]
+    repo = subscription.repo.globs if subscription.repo else None
+    literal = repo is not None and all(_plain(pattern) for pattern in repo.patterns)
+    for section in subscription.sections:
+        for kind in section.kinds:
+            if kind == "schedule":
+                # Axon's schedule slots name no repository; a generic hook's still gets its
+                # repository and provider checked when decided.
+                yield (kind, ANY, ANY), section, None
+                continue
+            for provider in providers:
+                if literal and repo is not None:
+                    for name in repo.patterns:
+                        yield (kind, provider, name), section, None
+                else:
+                    yield (kind, provider, ANY), section, repo
 
 
 def _plain(pattern: str) -> bool:

@@ -1,10 +1,11 @@
 """A received delivery becomes events, decisions and runs, in one transaction.
 
 Only the candidates a SubscriptionIndex finds for an event are decided; the delivery's reason
-counts the others and says why they were passed over. A comment command's params override the
-operation's; `/axon sweep` starts the operation's search with its budget (ci.runs.sweeps);
-`/axon cancel` stops the pull request's runs instead of starting one, and `/axon
-approve` lets those waiting for approval go. A matched
+counts the others and says why they were passed over. The index is the project's, compiled once
+per process and kept while its subscriptions do not change (ci.runs.indexes). A comment
+command's params override the operation's; `/axon sweep` starts the operation's search with its
+budget (ci.runs.sweeps); `/axon cancel` stops the pull request's runs instead of starting one,
+and `/axon approve` lets those waiting for approval go (ci.runs.comment_commands). A matched
 subscription with `concurrency` has its new run admitted to its group by ci.runs.groups.
 """
 
@@ -20,28 +21,34 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-# Both trigger classes share their names with tables here, so they go by their modules.
+# The trigger's Decision shares its name with a table here, so it goes by its module.
 import triggers.base
-import triggers.subscription
 from ci.compile.patching import with_params
 from ci.intake import delivery_state
-from ci.runs import approval, groups, lifecycle, sweeps
-from ci.store.models import Decision, Delivery, Run, Source, Subscription
-from schemas.errors import PayloadError, SpecError, SpecErrors
+from ci.runs import comment_commands, groups, indexes, lifecycle, sweeps
+from ci.store.models import Decision, Delivery, Run, Source, Subscription, SubscriptionVersion
+from schemas.errors import PayloadError
 from schemas.event import Event, storable
 from schemas.spec_io import is_template
-from schemas.status import DONE, DeliveryStatus, RunStatus
+from schemas.status import DeliveryStatus
 from triggers import commands
 from triggers.base import Check
 from triggers.concurrency import Concurrency
-from triggers.index import SubscriptionIndex
 from webhooks.registry import providers
 
 log = logging.getLogger(__name__)
 # Deliveries the scheduler writes for schedule slots carry this provider name.
 SCHEDULE = "schedule"
-# A run in these statuses is past stopping: `/axon cancel` leaves it alone.
-PAST_STOPPING = [str(s) for s in (*DONE, RunStatus.STOPPING)]
+
+
+@dataclass(frozen=True)
+class Occasion:
+    """What a new run is made for: an event of a delivery (its index there), on a runner."""
+
+    delivery: Delivery
+    event: Event
+    index: int
+    runner: str
 
 
 @dataclass
@@ -61,41 +68,39 @@ def process_delivery(session: Session, delivery_id: int, runner: str = "local") 
     Returns the ids of the runs to start now (a run its concurrency group holds back is not
     one). Safe to call twice: a delivery is processed once.
     """
-    delivery = session.get(Delivery, delivery_id, with_for_update=True)
-    if delivery is None or delivery.status != DeliveryStatus.RECEIVED:
+    found = _locked(session, delivery_id)
+    if found is None:
         return []
+    delivery, project_id, version = found
     try:
-        if delivery.provider == SCHEDULE:
-            events, rows = _schedule_fire(session, delivery)
-        else:
-            events, rows = _webhook(session, delivery)
+        events, compiled = _events(session, delivery, project_id, version)
     except PayloadError as exc:
         _finish(delivery, DeliveryStatus.MALFORMED, str(exc))
         return []
     except LookupError as exc:
         _finish(delivery, DeliveryStatus.FAILED, str(exc))
         return []
-    filters, broken = _filters(rows)
-    index = SubscriptionIndex(filters)
-    by_id = {row.id: row for row in rows}
-    policies = {f.id: f.concurrency for f in filters}
+    broken = [b.decision() for b in compiled.broken]
     acted: list[Acted] = []
     passed_over: list[str] = []
     for number, event in enumerate(events):
-        lookup = index.lookup(event)
+        lookup = compiled.index.lookup(event)
         if len(lookup.candidates) < lookup.total:
             passed_over.append(lookup.summary())
-        decisions = [s.decide(event) for s in lookup.candidates]
-        for decided in decisions + [_broken(row, reason) for row, reason in broken]:
-            row = by_id[decided.subscription_id]
+        decisions = [s.decide(event) for s in lookup.candidates] + broken
+        policies = {s.id: s.concurrency for s in lookup.candidates}
+        rows = _matched_rows(session, decisions)
+        context = _context(event)
+        for decided in decisions:
             done = Acted()
             if decided.matched:
-                done = _act(session, row, policies.get(row.id), delivery, event, number, decided)
+                row = rows.get(decided.subscription_id)
+                if row is None:  # deleted since the version was read: no row to log against
+                    continue
+                occasion = Occasion(delivery, event, number, runner)
+                done = _act(session, row, policies[row.id], occasion, decided)
                 acted.append(done)
-            session.add(_decision(delivery, number, event, decided, done))
-    for done in acted:
-        if done.run is not None:
-            done.run.runner = runner
+            session.add(_decision(delivery, number, context, decided, done))
     _finish(delivery, DeliveryStatus.PROCESSED, _summary(delivery, events, acted, passed_over))
     session.flush()
     return [a.run.id for a in acted if a.start and a.run is not None]
@@ -124,16 +129,15 @@ def _act(
     session: Session,
     row: Subscription,
     policy: Concurrency | None,
-    delivery: Delivery,
-    event: Event,
-    index: int,
+    occasion: Occasion,
     decided: triggers.base.Decision,
 ) -> Acted:
     """Carry out a matched decision: cancel, or create a run and admit it to its group."""
+    event = occasion.event
     if decided.command == "cancel":
-        return Acted(checks=_cancel(session, row, event))
+        return Acted(checks=comment_commands.cancel(session, row, event))
     if decided.command == "approve":
-        return Acted(checks=_approve(session, row, event))
+        return Acted(checks=comment_commands.approve(session, row, event))
     operation, params, checks = row.spec["operation"], dict(decided.params), []
     if decided.command == "sweep":
         num_runs = params.pop(commands.NUM_RUNS, None)
@@ -146,14 +150,15 @@ def _act(
         checks.append(Check("sweep", True, f"a {kind} search{budget}"))
     if decided.command and not event.sha and event.pull_request is not None:
         # GitHub's PR comments name no commit (GitLab's do): run the pull request's last head.
-        head = _pull_request_head(session, row.project_id, event)
+        head = comment_commands.pull_request_head(session, row.project_id, event)
         if head is None:
             number = event.pull_request.number
             reason = f"Axon has seen no pull_request event of #{number}, so no commit to run"
             return Acted(checks=[*checks, Check("head", False, reason)])
         event, found = head
+        occasion = replace(occasion, event=event)
         checks.append(found)
-    run = _create_run(session, row, delivery, event, index, params, operation)
+    run = _create_run(session, row, occasion, params, operation)
     if run is None:
         return Acted(checks=checks)
     if policy is None:
@@ -162,21 +167,36 @@ def _act(
     return Acted(run, admitted.start, checks + admitted.checks)
 
 
-def _webhook(session: Session, delivery: Delivery) -> tuple[list[Event], list[Subscription]]:
-    """A forge's delivery: its events, and every active subscription of the source's project."""
-    source = session.get(Source, delivery.source_id) if delivery.source_id else None
-    if source is None:
+def _locked(session: Session, delivery_id: int) -> tuple[Delivery, int | None, int | None] | None:
+    """The delivery, locked, if it is still to be processed; with its source's project and
+    the version of that project's subscriptions, read in the same round trip."""
+    found = session.execute(
+        select(Delivery, Source.project_id, SubscriptionVersion.version)
+        .outerjoin(Source, Source.id == Delivery.source_id)
+        .outerjoin(SubscriptionVersion, SubscriptionVersion.project_id == Source.project_id)
+        .where(Delivery.id == delivery_id)
+        .with_for_update(of=Delivery)
+        .execution_options(populate_existing=True)
+    ).first()
+    if found is None or found[0].status != DeliveryStatus.RECEIVED:
+        return None
+    delivery, project_id, version = found
+    return delivery, project_id, version
+
+
+def _events(
+    session: Session, delivery: Delivery, project_id: int | None, version: int | None
+) -> tuple[list[Event], indexes.Compiled]:
+    """The delivery's events, and the subscriptions that decide them."""
+    if delivery.provider == SCHEDULE:
+        return _schedule_fire(session, delivery)
+    if project_id is None:
         raise LookupError("the delivery's source was deleted")
     events = providers.get(delivery.provider).parse(delivery.headers, delivery.body)
-    rows = session.scalars(
-        select(Subscription)
-        .where(Subscription.project_id == source.project_id, Subscription.paused.is_(False))
-        .order_by(Subscription.id)
-    )
-    return events, list(rows)
+    return events, indexes.current(session, project_id, version)
 
 
-def _schedule_fire(session: Session, delivery: Delivery) -> tuple[list[Event], list[Subscription]]:
+def _schedule_fire(session: Session, delivery: Delivery) -> tuple[list[Event], indexes.Compiled]:
     """A schedule's slot (written by ci.schedules.firing): one event, for its own subscription
     only."""
     try:
@@ -194,7 +214,19 @@ def _schedule_fire(session: Session, delivery: Delivery) -> tuple[list[Event], l
         message=f"schedule {fire.get('schedule', 0)} fired for {fire_at}",
         raw=fire,
     )
-    return [event], [] if subscription.paused else [subscription]
+    return [event], indexes.alone(subscription)
+
+
+def _matched_rows(
+    session: Session, decisions: list[triggers.base.Decision]
+) -> dict[int, Subscription]:
+    """The stored subscriptions of the matched decisions, whose operations are to run."""
+    ids = [d.subscription_id for d in decisions if d.matched]
+    if not ids:
+        return {}
+    return {
+        row.id: row for row in session.scalars(select(Subscription).where(Subscription.id.in_(ids)))
+    }
 
 
 def _summary(
@@ -219,142 +251,27 @@ def _finish(delivery: Delivery, status: DeliveryStatus, reason: str) -> None:
     )
 
 
-def _filters(
-    rows: list[Subscription],
-) -> tuple[list[triggers.subscription.Subscription], list[tuple[Subscription, str]]]:
-    filters, broken = [], []
-    for row in rows:
-        try:
-            filters.append(triggers.subscription.compile_subscription(row.id, row.name, row.spec))
-        except (SpecError, SpecErrors) as exc:
-            # Stored subscriptions are validated, but a newer Axon may read them differently.
-            broken.append((row, f"the subscription is invalid: {exc}"))
-    return filters, broken
-
-
-def _broken(row: Subscription, reason: str) -> triggers.base.Decision:
-    return triggers.base.Decision(row.id, row.name, False, (Check("spec", False, reason),))
-
-
-def _pull_request_head(
-    session: Session, project_id: int, event: Event
-) -> tuple[Event, Check] | None:
-    """`event` at the head commit of its pull request, as the project's last decided
-    pull_request event of it named it; None if there was none."""
-    assert event.pull_request is not None
-    number = event.pull_request.number
-    found = session.execute(
-        select(Decision.event, Decision.delivery_id)
-        .join(Subscription, Decision.subscription_id == Subscription.id)
-        .where(
-            Subscription.project_id == project_id,
-            Decision.event["kind"].as_string() == "pull_request",
-            Decision.event["provider"].as_string() == event.provider,
-            Decision.event["repo"].as_string() == event.repo,
-            Decision.event["pull_request"]["number"].as_integer() == number,
-        )
-        .order_by(Decision.id.desc())
-        .limit(1)
-    ).first()
-    if found is None:
-        return None
-    head, delivery_id = found
-    pull = head.get("pull_request") or {}
-    at_head = replace(
-        event,
-        ref=str(head.get("ref") or ""),
-        branch=str(head.get("branch") or ""),
-        sha=str(head.get("sha") or ""),
-        before=str(head.get("before") or ""),
-        clone_url=str(head.get("clone_url") or event.clone_url),
-        pull_request=replace(
-            event.pull_request,
-            base=str(pull.get("base") or ""),
-            head=str(pull.get("head") or ""),
-            fork=bool(pull.get("fork")),
-        ),
-    )
-    reason = f"pull request #{number} is at {at_head.sha[:7]} (delivery {delivery_id})"
-    return at_head, Check("head", True, reason)
-
-
-def _cancel(session: Session, row: Subscription, event: Event) -> list[Check]:
-    """`/axon cancel`: stop this subscription's runs of the pull request the comment is on.
-
-    Only runs at the top of their tree: stopping a pipeline stops its ops with it."""
-    number = event.pull_request.number if event.pull_request else 0
-    runs = session.scalars(
-        select(Run)
-        .where(
-            Run.subscription_id == row.id,
-            Run.parent_id.is_(None),
-            Run.status.not_in(PAST_STOPPING),
-            Run.event["repo"].as_string() == event.repo,
-            Run.event["pull_request"]["number"].as_integer() == number,
-        )
-        .order_by(Run.id)
-        .with_for_update()
-    )
-    checks = []
-    for run in runs:
-        reason = f"cancelled run {run.id} of pull request #{number}, as {event.actor} asked"
-        groups.stop(session, run, reason)
-        checks.append(Check("cancel", True, reason))
-    return checks or [Check("cancel", True, f"no run of pull request #{number} was in progress")]
-
-
-def _approve(session: Session, row: Subscription, event: Event) -> list[Check]:
-    """`/axon approve`: let this subscription's runs of the pull request that wait for
-    approval go, the ops of its pipelines at any depth too (they carry no subscription of
-    their own); the author was checked by the command's `associations` or `actors`."""
-    number = event.pull_request.number if event.pull_request else 0
-    tops = select(Run.id).where(
-        Run.subscription_id == row.id,
-        Run.event["repo"].as_string() == event.repo,
-        Run.event["pull_request"]["number"].as_integer() == number,
-    )
-    subtree = tops.cte("approvable", recursive=True)
-    subtree = subtree.union_all(select(Run.id).where(Run.parent_id == subtree.c.id))
-    runs = session.scalars(
-        select(Run)
-        .where(
-            Run.id.in_(select(subtree.c.id)),
-            Run.pending == approval.APPROVAL,
-            Run.status.not_in(PAST_STOPPING),
-        )
-        .order_by(Run.id)
-        .with_for_update()
-    )
-    checks = []
-    for run in runs:
-        approval.approve(session, run, event.actor or "a comment")
-        reason = f"approved run {run.id} of pull request #{number}, as {event.actor} asked"
-        checks.append(Check("approve", True, reason))
-    return checks or [Check("approve", True, f"no run of pull request #{number} awaits approval")]
-
-
 def _create_run(
     session: Session,
     subscription: Subscription,
-    delivery: Delivery,
-    event: Event,
-    index: int,
+    occasion: Occasion,
     params: dict[str, Any],
-    operation: dict[str, Any] | None = None,
+    operation: dict[str, Any],
 ) -> Run | None:
-    """The subscription's run of the event; `operation` in place of the subscription's own (a
-    sweep's, its budget set)."""
-    operation = subscription.spec["operation"] if operation is None else operation
-    context = event.context()
+    """The subscription's run of the event; `operation` is the subscription's own, or a
+    sweep's (its budget set)."""
+    delivery, event = occasion.delivery, occasion.event
+    context = _context(event)
     if params:
         context["command"] = {"params": params}
     run = Run(
         project_id=subscription.project_id,
         name=str(operation.get("name") or subscription.name),
         kind="job",
+        runner=occasion.runner,
         subscription_id=subscription.id,
         delivery_id=delivery.id,
-        event_key=f"{delivery.provider}:{delivery.dedupe_key}:{index}"[:160],
+        event_key=f"{delivery.provider}:{delivery.dedupe_key}:{occasion.index}"[:160],
         event=context,
         spec=_with_params(operation, params),
     )
@@ -370,6 +287,11 @@ def _create_run(
     return run
 
 
+def _context(event: Event) -> dict[str, Any]:
+    """`event.context()`, without first copying the raw payload that it leaves out."""
+    return replace(event, raw={}).context()
+
+
 def _with_params(operation: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     """The operation with a comment command's params in place of its own (same name)."""
     # Comment text is not a template: a value Jinja would change is read from the event.
@@ -381,12 +303,16 @@ def _with_params(operation: dict[str, Any], params: dict[str, Any]) -> dict[str,
 
 
 def _decision(
-    delivery: Delivery, index: int, event: Event, decided: triggers.base.Decision, acted: Acted
+    delivery: Delivery,
+    index: int,
+    context: dict[str, Any],
+    decided: triggers.base.Decision,
+    acted: Acted,
 ) -> Decision:
     return Decision(
         delivery_id=delivery.id,
         event_index=index,
-        event=event.context(),
+        event=context,
         subscription_id=decided.subscription_id,
         subscription_name=decided.subscription,
         matched=decided.matched,

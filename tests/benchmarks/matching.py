@@ -9,7 +9,9 @@ registry, comment and schedule subscriptions beside the push ones), compiles the
 SubscriptionIndex, then times, interleaved over three reps on the same seeded pushes: the index
 (`index.evaluate(event)`: look up the candidates and decide them), the lookup alone, and the
 plain scan (`evaluate(event, subscriptions)`) on a sample of the pushes. Every sampled push must
-match the same subscriptions both ways. Prints one JSON document; progress on stderr; about 30 s.
+match the same subscriptions both ways. Also times replacing one subscription in the index
+(`index.replaced`, what a change to one costs a process that keeps the index) against building
+it again. Prints one JSON document; progress on stderr; about 30 s.
 """
 
 from __future__ import annotations
@@ -203,6 +205,20 @@ def measure(
     }
 
 
+def replacing(
+    index: SubscriptionIndex, specs: list[dict[str, Any]], rng: random.Random, count: int = 20
+) -> dict[str, float]:
+    """Milliseconds to replace one subscription with another of the same mix, `count` times."""
+    times = []
+    for _ in range(count):
+        target = rng.choice(list(index.by_id))
+        new = compile_subscription(target, f"s{target}", rng.choice(specs))
+        started = time.perf_counter()
+        index.replaced([target], [new])
+        times.append((time.perf_counter() - started) * 1000)
+    return summary(times, 3)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").strip().splitlines()[0])
     parser.add_argument("--subscriptions", type=int, default=10_000)
@@ -230,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         "build_ms": {"compile": round(compile_ms), "index": round(index_ms)},
         "buckets": len(index.buckets),
         **measure(index, subscriptions, events, sample),
+        "replace_one": replacing(index, specs, rng),
     }
     result["same_matches_as_scan"] = same_matches(index, subscriptions, sample)
     result["goal_index_median_under_1_ms"] = result["index_per_event"]["median_ms"] < 1

@@ -1,13 +1,16 @@
 """One scheduler tick with 100,000 schedules, few due, against evaluating every cron each tick.
 
-    .venv/bin/python -m tests.benchmarks.scheduler_tick [--schedules 100000] [--ticks 21]
+    .venv/bin/python -m tests.benchmarks.scheduler_tick [--schedules 100000] [--due 10]
+        [--ticks 21]
 
-Builds a fresh PostgreSQL database with 10,000 subscriptions of 10 weekly cron schedules each
-(one slot per minute of the week holds about ten of them), then measures, interleaved in three
-reps: `firing.tick` with simulated time moving a minute per tick (about ten slots due, each
-written as a fire and a delivery), a tick with nothing due, and the naive tick: read every
-schedule and ask croniter whether it is due (measured on a sample, scaled to all of them).
-Enqueueing the deliveries is left out (no broker). Prints one JSON document; progress on stderr.
+Builds a fresh PostgreSQL database with subscriptions of 10 cron schedules each (10,000 of them
+by default), spread so that each minute holds `--due` schedules: a schedule is a yearly cron at
+one of `schedules / due` consecutive minutes (weekly crons would put a hundred in each minute at
+a million schedules). Then measures, interleaved in three reps: `firing.tick` with simulated
+time moving a minute per tick (`--due` slots due, each written as a fire and a delivery), a
+tick with nothing due, and the naive tick: read every schedule and ask croniter whether it is
+due (measured on a sample, scaled to all of them). Enqueueing the deliveries is left out (no
+broker). Prints one JSON document; progress on stderr.
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ from tests.conftest import drop_database, fresh_database
 from triggers.schedules import Schedule
 
 PER_SUBSCRIPTION = 10
-WEEK_MINUTES = 7 * 24 * 60
 START = datetime(2026, 3, 2, 0, 0, 30, tzinfo=UTC)  # a Monday, half a minute past midnight
 NAIVE_SAMPLE = 2_000
+CHUNK = 50_000  # schedule rows per insert
 _STARTED = time.monotonic()
 
 
@@ -45,17 +48,14 @@ def log(message: str) -> None:
     print(f"[bench {time.monotonic() - _STARTED:6.1f}s] {message}", file=sys.stderr, flush=True)
 
 
-def weekly(n: int) -> tuple[dict[str, Any], datetime]:
-    """The n-th schedule: a weekly cron at minute n of the week, and its first slot after START."""
-    minute = n % WEEK_MINUTES
-    day, hour, at = minute // 1440, minute % 1440 // 60, minute % 60
-    # croniter counts days of the week from Sunday = 0; START is a Monday.
-    spec = {"cron": f"{at} {hour} * * {(day + 1) % 7}"}
-    slot = START.replace(second=0) + timedelta(minutes=minute)
-    return spec, slot if slot > START else slot + timedelta(weeks=1)
+def yearly(n: int, slots: int) -> tuple[dict[str, Any], datetime]:
+    """The n-th schedule: a yearly cron at the (n % slots)-th minute after START, and that slot
+    (its first after START)."""
+    slot = START.replace(second=0) + timedelta(minutes=n % slots + 1)
+    return {"cron": f"{slot.minute} {slot.hour} {slot.day} {slot.month} *"}, slot
 
 
-def populate(db: Database, count: int) -> None:
+def populate(db: Database, count: int, slots: int) -> None:
     """`count` schedules, written with Core bulk inserts, as sync_subscription would leave them."""
     now = datetime.now(UTC)
     with db.engine.begin() as conn:
@@ -72,7 +72,8 @@ def populate(db: Database, count: int) -> None:
                     "spec": {
                         "on": {
                             "schedule": [
-                                weekly(i * PER_SUBSCRIPTION + e)[0] for e in range(PER_SUBSCRIPTION)
+                                yearly(i * PER_SUBSCRIPTION + e, slots)[0]
+                                for e in range(PER_SUBSCRIPTION)
                             ]
                         }
                     },
@@ -83,31 +84,33 @@ def populate(db: Database, count: int) -> None:
             ],
         )
         first = conn.scalar(select(func.min(Subscription.id)))
-        rows = []
-        for n in range(subs * PER_SUBSCRIPTION):
-            spec, slot = weekly(n)
-            rows.append(
-                {
-                    "subscription_id": first + n // PER_SUBSCRIPTION,
-                    "entry": n % PER_SUBSCRIPTION,
-                    "spec": spec,
-                    "state": "active",
-                    "reason": "",
-                    "next_slot_at": slot,
-                    "next_fire_at": slot,
-                    "fired_count": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-        conn.execute(insert(ScheduleRow), rows)
+        total = subs * PER_SUBSCRIPTION
+        for start in range(0, total, CHUNK):  # a million rows at once would take gigabytes
+            rows = []
+            for n in range(start, min(start + CHUNK, total)):
+                spec, slot = yearly(n, slots)
+                rows.append(
+                    {
+                        "subscription_id": first + n // PER_SUBSCRIPTION,
+                        "entry": n % PER_SUBSCRIPTION,
+                        "spec": spec,
+                        "state": "active",
+                        "reason": "",
+                        "next_slot_at": slot,
+                        "next_fire_at": slot,
+                        "fired_count": 0,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+            conn.execute(insert(ScheduleRow), rows)
         conn.execute(text("ANALYZE"))
 
 
-def check_slots(sample: int = 200) -> None:
-    """The slots written by `weekly` are the ones the schedule itself computes."""
-    for n in random.Random(1).sample(range(WEEK_MINUTES * 2), sample):
-        spec, slot = weekly(n)
+def check_slots(slots: int, sample: int = 200) -> None:
+    """The slots written by `yearly` are the ones the schedule itself computes."""
+    for n in random.Random(1).sample(range(slots * 2), min(sample, slots * 2)):
+        spec, slot = yearly(n, slots)
         assert Schedule.from_spec(spec, "").next_after(START) == slot, (n, spec, slot)
 
 
@@ -219,15 +222,17 @@ def measure(rt: Runtime, url: str, total: int, ticks: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--schedules", type=int, default=100_000)
+    parser.add_argument("--due", type=int, default=10, help="schedules due each minute")
     parser.add_argument("--ticks", type=int, default=21)
     args = parser.parse_args(argv)
-    check_slots()
+    slots = max(1, args.schedules // args.due)
+    check_slots(slots)
     runtime.enqueue = lambda *_, **__: None  # no broker: publishing is not measured
     url = fresh_database("axon_bench_scheduler")
     try:
         rt = Runtime(Settings(database_url=url), Database(url), b"bench")
         log(f"inserting {args.schedules:,} schedules")
-        populate(rt.db, args.schedules)
+        populate(rt.db, args.schedules, slots)
         log("measuring")
         result = measure(rt, url, args.schedules, args.ticks)
         rt.db.dispose()

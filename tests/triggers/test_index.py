@@ -193,3 +193,35 @@ def test_the_index_matches_exactly_what_the_plain_evaluation_matches(specs, even
     assert all(d == plain[d.subscription_id] for d in decided)
     lookup = index.lookup(event)
     assert len(lookup.candidates) <= lookup.listening <= lookup.total == len(subscriptions)
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    before=st.lists(SUBSCRIPTION, min_size=1, max_size=10),
+    after=st.lists(SUBSCRIPTION, min_size=1, max_size=10),
+    kept=st.lists(st.booleans(), min_size=10, max_size=10),
+    event=events(),
+)
+def test_an_index_with_some_subscriptions_replaced_finds_what_a_new_one_would(
+    before, after, kept, event
+):
+    """Ids that `kept` marks keep their subscription from `before`; the others get theirs from
+    `after`, or are gone where `after` has none; `after` may add ids `before` did not have."""
+    old = {n: compile_subscription(n, f"s{n}", spec) for n, spec in enumerate(before)}
+    new = {n: compile_subscription(n, f"s{n}", spec) for n, spec in enumerate(after)}
+    now = {n: old[n] if n in old and kept[n] else new.get(n) for n in old.keys() | new.keys()}
+    now = {n: s for n, s in now.items() if s is not None}
+    index = SubscriptionIndex(old.values())
+    changed = [n for n in old if now.get(n) is not old[n]]
+    added = [s for n, s in now.items() if old.get(n) is not s]
+
+    replaced = index.replaced(changed, added)
+
+    built = SubscriptionIndex(sorted(now.values(), key=lambda s: s.id))
+    assert replaced.lookup(event) == built.lookup(event)
+    assert index.lookup(event) == SubscriptionIndex(old.values()).lookup(event)
