@@ -1,98 +1,123 @@
-"""Report a run's outputs to Axon from inside the job; standard library only.
+"""Report a run's params, metrics, outputs, artifacts and progress to Axon from inside the
+job; the standard library only (psutil and nvidia-ml-py, when the image has them, add CPU,
+memory and GPU samples).
 
-Usage, in a job Axon started (it sets AXON_RUN_UUID, AXON_API_URL and AXON_RUN_TOKEN)::
+The names are those of Polyaxon's `tracking` module, so a training script moves over by its
+import line. In a job Axon started (it sets AXON_RUN_UUID, AXON_API_URL and AXON_RUN_TOKEN)::
 
     import axon_tracking
 
-    axon_tracking.log_outputs(accuracy=0.93, model="s3://bucket/model.pt")
-
-    for step in range(3):
+    axon_tracking.init()                       # optional: the first call does it
+    axon_tracking.log_inputs(lr=0.01)
+    for step in range(1000):
         axon_tracking.log_metrics(step=step, loss=1.0 / (step + 1))
+        axon_tracking.log_progress(epoch=step, of=1000)
+    axon_tracking.log_model("model.pt")
+    axon_tracking.log_outputs(accuracy=0.93)
+    axon_tracking.end()                        # optional: done when the interpreter exits
 
-A metric is a series of numbers, each at a step: Axon keeps every report (a re-sent step
-replaces its value), shows the latest as an output, and judges early stopping on the series.
+Every call queues its report and returns in microseconds; a background thread sends the
+queue in batches and retries what found no answer. When Axon cannot be reached, or refuses a
+report, the job goes on: the client says so once on stderr and counts what it dropped
+(`run.dropped`, and a line at the end).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import time
-import urllib.error
-import urllib.request
+import threading
 from typing import Any
 
-__all__ = ["Run", "TrackingError", "log_metrics", "log_outputs"]
+from axon_tracking.run import Run, TrackingError
 
-RETRIES = 3
-BACKOFF = 0.5  # seconds, doubled after each failed attempt
+__all__ = [
+    "Run",
+    "TrackingError",
+    "end",
+    "get_or_create_run",
+    "init",
+    "log_artifact",
+    "log_event",
+    "log_inputs",
+    "log_metrics",
+    "log_model",
+    "log_outputs",
+    "log_progress",
+    "log_tags",
+    "set_description",
+]
 
-
-class TrackingError(Exception):
-    """Axon refused the report, or could not be reached after the retries."""
-
-
-class Run:
-    """One Axon run; the arguments default to the environment Axon gives the job."""
-
-    def __init__(
-        self, uuid: str | None = None, api_url: str | None = None, token: str | None = None
-    ) -> None:
-        self.uuid = uuid or _env("AXON_RUN_UUID")
-        self.api_url = (api_url or _env("AXON_API_URL")).rstrip("/")
-        self.token = token if token is not None else os.environ.get("AXON_RUN_TOKEN", "")
-
-    def log_outputs(self, **outputs: Any) -> None:
-        self._post("outputs", {"outputs": outputs})
-
-    def log_metrics(self, step: int | None = None, **metrics: float) -> None:
-        """Numbers taken at `step` (an epoch, a batch: a whole number from 0); without a step,
-        the report counts after the one before it. Early stopping compares runs by step."""
-        body: dict[str, Any] = {"metrics": metrics}
-        if step is not None:
-            body["step"] = step
-        self._post("metrics", body)
-
-    def _post(self, endpoint: str, body: dict[str, Any]) -> None:
-        url = f"{self.api_url}/api/v1/runs/{self.uuid}/{endpoint}"
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"}
-        request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
-        for attempt in range(RETRIES + 1):
-            try:
-                with urllib.request.urlopen(request, timeout=30):
-                    return
-            except urllib.error.HTTPError as exc:  # an answer: retrying will not change it
-                raise TrackingError(f"POST {url}: HTTP {exc.code}: {_detail(exc)}") from exc
-            except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
-                if attempt == RETRIES:
-                    raise TrackingError(f"POST {url}: Axon unreachable: {exc}") from exc
-                time.sleep(BACKOFF * 2**attempt)
+_current: Run | None = None
+_lock = threading.Lock()
 
 
-def log_outputs(**outputs: Any) -> None:
-    """Send outputs for the run this job belongs to, as named by the environment."""
-    Run().log_outputs(**outputs)
+def init(
+    uuid: str | None = None, api_url: str | None = None, token: str | None = None, **options: Any
+) -> Run:
+    """The run the module-level calls report to (a new one replaces any before it)."""
+    global _current
+    with _lock:
+        if _current is not None:
+            _current.end()
+        _current = Run(uuid, api_url, token, **options)
+        return _current
 
 
-def log_metrics(step: int | None = None, **metrics: float) -> None:
-    """Send metric values taken at `step` for the run this job belongs to."""
-    Run().log_metrics(step, **metrics)
+def get_or_create_run() -> Run:
+    global _current
+    if _current is None:
+        with _lock:
+            if _current is None:
+                _current = Run()
+    return _current
 
 
-def _detail(error: urllib.error.HTTPError) -> str:
-    with error:
-        text = error.read().decode(errors="replace").strip()
-    try:
-        answer = json.loads(text)
-    except ValueError:
-        return text or str(error.reason)
-    if isinstance(answer, dict):
-        return str(answer.get("message") or answer.get("error") or text)
-    return text
+def log_metrics(step: int | None = None, timestamp: float | None = None, **metrics: Any) -> None:
+    """Metric values taken at `step`."""
+    get_or_create_run().log_metrics(step, timestamp, **metrics)
 
 
-def _env(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        raise TrackingError(f"{name} is not set; is this job running under Axon?")
-    return value
+def log_inputs(reset: bool = False, **inputs: Any) -> None:
+    get_or_create_run().log_inputs(reset, **inputs)
+
+
+def log_outputs(reset: bool = False, **outputs: Any) -> None:
+    get_or_create_run().log_outputs(reset, **outputs)
+
+
+def log_tags(tags: str | list[str], reset: bool = False) -> None:
+    get_or_create_run().log_tags(tags, reset)
+
+
+def set_description(description: str) -> None:
+    get_or_create_run().set_description(description)
+
+
+def log_event(name: str, timestamp: float | None = None, **data: Any) -> None:
+    get_or_create_run().log_event(name, timestamp, **data)
+
+
+def log_progress(value: float | None = None, of: float | None = None, **fields: Any) -> None:
+    get_or_create_run().log_progress(value, of, **fields)
+
+
+def log_artifact(path: str | os.PathLike[str], name: str | None = None, kind: str = "file") -> None:
+    get_or_create_run().log_artifact(path, name, kind)
+
+
+def log_model(
+    path: str | os.PathLike[str], name: str | None = None, framework: str | None = None
+) -> None:
+    get_or_create_run().log_model(path, name, framework)
+
+
+def end(timeout: float | None = None) -> None:
+    """Send what is queued and stop; the interpreter's exit does it too."""
+    global _current
+    with _lock:
+        if _current is not None:
+            if timeout is None:
+                _current.end()
+            else:
+                _current.end(timeout)
+            _current = None

@@ -14,6 +14,7 @@ Rooms, and what belongs in each:
     api/        the Flask blueprints of the REST API and the pages
     cli/        the `axon` command
     optimize/   hyperparameter search: suggestions from past runs' results
+    artifacts/  runs' files and finished logs in a store chosen by setting (a directory, fsspec)
 
 Beside the rooms, the frame every process shares: `config` (settings), `runtime` (settings,
 database and Celery app of this process, and `enqueue`), `tasks` (the Celery tasks, each a thin

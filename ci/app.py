@@ -10,15 +10,18 @@ from ci import runtime, wiring
 from ci.api import (
     access,
     approvals,
+    artifacts,
     deliveries,
     errors,
     notifications,
     pages,
     project_runs,
     resources,
+    run_data,
     runs,
     specs,
     subscriptions,
+    tracking,
     webhooks,
 )
 from ci.config import Settings
@@ -35,6 +38,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         resources,
         subscriptions,
         runs,
+        tracking,
+        run_data,
+        artifacts,
         approvals,
         notifications,
         deliveries,
@@ -44,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     ):
         app.register_blueprint(module.blueprint)
 
-    # With AXON_API_TOKEN set, only webhooks, the tracking endpoint and /healthz are open.
+    # With AXON_API_TOKEN set, only webhooks, the tracking endpoints and /healthz are open.
     access.init_app(app, rt.settings, rt.secret_key)
 
     @app.get("/healthz", endpoint="health")

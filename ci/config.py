@@ -91,6 +91,21 @@ class Settings(AxonSettings):
     runs_dir: str = setting(
         str(_VAR / "runs"), "the local runner's per-run directories", shown="`$AXON_HOME/runs`"
     )
+    artifacts_url: str = setting(
+        "",
+        "where runs' artifacts and finished logs live: a directory, or an fsspec URL "
+        "(`s3://bucket/prefix`, `gs://...`, `az://...`)",
+        shown="`$AXON_HOME/artifacts`",
+    )
+    artifacts_options: str = setting(
+        "",
+        'fsspec storage options of the artifacts store as a JSON object, e.g. `{"endpoint_url": '
+        '"http://minio:9000"}` for an S3-compatible store',
+        secret=True,
+    )
+    artifact_max_bytes: int = setting(
+        5 * 1024**3, "the largest artifact one upload may carry (5 GiB)"
+    )
     # Fetching `urlRef`s is off by default: a spec that makes the server fetch a URL can reach
     # inside the network.
     hub_dir: str = setting("", "the component hub `hubRef: name[:version]` reads from")

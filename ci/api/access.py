@@ -1,7 +1,7 @@
 """Who may use the server: the API token as a Bearer header, or a login that sets a session.
 
 Features: with `AXON_API_TOKEN` set, every API route and page needs it; only webhook intake (each
-delivery is signature-checked), the tracking endpoint (a run token) and `/healthz` stay open.
+delivery is signature-checked), the tracking endpoints (a run token) and `/healthz` stay open.
 The browser way in is `/login`: the token once, then a signed, HttpOnly, SameSite=Strict session
 cookie that is valid for pages only, so a cross-site request can never drive the API.
 Without a token (the loopback embedded default, see `require_api_token`) everything is open.
@@ -24,10 +24,9 @@ from ci.config import Settings
 blueprint = Blueprint("access", __name__)
 
 # Reachable without the API token: each checks a credential of its own or shows nothing.
-PUBLIC_ENDPOINTS = frozenset(
-    {"health", "access.login", "access.logout", "runs.log_outputs", "runs.log_metrics"}
-)
-PUBLIC_BLUEPRINTS = frozenset({"webhooks"})
+PUBLIC_ENDPOINTS = frozenset({"health", "access.login", "access.logout"})
+# The tracking endpoints take a run's own token as well as the API token (ci.api.tracking).
+PUBLIC_BLUEPRINTS = frozenset({"webhooks", "tracking"})
 SESSION_LIFETIME = timedelta(hours=12)
 UNSAFE_NEXT = ("//", "/\\")
 

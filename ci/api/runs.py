@@ -1,9 +1,10 @@
-"""REST API for runs: list (queries), show, children, logs, events, stop, delete, and the
-tracking endpoint jobs report to."""
+"""REST API for runs: list (queries), show, children, logs, events, stop, delete (the
+tracking endpoints jobs report to are ci.api.tracking)."""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -12,9 +13,10 @@ from sqlalchemy.orm import Session
 
 from ci import runtime
 from ci.api import views
-from ci.api.errors import ApiError, json_body, limit_param
+from ci.api.errors import ApiError, limit_param
 from ci.api.resources import get_project
-from ci.runs import metrics, tree, trials
+from ci.artifacts import store
+from ci.runs import tracking, tree, trials
 from ci.runs.query import QueryError, select_runs
 from ci.store.db import after_commit
 from ci.store.models import Run
@@ -22,7 +24,7 @@ from runners.base import RunnerUnavailable
 from schemas.status import DONE
 
 blueprint = Blueprint("runs", __name__, url_prefix="/api/v1")
-MAX_OUTPUTS = 200
+log = logging.getLogger(__name__)
 
 
 def get_run(session: Session, uuid: str, lock: bool = False) -> Run:
@@ -167,58 +169,18 @@ def delete_run(uuid: str) -> Any:
                 f"run {uuid} has runs below it still live: {named}{more}; stop them first",
                 live=[r.uuid for r in live],
             )
+        uuids = tracking.subtree_uuids(session, run)
         tree.delete(session, run)
+        after_commit(session, lambda: _delete_artifacts(rt, uuids))
     return Response(status=204)
 
 
-@blueprint.post("/runs/<uuid>/outputs")
-def log_outputs(uuid: str) -> Any:
-    """The tracking endpoint: a job reports outputs with its own run token."""
-    rt = runtime.get()
-    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not token or not rt.check_run_token(uuid, token):
-        raise ApiError(401, "a valid run token is required (Authorization: Bearer <token>)")
-    data = json_body()
-    outputs = data.get("outputs") if isinstance(data, dict) else None
-    if not isinstance(outputs, dict) or not all(isinstance(k, str) for k in outputs):
-        raise ApiError(400, "outputs: expected a JSON object of name to value")
-    with rt.db.session() as session:
-        run = get_run(session, uuid, lock=True)
-        if run.status in DONE:
-            raise ApiError(409, f"run {uuid} is {run.status}; its outputs are final")
-        merged = {**(run.outputs or {}), **outputs}
-        if len(merged) > MAX_OUTPUTS:
-            raise ApiError(413, f"a run keeps at most {MAX_OUTPUTS} outputs")
-        run.outputs = merged
-        return jsonify({"outputs": merged})
-
-
-@blueprint.post("/runs/<uuid>/metrics")
-def log_metrics(uuid: str) -> Any:
-    """The tracking endpoint for metric series: `{"metrics": {"loss": 0.3}, "step": 10}` or a
-    list of such, with the run's own token (ci.runs.metrics). The latest values are mirrored
-    into the outputs, and the run's parent is woken to judge its early stopping."""
-    rt = runtime.get()
-    token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if not token or not rt.check_run_token(uuid, token):
-        raise ApiError(401, "a valid run token is required (Authorization: Bearer <token>)")
-    try:
-        reports = metrics.parse(json_body())
-    except metrics.MetricsError as exc:
-        raise ApiError(exc.status, str(exc)) from None
-    with rt.db.session() as session:
-        run = get_run(session, uuid, lock=True)
-        if run.status in DONE:
-            raise ApiError(409, f"run {uuid} is {run.status}; its metrics are final")
+def _delete_artifacts(rt: runtime.Runtime, uuids: list[str]) -> None:
+    """The deleted runs' artifacts and kept logs; a store that fails leaves files, never the
+    deletion undone."""
+    artifacts = store.for_settings(rt.settings)
+    for uuid in uuids:
         try:
-            latest = metrics.record(session, run, reports)
-        except metrics.MetricsError as exc:
-            raise ApiError(exc.status, str(exc)) from None
-        merged = {**(run.outputs or {}), **latest}
-        if len(merged) > MAX_OUTPUTS:
-            raise ApiError(413, f"a run keeps at most {MAX_OUTPUTS} outputs, metrics included")
-        run.outputs = merged
-        if run.parent_id is not None:
-            parent_id = run.parent_id
-            after_commit(session, lambda: runtime.enqueue("axon.advance_pipeline", parent_id))
-        return jsonify({"recorded": len(reports), "metrics": latest})
+            artifacts.delete(uuid)
+        except OSError as exc:
+            log.warning("artifacts of deleted run %s were not deleted: %s", uuid, exc)

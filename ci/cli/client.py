@@ -12,6 +12,8 @@ from typing import Any
 import click
 import requests
 
+from ci.cli.output import FORMATS, emit
+
 
 def _url(path: str) -> str:
     return os.environ.get("AXON_URL", "http://127.0.0.1:8000").rstrip("/") + path
@@ -142,7 +144,7 @@ def resume(project: str, name: str) -> None:
 
 @click.group()
 def ops() -> None:
-    """Runs (operations): list, inspect, follow logs, stop, approve."""
+    """Runs (operations): list, inspect, follow logs, metrics, artifacts, compare, stop."""
 
 
 @ops.command("ls")
@@ -153,6 +155,13 @@ def ops() -> None:
 @click.option("-l", "--limit", type=int, default=None)
 @click.option("--offset", type=int, default=None)
 @click.option("--parent", default=None, help="The runs this run made: a search's trials.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="table (aligned, with headers), json or yaml; default: one tab-separated line a run.",
+)
 def list_runs(
     project: str | None,
     status: str | None,
@@ -161,9 +170,15 @@ def list_runs(
     limit: int | None,
     offset: int | None,
     parent: str | None,
+    output: str | None,
 ) -> None:
     """Runs, newest first; filter them with a query (see "Run queries" in the README). With
-    --parent, each trial's params and its value of the search's metric."""
+    --parent, each trial's params and its value of the search's metric.
+
+    \b
+    Example:
+      axon ops ls -p vision -q "status:succeeded, metrics.loss:<0.3" -s metrics.loss -o table
+    """
     given = {
         "project": project,
         "status": status,
@@ -174,11 +189,32 @@ def list_runs(
         "parent": parent,
     }
     params = {k: v for k, v in given.items() if v is not None and v != ""}
-    for run in call("GET", "/api/v1/runs", params=params).json():
+    found = call("GET", "/api/v1/runs", params=params).json()
+    if output is not None:
+        emit(found, output, RUN_HEADERS, [run_row(run) for run in found])
+        return
+    for run in found:
         if parent:
             click.echo(trial_line(run))
         else:
             click.echo(f"{run['uuid']}\t{run['status']}\t{run['project']}/{run['name']}")
+
+
+RUN_HEADERS = ("UUID", "STATUS", "KIND", "PROJECT", "NAME", "CREATED", "DURATION (S)")
+
+
+def run_row(run: dict[str, Any]) -> tuple[Any, ...]:
+    name = run.get("op_name") or run["name"]
+    duration = run.get("duration")
+    return (
+        run["uuid"],
+        run["status"],
+        run["kind"],
+        run["project"],
+        name,
+        (run.get("created_at") or "")[:19],
+        None if duration is None else round(duration, 1),
+    )
 
 
 def trial_line(run: dict[str, Any]) -> str:
@@ -197,7 +233,12 @@ def trial_line(run: dict[str, Any]) -> str:
 @click.option("-l", "--limit", type=int, default=None)
 @click.option("--offset", type=int, default=None)
 def list_children(uuid: str, limit: int | None, offset: int | None) -> None:
-    """The runs a pipeline made (a dag's ops, a matrix's trials), oldest first."""
+    """The runs a pipeline made (a dag's ops, a matrix's trials), oldest first.
+
+    \b
+    Example:
+      axon ops children 3f2a9c... -l 100
+    """
     params = {k: v for k, v in {"limit": limit, "offset": offset}.items() if v is not None}
     for run in call("GET", f"/api/v1/runs/{uuid}/children", params=params).json():
         name = run["op_name"] or run["name"]
@@ -206,11 +247,23 @@ def list_children(uuid: str, limit: int | None, offset: int | None) -> None:
 
 @ops.command("get")
 @click.argument("uuid")
-def get_run(uuid: str) -> None:
+@click.option("-o", "--output", type=click.Choice(FORMATS), default="json", show_default=True)
+def get_run(uuid: str, output: str) -> None:
     """The run as JSON, with its parent (`parent`) and its first children (`children`); for a
-    search, its best trial so far (`best`), also named on stderr."""
+    search, its best trial so far (`best`), also named on stderr.
+
+    \b
+    Example:
+      axon ops get 3f2a9c... -o yaml
+    """
     run = call("GET", f"/api/v1/runs/{uuid}").json()
-    show(run)
+    if output == "table":
+        shown = ("uuid", "name", "project", "kind", "status", "created_at", "duration")
+        fields = [(key, run.get(key)) for key in shown]
+        fields += [(f"output.{key}", value) for key, value in (run.get("outputs") or {}).items()]
+        emit(run, output, ("FIELD", "VALUE"), fields)
+    else:
+        emit(run, output, (), [])
     best = run.get("best")
     if best:
         which = f"trial #{best['trial']}" if best.get("trial") is not None else best["op_name"]
@@ -223,6 +276,12 @@ def get_run(uuid: str) -> None:
 @click.argument("uuid")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing until the run is done.")
 def logs(uuid: str, follow: bool) -> None:
+    """A run's logs; with -f, followed as they grow until the run is done.
+
+    \b
+    Example:
+      axon ops logs 3f2a9c... -f
+    """
     shown: list[str] = []
     while True:
         response = call("GET", f"/api/v1/runs/{uuid}/logs")
@@ -258,6 +317,12 @@ def unseen(shown: list[str], lines: list[str]) -> list[str]:
 @ops.command("stop")
 @click.argument("uuid")
 def stop_run(uuid: str) -> None:
+    """Stop a run and, if it is a pipeline, its live children.
+
+    \b
+    Example:
+      axon ops stop 3f2a9c...
+    """
     run = call("POST", f"/api/v1/runs/{uuid}/stop").json()
     click.echo(f"{run['uuid']}\t{run['status']}")
 
@@ -266,7 +331,12 @@ def stop_run(uuid: str) -> None:
 @click.argument("uuid")
 @click.option("--by", default=None, help="Who approves (default: your login name).")
 def approve_run(uuid: str, by: str | None) -> None:
-    """Let a run that waits for approval (isApproved: false) go."""
+    """Let a run that waits for approval (isApproved: false) go.
+
+    \b
+    Example:
+      axon ops approve 3f2a9c... --by alice
+    """
     who = by or os.environ.get("USER") or "cli"
     run = call("POST", f"/api/v1/runs/{uuid}/approve", json={"by": who}).json()
     click.echo(f"{run['uuid']}\t{run['status']}\tapproved by {who}")

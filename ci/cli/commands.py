@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ci.cli.client import deliveries, events, ops, projects, sources, subscriptions
+from ci.cli.ops_tracking import TRACKING
 from ci.cli.running import CLONING, run
 from ci.cli.spec import check, schema
 from schemas.settings import SettingsError
@@ -109,7 +110,7 @@ def upgrade() -> None:
 for group in (projects, sources, subscriptions, ops, deliveries, events):
     main.add_command(group)
 main.add_command(ops, name="runs")
-for command in CLONING:
+for command in (*CLONING, *TRACKING):
     ops.add_command(command)
 main.add_command(run)
 main.add_command(check)

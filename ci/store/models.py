@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
-    Float,
     ForeignKey,
     Index,
     Integer,
@@ -69,9 +69,25 @@ class Subscription(Base):
     spec: Mapped[dict[str, Any]] = mapped_column(Json)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A new value on every write, given by the database (migration 0009's triggers), so that
+    # a process recompiles only the subscriptions that changed (ci.runs.indexes).
+    revision: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
     project: Mapped[Project] = relationship()
     __table_args__ = (UniqueConstraint("project_id", "name", name="uq_subscriptions_name"),)
+
+
+class SubscriptionVersion(Base):
+    """A new `version` in the transaction of every write to a project's subscriptions, whoever
+    writes (the database's triggers, migration 0009): one cheap read tells a process whether
+    its compiled copy of them is current. A project without a row has never had one."""
+
+    __tablename__ = "subscription_versions"
+
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(BigInteger)
 
 
 class Delivery(Base):
@@ -102,7 +118,16 @@ class Delivery(Base):
     decisions: Mapped[list[Decision]] = relationship(
         back_populates="delivery", order_by="Decision.id"
     )
-    __table_args__ = (UniqueConstraint("source_id", "dedupe_key", name="uq_deliveries_dedupe"),)
+    __table_args__ = (
+        UniqueConstraint("source_id", "dedupe_key", name="uq_deliveries_dedupe"),
+        # What the outbox relay claims (ci.agent.outbox.claim), and nothing else.
+        Index(
+            "ix_deliveries_waiting",
+            "id",
+            postgresql_where=text("status = 'received' AND enqueued_at IS NULL"),
+            sqlite_where=text("status = 'received' AND enqueued_at IS NULL"),
+        ),
+    )
 
 
 class Decision(Base):
@@ -340,31 +365,49 @@ class BrokerProbe(Base):
     seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class RunMetric(Base):
-    """One value a job reported for one of its metrics, at a step (ci.runs.metrics).
+class MetricChunk(Base):
+    """Up to `CHUNK` points of one of a run's series (ci.runs.series): a metric its job
+    reported (`kind` "metric") or a sample of its resources (`kind` "system").
 
-    A step is reported once: a re-sent report for it replaces the row. A report without a step
-    is a new row each time. The latest value is mirrored into the run's outputs.
+    Point `step` lives in chunk `step // CHUNK`, packed as (step, time, value) triples of 8-byte
+    numbers in step order: 24 bytes a point, NaN and infinities kept as they are, one row for a
+    thousand points. A re-sent step replaces its point.
     """
 
-    __tablename__ = "run_metrics"
+    __tablename__ = "metric_chunks"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8), default="metric")
     name: Mapped[str] = mapped_column(String(128))
-    step: Mapped[int | None] = mapped_column(Integer)
-    value: Mapped[float] = mapped_column(Float)
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    chunk: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer)
+    points: Mapped[bytes] = mapped_column(LargeBinary)
 
     __table_args__ = (
-        Index("ix_run_metrics_run_id", "run_id", "name"),
-        Index(
-            "uq_run_metrics_step",
-            "run_id",
-            "name",
-            "step",
-            unique=True,
-            postgresql_where=text("step IS NOT NULL"),
-            sqlite_where=text("step IS NOT NULL"),
-        ),
+        UniqueConstraint("run_id", "kind", "name", "chunk", name="uq_metric_chunks_chunk"),
     )
+
+
+class RunEvent(Base):
+    """Something a job said happened (a checkpoint saved, a phase begun), with its data."""
+
+    __tablename__ = "run_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    data: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RunTracking(Base):
+    """What a job says of its run beside inputs and outputs: tags, a description, progress."""
+
+    __tablename__ = "run_tracking"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    tags: Mapped[list[str]] = mapped_column(Json, default=list)
+    description: Mapped[str] = mapped_column(Text, default="")
+    progress: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

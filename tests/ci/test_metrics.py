@@ -1,16 +1,19 @@
 """The metrics tracking endpoint: a job reports metric values with steps under its own run
-token; each step is kept once, the run keeps a capped number of values, the latest value is
-mirrored into the outputs, and the run's parent is woken to judge early stopping."""
+token (or a user with the API token); each step is kept once, NaN and infinities are kept as
+they are, the run keeps a capped number of values, the latest value is mirrored into the
+outputs, and the run's parent is woken to judge early stopping."""
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from ci.runs import lifecycle, metrics, tree
-from ci.store.models import Project, Run, RunMetric
+from ci.runs import lifecycle, metrics, series, tree
+from ci.store.models import Project, Run
 from schemas.status import RunStatus
 from tests.conftest import API_TOKEN
 
@@ -54,9 +57,9 @@ class Runs:
             return metrics.series(session, [run.id], name).get(run.id, [])
 
     def rows(self, run: Run) -> int:
+        """How many points the run keeps, all metrics together."""
         with self.db.session() as session:
-            query = select(func.count()).where(RunMetric.run_id == run.id)
-            return int(session.scalar(query) or 0)
+            return series.kept(session, run.id, "metric")
 
     def outputs(self, run: Run) -> dict[str, Any]:
         with self.db.session() as session:
@@ -169,20 +172,22 @@ def test_a_report_wakes_the_parent_to_judge_early_stopping(runs, enqueued):
 # -- refusals ------------------------------------------------------------------------------------
 
 
-def test_only_the_runs_own_token_may_report(runs, anonymous_client):
+def test_only_the_runs_own_token_or_the_api_token_may_report(runs, anonymous_client):
     run, other = runs.add("train", *RUNNING), runs.add("other", *RUNNING)
-    body = {"metrics": {"loss": 0.1}, "step": 1}
     url = f"/api/v1/runs/{run.uuid}/metrics"
 
-    answers = [
-        runs.report(run, body, token=runs.rt.run_token(other.uuid)),
-        runs.report(run, body, token=API_TOKEN),
-        anonymous_client.post(url, json=body),
+    refused = [
+        runs.report(
+            run, {"metrics": {"loss": 0.1}, "step": 1}, token=runs.rt.run_token(other.uuid)
+        ),
+        anonymous_client.post(url, json={"metrics": {"loss": 0.1}, "step": 1}),
     ]
+    by_a_user = runs.report(run, {"metrics": {"loss": 0.2}, "step": 2}, token=API_TOKEN)
 
-    assert [answer.status_code for answer in answers] == [401, 401, 401]
-    assert "run token" in answers[0].json["error"]["message"]
-    assert runs.rows(run) == 0
+    assert [answer.status_code for answer in refused] == [401, 401]
+    assert "run token" in refused[0].json["error"]["message"]
+    assert by_a_user.status_code == 200
+    assert runs.series(run, "loss") == [(2, 0.2)]
 
 
 @pytest.mark.parametrize(
@@ -211,19 +216,36 @@ def test_a_bad_report_is_refused_naming_the_field_and_keeps_nothing(runs, body, 
     assert runs.rows(run) == 0
 
 
-def test_a_value_that_is_not_finite_is_refused(runs):
+def test_nan_and_infinities_are_kept_as_they_are_and_answered_as_json_can_spell_them(runs):
     run = runs.add("train", *RUNNING)
+    # Python's json writes the bare words; strings are what strict JSON writers send.
     answer = runs.client.post(
         f"/api/v1/runs/{run.uuid}/metrics",
-        data='{"metrics": {"loss": NaN}, "step": 1}',
+        data='[{"metrics": {"loss": NaN, "grad": Infinity}, "step": 1},'
+        ' {"metrics": {"loss": "-Infinity", "grad": "NaN"}, "step": 2}]',
         headers={
             "Authorization": f"Bearer {runs.rt.run_token(run.uuid)}",
             "Content-Type": "application/json",
         },
     )
 
-    assert answer.status_code == 422, answer.json
-    assert answer.json["error"]["message"].startswith("metrics.loss: ")
+    assert answer.status_code == 200, answer.json
+    assert answer.json["metrics"] == {"grad": "NaN", "loss": "-Infinity"}
+    [(one, nan), (two, minus)] = runs.series(run, "loss")
+    assert (one, two, math.isnan(nan), minus) == (1, 2, True, -math.inf)
+    assert runs.series(run, "grad")[0] == (1, math.inf)
+    assert runs.outputs(run) == {"loss": "-Infinity", "grad": "NaN"}
+    shown = runs.client.get(f"/api/v1/runs/{run.uuid}/metrics", query_string={"name": "loss"})
+    assert json.loads(shown.get_data(as_text=True))[0]["values"] == ["NaN", "-Infinity"]
+
+
+def test_a_report_may_say_when_its_values_were_taken(runs):
+    run = runs.add("train", *RUNNING)
+
+    runs.report(run, {"metrics": {"loss": 0.5}, "step": 0, "time": 1764900000.25})
+
+    shown = runs.client.get(f"/api/v1/runs/{run.uuid}/metrics", query_string={"name": "loss"})
+    assert shown.json[0]["times"] == [1764900000.25]
 
 
 def test_a_run_keeps_a_capped_number_of_values_and_re_sends_still_pass_at_the_cap(
