@@ -54,7 +54,17 @@ class History:
 
     def keys(self, names: Iterable[str] | None = None) -> set[Key]:
         """The points already taken, whatever their status: none is suggested again."""
-        return {key(t.params, names) for t in self.trials}
+        wanted = sorted(names) if names is not None else None
+        found: set[Key] = set()
+        for trial in self.trials:
+            params = trial.params
+            # key()'s common case inline: a search rebuilds this set from every trial per call.
+            point = tuple([(name, params.get(name)) for name in (wanted or sorted(params))])
+            try:
+                found.add(point)
+            except TypeError:  # a list value: key() freezes it
+                found.add(key(params, wanted))
+        return found
 
 
 def read(observations: list[dict[str, Any]]) -> History:

@@ -10,7 +10,9 @@ suggestions and n calls of one give the same points. A point already taken is dr
 the next seed; a listable space with no point left gives fewer suggestions.
 
 Unlike Polyaxon, TPE starts modelling after 10 trials, not 20, and its good group is wider
-(TPE_STARTUP, TPE_GAMMA below); `pchoice` is accepted (hyperopt's `hp.pchoice`, probabilities
+(TPE_STARTUP, TPE_GAMMA below); it is asked through
+ci.optimize.parzen, which evaluates hyperopt's own posterior without rebuilding it or the
+trials' documents on every call; `pchoice` is accepted (hyperopt's `hp.pchoice`, probabilities
 scaled to add up to 1), and so are daterange and datetimerange (choices of their values).
 """
 
@@ -31,29 +33,36 @@ from hyperopt import hp
 
 from ci.compile import matrix as expansion
 from ci.optimize.history import History, Key, Trial, key, loss
+from ci.optimize.parzen import Columns, Posterior
 from schemas.spec_hp import HpKind, V1HpPChoice, is_finite
 from schemas.spec_matrix import V1Hyperopt
 
-# hyperopt's TPE, with two of its defaults changed for searches of tens of trials: 10 random
-# start-up trials instead of 20 (a third of a 60-trial budget otherwise goes to random draws),
-# and gamma 1.0 instead of 0.25, so the "good" group is the best ceil(sqrt(n)) trials instead of
-# ceil(sqrt(n) / 4): at 40 trials that is 7 points, not 2, so the good density is not a
-# couple of narrow bumps around the luckiest draws. Chosen on objectives other than the
-# benchmark's (six-hump camel, Styblinski-Tang 4-d, Rosenbrock 3-d, Levy 5-d), where it cut the
-# median regret at 60 trials by 20% to 65% against the defaults.
+# hyperopt's TPE with two of its defaults changed for searches of tens of trials, chosen on
+# objectives other than the benchmark's (six-hump camel, Styblinski-Tang, Rosenbrock, Levy): 10
+# random start-up trials, not 20 (a third of a 60-trial budget otherwise goes to random draws),
+# and a good group of the best ceil(sqrt(n)) trials, not ceil(sqrt(n) / 4) (at 40 trials 7
+# points, not 2, so its density is not a couple of narrow bumps around the luckiest draws).
+# A lighter prior (0.25) with 12 candidates looked better on tests/benchmarks/objectives.py's
+# tuning set, within its noise, but was much worse on the benchmark's Branin at concurrency 8
+# (README, "Benchmarks"): hyperopt's prior weight and candidate count stay.
 TPE_STARTUP = 10
 TPE_GAMMA = 1.0
+TPE_CANDIDATES = 24
+TPE_PRIOR_WEIGHT = 1.0
 
 
-def _tpe(new_ids: list[int], domain: Any, trials: Any, seed: int) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = hyperopt.tpe.suggest(
-        new_ids, domain, trials, seed, n_startup_jobs=TPE_STARTUP, gamma=TPE_GAMMA
-    )
-    return found
+def good_count(n: int) -> int:
+    return math.ceil(TPE_GAMMA * math.sqrt(n))
+
+
+def tpe_gamma(n: int) -> float:
+    """hyperopt's gamma that makes its good group good_count(n) of n trials (hyperopt takes
+    ceil(gamma·√n) of them)."""
+    n = max(n, 1)
+    return (good_count(n) - 0.5) / math.sqrt(n)
 
 
 ALGORITHMS: dict[str, Callable[..., list[dict[str, Any]]]] = {
-    "tpe": _tpe,
     "rand": hyperopt.rand.suggest,
     "anneal": hyperopt.anneal.suggest,
 }
@@ -62,6 +71,7 @@ REDRAWS = 10
 FALLBACK_DRAWS = 1000
 # Hyperopt domains kept per thread, one per distinct space, the oldest dropped first.
 SPACES_KEPT = 16
+JOB_RUNNING, JOB_DONE = hyperopt.JOB_STATE_RUNNING, hyperopt.JOB_STATE_DONE
 
 
 @dataclass(frozen=True)
@@ -182,28 +192,43 @@ def _trials(matrix: V1Hyperopt, history: History, domain: Any, found: list[Label
     trials = hyperopt.Trials()
     if not history.trials:
         return trials
-    miscs, results = [], []
+    # Each doc is built here in the shape new_trial_docs gives, in one pass, from observations
+    # already checked: at a thousand observations hyperopt's own conversion and validation of
+    # each doc took a third of a suggestion's time and would only repeat the checks.
     cmd, workdir = domain.cmd, domain.workdir
+    plain = [(f.label, f.name) for f in found if not f.indexed and f.item is None]
+    other = [f for f in found if f.indexed or f.item is not None]
+    labels = [f.label for f in found]
+    docs = []
     for tid, trial in enumerate(history.trials):
-        # _misc's shape, built in one pass: this loop is a third of a suggestion's time at a
-        # thousand observations.
-        miscs.append(
+        params = trial.params
+        try:
+            vals = {label: [float(params[name])] for label, name in plain}
+        except KeyError as missing:
+            raise ValueError(f"observations[{tid}].params: {missing.args[0]!r} missing") from None
+        for label in other:
+            vals[label.label] = [_encode(label, params, tid)]
+        docs.append(
             {
+                "state": JOB_RUNNING if trial.pending else JOB_DONE,
                 "tid": tid,
-                "cmd": cmd,
-                "workdir": workdir,
-                "idxs": {label.label: [tid] for label in found},
-                "vals": {label.label: [_encode(label, trial.params, tid)] for label in found},
+                "spec": None,
+                "result": _result(trial, matrix),
+                "misc": {
+                    "tid": tid,
+                    "cmd": cmd,
+                    "workdir": workdir,
+                    "idxs": {label: [tid] for label in labels},
+                    "vals": vals,
+                },
+                "exp_key": None,
+                "owner": None,
+                "version": 0,
+                "book_time": None,
+                "refresh_time": None,
             }
         )
-        results.append(_result(trial, matrix))
-    tids = list(range(len(history.trials)))
-    docs = trials.new_trial_docs(tids, [None] * len(tids), results, miscs)
-    for doc, trial in zip(docs, history.trials, strict=True):
-        doc["state"] = hyperopt.JOB_STATE_RUNNING if trial.pending else hyperopt.JOB_STATE_DONE
-    # The docs are built here from checked observations, in the shape new_trial_docs gives:
-    # insert_trial_docs' per-doc conversion and validation would only repeat that.
-    trials._insert_trial_docs(docs)
+    trials._dynamic_trials = docs
     trials.refresh()
     return trials
 
@@ -222,23 +247,90 @@ def _pending(
     trials.refresh()
 
 
+@dataclass
+class Space:
+    labels: list[Label]
+    domain: Any
+    posteriors: dict[float, Posterior] = field(default_factory=dict)
+
+    def posterior(self, prior_weight: float) -> Posterior:
+        if prior_weight not in self.posteriors:
+            self.posteriors[prior_weight] = Posterior(self.domain, prior_weight)
+        return self.posteriors[prior_weight]
+
+
 _SPACES = threading.local()
 
 
-def _space(matrix: V1Hyperopt) -> tuple[list[Label], Any]:
-    """The variables and hyperopt domain of a search's params, built once per thread: the
-    domain is a function of the params only (no trial is kept in it), and building it is a
-    twentieth of a suggestion's time. Per thread, as hyperopt does not say a domain may be
-    shared between threads."""
-    cache: dict[str, tuple[list[Label], Any]] = getattr(_SPACES, "cache", None) or {}
+def _space(matrix: V1Hyperopt) -> Space:
+    """The variables, hyperopt domain and TPE graph of a search's params, built once per
+    thread: they are functions of the params only (no trial is kept in them), and building
+    them took a fifth of a suggestion's time. Per thread, as hyperopt does not say a domain may
+    be shared between threads."""
+    cache: dict[str, Space] = getattr(_SPACES, "cache", None) or {}
     _SPACES.cache = cache
     space = json.dumps({name: p.model_dump(mode="json") for name, p in matrix.params.items()})
     if space not in cache:
         if len(cache) >= SPACES_KEPT:
             cache.pop(next(iter(cache)))
         found = labels(matrix.params)
-        cache[space] = found, hyperopt.Domain(None, {f.label: expression(f) for f in found})
+        cache[space] = Space(found, hyperopt.Domain(None, {f.label: expression(f) for f in found}))
     return cache[space]
+
+
+class _ByTrials:
+    """rand and anneal, asked through a hyperopt Trials object."""
+
+    def __init__(self, matrix: V1Hyperopt, history: History, space: Space) -> None:
+        self.algorithm = ALGORITHMS[matrix.algorithm]
+        self.space = space
+        self.trials = _trials(matrix, history, space.domain, space.labels)
+
+    def draw(self, tid: int, seed: int) -> dict[str, list[Any]]:
+        docs = self.algorithm([tid], self.space.domain, self.trials, seed)
+        vals: dict[str, list[Any]] = docs[0]["misc"]["vals"]
+        return vals
+
+    def pending(self, tid: int, params: dict[str, Any]) -> None:
+        _pending(self.trials, self.space.domain, self.space.labels, params, tid)
+
+
+class _ByColumns:
+    """tpe, asked of its posterior over the observations' columns (ci.optimize.parzen)."""
+
+    def __init__(self, matrix: V1Hyperopt, history: History, space: Space) -> None:
+        self.space, self.posterior = space, space.posterior(TPE_PRIOR_WEIGHT)
+        found = space.labels
+        self.columns = Columns([f.label for f in found])
+        plain = [(f.label, f.name) for f in found if not f.indexed and f.item is None]
+        other = [f for f in found if f.indexed or f.item is not None]
+        values: dict[str, list[Any]] = {f.label: [] for f in found}
+        for tid, trial in enumerate(history.trials):
+            params = trial.params
+            try:
+                for column, name in plain:
+                    values[column].append(float(params[name]))
+            except KeyError as missing:
+                raise ValueError(
+                    f"observations[{tid}].params: {missing.args[0]!r} missing"
+                ) from None
+            for variable in other:
+                values[variable.label].append(_encode(variable, params, tid))
+        losses = [
+            loss(t.value, matrix.metric) if t.done and t.value is not None else None
+            for t in history.trials
+        ]
+        self.columns.extend(losses, values)
+
+    def draw(self, tid: int, seed: int) -> dict[str, list[Any]]:
+        n = len(self.columns.tids)
+        return self.posterior.suggest(
+            self.columns, tid, seed, TPE_STARTUP, TPE_CANDIDATES, tpe_gamma(n)
+        )
+
+    def pending(self, tid: int, params: dict[str, Any]) -> None:
+        values = {f.label: _encode(f, params, tid) for f in self.space.labels}
+        self.columns.add(tid, None, values)
 
 
 def trial_seed(seed: int, tid: int, draw: int = 0) -> int:
@@ -250,15 +342,16 @@ def suggest(matrix: V1Hyperopt, history: History, n: int, seed: int) -> list[dic
     """Up to n new points; `numRuns` × `maxIterations` (or numRuns) trials in all."""
     budget = matrix.num_runs * (matrix.max_iterations or 1) - len(history.trials)
     n = min(n, max(budget, 0))
-    found, domain = _space(matrix)
-    trials = _trials(matrix, history, domain, found)
-    algorithm = ALGORITHMS[matrix.algorithm]
+    if n == 0:
+        return []
+    space = _space(matrix)
+    model = (_ByColumns if matrix.algorithm == "tpe" else _ByTrials)(matrix, history, space)
     names = list(matrix.params)
     taken = history.keys(names)
     suggestions: list[dict[str, Any]] = []
     tid = len(history.trials)
     while len(suggestions) < n:
-        params = _draw(algorithm, domain, trials, found, tid, seed, taken, names)
+        params = _draw(model, space.labels, tid, seed, taken, names)
         if params is None:
             params = _fallback(matrix, taken, names, trial_seed(seed, tid, REDRAWS))
         if params is None:
@@ -266,15 +359,13 @@ def suggest(matrix: V1Hyperopt, history: History, n: int, seed: int) -> list[dic
         suggestions.append(params)
         taken.add(key(params, names))
         if len(suggestions) < n:
-            _pending(trials, domain, found, params, tid)
+            model.pending(tid, params)
         tid += 1
     return suggestions
 
 
 def _draw(
-    algorithm: Callable[..., Any],
-    domain: Any,
-    trials: Any,
+    model: _ByTrials | _ByColumns,
     found: list[Label],
     tid: int,
     seed: int,
@@ -282,8 +373,7 @@ def _draw(
     names: list[str],
 ) -> dict[str, Any] | None:
     for draw in range(REDRAWS):
-        docs = algorithm([tid], domain, trials, trial_seed(seed, tid, draw))
-        params = _decode(found, docs[0]["misc"]["vals"])
+        params = _decode(found, model.draw(tid, trial_seed(seed, tid, draw)))
         if key(params, names) not in taken:
             return params
     return None

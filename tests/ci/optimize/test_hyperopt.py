@@ -3,9 +3,13 @@ and failed trials."""
 
 from __future__ import annotations
 
+import hyperopt
+import numpy as np
 import pytest
+from pydantic import TypeAdapter
 
-from ci.optimize import suggest
+from ci.optimize import parzen, suggest, tpe
+from schemas.spec_matrix import V1Matrix
 from tests.ci.optimize.kinds import KINDS
 
 METRIC = {"name": "loss", "optimization": "minimize"}
@@ -119,3 +123,35 @@ def test_searches_over_different_spaces_in_one_process_keep_their_own_space():
     assert all(100 <= p["x"] <= 101 for p in suggest(other, [], 3, seed=1))
     assert suggest(narrow, [], 3, seed=1) == first
     assert all(0 <= p["x"] <= 1 for p in first)
+
+
+def test_tpe_draws_the_point_hyperopts_own_suggest_draws_from_the_same_trials():
+    # ci.optimize.parzen evaluates hyperopt's TPE posterior without its Trials documents; for
+    # the same trials (done, failed, pending), gamma and seed the point must be hyperopt's.
+    space = {
+        "x": {"kind": "uniform", "value": [-5, 5]},
+        "lr": {"kind": "loguniform", "value": [-6, 0]},
+        "opt": {"kind": "choice", "value": ["adam", "sgd", "rms"]},
+    }
+    found = tpe.labels(TypeAdapter(V1Matrix).validate_python(search(space)).params)
+    domain = hyperopt.Domain(None, {f.label: tpe.expression(f) for f in found})
+    rng = np.random.default_rng(3)
+    trials = hyperopt.Trials()
+    columns = parzen.Columns([f.label for f in found])
+    for tid in range(30):
+        values = {"x": rng.uniform(-5, 5), "lr": float(np.exp(rng.uniform(-6, 0))), "opt": tid % 3}
+        loss = None if tid % 7 == 3 else values["x"] ** 2 + values["opt"]
+        result = {"status": "new"} if loss is None else {"status": "ok", "loss": loss}
+        misc = {"tid": tid, "cmd": None, "workdir": None}
+        misc |= {"idxs": {k: [tid] for k in values}, "vals": {k: [v] for k, v in values.items()}}
+        trials.insert_trial_docs(trials.new_trial_docs([tid], [None], [result], [misc]))
+        columns.add(tid, loss, values)
+    trials.refresh()
+    posterior = parzen.Posterior(domain, prior_weight=1.0)
+
+    for seed in range(5):
+        gamma = tpe.tpe_gamma(30)
+        theirs = hyperopt.tpe.suggest(
+            [30], domain, trials, seed, n_startup_jobs=10, gamma=gamma, verbose=False
+        )[0]["misc"]["vals"]
+        assert posterior.suggest(columns, 30, seed, 10, 24, gamma) == theirs
