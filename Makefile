@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench helm-lint clean
+.PHONY: run test test-kube-real lint bench helm-lint clean
 
 run: $(VENV)/.runtime
 	$(BIN)/axon serve
@@ -13,6 +13,11 @@ test: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# Against a real kube-apiserver (../shared/tools/kube-real, built once with its build.sh): brings
+# the bed up if it is not, runs tests/kube_real, and leaves the bed as it found it.
+test-kube-real: $(VENV)/.dev
+	$(BIN)/python -m tests.kube_real.bed tests/kube_real
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

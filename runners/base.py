@@ -111,6 +111,11 @@ class Runner(ABC):
         this backend cannot list them, so runs deleted while no agent watched are not found."""
         return None
 
+    def recorded(self, external_id: str) -> None:
+        """Optional. Axon has recorded the run's end and kept its logs: the backend may now let
+        go of what it still holds of the run. The default holds nothing back."""
+        return None
+
     @classmethod
     def limits_queues(cls) -> bool:
         """Optional. Whether `has_capacity` can say no, so that a run ending may make room for

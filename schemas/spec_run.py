@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, ValidationInfo, model_validator
 
-from schemas.spec_base import SpecModel, require
+from schemas.spec_base import SpecModel, located_error, require
 from schemas.spec_container import V1Container, V1EnvVar, V1K8sContainer
 from schemas.spec_environment import V1Environment
 from schemas.spec_init import V1Init
@@ -67,3 +67,13 @@ class V1Service(WithContainer):
     rewrite_path: bool | None = None
     is_external: bool | None = None
     replicas: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _ports_are_unique(self) -> Self:
+        # Each port becomes a Service port; Kubernetes refuses a Service that repeats one.
+        seen: set[int] = set()
+        for index, port in enumerate(self.ports or ()):
+            if port in seen:
+                raise located_error(("ports", index), f"duplicate port {port}")
+            seen.add(port)
+        return self

@@ -1,24 +1,32 @@
 """What a runner observes, recorded as its runs' transitions when it is news.
 
-On start the agent reconciles: a run the database places on the runner whose object the
-runner no longer knows was deleted while nobody watched; it fails with reason `Missing` (a run
-being stopped is stopped), as Polyaxon does. While a run runs, its logs are followed into the
-database when the runner can follow them (`ci.agent.logs_follow`). A finished run's logs are
-read from the runner before its row is locked: a slow read holds up neither the run's row nor
-the other runs' transitions. A failure with retries left, on a runner that leaves retries to the
-core, is recorded as `retrying` and the run is started again (`ci.runs.retries`).
+On start the agent reconciles: a run the database places on the runner whose object the runner
+no longer knows was deleted while nobody watched; it fails with reason `Missing` (a run being
+stopped is stopped), as Polyaxon does. While a run runs, its logs are followed into the database
+when the runner can follow them (`ci.agent.logs_follow`). A finished run's logs are read from
+the runner before its row is locked (and kept whole in the artifacts store, as
+`logs/attempt-<n>.log`, once its transition commits): a slow read holds up neither the run's row
+nor the other runs' transitions. A failure with retries left, on a runner that leaves retries to
+the core, is recorded as `retrying` and the run is started again (`ci.runs.retries`). Once a
+run's end is recorded, with its logs, the runner is told it may let go of the run's objects
+(`recorded`); an end seen again after that (an agent that starts again) tells it once more. A
+transition is never timestamped before the one recorded before it.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from ci.agent.logs_follow import MAX_LOG_CHARS
+from ci.artifacts import store
 from ci.runs import lifecycle, retries
 from ci.runtime import Runtime
-from ci.store.models import Run
+from ci.store.db import after_commit
+from ci.store.models import Condition, Run
 from runners.base import Observation, Runner
 from schemas.status import DONE, ON_RUNNER, RunStatus
 
@@ -37,9 +45,19 @@ def _apply(rt: Runtime, runner: Runner, observation: Observation) -> bool | None
     if observation.status in DONE:
         # Read before the row is locked: reading may take the runner a while.
         news = _is_news(rt, runner, observation)
+        if news is False and _has_ended(rt, runner, observation):
+            # Recorded before (by this agent, or one that stopped before it let go).
+            _let_go(runner, observation)
         if not news:
             return news
         logs = runner.logs(observation.external_id)
+    recorded = _record(rt, runner, observation, logs)
+    if recorded and observation.status in DONE:
+        _let_go(runner, observation)
+    return recorded
+
+
+def _record(rt: Runtime, runner: Runner, observation: Observation, logs: str | None) -> bool | None:
     with rt.db.session() as session:
         run = session.scalar(
             select(Run)
@@ -50,6 +68,9 @@ def _apply(rt: Runtime, runner: Runner, observation: Observation) -> bool | None
             return None
         if not _news_for(run, observation):
             return False
+        if logs:
+            uuid, attempt, text = run.uuid, run.attempt, logs
+            after_commit(session, lambda: keep_logs(rt, uuid, attempt, text))
         if logs is not None:
             # A run deleted with its pods has nothing left to read: keep what was followed.
             logs = logs[-MAX_LOG_CHARS:]
@@ -65,9 +86,48 @@ def _apply(rt: Runtime, runner: Runner, observation: Observation) -> bool | None
             RunStatus(observation.status),
             observation.reason,
             observation.message,
-            observation.at,
+            _not_before_last(session, run, observation.at),
         )
         return True
+
+
+def _not_before_last(session: Session, run: Run, at: datetime | None) -> datetime | None:
+    """`at`, or the run's latest transition's time if `at` is earlier: a runner may see a run
+    start before the worker that submitted it has recorded `scheduled`, and the history must
+    read in the order it was recorded."""
+    if at is None:
+        return None
+    latest = session.scalar(select(func.max(Condition.at)).where(Condition.run_id == run.id))
+    return latest if latest is not None and latest > at else at
+
+
+def _has_ended(rt: Runtime, runner: Runner, observation: Observation) -> bool:
+    with rt.db.session() as session:
+        status = session.scalar(
+            select(Run.status).where(
+                Run.runner == runner.name, Run.external_id == observation.external_id
+            )
+        )
+        return status in DONE
+
+
+def _let_go(runner: Runner, observation: Observation) -> None:
+    """Tell the runner the run's end is recorded; a failure only delays the cleanup."""
+    try:
+        runner.recorded(observation.external_id)
+    except Exception:  # the object stays, and the next agent start lets go of it again
+        log.warning("letting go of %s failed", observation.external_id, exc_info=True)
+
+
+def keep_logs(rt: Runtime, uuid: str, attempt: int, text: str) -> None:
+    """A finished run's whole logs, kept in the artifacts store beside the database's tail;
+    a store that fails loses this copy only."""
+    try:
+        store.for_settings(rt.settings).put_bytes(
+            uuid, f"logs/attempt-{attempt}.log", text.encode(errors="replace")
+        )
+    except (OSError, store.ArtifactError) as exc:
+        log.warning("logs of run %s were not kept in the artifacts store: %s", uuid, exc)
 
 
 def _is_news(rt: Runtime, runner: Runner, observation: Observation) -> bool | None:

@@ -3,13 +3,18 @@
 Configuration, in order: a `kubernetes.client.Configuration` given in code; in-cluster (the
 pod's service account) when asked, or when `KUBERNETES_SERVICE_HOST` is set and no kubeconfig
 is named; else a kubeconfig file (`kubeconfig`, else `$KUBECONFIG` or `~/.kube/config`) and
-its `context`. Connection errors, 429 and 5xx become `RunnerUnavailable`, which callers retry.
+its `context`. Connection errors, 429 and 5xx become `RunnerUnavailable`, which callers retry;
+a request the server refuses becomes `Refused`, worded from the server's Status (its message and
+field causes), not the client's dump of HTTP headers. Answers are read as JSON, never through the
+client's models: a 1.20 server answers a Service's DELETE with a `Status` that the models of
+client 37 cannot parse.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -61,6 +66,37 @@ def status_reason(exc: ApiException) -> str:
         return ""
 
 
+class Refused(Exception):
+    """The API server refused a request for good (4xx): the text is its Status, in words."""
+
+    def __init__(self, text: str, status: int | None = None, reason: str = "") -> None:
+        super().__init__(text)
+        self.status = status
+        self.reason = reason
+
+
+def refusal(what: str, exc: ApiException) -> Refused:
+    """`exc` as the server said it: `<what>: <message> (<code> <reason>)`, with the field
+    causes the message does not already name."""
+    try:
+        body = json.loads(exc.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    message = str(body.get("message") or exc.reason or "refused")
+    causes = ((body.get("details") or {}).get("causes")) or ()
+    extra = []
+    for cause in causes:
+        field, said = str(cause.get("field") or ""), str(cause.get("message") or "")
+        text = f"{field}: {said}" if field else said
+        if text and text not in message and said not in message:
+            extra.append(text)
+    reason = str(body.get("reason") or "")
+    code = " ".join(filter(None, (str(exc.status or ""), reason)))
+    detail = "; ".join([message, *extra])
+    return Refused(f"{what}: {detail} ({code})", exc.status, reason)
+
+
 def status_message(exc: ApiException) -> str:
     try:
         return str(json.loads(exc.body or "{}").get("message") or exc.reason or "")
@@ -89,6 +125,13 @@ def read_json(what: str, function: Callable[..., Any], *args: Any, **kwargs: Any
         response.release_conn()
 
 
+def minor_version(git_version: str) -> tuple[int, int] | None:
+    """(major, minor) of a server's gitVersion (`v1.20.2`, `v1.29.4-gke.1043002`); None when
+    it cannot be read."""
+    found = re.match(r"v?(\d+)\.(\d+)", git_version or "")
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
 class Cluster:
     """The calls Axon makes, by plural, on one ApiClient: dicts in, dicts out."""
 
@@ -98,6 +141,17 @@ class Cluster:
         self.apps = client.AppsV1Api(api_client)
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
+        self.version = client.VersionApi(api_client)
+
+    def server_version(self) -> str:
+        """The server's gitVersion (`v1.20.2`); '' when it will not say (403, 404)."""
+        try:
+            info = read_json("read the server version", self.version.get_code)
+        except ApiException as exc:
+            if exc.status in (401, 403, 404):
+                return ""
+            raise
+        return str(info.get("gitVersion") or "")
 
     def list_call(self, plural: str, namespace: str) -> tuple[Callable[..., Any], tuple[Any, ...]]:
         """The list function of `plural` and its positional arguments (for lists and watches)."""
@@ -145,7 +199,8 @@ class Cluster:
         return found
 
     def create(self, plural: str, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Create the object; when it exists already (409 AlreadyExists), read it instead."""
+        """Create the object; when it exists already (409 AlreadyExists), read it instead.
+        Any other refusal raises `Refused` with the server's words."""
         typed: dict[str, Callable[..., Any]] = {
             "jobs": self.batch.create_namespaced_job,
             "deployments": self.apps.create_namespaced_deployment,
@@ -170,7 +225,8 @@ class Cluster:
             return created
         except ApiException as exc:
             if exc.status != 409 or status_reason(exc) != "AlreadyExists":
-                raise
+                kind = str(body.get("kind") or plural)
+                raise refusal(f"kubernetes refused the {kind} {name}", exc) from exc
         existing = self.read(plural, namespace, name)
         if existing is None:  # deleted between the two calls: a stop won the race
             raise RunnerUnavailable(f"kubernetes: {plural} {name} vanished while submitting")
@@ -186,9 +242,11 @@ class Cluster:
         merge = "application/merge-patch+json"
         try:
             if plural in typed:
-                call(f"patch {plural}", typed[plural], name, namespace, body, _content_type=merge)
+                read_json(
+                    f"patch {plural}", typed[plural], name, namespace, body, _content_type=merge
+                )
             else:
-                call(
+                read_json(
                     f"patch {plural}",
                     self.custom.patch_namespaced_custom_object,
                     GROUP,
@@ -216,9 +274,9 @@ class Cluster:
         }
         try:
             if plural in typed:
-                call(f"delete {plural}", typed[plural], name, namespace, body=options)
+                read_json(f"delete {plural}", typed[plural], name, namespace, body=options)
             else:
-                call(
+                read_json(
                     f"delete {plural}",
                     self.custom.delete_namespaced_custom_object,
                     GROUP,

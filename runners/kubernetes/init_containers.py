@@ -55,6 +55,8 @@ class PodOptions:
     helper_image: str = "busybox:1.37"
     git_secret: str = ""  # a Secret with GIT_USERNAME/GIT_PASSWORD or GIT_TOKEN for checkouts
     artifacts_claim: str = ""  # a PersistentVolumeClaim holding the artifacts store
+    # The API server's (major, minor), which decides what a pod may use; None: not known.
+    server: tuple[int, int] | None = None
 
 
 def init_containers(

@@ -4,30 +4,38 @@ A run's pods are found by the `axon.dev/run-uuid` label of its main object, or t
 the observer last saw (`last_seen`) when one is live, which costs no API call. Logs are the main
 container's (`main`, `pytorch`, `tensorflow`, `mpi`), after the init steps' lines (prefixed
 `[<init container>] `); with several pods (retries, replicas) each pod's part opens with
-`==> <pod> <==`. Following streams each started container in turn (a restarted container
-again), line-buffered by the client, and ends when the run has ended and every container has
-been read. Events are the Kubernetes events of the main object and its pods: why it is pending.
+`==> <pod> <==`; a container restarted in place (`OnFailure`) gives its previous run's lines
+first (the kubelet keeps only that one). Following streams each started container in turn (a
+restarted container again), line-buffered by the client, and ends when the run has ended and
+every container has been read; a stream that drops resumes where it was left, without
+repeating a line. Events are the Kubernetes events of the main object and its pods: why it is
+pending.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client.rest import ApiException
 
-from runners.kubernetes.api import REQUEST_TIMEOUT, Cluster, call
+from runners.kubernetes.api import REQUEST_TIMEOUT, Cluster, call, is_transient
 from runners.kubernetes.last_seen import LastSeen
+from runners.kubernetes.log_position import Gap, Position
 from runners.kubernetes.manifests import RUN_UUID, Workload, attempt_selector
 from runners.kubernetes.status import RunView, parse_time, terminal
 from runners.kubernetes.tracking import MAIN_CONTAINERS
-from runners.kubernetes.watch import Pump, Stream
+from runners.kubernetes.watch import BACKOFF_CAP, BACKOFF_START, Pump, Stream
 
+log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 WAIT_SECONDS = 5  # how long a follower waits for a pod change before it looks again
+ENDED_WAIT = 3.0  # how long a live observer may take to tell of a container's end
 EPOCH = datetime.fromtimestamp(0, UTC)
 
 
@@ -70,7 +78,9 @@ def read_logs(cluster: Cluster, workload: Workload, seen: LastSeen | None = None
         for container in _started(pod, init=True):
             text = _read(cluster, workload.namespace, name, container)
             lines += [f"[{container}] {line}" for line in text.splitlines()]
-        for container in _started(pod, init=False):
+        for container, restarts in _started(pod, init=False).items():
+            if restarts:  # restarted in place (OnFailure): the kubelet keeps the run before
+                lines += _read(cluster, workload.namespace, name, container, True).splitlines()
             lines += _read(cluster, workload.namespace, name, container).splitlines()
         if len(pods) > 1:
             lines.insert(0, f"==> {name} <==")
@@ -81,30 +91,54 @@ def read_logs(cluster: Cluster, workload: Workload, seen: LastSeen | None = None
 def follow(
     cluster: Cluster, workload: Workload, stop: threading.Event, seen: LastSeen | None = None
 ) -> Iterator[str]:
-    """The main containers' lines as they are written, until the run has ended or `stop`."""
+    """The main containers' lines as they are written, until the run has ended or `stop`.
+
+    A stream that drops (a lost connection, an apiserver restart) is opened again where it
+    was left (`log_position`), for as long as its container runs; so is a look at the run's
+    pods that fails for the same reasons."""
     done: set[tuple[str, str, int]] = set()  # (pod, container, restart count) read to the end
+    positions: dict[tuple[str, str, int], Position] = {}
+    delay = BACKOFF_START
     while not stop.is_set():
-        sighting = seen.get(workload.external_id) if seen is not None else None
-        if sighting is not None:
-            owner, pods, version = sighting.owner, sighting.pods, str(sighting.version)
-        else:
-            owner, pods, version = run_pods(cluster, workload)
-        ready = [
-            (pod["metadata"]["name"], container, restarts)
-            for pod in pods
-            for container, restarts in _started(pod, init=False).items()
-            if (pod["metadata"]["name"], container, restarts) not in done
-        ]
-        if ready:
-            yield from _stream(cluster, workload.namespace, ready[0][0], ready[0][1], stop)
-            done.add(ready[0])
-            continue
-        if owner is None or _ended(workload, owner, pods):
-            return
-        if sighting is not None and seen is not None:
-            seen.wait(workload.external_id, sighting.version, WAIT_SECONDS, stop)
-        else:
-            _wait_for_pods(cluster, workload.namespace, owner, version, stop)
+        try:
+            sighting = seen.get(workload.external_id) if seen is not None else None
+            if sighting is not None:
+                owner, pods, version = sighting.owner, sighting.pods, str(sighting.version)
+            else:
+                owner, pods, version = run_pods(cluster, workload)
+            ready = [
+                (pod["metadata"]["name"], container, restarts)
+                for pod in pods
+                for container, restarts in _started(pod, init=False).items()
+                if (pod["metadata"]["name"], container, restarts) not in done
+            ]
+            if ready:
+                target = ready[0]
+                position = positions.setdefault(target, Position())
+                if (yield from _stream(cluster, workload, target, position, stop, seen)):
+                    done.add(target)
+                    positions.pop(target, None)
+                    delay = BACKOFF_START
+                else:
+                    delay = _pause(stop, delay)
+                continue
+            if owner is None or _ended(workload, owner, pods):
+                return
+            if sighting is not None and seen is not None:
+                seen.wait(workload.external_id, sighting.version, WAIT_SECONDS, stop)
+            else:
+                _wait_for_pods(cluster, workload.namespace, owner, version, stop)
+            delay = BACKOFF_START
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.warning("following the logs of %s: %s", workload.external_id, exc)
+            delay = _pause(stop, delay)
+
+
+def _pause(stop: threading.Event, delay: float) -> float:
+    stop.wait(delay)
+    return min(delay * 2, BACKOFF_CAP)
 
 
 def read_events(
@@ -156,7 +190,9 @@ def _pending(pod: Obj) -> bool:
     return (pod.get("status") or {}).get("phase") in (None, "Pending", "Unknown")
 
 
-def _read(cluster: Cluster, namespace: str, pod: str, container: str) -> str:
+def _read(
+    cluster: Cluster, namespace: str, pod: str, container: str, previous: bool = False
+) -> str:
     try:
         text: str = call(
             f"logs of {pod}",
@@ -164,6 +200,7 @@ def _read(cluster: Cluster, namespace: str, pod: str, container: str) -> str:
             pod,
             namespace,
             container=container,
+            previous=previous,
         )
     except ApiException as exc:
         if exc.status in (400, 404):  # not started yet, or gone
@@ -173,23 +210,90 @@ def _read(cluster: Cluster, namespace: str, pod: str, container: str) -> str:
 
 
 def _stream(
-    cluster: Cluster, namespace: str, pod: str, container: str, stop: threading.Event
-) -> Iterator[str]:
-    try:
-        stream = Stream(
-            cluster.core.read_namespaced_pod_log, pod, namespace, container=container, follow=True
-        )
-    except ApiException as exc:
-        if exc.status in (400, 404):  # not started after all, or gone
-            return
-        raise
-    pump = Pump(stream.lines, on_stop=stream.close).start()
-    try:
-        while (line := pump.get(stop)) is not Pump.END:
-            yield line
-    finally:
-        pump.close()
-        stream.finish()
+    cluster: Cluster,
+    workload: Workload,
+    target: tuple[str, str, int],
+    position: Position,
+    stop: threading.Event,
+    seen: LastSeen | None,
+) -> Generator[str, None, bool]:
+    """One container's lines from `position` on; returns whether it was read to its end (the
+    stream ended and the container has, too), False when it should be resumed."""
+    namespace, (pod, container, _) = workload.namespace, target
+    whole = False
+    while not stop.is_set():
+        since = None if whole else position.since_seconds()
+        try:
+            stream = Stream(
+                cluster.core.read_namespaced_pod_log,
+                pod,
+                namespace,
+                container=container,
+                follow=True,
+                timestamps=True,
+                since_seconds=since,
+            )
+        except ApiException as exc:
+            if exc.status in (400, 404):  # not started after all, or gone
+                return True
+            raise
+        reader = position.reader(whole=since is None)
+        pump = Pump(stream.lines, on_stop=stream.close).start()
+        try:
+            while (line := pump.get(stop)) is not Pump.END:
+                if (text := reader.take(line)) is not None:
+                    yield text
+            if stop.is_set():
+                return True
+            reader.finish()
+        except Gap as gap:
+            log.info("logs of %s/%s: %s; reading them again from the start", pod, container, gap)
+            whole = True
+            continue
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            log.info("logs of %s/%s dropped (%s); resuming", pod, container, exc)
+            return False
+        finally:
+            pump.close()
+            stream.finish()
+        return _container_ended(cluster, workload, target, stop, seen)
+    return True
+
+
+def _container_ended(
+    cluster: Cluster,
+    workload: Workload,
+    target: tuple[str, str, int],
+    stop: threading.Event,
+    seen: LastSeen | None,
+) -> bool:
+    """Whether the container's run `restarts` is over (the pod gone, or the container
+    terminated or restarted), now that its stream ended: a stream also ends when the apiserver
+    goes away. A live observer's news of the container's end may trail the stream's by a
+    moment: it is waited for a little, rather than asked of the API server."""
+    name, container, restarts = target
+    deadline = time.monotonic() + ENDED_WAIT
+    while seen is not None and (sighting := seen.get(workload.external_id)) is not None:
+        pod = next((p for p in sighting.pods if p["metadata"]["name"] == name), None)
+        if pod is None or _over(pod, container, restarts):
+            return True
+        if stop.is_set() or (left := deadline - time.monotonic()) <= 0:
+            return False
+        seen.wait(workload.external_id, sighting.version, left, stop)
+    found = cluster.read("pods", workload.namespace, name)
+    return found is None or _over(found, container, restarts)
+
+
+def _over(pod: Obj, container: str, restarts: int) -> bool:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or ()
+    state = next((c for c in statuses if c.get("name") == container), None)
+    if state is None:
+        return True
+    return int(state.get("restartCount") or 0) > restarts or "terminated" in (
+        state.get("state") or {}
+    )
 
 
 def _ended(workload: Workload, owner: Obj, pods: list[Obj]) -> bool:

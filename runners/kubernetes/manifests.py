@@ -9,7 +9,10 @@ values) and the annotations `axon.dev/run-uuid`, `axon.dev/project`, `axon.dev/o
 `axon-<uuid>-<N>` for attempt N of a resumed or retried run, DNS-1123 safe), so a second
 submit of one attempt is a 409, while a new attempt is a new object beside the old one.
 `termination` → backoffLimit (maxRetries; 0 when unset, not Kubernetes' 6, so a failed run is
-not silently run again), activeDeadlineSeconds (timeout), ttlSecondsAfterFinished (ttl).
+not silently run again), activeDeadlineSeconds (timeout), ttlSecondsAfterFinished (ttl). A Job
+whose pods restart in place (`restartPolicy: OnFailure`) fails once its containers' restarts
+reach backoffLimit, so there maxRetries N > 0 becomes backoffLimit N + 1 (`backoff_limit`); with
+`Never` each failed pod counts, and N stays N.
 """
 
 from __future__ import annotations
@@ -218,13 +221,36 @@ def _template(
     return pod_template(plan, queue, options, run_labels(spec, kind, queue), run_annotations(spec))
 
 
+def backoff_limit(max_retries: int, restart_policy: str | None) -> int:
+    """The Job's backoffLimit that allows `max_retries` retries, no fewer and no more.
+
+    The Job controller fails a Job whose pods fail more than backoffLimit times (`Never`), or
+    whose containers' restarts reach backoffLimit (`OnFailure`; with 0, at the first restart).
+    """
+    if restart_policy == "OnFailure" and max_retries > 0:
+        return max_retries + 1
+    return max_retries
+
+
+def retries_allowed(job: Mapping[str, Any]) -> int:
+    """The retries a Job made by `_job` allows: its run's maxRetries, read back."""
+    spec = job.get("spec") or {}
+    limit = int(spec.get("backoffLimit", 6))
+    policy = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy")
+    return limit - 1 if policy == "OnFailure" and limit > 0 else limit
+
+
 def _job(spec: RunSpec, queue: Queue, options: PodOptions) -> Manifest:
     run = _run(spec)
     main = main_container(run["container"], MAIN, spec.image, spec.command, spec.env, "run")
     plan = PodPlan(run, main, "run", git=spec.git)
+    template = _template(spec, queue, options, "job", plan)
+    termination = _termination(spec)
+    policy = template["spec"].get("restartPolicy")
+    termination["backoffLimit"] = backoff_limit(termination["backoffLimit"] or 0, policy)
     job_spec: dict[str, Any] = {
-        **{k: v for k, v in _termination(spec).items() if v is not None},
-        "template": _template(spec, queue, options, "job", plan),
+        **{k: v for k, v in termination.items() if v is not None},
+        "template": template,
     }
     body = {
         "apiVersion": "batch/v1",

@@ -3,7 +3,10 @@
 Pure functions from the compiled component (camelCase dicts, as the spec writes them) to
 Kubernetes pod template dicts (the init steps are in `init_containers`). Sidecars become native
 sidecars (init containers with `restartPolicy: Always`, Kubernetes 1.29+) in pods that run to
-completion, so a Job ends when its main container does. The spec's environment wins over the
+completion, so a Job ends when its main container does. An older server drops that field without
+a word, and the sidecar, run as a plain init container, would keep the pod from ever starting:
+there such a pod is refused, naming the server's version. A service's pods never complete, so
+their sidecars are plain containers on every version. The spec's environment wins over the
 queue's defaults: resources key by key, node selectors merged, tolerations added.
 """
 
@@ -30,6 +33,8 @@ from runners.kubernetes.init_containers import (
 from runners.kubernetes.queues import Queue
 
 __all__ = ["ManifestError", "PodOptions", "PodPlan", "main_container", "pod_template"]
+
+NATIVE_SIDECARS = (1, 29)  # the first version that runs init containers with restartPolicy Always
 
 PLACEMENT_KEYS = (
     "nodeSelector", "affinity", "tolerations", "nodeName", "serviceAccountName", "hostAliases",
@@ -111,6 +116,13 @@ def pod_template(
     sidecars = [
         _sidecar(c, i, plan.native_sidecars) for i, c in enumerate(section.get("sidecars") or ())
     ]
+    if sidecars and plan.native_sidecars and options.server and options.server < NATIVE_SIDECARS:
+        have = ".".join(map(str, options.server))
+        raise ManifestError(
+            f"{where}.sidecars: a pod that runs to completion needs native sidecars "
+            f"(Kubernetes {'.'.join(map(str, NATIVE_SIDECARS))} or later) to end with its main "
+            f"container; this cluster runs Kubernetes {have}"
+        )
     spec: dict[str, Any] = {}
     restart = environment.get("restartPolicy") or plan.default_restart
     if restart is not None:

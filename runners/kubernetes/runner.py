@@ -1,13 +1,17 @@
 """Runs on Kubernetes: Jobs, services (Deployment + Service) and Kubeflow training jobs.
 
-Features: manifests compiled from the run spec (`manifests`, `pods`); submit idempotent on the
-run uuid (object names come from it; 409 AlreadyExists is "submitted already"); stop deletes
+Features: manifests compiled from the run spec (`manifests`, `pods`), shaped by the server's
+version (read once per runner); submit idempotent on the run uuid (object names come from it;
+409 AlreadyExists is "submitted already") and all or nothing (a refused object deletes what
+the run had created, and raises `Refused` in the server's words); stop deletes
 the run's main object with propagationPolicy Background; named queues with a concurrency
 limit, namespace, default resources and placement (`has_capacity(queue)` before submit);
 observe() lists then watches one stream per kind and namespace, label selector
 `axon.dev/managed=true`, with bookmarks and re-lists on 410, and maps objects to statuses
 (`status`); `known_ids()` for runs whose objects are gone; logs, followed logs and events
-(`logs`), their pods taken from what a live observer last saw (`last_seen`). External id:
+(`logs`), their pods taken from what a live observer last saw (`last_seen`); finished
+objects kept until `recorded()` lets them go (`cleanup`); the run token in a Secret of the
+run's own (`secrets`); Kubeflow kinds found at run time (`watch.Rediscovery`). External id:
 `<namespace>/<plural>/<name>`, e.g. `default/jobs/axon-<uuid>`; a resumed or retried run's
 next attempt is a new object, `axon-<uuid>-<attempt>`, observed apart from the old one.
 Config: `namespace`, `kubeconfig`, `context`, `in_cluster`, `configuration` (a client
@@ -22,7 +26,8 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +35,8 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from runners.base import Observation, Runner, RunnerUnavailable, RunSpec
-from runners.kubernetes.api import Cluster, load_configuration
+from runners.kubernetes.api import Cluster, Refused, load_configuration, minor_version
+from runners.kubernetes.cleanup import Reaper, delete_after, hold_until_recorded
 from runners.kubernetes.last_seen import LastSeen
 from runners.kubernetes.logs import ClusterEvent, follow, read_events, read_logs
 from runners.kubernetes.manifests import (
@@ -48,14 +54,17 @@ from runners.kubernetes.manifests import (
 )
 from runners.kubernetes.pods import PodOptions
 from runners.kubernetes.queues import Queue, parse_queues, pick_queue
+from runners.kubernetes.secrets import create_secret, delete_secret, own_secret, take_secrets
 from runners.kubernetes.status import RunView, terminal
 from runners.kubernetes.tracking import Tracker
-from runners.kubernetes.watch import Changed, Failed, KindWatch, Resource, Synced
+from runners.kubernetes.watch import Changed, Failed, KindWatch, Rediscovery, Resource, Synced
 from schemas.status import RunStatus
 
 log = logging.getLogger(__name__)
 OWNERS = ("jobs", "deployments")  # the main objects' plurals, besides the Kubeflow ones
 REMEMBER_STOPS = 1000
+# Connections kept per host: every followed run streams on one (the agent follows up to 200).
+POOL_SIZE = 256
 
 
 class KubernetesRunner(Runner):
@@ -88,15 +97,23 @@ class KubernetesRunner(Runner):
         self.pod_options = PodOptions(git_image, helper_image, git_secret, artifacts_claim)
         self.watch_timeout = watch_timeout
         self.configuration = configuration or load_configuration(kubeconfig, context, in_cluster)
+        self.configuration.connection_pool_maxsize = max(
+            self.configuration.connection_pool_maxsize or 0, POOL_SIZE
+        )
         self.api_client = client.ApiClient(self.configuration)
         self.cluster = Cluster(self.api_client)
         # Runs this runner stopped: its observers report them stopped even once they are gone.
         self._stopped: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
         self.last_seen = LastSeen()
+        self._server_version: str | None = None
+        self.reaper = Reaper(self._delete_recorded)
+        # A Kubeflow kind absent when watching began is looked for again on news of a run.
+        self.rediscovery = Rediscovery()
 
     def close(self) -> None:
         """Close the API client's connections."""
+        self.reaper.close()
         self.api_client.close()
 
     def __enter__(self) -> KubernetesRunner:
@@ -119,20 +136,49 @@ class KubernetesRunner(Runner):
                 "this runner is configured without it (kubeflow: false)"
             )
         target = self.queue_for(spec.component.get("queue"))
-        manifests = compile_run(spec, target, self.pod_options)
-        main = self.cluster.create(manifests[0].plural, target.namespace, manifests[0].body)
-        for extra in manifests[1:]:
-            # A run's Service goes with its Deployment when the garbage collector deletes it.
-            owner = {
-                "apiVersion": main.get("apiVersion", "apps/v1"),
-                "kind": main.get("kind", "Deployment"),
-                "name": main["metadata"]["name"],
-                "uid": main["metadata"]["uid"],
-                "controller": True,
-            }
-            extra.body["metadata"]["ownerReferences"] = [owner]
-            self.cluster.create(extra.plural, target.namespace, extra.body)
+        server = minor_version(self.server_version())
+        manifests = compile_run(spec, target, replace(self.pod_options, server=server))
+        body = hold_until_recorded(manifests[0].body)
+        secret = take_secrets(body)
+        if secret is not None:  # first: no pod of the run may start before it exists
+            create_secret(self.cluster, target.namespace, secret)
+        if kind in KUBEFLOW:
+            self.rediscovery.ask(manifests[0].plural)
+        try:
+            main = self.cluster.create(manifests[0].plural, target.namespace, body)
+        except Refused:
+            if secret is not None:
+                delete_secret(self.cluster, target.namespace, secret)
+            raise
+        if secret is not None:
+            own_secret(self.cluster, target.namespace, secret, main)
+        try:
+            for extra in manifests[1:]:
+                # A run's Service goes with its Deployment when the garbage collector deletes it.
+                owner = {
+                    "apiVersion": main.get("apiVersion", "apps/v1"),
+                    "kind": main.get("kind", "Deployment"),
+                    "name": main["metadata"]["name"],
+                    "uid": main["metadata"]["uid"],
+                    "controller": True,
+                }
+                extra.body["metadata"]["ownerReferences"] = [owner]
+                self.cluster.create(extra.plural, target.namespace, extra.body)
+        except Refused:
+            # All or nothing: a Deployment whose Service was refused would serve no one, forever.
+            try:
+                self.cluster.delete(manifests[0].plural, target.namespace, manifests[0].name)
+            except Exception:  # the refusal is the news; a stop or the next agent deletes it
+                log.warning("could not delete %s after a refusal", manifests[0].name, exc_info=True)
+            raise
         return workload(spec, target).external_id
+
+    def server_version(self) -> str:
+        """The API server's gitVersion (`v1.20.2`), asked once; '' when it will not say."""
+        with self._lock:
+            if self._server_version is None:
+                self._server_version = self.cluster.server_version()
+            return self._server_version
 
     def cancel(self, external_id: str) -> None:
         try:
@@ -140,6 +186,8 @@ class KubernetesRunner(Runner):
         except ValueError:
             log.warning("not stopping %r: no run of this runner has such an id", external_id)
             return
+        if where.plural not in OWNERS:
+            self.rediscovery.ask(where.plural)
         found = self.cluster.read(where.plural, where.namespace, where.name)
         if found is None or terminal(RunView(where.plural, found)) is not None:
             return
@@ -155,6 +203,22 @@ class KubernetesRunner(Runner):
             self._stopped[external_id] = None
             while len(self._stopped) > REMEMBER_STOPS:
                 self._stopped.popitem(last=False)
+
+    def recorded(self, external_id: str) -> None:
+        """The run's end and logs are recorded: delete its objects, now or after its `ttl`."""
+        try:
+            where = Workload.parse(external_id)
+        except ValueError:
+            return
+        found = self.cluster.read(where.plural, where.namespace, where.name)
+        if found is not None:
+            self.reaper.at(delete_after(where.plural, found, _now()), external_id)
+
+    def _delete_recorded(self, external_id: str) -> None:
+        where = Workload.parse(external_id)
+        self.cluster.delete(where.plural, where.namespace, where.name)
+        if where.plural == "deployments":
+            self.cluster.delete("services", where.namespace, where.name)
 
     def has_capacity(self, queue_name: str | None) -> bool:
         """Whether the queue may take one more run now (always, without a concurrency limit)."""
@@ -190,7 +254,7 @@ class KubernetesRunner(Runner):
         cluster = Cluster(api_client)
         out: queue.Queue[Synced | Changed | Failed] = queue.Queue()
         watches = [
-            KindWatch(resource, SELECTOR, out, self.watch_timeout)
+            KindWatch(resource, SELECTOR, out, self.watch_timeout, self.rediscovery)
             for resource in self._resources(cluster)
         ]
         waiting = {(w.resource.plural, w.resource.namespace) for w in watches}
@@ -200,7 +264,7 @@ class KubernetesRunner(Runner):
         live = False
         try:
             while not stop.is_set():
-                yield from tracker.due()
+                yield from _acted(cluster, tracker.due())
                 try:
                     item = out.get(timeout=0.1)
                 except queue.Empty:
@@ -210,16 +274,16 @@ class KubernetesRunner(Runner):
                 # Seen first: whoever reads a run's logs on its news finds its pods current.
                 if isinstance(item, Changed):
                     self.last_seen.apply(item.type, item.plural, item.obj)
-                    yield from tracker.apply(item.type, item.plural, item.obj)
+                    yield from _acted(cluster, tracker.apply(item.type, item.plural, item.obj))
                     continue
                 self.last_seen.sync(item.plural, item.namespace, item.objects)
-                yield from tracker.sync(item.plural, item.namespace, item.objects)
+                yield from _acted(cluster, tracker.sync(item.plural, item.namespace, item.objects))
                 waiting.discard((item.plural, item.namespace))
                 if not waiting and not tracker.live:
                     current = tracker.go_live()
                     self.last_seen.go_live()
                     live = True
-                    yield from current
+                    yield from _acted(cluster, current)
                     yield from self._stopped_and_gone(tracker, current)
         finally:
             if live:
@@ -279,6 +343,22 @@ class KubernetesRunner(Runner):
                 return []  # a Kubeflow kind this cluster lacks, or the role may not read
             raise
         return list(found.get("items") or [])
+
+
+def _acted(cluster: Cluster, observations: Iterable[Observation]) -> Iterator[Observation]:
+    """The observations, after doing what they need on the cluster: a run failed because its
+    pod was deleted while its Job goes on (a server before 1.26 starts the pod again) has its
+    Job deleted, so the pod started again does not run on."""
+    for observation in observations:
+        if observation.status == RunStatus.FAILED and observation.reason == "PodDeleted":
+            where = Workload.parse(observation.external_id)
+            try:
+                found = cluster.read(where.plural, where.namespace, where.name)
+                if found is not None and terminal(RunView(where.plural, found)) is None:
+                    cluster.delete(where.plural, where.namespace, where.name)
+            except Exception:  # recorded() deletes it too, once the failure is recorded
+                log.warning("could not delete %s", observation.external_id, exc_info=True)
+        yield observation
 
 
 def _pods_of(cluster: Cluster, namespace: str, selector: str) -> list[dict[str, Any]]:

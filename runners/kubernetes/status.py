@@ -7,6 +7,8 @@
 | a container waiting on its image or config (2) | warning | that reason | kubelet's |
 | a pod Running (main container started) | running | `Running` | pod |
 | a pod failed, the Job will retry (3) | retrying | `PodFailed` (3) | the failure |
+| a Job's pod deleted before it ended, and replaced (6) | retrying | `PodDeleted` | which pod |
+| the same, with no retries left (6) | failed | `PodDeleted` | which pod |
 | Job `Complete=True`; Kubeflow `Succeeded=True` | succeeded | `Completed` | condition's |
 | Job `Failed=True`; Kubeflow `Failed=True` | failed | pod's reason (4) | failure; condition |
 | Job `Failed=True`, reason `DeadlineExceeded` | failed (5) | `DeadlineExceeded` | condition's |
@@ -26,6 +28,11 @@
     container and pod, then the condition's reason (BackoffLimitExceeded…) and message; the
     condition's own reason when no failed pod is known.
 (5) A run that outlives its `timeout` (activeDeadlineSeconds) failed, as in Polyaxon.
+(6) Someone deleted a running pod. Before 1.26 the Job controller does not count it as a
+    failure and starts the pod again, whatever backoffLimit says; from 1.26 it counts as a failed
+    pod. Either way the deletion spends one of the run's retries (`termination.maxRetries`), and
+    a run without one left fails `PodDeleted` (its Job is then deleted, so the replacement stops).
+    A Job that fails by itself after such a deletion names the deleted pod as its reason.
 
 Completion is read from `status.conditions` only, never from the counters. With several pods
 (a service's replicas, a Kubeflow job's workers) the most telling pod wins, in the order
@@ -39,6 +46,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from runners.kubernetes.manifests import STOP_REQUESTED, retries_allowed
 from schemas.status import RunStatus
 
 S = RunStatus
@@ -97,6 +105,9 @@ class RunView:
     deleted: bool = False
     pods: dict[str, Obj] = field(default_factory=dict)
     failure: Failure | None = None
+    doomed: set[str] = field(default_factory=set)  # pods being deleted, not yet gone
+    vanished: list[str] = field(default_factory=list)  # a Job's pods deleted before they ended
+    replaced: int = 0  # how many of those the Job controller started again
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -168,7 +179,11 @@ def verdict(view: RunView) -> Verdict | None:
         if true and true[-1].get("type") == "Restarting":
             last = true[-1]
             return Verdict(S.RETRYING, "Restarting", str(last.get("message") or ""))
+    if view.replaced and retries_used(view) > retries_allowed(owner):
+        return Verdict(S.FAILED, "PodDeleted", _deleted_message(view, failed=True))
     found = pods_verdict(view)
+    if found.status == S.STARTING and (view.doomed or len(view.vanished) > view.replaced):
+        return None  # a pod deleted as it ran: its controller decides what comes next
     # A Job retries a failed pod; the operators and controllers report their own restarts.
     if found.status == S.RETRYING and found.reason == "PodFailed" and view.plural != "jobs":
         return None
@@ -195,6 +210,8 @@ def pods_verdict(view: RunView) -> Verdict:
     if any(_phase(p) == "Failed" for p in pods) and failure is not None:
         # A replacement that has not started yet is still part of the retry.
         return Verdict(S.RETRYING, "PodFailed", failure.describe(), failure.at, failure.exit_code)
+    if view.replaced and view.plural == "jobs":
+        return Verdict(S.RETRYING, "PodDeleted", _deleted_message(view, failed=False))
     if best is not None:
         return best
     return Verdict(S.STARTING, "Created", "")
@@ -312,15 +329,52 @@ def _phase(pod: Obj) -> str:
     return str((pod.get("status") or {}).get("phase") or "Pending")
 
 
-def _retries_spent(view: RunView) -> bool:
-    """Whether the Job has failed more often than its backoffLimit allows: it is ending."""
-    spec = (view.owner or {}).get("spec") or {}
-    limit = spec.get("backoffLimit", 6)
+def retries_used(view: RunView) -> int:
+    """The retries a Job has spent: failed pods, restarts in place, and pods deleted under it.
+
+    A 1.26+ server counts a deleted pod in `status.failed` and an older one does not; both
+    counts hold the failed pods it still has, so the larger one is right on either.
+    """
     failed = int(((view.owner or {}).get("status") or {}).get("failed") or 0)
-    failed = max(failed, sum(1 for p in view.pods.values() if _phase(p) == "Failed"))
+    kept = sum(
+        1 for name, p in view.pods.items() if _phase(p) == "Failed" and name not in view.vanished
+    )
     restarts = sum(
         int(c.get("restartCount") or 0)
         for p in view.pods.values()
         for c in (p.get("status") or {}).get("containerStatuses") or ()
     )
-    return failed + restarts > int(limit)
+    return max(failed, kept + len(view.vanished)) + restarts
+
+
+def job_going(view: RunView) -> bool:
+    """Whether the run is a Job that nobody is deleting and that has not ended by itself
+    (completed, or past its deadline): a pod deleted under it now was cut short by someone else.
+
+    A Job already Failed still counts: a 1.26+ server may count the deleted pod, and fail the
+    Job, before the pod's own deletion reaches the watch.
+    """
+    owner = view.owner or {}
+    meta = owner.get("metadata") or {}
+    if view.plural != "jobs" or not owner or view.deleted or meta.get("deletionTimestamp"):
+        return False
+    failed = condition(owner, "Failed") or {}
+    ended = condition(owner, "Complete") or failed.get("reason") == "DeadlineExceeded"
+    return STOP_REQUESTED not in (meta.get("annotations") or {}) and not ended
+
+
+def ended_phase(pod: Obj) -> bool:
+    return _phase(pod) in ("Succeeded", "Failed")
+
+
+def _deleted_message(view: RunView, failed: bool) -> str:
+    allowed, pod = retries_allowed(view.owner or {}), view.vanished[-1]
+    said = f"pod {pod} was deleted before it ended"
+    if failed:
+        return f"{said}, and no retry is left (maxRetries {allowed})"
+    return f"{said}; the Job runs it again (retry {retries_used(view)} of {allowed})"
+
+
+def _retries_spent(view: RunView) -> bool:
+    """Whether the Job has failed more often than its run's retries allow: it is ending."""
+    return retries_used(view) > retries_allowed(view.owner or {})

@@ -32,6 +32,8 @@ from runners.kubernetes.status import (
     Obj,
     RunView,
     Verdict,
+    ended_phase,
+    job_going,
     pod_failure,
     ran,
     started_at,
@@ -112,6 +114,7 @@ class Tracker:
         tracked = self.runs.setdefault(key, _Tracked())
         view, name = tracked.view, str(obj["metadata"]["name"])
         if plural == "pods":
+            _follow_deletions(view, kind, obj)
             if kind == "DELETED":
                 view.pods.pop(name, None)
             else:
@@ -206,7 +209,11 @@ class Tracker:
                 # The pod watch may lag the owner's: ask once for the pod's reason.
                 for pod in self.lookup_pods(*key):
                     view.failure = _latest(view.failure, pod_failure(pod, MAIN_CONTAINERS))
-                done = terminal(view)
+            if view.failure is None and view.vanished and done.reason != "DeadlineExceeded":
+                # A 1.26+ server counts a pod deleted as it ran as the Job's failure.
+                reason = "deleted before it ended"
+                view.failure = Failure(view.vanished[-1], "", "PodDeleted", None, message=reason)
+            done = terminal(view)
         if done is not None:
             return done
         if view.deleted:
@@ -222,6 +229,28 @@ class Tracker:
         self.ended[key] = uid
         while len(self.ended) > FORGET_AFTER:
             self.ended.popitem(last=False)
+
+
+def _follow_deletions(view: RunView, kind: str, pod: Obj) -> None:
+    """Note a Job's pod deleted by someone else as it ran, and the pod started after it.
+
+    Whether the Job was going is judged when the deletion is first seen: the pod itself may
+    only go (its finalizer removed) after the Job has counted it and failed. The Job controller
+    starts the next pod as soon as the deletion begins, before the pod is gone.
+    """
+    name = str(pod["metadata"]["name"])
+    before = view.pods.get(name)
+    deleting = kind == "DELETED" or bool(pod["metadata"].get("deletionTimestamp"))
+    last = before if before is not None or kind == "DELETED" else pod  # its state as it ran
+    if deleting and name not in view.vanished and last is not None and not ended_phase(last):
+        if job_going(view):
+            view.vanished.append(name)
+    if kind == "DELETED":
+        view.doomed.discard(name)
+    elif deleting:
+        view.doomed.add(name)
+    elif before is None and len(view.vanished) > view.replaced:
+        view.replaced += 1
 
 
 def _external_id(key: Key, view: RunView) -> str:

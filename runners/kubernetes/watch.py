@@ -4,8 +4,10 @@ Each `KindWatch` lists its kind with the label selector (one call for every run)
 list over as a `Synced` item, then watches from the list's resourceVersion with bookmarks and a
 server-side timeout, reconnecting from the last version it saw. A 410 Gone (history compacted)
 means list again and resume; connection errors, 429 and 5xx are retried with a capped backoff.
-A Kubeflow kind the cluster lacks (404) or the role may not read (403) is skipped with a
-warning. Objects stay plain dicts as the server sent them.
+A Kubeflow kind the cluster lacks (404) or the role may not read (403) counts as listed and
+empty, and is looked for again every `RECHECK_SECONDS`, or at once when `Rediscovery` is asked
+(a run of that kind was submitted or stopped): CRDs installed after the agent started are
+watched from then on. Objects stay plain dicts as the server sent them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +29,29 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 BACKOFF_START, BACKOFF_CAP = 0.5, 30.0
+RECHECK_SECONDS = 10.0  # how often a kind the cluster lacked is looked for again
+
+
+class Rediscovery:
+    """Asks the watches of absent kinds to look again now, by plural."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._asked: dict[str, int] = {}
+
+    def ask(self, plural: str) -> None:
+        with self._cond:
+            self._asked[plural] = self._asked.get(plural, 0) + 1
+            self._cond.notify_all()
+
+    def asked(self, plural: str) -> int:
+        with self._cond:
+            return self._asked.get(plural, 0)
+
+    def wait(self, plural: str, since: int, timeout: float) -> None:
+        """Until `plural` is asked for after `since` (a count from `asked`), or `timeout`."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._asked.get(plural, 0) != since, timeout)
 
 
 @dataclass(frozen=True)
@@ -75,12 +101,14 @@ class KindWatch(threading.Thread):
         selector: str,
         out: queue.Queue[Synced | Changed | Failed],
         timeout: int,
+        rediscovery: Rediscovery | None = None,
     ) -> None:
         super().__init__(name=f"axon-watch-{resource.plural}", daemon=True)
         self.resource = resource
         self.selector = selector
         self.out = out
         self.timeout = timeout
+        self.rediscovery = rediscovery or Rediscovery()
         self._stopping = threading.Event()
         self._stream: Stream | None = None
 
@@ -92,10 +120,11 @@ class KindWatch(threading.Thread):
 
     def run(self) -> None:
         version: str | None = None
-        delay, listed = BACKOFF_START, False
+        delay, listed, absent, asked = BACKOFF_START, False, False, 0
         while not self._stopping.is_set():
             try:
                 if version is None:
+                    asked = self.rediscovery.asked(self.resource.plural)
                     version = self._list(relisted=listed)
                     listed = True
                 version = self._follow(version)
@@ -107,10 +136,13 @@ class KindWatch(threading.Thread):
                     version = None  # history compacted: list again, resume from the new version
                     continue
                 if self.resource.optional and exc.status in (403, 404) and not listed:
-                    why = "not installed" if exc.status == 404 else "not allowed by the role"
-                    log.warning("not watching %s: %s", self.resource.plural, why)
-                    self.out.put(Synced(self.resource.plural, self.resource.namespace, []))
-                    return
+                    if not absent:
+                        why = "not installed" if exc.status == 404 else "not allowed by the role"
+                        log.warning("not watching %s yet: %s", self.resource.plural, why)
+                        self.out.put(Synced(self.resource.plural, self.resource.namespace, []))
+                        absent = True
+                    self._look_again(asked)
+                    continue
                 if not is_transient(exc):
                     self.out.put(Failed(self.resource.plural, exc))
                     return
@@ -126,6 +158,14 @@ class KindWatch(threading.Thread):
                     return
                 log.warning("watch %s: %s", self.resource.plural, exc)
                 delay = self._pause(delay)
+
+    def _look_again(self, asked: int) -> None:
+        """Wait until the absent kind is worth another look: asked for, or a while passed."""
+        deadline = time.monotonic() + RECHECK_SECONDS
+        while not self._stopping.is_set() and (left := deadline - time.monotonic()) > 0:
+            if self.rediscovery.asked(self.resource.plural) != asked:
+                return
+            self.rediscovery.wait(self.resource.plural, asked, min(left, 0.2))
 
     def _pause(self, delay: float) -> float:
         self._stopping.wait(delay)

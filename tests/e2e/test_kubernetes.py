@@ -158,8 +158,16 @@ def test_a_push_runs_a_job_on_the_cluster_that_succeeds_with_its_logs(axon, k8s)
     assert run["status"] == "succeeded", axon.logs()
     assert history(run) == [*WHOLE_LIFE, "succeeded"]
     assert run["external_id"] == f"default/jobs/axon-{run['uuid']}"
-    job = k8s.get("jobs", job_name(run))
+    [job] = [
+        c.body
+        for c in k8s.requests
+        if (c.verb, c.name) == ("create", None)
+        and c.resource == "jobs"
+        and c.body["metadata"]["name"] == job_name(run)
+    ]
     assert job["metadata"]["labels"]["axon.dev/project"] == project
+    # Its end recorded with its logs, the Job is deleted (no TTL does it blindly).
+    k8s.wait_for(lambda: k8s.get("jobs", job_name(run)) is None, timeout=10)
     logs = axon.api("GET", f"/api/v1/runs/{run['uuid']}/logs")
     assert logs.text == "epoch 1: loss 0.5\nepoch 2: loss 0.25\n"
     assert logs.headers["X-Axon-Run-Done"] == "true"
@@ -311,5 +319,6 @@ def test_a_full_queue_keeps_a_run_queued_until_the_one_before_ends(axon, k8s):
     assert (done_first["status"], done_second["status"]) == ("succeeded", "succeeded")
     assert history(done_second) == [*WHOLE_LIFE, "succeeded"]
     # Both times on the cluster's clock: the second Job was created once the first completed.
-    complete = k8s.get("jobs", job_name(done_first))["status"]["completionTime"]
-    assert k8s.get("jobs", job_name(done_second))["metadata"]["creationTimestamp"] >= complete
+    complete = k8s.last_state("jobs", job_name(done_first))["status"]["completionTime"]
+    created = k8s.last_state("jobs", job_name(done_second))["metadata"]["creationTimestamp"]
+    assert created >= complete

@@ -126,18 +126,23 @@ def test_restart_policy_always_is_refused_for_a_job(k8s, batch):
     }
 
 
-def test_an_unknown_field_sent_raw_is_422_from_the_strict_schema(k8s):
+def test_an_unknown_field_is_dropped_with_a_warning_and_refused_only_when_strict(k8s):
     manifest = job_manifest("train")
     manifest["spec"]["template"]["spec"]["containers"][0]["bogus"] = 1
+    url = f"{k8s.url}/apis/batch/v1/namespaces/{NS}/jobs"
 
-    answer = requests.post(
-        f"{k8s.url}/apis/batch/v1/namespaces/{NS}/jobs", json=manifest, timeout=5
-    )
+    strict = requests.post(url, params={"fieldValidation": "Strict"}, json=manifest, timeout=5)
+    warned = requests.post(url, json=manifest, timeout=5)
 
-    assert answer.status_code == 422
-    [cause] = answer.json()["details"]["causes"]
+    assert strict.status_code == 422
+    [cause] = strict.json()["details"]["causes"]
     assert cause["field"] == "spec.template.spec.containers[0].bogus"
     assert cause["message"] == 'unknown field "bogus"'
+    assert warned.status_code == 201
+    assert warned.headers["Warning"] == (
+        '299 - "unknown field \\"spec.template.spec.containers[0].bogus\\""'
+    )
+    assert "bogus" not in warned.json()["spec"]["template"]["spec"]["containers"][0]
 
 
 def test_requests_above_limits_and_a_gpu_without_a_limit_are_refused(k8s, batch):

@@ -350,6 +350,7 @@ def test_role_grants_exactly_what_the_runner_and_agent_need(render: Render) -> N
         ("kubeflow.org", "mpijobs"): MANAGE,
         ("", "pods/log"): {"get"},
         ("", "events"): {"get", "list", "watch"},
+        ("", "secrets"): {"create", "patch", "delete"},
     }
     assert objects_of(objects, "ClusterRole") == []
 

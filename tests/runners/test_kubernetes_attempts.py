@@ -53,6 +53,16 @@ def spec_for(k8s: KubernetesDouble, *scripts: PodScript) -> RunSpec:
     )  # fmt: skip
 
 
+def created_jobs(k8s: KubernetesDouble, run_uuid: str) -> list[str]:
+    """The Jobs of the run created so far, whether still there or not."""
+    return sorted(
+        c.body["metadata"]["name"]
+        for c in k8s.requests
+        if (c.verb, c.resource, c.status) == ("create", "jobs", 201)
+        and c.body["metadata"]["labels"].get("axon.dev/run-uuid") == run_uuid
+    )
+
+
 def job_names(k8s: KubernetesDouble, run_uuid: str) -> list[str]:
     jobs = k8s.objects("jobs")
     return sorted(
@@ -216,7 +226,9 @@ def test_a_resumed_run_is_a_second_job_and_ends_by_its_outcome(client, db, rt, r
     run = axon.run(run_id)
     assert first["external_id"] == f"default/jobs/axon-{run_uuid}"
     assert second["external_id"] == f"default/jobs/axon-{run_uuid}-1"
-    assert job_names(k8s, run_uuid) == [f"axon-{run_uuid}", f"axon-{run_uuid}-1"]
+    # Each attempt was a Job of its own, deleted once its end was recorded with its logs.
+    assert created_jobs(k8s, run_uuid) == [f"axon-{run_uuid}", f"axon-{run_uuid}-1"]
+    assert job_names(k8s, run_uuid) == []
     assert run["status"] == "succeeded"
     history = [c["status"] for c in run["conditions"]]
     assert history[history.index("failed") :] == [

@@ -27,6 +27,7 @@ from runners.kubernetes.manifests import (
     compile_run,
     label_value,
     object_name,
+    retries_allowed,
 )
 from runners.kubernetes.pods import PodOptions
 from runners.kubernetes.queues import Queue, QueueError, parse_queues, pick_queue
@@ -171,11 +172,35 @@ def test_labels_and_annotations_name_the_run_project_and_operation():
 
 def test_termination_becomes_backoff_limit_deadline_and_ttl():
     termination = {"maxRetries": 3, "timeout": 600, "ttl": 120}
-    [job] = compiled(make(FULL_JOB, component={"termination": termination}))
+    never = {**FULL_JOB, "environment": {"restartPolicy": "Never"}}
+    [job] = compiled(make(never, component={"termination": termination}))
 
     assert job["spec"]["backoffLimit"] == 3
     assert job["spec"]["activeDeadlineSeconds"] == 600
     assert job["spec"]["ttlSecondsAfterFinished"] == 120
+
+
+@pytest.mark.parametrize(
+    ("policy", "max_retries", "backoff_limit"),
+    [
+        ("Never", 0, 0),
+        ("Never", 2, 2),
+        ("OnFailure", 0, 0),
+        ("OnFailure", 1, 2),
+        ("OnFailure", 3, 4),
+    ],
+)
+def test_the_backoff_limit_allows_exactly_max_retries_under_each_restart_policy(
+    policy: str, max_retries: int, backoff_limit: int
+):
+    # Under OnFailure the Job controller fails the Job when its restarts reach backoffLimit
+    # (at the first restart when it is 0); under Never when its failed pods exceed it.
+    run = {"kind": "job", "container": {"image": "acme/train:1"}}
+    run["environment"] = {"restartPolicy": policy}
+    [job] = compiled(make(run, component={"termination": {"maxRetries": max_retries}}))
+
+    assert job["spec"]["backoffLimit"] == backoff_limit
+    assert retries_allowed(job) == max_retries
 
 
 def test_a_bare_spec_is_a_job_that_runs_once_and_never_restarts_in_place():
@@ -230,6 +255,30 @@ def test_sidecars_of_a_job_are_native_sidecars_so_the_job_can_complete():
 
     assert sidecar["restartPolicy"] == "Always"
     assert [c["name"] for c in pod_spec(job)["containers"]] == ["main"]
+
+
+@pytest.mark.parametrize("server", [(1, 20), (1, 28)])
+def test_a_job_with_sidecars_is_refused_on_a_server_without_native_sidecars(server):
+    # Before 1.29 the server drops an init container's restartPolicy without a word: the
+    # sidecar would then have to exit before the main container could even start.
+    with pytest.raises(ManifestError) as refused:
+        compiled(make(FULL_JOB), server=server)
+
+    assert str(refused.value) == (
+        "run.sidecars: a pod that runs to completion needs native sidecars (Kubernetes 1.29 "
+        f"or later) to end with its main container; this cluster runs Kubernetes 1.{server[1]}"
+    )
+
+
+def test_sidecars_are_native_from_1_29_and_a_services_are_plain_containers_on_any_version():
+    [job] = compiled(make(FULL_JOB), server=(1, 29))
+    service = {**FULL_JOB, "kind": "service", "ports": [9000]}
+    service["environment"] = {**FULL_JOB["environment"], "restartPolicy": "Always"}
+    deployment, _ = compiled(make(service), server=(1, 20))
+
+    assert init(job, "metrics")["restartPolicy"] == "Always"
+    assert [c["name"] for c in pod_spec(deployment)["containers"]] == ["main", "metrics"]
+    assert "restartPolicy" not in container(deployment, "metrics")
 
 
 def test_attacker_controlled_values_are_arguments_never_shell_text():

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from runners.base import Observation, RunnerUnavailable, RunSpec
 from runners.kubernetes import KubernetesRunner
+from runners.kubernetes.api import Refused
 from runners.kubernetes.manifests import ManifestError
 from runners.kubernetes.tracking import Tracker
 from runners.registry import runners
@@ -354,6 +354,7 @@ def test_with_an_observer_live_following_logs_opens_only_the_log_stream(
     runner, make_spec, k8s, watching
 ):
     spec = make_spec(["python", "train.py"], PodScript(duration=1.0, logs=["a", "b", "c"]))
+    runner.server_version()  # asked once per runner, by its first submit
     before = len(k8s.requests)
     external_id = runner.submit(spec)
     until(watching, external_id, lambda o: o.status == S.STARTING)
@@ -485,10 +486,10 @@ def test_server_errors_and_throttling_are_transient(runner, make_spec, k8s):
 def test_a_refused_manifest_is_not_transient(runner, make_spec, k8s):
     k8s.fail_next("create", "jobs", 422, message="Job.batch is invalid")
 
-    with pytest.raises(ApiException) as raised:
+    with pytest.raises(Refused) as raised:
         runner.submit(make_spec(SUCCEED))
 
-    assert raised.value.status == 422
+    assert (raised.value.status, raised.value.reason) == (422, "Invalid")
     assert not isinstance(raised.value, runner.transient_errors)
 
 

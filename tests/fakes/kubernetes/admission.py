@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import ipaddress
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tests.fakes.kubernetes import kubeflow
 from tests.fakes.kubernetes.rules import RULES, immutable, no_rules
-from tests.fakes.kubernetes.status import Invalid, bad_request, modified
+from tests.fakes.kubernetes.status import Cause, Invalid, bad_request, modified
 from tests.fakes.kubernetes.store import Obj, Resource
-from tests.fakes.kubernetes.validation import check_labels, check_metadata, schema_causes
+from tests.fakes.kubernetes.validation import (
+    check_labels,
+    check_metadata,
+    quantity,
+    schema_causes,
+)
+from tests.fakes.kubernetes.versions import (
+    FIELD_VALIDATION,
+    JOB_SUSPEND,
+    PREFIXED_LABELS,
+    REPLACEMENT_POLICY,
+    FieldValidation,
+    ServerVersion,
+    drop_field,
+    too_new,
+)
 
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # what the server's generateName draws from
 _READ_ONLY_META = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields")
@@ -39,6 +55,8 @@ class Admission:
 
     def __init__(self, version: str) -> None:
         self.version = version
+        self.server = ServerVersion.parse(version)
+        self.fields = FieldValidation()
         self._next_ip = int(ipaddress.IPv4Address("10.96.0.10"))
 
     def create(self, resource: Resource, body: Any, namespace: str) -> Obj:
@@ -57,7 +75,8 @@ class Admission:
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = generated_name(meta["generateName"])
         meta["uid"] = str(uuid.uuid4())
-        problems = Invalid(schema_causes(obj, self.version))
+        _decodable(resource, obj)
+        problems = Invalid(self._known(obj, schema_causes(obj, self.version)))
         malformed = bool(problems.causes)  # the rules below assume the schema's types
         check_metadata(resource, meta, problems)
         if not malformed:
@@ -88,7 +107,8 @@ class Admission:
             new = {**copy.deepcopy(old), "status": new.get("status")}
         elif resource.status_subresource and "status" in old:
             new["status"] = copy.deepcopy(old["status"])
-        problems = Invalid(schema_causes(new, self.version))
+        _decodable(resource, new)
+        problems = Invalid(self._known(new, schema_causes(new, self.version)))
         malformed = bool(problems.causes)
         check_labels(meta.get("labels"), "metadata.labels", problems)
         if not malformed:
@@ -117,9 +137,53 @@ class Admission:
                 )
         return {"kind": obj.pop("kind"), "apiVersion": obj.pop("apiVersion"), **obj}
 
+    def _known(self, obj: Obj, causes: list[Cause]) -> list[Cause]:
+        """The causes that refuse the object. Unknown fields refuse it only when a server with
+        field validation is asked for `Strict`; otherwise they are dropped (with a warning,
+        unless asked to `Ignore` them, on such a server; silently on an older one)."""
+        for path in too_new(obj, self.server):
+            causes = [*causes, Cause(path, f'unknown field "{path.rpartition(".")[2]}"')]
+        unknown = [c for c in causes if c.message.startswith("unknown field")]
+        validating = self.server.has(FIELD_VALIDATION)
+        if not unknown or (validating and self.fields.mode == "Strict"):
+            return causes
+        for cause in unknown:
+            drop_field(obj, cause.field)
+            if validating and self.fields.mode != "Ignore":
+                self.fields.warn(f'unknown field "{cause.field}"')
+        return [c for c in causes if c not in unknown]
+
     def allocate_ip(self) -> str:
         self._next_ip += 1
         return str(ipaddress.IPv4Address(self._next_ip))
+
+
+def _decodable(resource: Resource, obj: Obj) -> None:
+    """A malformed quantity fails the server's decoding of the body, before any validation:
+    400 BadRequest, not 422 (seen on 1.20; later versions word it alike)."""
+    for container in _containers(obj.get("spec")):
+        resources = container.get("resources") or {}
+        for group in ("requests", "limits"):
+            for value in (resources.get(group) or {}).values():
+                if quantity(value) is None:
+                    raise bad_request(
+                        f'{resource.kind} in version "{resource.version}" cannot be handled as '
+                        f"a {resource.kind}: quantities must match the regular expression "
+                        "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+                    )
+
+
+def _containers(node: Any) -> Iterator[Obj]:
+    """The containers and init containers of every pod spec under `node`."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("containers", "initContainers") and isinstance(value, list):
+                yield from (c for c in value if isinstance(c, dict))
+            else:
+                yield from _containers(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _containers(value)
 
 
 # -- defaults --------------------------------------------------------------------------------
@@ -178,19 +242,25 @@ def _default_job(admission: Admission, job: Obj, update: bool = False) -> None:
             spec["completions"] = 1
         spec.setdefault("parallelism", 1)
         spec.setdefault("backoffLimit", 6)
-        spec.setdefault("completionMode", "NonIndexed")
-        spec.setdefault("suspend", False)
-        failed_only = "podFailurePolicy" in spec
-        spec.setdefault("podReplacementPolicy", "Failed" if failed_only else "TerminatingOrFailed")
+        server = admission.server
+        if server.has(JOB_SUSPEND):
+            spec.setdefault("completionMode", "NonIndexed")
+            spec.setdefault("suspend", False)
+        if server.has(REPLACEMENT_POLICY):
+            failed_only = "podFailurePolicy" in spec
+            policy = "Failed" if failed_only else "TerminatingOrFailed"
+            spec.setdefault("podReplacementPolicy", policy)
         template = spec.setdefault("template", {})
         if not spec.get("manualSelector"):
             if "selector" in spec:
                 return  # refused by the rules below
-            spec["selector"] = {"matchLabels": {JOB_LABELS[0]: meta["uid"]}}
+            prefixed = server.has(PREFIXED_LABELS)
+            uid_key = JOB_LABELS[0] if prefixed else "controller-uid"
+            spec["selector"] = {"matchLabels": {uid_key: meta["uid"]}}
             labels = template.setdefault("metadata", {}).setdefault("labels", {})
-            for key in (JOB_LABELS[0], "controller-uid"):
+            for key in (JOB_LABELS[0], "controller-uid")[not prefixed :]:
                 labels[key] = meta["uid"]
-            for key in (JOB_LABELS[1], "job-name"):
+            for key in (JOB_LABELS[1], "job-name")[not prefixed :]:
                 labels[key] = meta["name"]
         job.setdefault("status", {})
     default_pod_spec(spec.setdefault("template", {}).setdefault("spec", {}), None)
@@ -225,6 +295,14 @@ def _default_service(admission: Admission, service: Obj, update: bool = False) -
     service.setdefault("status", {"loadBalancer": {}})
 
 
+def _default_secret(admission: Admission, secret: Obj, update: bool = False) -> None:
+    """stringData is write-only: the server merges it into data, base64-encoded."""
+    data = secret.setdefault("data", {})
+    for key, value in (secret.pop("stringData", None) or {}).items():
+        data[key] = base64.b64encode(str(value).encode()).decode()
+    secret.setdefault("type", "Opaque")
+
+
 def _no_defaults(admission: Admission, obj: Obj, update: bool = False) -> None:
     pass
 
@@ -234,5 +312,6 @@ _DEFAULTS: dict[str, Callable[..., None]] = {
     "jobs": _default_job,
     "deployments": _default_deployment,
     "services": _default_service,
+    "secrets": _default_secret,
     **{plural: kubeflow.default for plural in kubeflow.PLURALS},
 }

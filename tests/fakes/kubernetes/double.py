@@ -78,6 +78,7 @@ class KubernetesDouble:
     min), so clients that reconnect get exercised. `bookmark_interval`: seconds between
     BOOKMARKs on a watch that asked for them (a real server: about a minute). Both, and a
     watch's timeoutSeconds, run on the simulated clock: at speed 10 a 1 s timeout takes 0.1 s.
+    `kubeflow=False`: the training operator's CRDs are not installed until `install_kubeflow()`.
     """
 
     def __init__(
@@ -90,6 +91,7 @@ class KubernetesDouble:
         bookmark_interval: float = 1.0,
         default_script: PodScript | None = None,
         clock: SimClock | None = None,
+        kubeflow: bool = True,
     ) -> None:
         self.version = version or kubernetes_validate.latest_version()
         self.clock = clock if clock is not None else SimClock(speed)
@@ -105,6 +107,8 @@ class KubernetesDouble:
         self._httpd: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._connections = _Connections()
+        if not kubeflow:
+            self.api.absent_groups.add("kubeflow.org")
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -195,6 +199,11 @@ class KubernetesDouble:
     def default_script(self, script: PodScript) -> None:
         self.cluster.scripts.default = script
 
+    def install_kubeflow(self) -> None:
+        """Apply the Kubeflow training operator's CRDs now: their kinds answer from here on."""
+        with self.cluster.store.cond:
+            self.api.absent_groups.discard("kubeflow.org")
+
     def advance(self, seconds: float = 0.0) -> None:
         """Move simulated time on (a manual clock runs everything that falls due)."""
         self.cluster.scheduler.advance(seconds)
@@ -266,6 +275,19 @@ class KubernetesDouble:
         _known(plural)
         obj = self.cluster.store.get(plural, namespace, name)
         return copy.deepcopy(obj) if obj is not None else None
+
+    def last_state(self, plural: str, name: str, namespace: str = "default") -> Obj | None:
+        """The object as it was last stored, even once deleted (from the watch history)."""
+        _known(plural)
+        found = None
+        for change in self.cluster.store.history():
+            meta = change.obj["metadata"]
+            if change.resource.plural == plural and (meta["namespace"], meta["name"]) == (
+                namespace,
+                name,
+            ):
+                found = change.obj
+        return copy.deepcopy(found) if found is not None else None
 
     def objects(self, plural: str, namespace: str | None = None) -> list[Obj]:
         _known(plural)

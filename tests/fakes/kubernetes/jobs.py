@@ -1,11 +1,12 @@
-"""The Job controller, simulated (batch/v1, Kubernetes 1.31+ behaviour).
+"""The Job controller, simulated (batch/v1), as of the server's version (`versions`).
 
 Creates `<job>-xxxxx` pods (labels, ownerReferences, the job-tracking finalizer), counts each
 finished pod once, replaces failed pods after an exponential back-off, and ends the Job with
 the interim condition first (SuccessCriteriaMet / FailureTarget) and the terminal one
-(Complete / Failed) once no pod is left running. Also: backoffLimit (restarts count under
-OnFailure), activeDeadlineSeconds (it wins over backoffLimit), podFailurePolicy (onExitCodes),
-suspend, and ttlSecondsAfterFinished.
+(Complete / Failed) once no pod is left running. Also: backoffLimit (under OnFailure the Job
+fails when its containers' restarts reach it, as the real controller does),
+activeDeadlineSeconds (it wins over backoffLimit), podFailurePolicy (onExitCodes), suspend,
+and ttlSecondsAfterFinished.
 """
 
 from __future__ import annotations
@@ -15,6 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from tests.fakes.kubernetes.pod_status import TERMINAL
 from tests.fakes.kubernetes.store import Change, Obj
+from tests.fakes.kubernetes.versions import (
+    INTERIM_CONDITIONS,
+    READY,
+    REPLACEMENT_POLICY,
+    TRACKING_FINALIZER,
+    UNCOUNTED,
+)
 
 if TYPE_CHECKING:
     from tests.fakes.kubernetes.cluster import Cluster
@@ -33,6 +41,9 @@ class JobController:
         self._started: dict[str, float] = {}  # job uid -> when it started (or resumed)
         self._not_before: dict[str, float] = {}  # job uid -> earliest next pod (back-off)
         self._excused: set[str] = set()  # pods stopped by a suspension: not failures
+        self._counted: set[str] = set()  # finished pods counted, where no finalizer says so
+        self.server = cluster.admission.server
+        self.tracking = self.server.has(TRACKING_FINALIZER)
 
     def on_change(self, change: Change) -> None:
         meta = change.obj["metadata"]
@@ -96,9 +107,7 @@ class JobController:
         reason = None
         for pod in pods:
             meta = pod["metadata"]
-            if pod["status"].get("phase") not in TERMINAL or TRACKING not in meta.get(
-                "finalizers", []
-            ):
+            if pod["status"].get("phase") not in TERMINAL or self._was_counted(pod):
                 continue
             if meta["uid"] in self._excused:
                 self._excused.discard(meta["uid"])
@@ -108,13 +117,24 @@ class JobController:
                 action, why = _pod_failure_policy(job, pod)
                 failed += action != "Ignore"
                 reason = reason or (why if action == "FailJob" else None)
-            self.store.update("pods", meta["namespace"], meta["name"], _drop_tracking)
+            if self.tracking:
+                self.store.update("pods", meta["namespace"], meta["name"], _drop_tracking)
+            else:
+                self._counted.add(meta["uid"])
         if failed:
             timing = self.cluster.timing
             total = failed + (job.get("status") or {}).get("failed", 0)
             delay = timing.backoff(timing.pod_backoff, timing.pod_backoff_cap, total)
             self._not_before[job["metadata"]["uid"]] = self.clock.now() + delay
         return succeeded, failed, reason
+
+    def _was_counted(self, pod: Obj) -> bool:
+        """Whether a finished pod is counted already. Before tracking finalizers (1.26) a pod
+        deleted by someone before the controller saw it finish is never counted, only replaced."""
+        meta = pod["metadata"]
+        if self.tracking:
+            return TRACKING not in meta.get("finalizers", [])
+        return meta["uid"] in self._counted or bool(meta.get("deletionTimestamp"))
 
     def _ending(
         self,
@@ -136,7 +156,10 @@ class JobController:
             for p in active
             for s in p["status"].get("containerStatuses") or []
         )
-        if failed + restarts > spec.get("backoffLimit", 6):
+        # As pastBackoffLimitOnFailure: restarts in place reach the limit (pass 0 when it is 0).
+        limit = spec.get("backoffLimit", 6)
+        on_failure = spec["template"]["spec"].get("restartPolicy") == "OnFailure"
+        if failed > limit or (on_failure and restarts >= max(limit, 1)):
             return ("FailureTarget", *_BACKOFF)
         completions = spec.get("completions")
         if completions is not None and succeeded >= completions:
@@ -165,7 +188,9 @@ class JobController:
     def _create_pod(self, job: Obj) -> Obj:
         meta, template = job["metadata"], copy.deepcopy(job["spec"]["template"])
         pod_meta = template.get("metadata") or {}
-        pod_meta.update(generateName=f"{meta['name']}-", finalizers=[TRACKING])
+        pod_meta.update(generateName=f"{meta['name']}-")
+        if self.tracking:
+            pod_meta["finalizers"] = [TRACKING]
         pod_meta["ownerReferences"] = [owner_reference(job)]
         pod = {"metadata": pod_meta, "spec": template["spec"]}
         created = self.cluster.create("pods", pod, meta["namespace"])
@@ -218,25 +243,30 @@ class JobController:
                 status.pop("startTime", None)
             elif meta["uid"] in self._started and "startTime" not in status:
                 status["startTime"] = self.clock.timestamp(self._started[meta["uid"]])
-            if ending is not None:
+            if ending is not None and ending[0] == "FailureTarget":
+                events.append((ending[1], ending[2], "Warning"))
+            if ending is not None and self.server.has(INTERIM_CONDITIONS):
                 conditions.append(_job_condition(*ending, now))
-                if ending[0] == "FailureTarget":
-                    events.append((ending[1], ending[2], "Warning"))
+            elif ending is not None:  # before 1.31 the terminal condition comes at once
+                final = _job_condition(_FINAL[ending[0]], ending[1], ending[2], now)
+                self._finish(job, final, events)
             interim = next((c for c in conditions if c["type"] in _FINAL), None)
             if interim and not terminating and not active and not _finished_list(conditions):
-                final = _FINAL[interim["type"]]
-                conditions.append(_job_condition(final, interim["reason"], interim["message"], now))
-                if final == "Complete":
-                    status["completionTime"] = now
-                    events.append(("Completed", "Job completed", "Normal"))
-                self._arm_ttl(job)
+                final = _job_condition(
+                    _FINAL[interim["type"]], interim["reason"], interim["message"], now
+                )
+                self._finish(job, final, events)
             for name, value in counters.items():
                 if value:
                     status[name] = value
                 else:
                     status.pop(name, None)
-            ready = sum(1 for pod in active if _ready(pod))
-            status.update(ready=ready, terminating=terminating, uncountedTerminatedPods={})
+            if self.server.has(READY):
+                status["ready"] = sum(1 for pod in active if _ready(pod))
+            if self.server.has(REPLACEMENT_POLICY):
+                status["terminating"] = terminating
+            if self.server.has(UNCOUNTED):
+                status["uncountedTerminatedPods"] = {}
             if not conditions:
                 del status["conditions"]
 
@@ -245,6 +275,14 @@ class JobController:
             self.cluster.recorder.record(
                 job, reason, message, type=kind, component="job-controller"
             )
+
+    def _finish(self, job: Obj, final: Obj, events: list[tuple[str, str, str]]) -> None:
+        status = job["status"]
+        status["conditions"].append(final)
+        if final["type"] == "Complete":
+            status["completionTime"] = final["lastTransitionTime"]
+            events.append(("Completed", "Job completed", "Normal"))
+        self._arm_ttl(job)
 
     def _arm_ttl(self, job: Obj) -> None:
         ttl = job["spec"].get("ttlSecondsAfterFinished")

@@ -84,7 +84,8 @@ class Kubelet:
         self._event(pod, "Scheduled", assigned, component="default-scheduler")
         self._ips += 1
         pod_ip = f"10.244.0.{self._ips % 250 + 2}"
-        pod = self._update(key, lambda p: pod_status.accepted(p, now, HOST_IP, pod_ip))
+        minor = self.cluster.admission.server.minor
+        pod = self._update(key, lambda p: pod_status.accepted(p, now, HOST_IP, pod_ip, minor))
         for container in pod["spec"]["containers"]:
             self._event(
                 pod, "Pulling", f'Pulling image "{container["image"]}"', container=container

@@ -45,13 +45,17 @@ def image_name(image: str) -> str:
     return image if ":" in tail or "@" in tail else image + ":latest"
 
 
-def accepted(pod: Obj, now: str, host_ip: str, pod_ip: str) -> None:
-    """The kubelet took the pod: IPs, start time, containers waiting to be created."""
+def accepted(pod: Obj, now: str, host_ip: str, pod_ip: str, minor: int = 99) -> None:
+    """The kubelet took the pod: IPs, start time, containers waiting to be created. `minor`:
+    the server's minor version (`hostIPs` came in 1.28, `PodReadyToStartContainers` in 1.29)."""
     spec, status = pod["spec"], pod["status"]
     init = [c["name"] for c in spec.get("initContainers") or []]
-    status.update(hostIP=host_ip, hostIPs=[{"ip": host_ip}], podIP=pod_ip, podIPs=[{"ip": pod_ip}])
+    status.update(hostIP=host_ip, podIP=pod_ip, podIPs=[{"ip": pod_ip}])
+    if minor >= 28:
+        status["hostIPs"] = [{"ip": host_ip}]
     status["startTime"] = now
-    condition(pod, "PodReadyToStartContainers", "True", now)
+    if minor >= 29:
+        condition(pod, "PodReadyToStartContainers", "True", now)
     if init:
         waiting = f"containers with incomplete status: [{' '.join(init)}]"
         condition(pod, "Initialized", "False", now, "ContainersNotInitialized", waiting)

@@ -57,7 +57,8 @@ def _job_rules(job: Obj, problems: Invalid) -> None:
         )
     selector = spec.get("selector")
     labels = (template.get("metadata") or {}).get("labels") or {}
-    if not spec.get("manualSelector") and selector and CONTROLLER_UID not in labels:
+    generated = CONTROLLER_UID in labels or "controller-uid" in labels  # before 1.27: unprefixed
+    if not spec.get("manualSelector") and selector and not generated:
         problems.causes.append(
             Cause(
                 "spec.selector",

@@ -102,10 +102,13 @@ class ApiServer:
         self.faults: list[Fault] = []
         self.stopping = threading.Event()
         self.kills = 0  # bumped by kill_connections(): streams started before it end
+        # API groups not installed (yet): their paths answer 404, as before a CRD is applied.
+        self.absent_groups: set[str] = set()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
         verb, label, route = "get", request.path, None
+        self.cluster.admission.fields.begin(request.args.get("fieldValidation"))
         try:
             route = self._route(request.path)
             verb = self._verb(request, route)
@@ -118,6 +121,9 @@ class ApiServer:
             )
             for key, value in error.headers.items():
                 response.headers[key] = value
+        for warning in self.cluster.admission.fields.warnings():
+            quoted = warning.replace('"', '\\"')
+            response.headers.add("Warning", f'299 - "{quoted}"')  # as the apiserver words it
         with self.store.cond:
             self.calls[(verb, label)] += 1
             namespace, name = (route.namespace, route.name) if route else (None, None)
@@ -141,6 +147,8 @@ class ApiServer:
         resource = RESOURCES.get(parts["plural"])
         group, version = parts["group"] or "", parts["version"] or parts["core"]
         if resource is None or (resource.group, resource.version) != (group, version):
+            raise status.page_not_found()
+        if resource.group in self.absent_groups:
             raise status.page_not_found()
         if parts["sub"] == "log" and resource.plural != "pods":
             raise status.page_not_found()

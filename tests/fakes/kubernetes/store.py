@@ -55,6 +55,7 @@ RESOURCES: dict[str, Resource] = {
         Resource("replicasets", "ReplicaSet", "apps", "v1"),
         Resource("services", "Service", "", "v1"),
         Resource("events", "Event", "", "v1", status_subresource=False),
+        Resource("secrets", "Secret", "", "v1", status_subresource=False),
         Resource("pytorchjobs", "PyTorchJob", "kubeflow.org", "v1", returns_deleted=True),
         Resource("tfjobs", "TFJob", "kubeflow.org", "v1", returns_deleted=True),
         Resource("mpijobs", "MPIJob", "kubeflow.org", "v1", returns_deleted=True),

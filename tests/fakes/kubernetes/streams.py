@@ -22,6 +22,7 @@ from tests.fakes.kubernetes.kubelet import LogBuffer
 from tests.fakes.kubernetes.params import flag, number, resource_version
 from tests.fakes.kubernetes.selectors import FieldSelector, LabelSelector
 from tests.fakes.kubernetes.store import RESOURCES, Change, Expired, Obj
+from tests.fakes.kubernetes.versions import BOOKMARKS, WATCH_LIST
 
 if TYPE_CHECKING:
     from tests.fakes.kubernetes.server import ApiServer, Route
@@ -45,8 +46,9 @@ class WatchStream:
     ) -> None:
         self.server, self.store, self.route = server, server.store, route
         self.labels, self.fields = labels, fields
-        self.bookmarks = flag(args, "allowWatchBookmarks")
-        initial = flag(args, "sendInitialEvents")
+        version = server.cluster.admission.server
+        self.bookmarks = flag(args, "allowWatchBookmarks") and version.has(BOOKMARKS)
+        initial = flag(args, "sendInitialEvents") and version.has(WATCH_LIST)
         timeout = number(args, "timeoutSeconds")
         self.timeout = float(timeout) if timeout else server.watch_timeout
         rv = args.get("resourceVersion") or ""

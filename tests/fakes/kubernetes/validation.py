@@ -101,7 +101,10 @@ def _validator(kind: str, api_version: str, version: str) -> jsonschema.Validato
         for v in kubernetes_validate.utils.all_versions()
         if tuple(int(part) for part in v.split(".")[:2]) <= wanted
     ]
-    folder = schemas / f"v{known[-1]}-local-strict"
+    # Older servers than the oldest schema kubernetes-validate ships are checked against that
+    # one, less the fields they did not have yet (`versions.too_new`).
+    oldest = kubernetes_validate.utils.all_versions()[0]
+    folder = schemas / f"v{known[-1] if known else oldest}-local-strict"
     group = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     target = folder / f"{kind.lower()}-{group}.json"
     if not kind or not target.is_file():

@@ -1,0 +1,1 @@
+"""Tests against a real kube-apiserver (../shared/tools/kube-real): `make test-kube-real`."""
