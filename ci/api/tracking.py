@@ -74,31 +74,40 @@ def _write(uuid: str, what: str, change: Callable[[Session, Run], Any], final: b
             raise ApiError(exc.status, str(exc)) from None
 
 
+def _report(
+    uuid: str,
+    what: str,
+    key: str,
+    apply: Callable[[Session, Run, Any], Any],
+    final: bool = True,
+) -> Any:
+    """A report whose body one `ci.runs.tracking` function applies; answered as `{key: ...}`."""
+    authorize(uuid)
+    body = tracking_body()
+    return _write(
+        uuid, what, lambda session, run: jsonify({key: apply(session, run, body)}), final=final
+    )
+
+
+def _merged(field: str) -> Callable[[Session, Run, Any], Any]:
+    def apply(session: Session, run: Run, body: Any) -> Any:
+        reset = isinstance(body, dict) and body.get("reset") is True
+        return tracking.merge(run, field, body, reset)
+
+    return apply
+
+
 @blueprint.post("/runs/<uuid>/outputs")
 def log_outputs(uuid: str) -> Any:
     """`{"outputs": {...}, "reset": false}`: merged into the run's outputs."""
-    authorize(uuid)
-    body = tracking_body()
-    reset = isinstance(body, dict) and body.get("reset") is True
-
-    def change(session: Session, run: Run) -> Any:
-        return jsonify({"outputs": tracking.merge(run, "outputs", body, reset)})
-
-    return _write(uuid, "outputs", change)
+    return _report(uuid, "outputs", "outputs", _merged("outputs"))
 
 
 @blueprint.post("/runs/<uuid>/inputs")
 def log_inputs(uuid: str) -> Any:
     """`{"inputs": {...}, "reset": false}`: params the job chose itself, merged into its
     inputs (where run queries `params.lr:0.1` find them)."""
-    authorize(uuid)
-    body = tracking_body()
-    reset = isinstance(body, dict) and body.get("reset") is True
-
-    def change(session: Session, run: Run) -> Any:
-        return jsonify({"inputs": tracking.merge(run, "inputs", body, reset)})
-
-    return _write(uuid, "inputs", change)
+    return _report(uuid, "inputs", "inputs", _merged("inputs"))
 
 
 @blueprint.post("/runs/<uuid>/metrics")
@@ -143,48 +152,22 @@ def log_system(uuid: str) -> Any:
 
 @blueprint.post("/runs/<uuid>/tags")
 def log_tags(uuid: str) -> Any:
-    authorize(uuid)
-    body = tracking_body()
-    return _write(
-        uuid,
-        "tags",
-        lambda session, run: jsonify({"tags": tracking.set_tags(session, run, body)}),
-        final=False,
-    )
+    return _report(uuid, "tags", "tags", tracking.set_tags, final=False)
 
 
 @blueprint.post("/runs/<uuid>/description")
 def log_description(uuid: str) -> Any:
-    authorize(uuid)
-    body = tracking_body()
-    return _write(
-        uuid,
-        "description",
-        lambda session, run: jsonify({"description": tracking.set_description(session, run, body)}),
-        final=False,
-    )
+    return _report(uuid, "description", "description", tracking.set_description, final=False)
 
 
 @blueprint.post("/runs/<uuid>/progress")
 def log_progress(uuid: str) -> Any:
-    authorize(uuid)
-    body = tracking_body()
-    return _write(
-        uuid,
-        "progress reports",
-        lambda session, run: jsonify({"progress": tracking.set_progress(session, run, body)}),
-    )
+    return _report(uuid, "progress reports", "progress", tracking.set_progress)
 
 
 @blueprint.post("/runs/<uuid>/job-events")
 def log_events(uuid: str) -> Any:
-    authorize(uuid)
-    body = tracking_body()
-    return _write(
-        uuid,
-        "events",
-        lambda session, run: jsonify({"recorded": tracking.add_events(session, run, body)}),
-    )
+    return _report(uuid, "events", "recorded", tracking.add_events)
 
 
 @blueprint.put("/runs/<uuid>/artifacts/<path:path>")
