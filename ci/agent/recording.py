@@ -19,7 +19,6 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from ci.agent.logs_follow import MAX_LOG_CHARS
 from ci.artifacts import store
@@ -58,14 +57,17 @@ def _apply(rt: Runtime, runner: Runner, observation: Observation) -> bool | None
 
 
 def _record(rt: Runtime, runner: Runner, observation: Observation, logs: str | None) -> bool | None:
+    # The latest transition's time comes with the locked row: one round trip, not two.
+    latest = select(func.max(Condition.at)).where(Condition.run_id == Run.id).scalar_subquery()
     with rt.db.session() as session:
-        run = session.scalar(
-            select(Run)
+        found = session.execute(
+            select(Run, latest)
             .where(Run.runner == runner.name, Run.external_id == observation.external_id)
-            .with_for_update()
-        )
-        if run is None:
+            .with_for_update(of=Run)
+        ).first()
+        if found is None:
             return None
+        run, last_at = found
         if not _news_for(run, observation):
             return False
         if logs:
@@ -86,19 +88,18 @@ def _record(rt: Runtime, runner: Runner, observation: Observation, logs: str | N
             RunStatus(observation.status),
             observation.reason,
             observation.message,
-            _not_before_last(session, run, observation.at),
+            _not_before(last_at, observation.at),
         )
         return True
 
 
-def _not_before_last(session: Session, run: Run, at: datetime | None) -> datetime | None:
+def _not_before(latest: datetime | None, at: datetime | None) -> datetime | None:
     """`at`, or the run's latest transition's time if `at` is earlier: a runner may see a run
     start before the worker that submitted it has recorded `scheduled`, and the history must
     read in the order it was recorded."""
-    if at is None:
-        return None
-    latest = session.scalar(select(func.max(Condition.at)).where(Condition.run_id == run.id))
-    return latest if latest is not None and latest > at else at
+    if at is None or latest is None:
+        return at
+    return latest if latest > at else at
 
 
 def _has_ended(rt: Runtime, runner: Runner, observation: Observation) -> bool:
