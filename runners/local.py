@@ -85,7 +85,10 @@ class LocalRunner(Runner):
         external_id = attempt_id(spec.uuid, spec.attempt)
         run_dir = self._run_dir(external_id)
         run_dir.mkdir(parents=True, exist_ok=True)
-        if self._claim(run_dir, spec):
+        # A submit again after one that claimed the run but died before its supervisor wrote a
+        # pid (a worker killed in between) launches it: a supervisor that finds the pid file or
+        # another holding the run leaves, so the run is still supervised exactly once.
+        if self._claim(run_dir, spec) or read_pid(run_dir) is None:
             self._launch(run_dir)
         return external_id
 

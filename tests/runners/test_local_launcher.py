@@ -205,3 +205,21 @@ def test_a_run_and_the_launcher_outlive_the_worker_that_started_both(
     go.touch()
 
     assert run_to_end(local_runner, submitted.uuid)[-1].status == RunStatus.SUCCEEDED
+
+
+def test_a_submit_after_one_that_died_before_launching_starts_the_run_once(
+    local_runner: LocalRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    marks = tmp_path / "marks.txt"
+    job = spec(python(f"open({str(marks)!r}, 'a').write('ran\\n')"))
+    # The first submit claims the run and dies before its supervisor starts.
+    monkeypatch.setattr(local_runner, "_launch", lambda run_dir: None)
+    external_id = local_runner.submit(job)
+    monkeypatch.undo()
+
+    # The worker's task is delivered again: the same run is submitted twice more.
+    assert local_runner.submit(job) == external_id
+    assert run_to_end(local_runner, external_id)[-1].status == RunStatus.SUCCEEDED
+    local_runner.submit(job)
+
+    assert marks.read_text() == "ran\n"
