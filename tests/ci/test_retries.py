@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -157,7 +158,12 @@ def test_kubernetes_retries_itself_and_the_local_runner_leaves_retries_to_the_co
 
 def test_the_local_runner_takes_each_try_once_under_an_id_of_its_own(tmp_path, monkeypatch):
     launched: list[str] = []
-    monkeypatch.setattr(LocalRunner, "_launch", lambda self, run_dir: launched.append(run_dir.name))
+
+    def launch(self: LocalRunner, run_dir: Path) -> None:
+        launched.append(run_dir.name)
+        (run_dir / "supervisor.pid").write_text(f"{os.getpid()}\n")  # as its supervisor does
+
+    monkeypatch.setattr(LocalRunner, "_launch", launch)
     runner = LocalRunner(tmp_path)
     first = RunSpec(uuid="b" * 32, name="train", project="vision", command=["true"])
     second = replace(first, attempt=1)
