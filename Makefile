@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-kube-real lint bench helm-lint clean
+.PHONY: run test test-kube-real lint bench helm-lint clean browser
 
 run: $(VENV)/.runtime
 	$(BIN)/axon serve
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -27,6 +27,12 @@ bench: $(VENV)/.dev
 
 helm-lint: $(VENV)/.dev
 	$(BIN)/python -m tests.helm.helm_binary lint --strict helm/axon
+
+# The dashboard's tests drive Debian's Chromium through its ChromeDriver.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get install -y -q chromium chromium-driver || \
+	   (apt-get update -q && apt-get install -y -q chromium chromium-driver))
 
 $(VENV)/.runtime: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask, jsonify
 
-from ci import runtime, wiring
+from ci import dashboard, runtime, wiring
 from ci.api import (
     access,
     approvals,
@@ -29,7 +29,7 @@ from ci.config import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     rt = wiring.wire(runtime.init(settings))
-    app = Flask(__name__, template_folder="templates", static_folder=None)
+    app = Flask(__name__, template_folder="dashboard/templates", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = rt.settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     errors.register(app)
@@ -49,6 +49,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         pages,
     ):
         app.register_blueprint(module.blueprint)
+
+    dashboard.init_app(app)
 
     # With AXON_API_TOKEN set, only webhooks, the tracking endpoints and /healthz are open.
     access.init_app(app, rt.settings, rt.secret_key)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -25,10 +26,12 @@ blueprint = Blueprint("access", __name__)
 
 # Reachable without the API token: each checks a credential of its own or shows nothing.
 PUBLIC_ENDPOINTS = frozenset({"health", "access.login", "access.logout"})
-# The tracking endpoints take a run's own token as well as the API token (ci.api.tracking).
-PUBLIC_BLUEPRINTS = frozenset({"webhooks", "tracking"})
+# The tracking endpoints take a run's own token as well as the API token (ci.api.tracking);
+# the dashboard's scripts and styles hold nothing secret, and the login page needs them.
+PUBLIC_BLUEPRINTS = frozenset({"webhooks", "tracking", "assets"})
 SESSION_LIFETIME = timedelta(hours=12)
 UNSAFE_NEXT = ("//", "/\\")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class MissingApiToken(RuntimeError):
@@ -74,6 +77,7 @@ def init_app(app: Flask, settings: Settings, secret_key: bytes) -> None:
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
     )
     app.register_blueprint(blueprint)
+    app.add_template_global(csrf_token)
     app.before_request(_guard)
 
 
@@ -105,6 +109,21 @@ def _is_public() -> bool:
     return request.endpoint in PUBLIC_ENDPOINTS
 
 
+def csrf_token() -> str:
+    """The session's form token: a page's POST form carries it back (`csrf_token` field or
+    the X-CSRF-Token header), so another site cannot submit a form on a user's behalf."""
+    kept = session.get("csrf")
+    if not isinstance(kept, str):
+        kept = session["csrf"] = secrets.token_urlsafe(32)
+    return kept
+
+
+def _csrf_ok() -> bool:
+    kept = session.get("csrf")
+    given = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token", "")
+    return isinstance(kept, str) and hmac.compare_digest(given.encode(), kept.encode())
+
+
 def _guard() -> Any:
     token = _token()
     if not token or _is_public() or _bearer_ok(token):
@@ -112,6 +131,8 @@ def _guard() -> Any:
     if request.path.startswith("/api/"):
         raise ApiError(401, "the API requires a token: Authorization: Bearer <AXON_API_TOKEN>")
     if _session_ok(token):
+        if request.method not in SAFE_METHODS and not _csrf_ok():
+            raise ApiError(403, "the form's csrf_token is missing or stale: reload the page")
         return None
     if request.method in ("GET", "HEAD"):
         return redirect(url_for("access.login", next=request.full_path.rstrip("?")))
@@ -144,5 +165,8 @@ def login() -> Any:
 
 @blueprint.post("/logout")
 def logout() -> Any:
+    # Public, so a stale form still logs out; the token stops another site logging one out.
+    if session.get("auth") and not _csrf_ok():
+        raise ApiError(403, "the form's csrf_token is missing or stale: reload the page")
     session.clear()
     return redirect(url_for("access.login"))

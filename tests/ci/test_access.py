@@ -22,7 +22,14 @@ from tests.conftest import API_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
 # Open without the API token, each for its own reason (see ci/api/access.py).
-PUBLIC = {"health", "access.login", "access.logout", "tracking.log_outputs", "webhooks.receive"}
+PUBLIC = {
+    "health",
+    "access.login",
+    "access.logout",
+    "tracking.log_outputs",
+    "webhooks.receive",
+    "assets.static",
+}
 
 
 def set_api_token(value: str) -> None:
@@ -79,14 +86,14 @@ def test_a_wrong_token_gets_401_and_the_right_one_is_answered(axon, anonymous_cl
 
 
 def test_the_pages_accept_the_token_as_a_bearer_header(axon, created_run, anonymous_client):
-    uuid = axon.run(created_run)["uuid"]
+    run = axon.run(created_run)
     bearer = {"Authorization": f"Bearer {API_TOKEN}"}
 
     index = anonymous_client.get("/", headers=bearer)
-    page = anonymous_client.get(f"/runs/{uuid}", headers=bearer)
+    page = anonymous_client.get(f"/runs/{run['uuid']}", headers=bearer)
 
     assert (index.status_code, page.status_code) == (200, 200)
-    assert uuid in index.text
+    assert run["project"] in index.text and run["uuid"] in page.text
 
 
 def test_health_is_open_to_probes(anonymous_client):
@@ -166,11 +173,28 @@ def test_a_new_api_token_ends_the_sessions_made_with_the_old_one(anonymous_clien
     assert anonymous_client.get("/").status_code == 302
 
 
+def form_token(client) -> str:
+    """The csrf_token a page's forms carry, as the page the user sees rendered it."""
+    assert client.get("/").status_code == 200
+    with client.session_transaction() as kept:
+        return kept["csrf"]
+
+
 def test_logging_out_ends_the_session(anonymous_client):
     log_in(anonymous_client, API_TOKEN)
 
-    assert anonymous_client.post("/logout").status_code == 302
+    answer = anonymous_client.post("/logout", data={"csrf_token": form_token(anonymous_client)})
+    assert answer.status_code == 302
     assert anonymous_client.get("/").status_code == 302
+
+
+def test_a_form_posted_without_the_pages_csrf_token_is_refused(anonymous_client):
+    log_in(anonymous_client, API_TOKEN)
+    form_token(anonymous_client)
+
+    assert anonymous_client.post("/logout").status_code == 403
+    assert anonymous_client.post("/logout", data={"csrf_token": "forged"}).status_code == 403
+    assert anonymous_client.get("/").status_code == 200
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil.example"])
