@@ -33,7 +33,8 @@ class Run:
     uploaded as the run's `outputs/` when it ends).
 
     `system_interval`: seconds between samples of the job's CPU, memory (with psutil) and GPUs
-    (with nvidia-ml-py); 0 turns them off.
+    (with nvidia-ml-py); 0 turns them off. Where the runner samples the job from outside
+    (AXON_SYSTEM_SAMPLED_BY is set, as the local runner does), the client leaves it to it.
     """
 
     def __init__(
@@ -52,7 +53,7 @@ class Run:
         self.outputs_path = outputs_path or os.environ.get("AXON_OUTPUTS_PATH") or None
         self._sender = Sender(self.api_url, self.uuid, self.token, flush_seconds)
         self._ended = False
-        if system_interval > 0:
+        if system_interval > 0 and not os.environ.get("AXON_SYSTEM_SAMPLED_BY"):
             sampler = Sampler(system_interval)
             if sampler.available:
                 self._sender.sample = lambda: self._sample(sampler)

@@ -57,9 +57,11 @@ class Sampler:
         return found or None
 
     def _tree(self) -> dict[str, float]:
-        psutil = self.psutil
+        psutil, root = self.psutil, self.root
+        if root is None:
+            return {}
         try:
-            processes = [self.root, *self.root.children(recursive=True)]
+            processes = [root, *root.children(recursive=True)]
         except psutil.Error:
             return {}
         cpu = rss = 0.0

@@ -15,6 +15,9 @@ Rooms, and what belongs in each:
     cli/        the `axon` command
     optimize/   hyperparameter search: suggestions from past runs' results
     artifacts/  runs' files and finished logs in a store chosen by setting (a directory, fsspec)
+    connections/ a project's credentials: encrypted at rest, opened only to mount into a run
+    identity/   who asks and what they may do: users, orgs, teams, roles, access tokens, the
+                policy table every route declares its need in, the audit log
 
 Beside the rooms, the frame every process shares: `config` (settings), `runtime` (settings,
 database and Celery app of this process, and `enqueue`), `tasks` (the Celery tasks, each a thin

@@ -11,11 +11,15 @@ from ci.api import (
     access,
     approvals,
     artifacts,
+    connections,
     deliveries,
     errors,
+    identity_api,
     notifications,
-    pages,
+    openapi,
+    presets,
     project_runs,
+    quotas,
     resources,
     run_data,
     runs,
@@ -36,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     for module in (
         webhooks,
         resources,
+        connections,
         subscriptions,
         runs,
         tracking,
@@ -46,7 +51,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         deliveries,
         project_runs,
         specs,
-        pages,
+        openapi,
+        presets,
+        quotas,
+        identity_api,
     ):
         app.register_blueprint(module.blueprint)
 

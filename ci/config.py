@@ -8,9 +8,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import ModelWrapValidatorHandler, PrivateAttr, model_validator
+from pydantic import ModelWrapValidatorHandler, PrivateAttr, field_validator, model_validator
 
 from notifiers.registry import settings as notifier_settings
+from runners import clusters
 from runners.registry import settings as runner_settings
 from schemas.registry import Registry
 from schemas.settings import AxonSettings, Flag, PluginSettings, SettingsError, setting
@@ -79,6 +80,13 @@ class Settings(AxonSettings):
         shown="generated into `$AXON_HOME/secret_key`",
         secret=True,
     )
+    secrets_key: str = setting(
+        "",
+        "encrypts connections' secret values at rest: one or more Fernet keys, comma-separated, "
+        "newest first (`axon connections rotate-key` re-encrypts with the first)",
+        shown="derived from the secret key",
+        secret=True,
+    )
     # Every API route and page requires it; empty only for the embedded default on loopback.
     api_token: str = setting(
         "",
@@ -88,6 +96,14 @@ class Settings(AxonSettings):
         secret=True,
     )
     runner: str = setting("local", "the runner: `local` or `kubernetes`")
+    runners: str = setting(
+        "",
+        "more runner configurations by name (several clusters): a JSON list, or a YAML or JSON "
+        'file\'s path, of `{"name": "east", "kind": "kubernetes", "kubeconfig": "...", '
+        '"context": "...", "namespace": "...", "queues": ["gpu"]}`; a run\'s queue picks the one '
+        "that owns it",
+        shown="empty: only `AXON_RUNNER`",
+    )
     runs_dir: str = setting(
         str(_VAR / "runs"), "the local runner's per-run directories", shown="`$AXON_HOME/runs`"
     )
@@ -148,6 +164,12 @@ class Settings(AxonSettings):
         "the wait after the first failed try, doubled after each (at most 10 minutes), or as "
         "long as the target asks (`Retry-After`, at most an hour)",
     )
+    progress_report_interval: float = setting(
+        15.0,
+        "a running run's progress goes to each target that shows it in place (a commit status, "
+        "a check run, a pull request's comment) at most once per this many seconds; the last "
+        "one held back is sent when the wait is over",
+    )
     log_level: str = setting("INFO", "the log level of Axon's processes")
 
     _plugins: dict[type[PluginSettings], PluginSettings] = PrivateAttr(default_factory=dict)
@@ -195,7 +217,27 @@ class Settings(AxonSettings):
 
     def runner_config(self, name: str) -> dict[str, Any]:
         """Constructor arguments for the runner called `name`."""
+        if (configured := self.configurations().get(name)) is not None:
+            return configured.arguments({"root": self.runs_dir})
         return self._arguments(runner_settings, name, {"root": self.runs_dir})
+
+    def configurations(self) -> dict[str, clusters.RunnerConfig]:
+        """The named runner configurations of `AXON_RUNNERS` (validated when read)."""
+        return clusters.parse(self.runners)
+
+    def runner_kind(self, name: str) -> str:
+        """The runner kind (`local`, `kubernetes`) the configuration called `name` makes."""
+        configured = self.configurations().get(name)
+        return configured.kind if configured is not None else name
+
+    @field_validator("runners")
+    @classmethod
+    def _runners_parse(cls, value: str) -> str:
+        try:
+            clusters.parse(value)
+        except clusters.ClusterError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
 
     def notifier_config(self, name: str) -> dict[str, Any]:
         """Constructor arguments for the notifier called `name`."""

@@ -44,7 +44,9 @@ class Server(BaseApplication):  # type: ignore[misc]
         self.cfg.set("bind", f"{self.host}:{self.port}")
         self.cfg.set("workers", 1)
         self.cfg.set("worker_class", "gthread")
-        self.cfg.set("threads", 8)
+        # A dashboard tab following a live run holds a thread for its event stream (at most
+        # a minute, then the browser reconnects); idle threads cost little, a full pool stalls.
+        self.cfg.set("threads", 32)
         self.cfg.set("accesslog", "-")
         # gunicorn's control socket has one default path per user: two servers would share it.
         self.cfg.set("control_socket_disable", True)

@@ -43,7 +43,12 @@ class Runtime:
         """The process's runner called `name`, made on first use from the settings."""
         with self._runners_lock:
             if name not in self._runners:
-                self._runners[name] = runners.get(name, **self.settings.runner_config(name))
+                configured = self.settings.configurations().get(name)
+                self._runners[name] = (
+                    configured.make({"root": self.settings.runs_dir})
+                    if configured is not None
+                    else runners.get(name, **self.settings.runner_config(name))
+                )
             return self._runners[name]
 
     def close(self) -> None:
@@ -145,6 +150,8 @@ def init(settings: Settings | None = None) -> Runtime:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    # urllib3 logs each request's URL at DEBUG, and a webhook URL's path is its credential.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)
     configure_celery(settings)
     _current = Runtime(settings, Database(settings.database_url), _secret_key(settings))
     return _current

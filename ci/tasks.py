@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ci import runtime
 from ci.agent import probes
-from ci.reporting import asking, credentials, reports
+from ci.reporting import asking, credentials, progress, reports
 from ci.runs import dispatch, groups, launch, pipelines, suggesting, tree, waking
 from ci.runtime import celery
 from ci.store.db import after_commit
@@ -110,6 +110,18 @@ def report_run(self: Task, run_id: int) -> None:
         raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
     for wait in waits:
         runtime.enqueue(report_run.name, run_id, countdown=wait)
+
+
+@celery.task(name=progress.TASK, bind=True, acks_late=True, max_retries=None)
+def report_progress(self: Task, run_id: int) -> None:
+    """Send a running run's latest progress to the targets whose send is due (reporting);
+    a send put off (the run's status being reported, a target failing) comes back when due."""
+    try:
+        wait = progress.send(runtime.get(), run_id)
+    except OperationalError as exc:
+        raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+    if wait is not None:
+        runtime.enqueue(report_progress.name, run_id, countdown=wait)
 
 
 @celery.task(name="axon.probe", acks_late=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from ci import tasks
 from ci.reporting import asking
-from ci.runs import capacity, groups, lifecycle, waking
+from ci.runs import capacity, groups, lifecycle, quotas, waking
 from ci.runtime import Runtime
 from schemas.status import RunStatus
 
@@ -22,6 +22,7 @@ from schemas.status import RunStatus
 # a pipeline's controller (dag, matrix) looks at its children again.
 REACTIONS: tuple[Callable[[int, RunStatus], None], ...] = (
     capacity.wake_queued,
+    quotas.wake_waiting,
     tasks.report_change,
     tasks.free_group,
     tasks.wake_pipeline,

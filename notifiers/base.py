@@ -102,6 +102,9 @@ class Report:
     # A search's best trial so far, on one line: "best: trial #7 loss=0.12 (lr=0.01, ...)";
     # empty for a run that is no search or before a trial succeeded with the metric.
     best: str = ""
+    # A running run's progress on one line, "epoch 3/10 · loss 0.21 · ETA 4 min"; empty for a
+    # status change. Targets that show the status in place show it after the status.
+    progress: str = ""
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,9 @@ class Notifier(ABC):
     # bot's Slack message): such a target also hears of each op of a pipeline as it moves, by
     # an edit of the pipeline's one message. An instance may change it from its settings.
     edits_in_place: bool = False
+    # Whether a later send replaces what an earlier one showed without a message of its own (a
+    # commit status of the same context): like an edit in place, it may carry a run's progress.
+    replaces_in_place: ClassVar[bool] = False
 
     @abstractmethod
     def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:

@@ -45,6 +45,7 @@ class GitHubNotifier(github_api.GitHubTarget):
 
     name = "github"
     wants = DONE | {RunStatus.RUNNING}
+    replaces_in_place = True
 
     def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:
         """Required. Create one commit status; `previous` is not needed, a context replaces."""
@@ -84,6 +85,8 @@ def describe(report: Report) -> str:
         text = f"{label}: {why}"
     elif report.status in DONE and report.duration is not None:
         text = f"{label} after {format_duration(report.duration)}"
+    elif report.progress:
+        text = f"{label} · {report.progress}"
     else:
         text = label
     return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…"

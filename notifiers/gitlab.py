@@ -47,6 +47,7 @@ class GitLabNotifier(gitlab_api.GitLabTarget):
 
     name = "gitlab"
     wants = DONE | {RunStatus.RUNNING}
+    replaces_in_place = True
 
     def send(self, report: Report, target: dict[str, Any], previous: Receipt | None) -> Receipt:
         """Required. Set one commit status; a status with the same name replaces the last."""

@@ -38,6 +38,8 @@ def verb(report: Report | OpLine) -> str:
     if report.duration is not None:
         preposition = "in" if report.status == RunStatus.SUCCEEDED else "after"
         text += f" {preposition} {format_duration(report.duration)}"
+    if isinstance(report, Report) and report.progress and report.status not in DONE:
+        text += f" · {report.progress}"
     return text
 
 

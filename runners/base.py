@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 from schemas.status import RunStatus
@@ -26,6 +28,27 @@ class GitCheckout:
 
 
 @dataclass(frozen=True)
+class SecretMount:
+    """A connection's secret values as a run receives them: variables, and files under `path`.
+
+    The core opens them at launch; a runner passes them on and keeps them out of the run's
+    spec as users see it. The values never show in a repr, so a spec may be logged.
+    """
+
+    name: str
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    files: dict[str, str] = field(default_factory=dict, repr=False)
+    path: str = ""  # where the files go in a container; the local runner uses its run dir
+    main: bool = True  # named by `run.connections`: the main containers get it
+    init_steps: tuple[int, ...] = ()  # the `run.init` steps naming it (`connection:`) get its env
+
+    @property
+    def path_variable(self) -> str:
+        """The variable that tells the job where the files are."""
+        return "AXON_CONNECTION_" + re.sub(r"[^A-Z0-9]", "_", self.name.upper()) + "_PATH"
+
+
+@dataclass(frozen=True)
 class RunSpec:
     """What a runner needs to start one run; `component` is the compiled spec for richer runners."""
 
@@ -40,6 +63,9 @@ class RunSpec:
     component: dict[str, Any] = field(default_factory=dict)
     # Tries before this one: a run the core retries (or resumes) is submitted again with it.
     attempt: int = 0
+    # The project's connections the run names, opened (`run.connections` keeps the names
+    # no connection has: on Kubernetes, existing Secrets).
+    mounts: tuple[SecretMount, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -99,6 +125,13 @@ class Runner(ABC):
         """Optional. The run's lines as they are written, until it ends or `stop` is set; read
         lazily, so nothing is fetched before the first line is asked for. None (the default):
         this backend cannot follow, and the run's logs are read once it has ended."""
+        return None
+
+    def outputs(self, external_id: str) -> Path | None:
+        """Optional. The directory on this host where the run's job left its outputs
+        (`AXON_OUTPUTS_PATH`), for the core to collect into the artifacts store once the run's
+        end is recorded. None (the default): nothing to collect here (the backend's own
+        collector uploads them, or its jobs keep none)."""
         return None
 
     def events(self, external_id: str) -> list[Any] | None:

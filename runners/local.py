@@ -5,16 +5,18 @@ supervisor.pid) owned by a detached supervisor (`runners.local_supervisor`), so 
 the worker that submitted it and any process can observe or cancel it; supervisors are forked
 by one launcher process per root (`runners.local_launcher`) rather than each started as an
 interpreter; the supervisor gets a minimal environment, never the worker's secrets; git
-checkout at a sha;
-timeouts; cancel stops the job's whole process group; a supervisor that died without recording
-an outcome is reported `failed` with reason `Lost`. External id: the run's uuid (`<uuid>.<n>` for
-its n-th retry, in a run dir of its own). Runs `job` only: the core retries a failed run; a
-component asking for what a host process cannot have is refused (`runners.local_fields`).
+checkout at a sha; timeouts; the job's outputs directory (`AXON_OUTPUTS_PATH`,
+`<root>/<uuid>/outputs`) is handed to the core through `outputs()` when it ends; cancel stops
+the job's whole process group; a supervisor that died without recording an outcome is reported
+`failed` with reason `Lost`. External id: the run's uuid (`<uuid>.<n>` for its n-th retry, in a
+run dir of its own). Runs `job` only: the core retries a failed run; a component asking for
+what a host process cannot have is refused (`runners.local_fields`).
 Observing is cheap and prompt: each poll stats only the runs not yet seen ended (and the root,
 listed again when it changed, or every few seconds), so an end is seen within a poll interval
 however many ended run dirs the root keeps; runs submitted by any process are found.
 Config: `root` (directory of run dirs), `python` (interpreter for supervisors), `poll_interval`
-(seconds between observe polls).
+(seconds between observe polls), `system_metrics_interval` (seconds between the supervisor's
+samples of its job's resources, `runners.local_metrics`; 0: none).
 """
 
 from __future__ import annotations
@@ -34,19 +36,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from runners import local_fields, local_launcher
+from pydantic import field_validator
+
+from runners import local_fields, local_launcher, local_mounts
 from runners.base import Observation, Runner, RunSpec
 from runners.local_supervisor import (
     CANCEL,
     FINAL,
     LOGS,
+    OUTPUTS,
     PID,
     SPEC,
     STATE,
     signal_group,
     supervising,
 )
-from schemas.settings import PluginSettings
+from schemas.settings import PluginSettings, setting
 from schemas.status import RunStatus
 
 LAUNCH_GRACE = 30.0  # seconds a submitted run may go without a supervisor pid before it is Lost
@@ -57,9 +62,20 @@ Signature = tuple[int, int, int]
 
 
 class LocalSettings(PluginSettings):
-    """No variables of its own: its `root` is the core's AXON_RUNS_DIR."""
+    """Its `root` is the core's AXON_RUNS_DIR."""
 
     shared = ("root",)
+
+    system_metrics_interval: float = setting(
+        10.0, "seconds between a supervisor's samples of its job's CPU, memory and GPUs; 0: none"
+    )
+
+    @field_validator("system_metrics_interval")
+    @classmethod
+    def _interval(cls, value: float) -> float:
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"expected a number of seconds from 0, got {value!r}")
+        return value
 
 
 class LocalRunner(Runner):
@@ -71,11 +87,16 @@ class LocalRunner(Runner):
         return local_fields.unsupported(component)
 
     def __init__(
-        self, root: str | Path, python: str = sys.executable, poll_interval: float = 0.025
+        self,
+        root: str | Path,
+        python: str = sys.executable,
+        poll_interval: float = 0.025,
+        system_metrics_interval: float = 10.0,
     ) -> None:
         self.root = Path(root).resolve()
         self.python = python
         self.poll_interval = poll_interval
+        self.system_metrics_interval = system_metrics_interval
 
     def submit(self, spec: RunSpec) -> str:
         kind = str((spec.component.get("run") or {}).get("kind") or "job")
@@ -88,6 +109,7 @@ class LocalRunner(Runner):
         # A submit again after one that claimed the run but died before its supervisor wrote a
         # pid (a worker killed in between) launches it: a supervisor that finds the pid file or
         # another holding the run leaves, so the run is still supervised exactly once.
+        spec = local_mounts.carried(spec, run_dir)
         if self._claim(run_dir, spec) or read_pid(run_dir) is None:
             self._launch(run_dir)
         return external_id
@@ -122,6 +144,13 @@ class LocalRunner(Runner):
         except FileNotFoundError:
             return ""
 
+    def outputs(self, external_id: str) -> Path | None:
+        try:
+            outputs = self._run_dir(external_id.split(".")[0]) / OUTPUTS
+        except ValueError:  # not an id of ours: nothing of it here
+            return None
+        return outputs if outputs.is_dir() else None
+
     def _run_dir(self, external_id: str) -> Path:
         # A dot-name is never a run's (the launcher keeps `.launcher` in the root).
         if external_id.startswith(".") or not external_id or Path(external_id).name != external_id:
@@ -134,7 +163,9 @@ class LocalRunner(Runner):
         fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".spec.")
         try:
             with os.fdopen(fd, "w") as out:
-                json.dump(dataclasses.asdict(spec), out, indent=1, default=str)
+                written = dataclasses.asdict(spec)
+                written["system_metrics_interval"] = self.system_metrics_interval
+                json.dump(written, out, indent=1, default=str)
             # link() fails if the name exists, so two concurrent submits start one supervisor.
             os.link(tmp, run_dir / SPEC)
             return True

@@ -6,7 +6,9 @@ what the host has). It treats cpu and memory `resources` and `resizePolicy` as s
 hints: a process on the host is neither placed by them nor capped. A container's `ports` only
 document what it listens on (Kubernetes publishes none of them for a job). Everything else a
 component can ask for (volumes, mounts, secrets, placement, identity, probes, init steps,
-sidecars, other resources such as GPUs) would be silently missing: such a run is refused.
+sidecars, other resources such as GPUs) would be silently missing: such a run is refused. The
+project's own connections are mounted (`runners.local_mounts`); the core leaves only the names
+it has no connection of in `connections`, which the local runner cannot resolve.
 """
 
 from __future__ import annotations

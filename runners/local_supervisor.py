@@ -8,7 +8,9 @@ SIGTERM (cancel) stop the whole process group (SIGTERM, then SIGKILL after a gra
 transition is appended to `state.json`, written atomically. One supervisor per run: it holds
 an exclusive lock on `spec.json` while it lives, and a second one started for the same run
 (however it came to be) leaves without touching it; the lock is also how others tell that it lives.
-Imports only the standard library (and no `runners.base`), so a spawned supervisor starts fast.
+While the job runs, its CPU and memory are sampled from outside (`runners.local_metrics`).
+Imports only the standard library (and no `runners.base`), so a spawned supervisor starts fast;
+psutil is loaded by the sampling thread once the job has started.
 Config: none; everything comes from the run dir's `spec.json` (written by `LocalRunner.submit`).
 """
 
@@ -44,6 +46,7 @@ SPEC, STATE, PID, LOGS, CANCEL = (
     "logs.txt",
     "cancel.requested",
 )
+OUTPUTS = "outputs"  # the job's AXON_OUTPUTS_PATH, below `<root>/<uuid>/`
 FINAL = frozenset({"succeeded", "failed", "stopped"})
 KILL_GRACE = 3.0  # seconds between SIGTERM and SIGKILL
 TICK = 0.05  # seconds between checks for cancel and the deadline
@@ -263,7 +266,15 @@ class Supervisor:
             message = f"command not executable: {command[0]!r}"
             raise Outcome("failed", "Error", message) from exc
         self.record("running", message=f"command started (pid {proc.pid})", pid=proc.pid)
-        code = self.wait(proc)
+        # Imported after the fork: the launcher preloads this module, not that one.
+        from runners import local_metrics
+
+        sampling = local_metrics.start(spec, proc.pid)
+        try:
+            code = self.wait(proc)
+        finally:
+            if sampling is not None:
+                sampling.stop()
         # Like a finished pod: nothing the job spawned outlives it.
         signal_group(proc.pid, signal.SIGKILL)
         return code
@@ -277,7 +288,23 @@ class Supervisor:
         env.update(own)
         paths = [str(self.client_path()), own.get("PYTHONPATH", "")]
         env["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
+        # Set after the spec's own: this is the directory collected when the job ends.
+        outputs = str(self.outputs_dir(spec["uuid"]))
+        env.update(AXON_OUTPUTS_PATH=outputs, POLYAXON_RUN_OUTPUTS_PATH=outputs)
+        from runners import local_metrics
+
+        if local_metrics.samples(spec):
+            # This supervisor samples the job's process tree: the job's own client must not
+            # write the same series beside it (axon_tracking reads this).
+            env["AXON_SYSTEM_SAMPLED_BY"] = "runner"
         return env
+
+    def outputs_dir(self, uuid: str) -> Path:
+        """`<root>/<uuid>/outputs`: `globals.run_outputs_path`, shared by the run's attempts
+        (a retry or resume finds what the last one left, as a copy finds the original's)."""
+        outputs = self.run_dir.parent / uuid / OUTPUTS
+        outputs.mkdir(parents=True, exist_ok=True)
+        return outputs
 
     def client_path(self) -> Path:
         """A directory holding only `axon_tracking`: the job's imports see nothing else of ours."""

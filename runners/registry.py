@@ -16,8 +16,15 @@ runners: Registry[Runner] = Registry(
 # a refusal can name the runner that would run a kind; a test keeps the two in step.
 KINDS: dict[str, frozenset[str]] = {
     "local": frozenset({"job"}),
-    "kubernetes": frozenset({"job", "service", "tfjob", "pytorchjob", "mpijob"}),
+    "kubernetes": frozenset(
+        {"job", "service", "tfjob", "pytorchjob", "mpijob"}
+        | {"spark", "daskjob", "daskcluster", "rayjob", "raycluster"}
+    ),
 }
+
+# Where a runner's jobs find their outputs directory (`globals.run_outputs_path`), when not the
+# core's `<runs dir>/<uuid>/outputs` (a pod's is its own emptyDir); a test keeps it in step.
+OUTPUTS_PATHS: dict[str, str] = {"kubernetes": "/axon/outputs"}
 
 # Each runner's own settings model, found the same lazy way; reading one never loads its runner.
 settings: Registry[PluginSettings] = Registry(

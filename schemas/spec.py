@@ -22,9 +22,12 @@ from schemas.spec_dag import V1Dag
 from schemas.spec_distributed import (
     REPLICA_OF,
     V1DaskCluster,
+    V1DaskJob,
     V1MPIJob,
     V1PyTorchJob,
     V1RayCluster,
+    V1RayJob,
+    V1Spark,
     V1TFJob,
 )
 from schemas.spec_hooks import V1EventTrigger, V1Hook, V1Join
@@ -60,13 +63,23 @@ __all__ = [
 ]
 
 V1Run = Annotated[
-    V1Job | V1Service | V1Dag | V1TFJob | V1PyTorchJob | V1MPIJob | V1RayCluster | V1DaskCluster,
+    V1Job
+    | V1Service
+    | V1Dag
+    | V1TFJob
+    | V1PyTorchJob
+    | V1MPIJob
+    | V1RayCluster
+    | V1DaskCluster
+    | V1RayJob
+    | V1DaskJob
+    | V1Spark,
     Field(discriminator="kind"),
 ]
 RUN_MODELS: dict[str, type[SpecModel]] = {
     "job": V1Job, "service": V1Service, "dag": V1Dag, "tfjob": V1TFJob,
     "pytorchjob": V1PyTorchJob, "mpijob": V1MPIJob, "raycluster": V1RayCluster,
-    "daskcluster": V1DaskCluster,
+    "daskcluster": V1DaskCluster, "rayjob": V1RayJob, "daskjob": V1DaskJob, "spark": V1Spark,
 }  # fmt: skip
 # The `kind` values that name a member of a union rather than a key of the document.
 UNION_TAGS = frozenset(

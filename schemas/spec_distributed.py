@@ -1,4 +1,4 @@
-"""Distributed runs: Kubeflow's TF, PyTorch and MPI jobs, and Ray and Dask clusters."""
+"""Distributed runs: Kubeflow's TF, PyTorch and MPI jobs, Ray and Dask jobs and clusters, Spark."""
 
 from __future__ import annotations
 
@@ -137,6 +137,77 @@ class V1DaskCluster(SpecModel):
     def _has_a_job(self, info: ValidationInfo) -> Self:
         if self.job is None and self.worker is None and not partial(info):
             raise located_error((), "a daskcluster needs a job or workers")
+        return self
+
+
+class V1DaskJob(SpecModel):
+    """`run.kind: daskjob` (Polyaxon's `dask`): a job runner pod against its own scheduler and
+    workers, which go when the job ends."""
+
+    kind: Literal["daskjob"]
+    job: V1DaskReplica
+    scheduler: V1DaskReplica | None = None
+    worker: V1DaskReplica | None = None
+
+    @model_validator(mode="after")
+    def _one_job_runner(self) -> Self:
+        if (self.job.replicas or 1) > 1:
+            reason = f"a daskjob has one job, not {self.job.replicas}"
+            raise located_error(("job", "replicas"), reason)
+        return self
+
+
+class V1RayJob(SpecModel):
+    """`run.kind: rayjob` (Polyaxon's `ray`): an entrypoint submitted to a Ray cluster made for
+    it, which goes when the entrypoint ends; without `entrypoint`, the head's command."""
+
+    kind: Literal["rayjob"]
+    ray_version: str | None = None
+    entrypoint: str | None = None
+    runtime_env: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    head: V1RayReplica
+    workers: dict[str, V1RayReplica] | None = None
+
+
+class V1SparkReplica(WithContainer):
+    """The driver or the executors of a Spark application."""
+
+    replicas: Count | None = None
+
+
+SparkType = Literal["java", "scala", "python", "r"]
+
+
+class V1Spark(SpecModel):
+    """`run.kind: spark`: a Spark application run by the Spark operator (Polyaxon's V1Spark)."""
+
+    kind: Literal["spark"]
+    connections: list[str] | None = None
+    volumes: list[dict[str, Any]] | None = None
+    type: SparkType | None = None
+    spark_version: str | None = None
+    python_version: Literal["2", "3"] | None = None
+    deploy_mode: Literal["cluster", "client", "in_cluster_client"] | None = None
+    main_class: str | None = None
+    main_application_file: str | None = None
+    arguments: list[str] | None = None
+    hadoop_conf: dict[str, str] | None = None
+    spark_conf: dict[str, str] | None = None
+    hadoop_config_map: str | None = None
+    spark_config_map: str | None = None
+    executor: V1SparkReplica | None = None
+    driver: V1SparkReplica | None = None
+
+    @model_validator(mode="after")
+    def _has_a_driver(self, info: ValidationInfo) -> Self:
+        if self.driver is None and not partial(info):
+            raise located_error(("driver",), "required: a spark application needs a driver")
+        if self.driver is not None and (self.driver.replicas or 1) > 1:
+            reason = f"a spark application has one driver, not {self.driver.replicas}"
+            raise located_error(("driver", "replicas"), reason)
+        if self.type in ("java", "scala") and not self.main_class and not partial(info):
+            raise located_error(("mainClass",), f"required for a {self.type} application")
         return self
 
 

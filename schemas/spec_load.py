@@ -110,9 +110,11 @@ def _one_of_many(value: Any, expected: str) -> str:
 
 
 def _tag_reason(loc: Path, ctx: dict[str, Any]) -> str:
-    from schemas.spec_run import POLYAXON_RUN_KINDS, RUN_KINDS
+    from schemas.spec_run import POLYAXON_RUN_KINDS, RENAMED_KINDS, RUN_KINDS
 
     tag, expected = ctx.get("tag"), ctx.get("expected_tags")
+    if loc and loc[-1] == "run" and tag in RENAMED_KINDS:
+        return f"run kind {tag!r} is called {RENAMED_KINDS[tag]!r} in Axon"
     if loc and loc[-1] == "run" and tag in POLYAXON_RUN_KINDS and tag not in RUN_KINDS:
         return f"run kind {tag!r} is not supported yet; supported: {expected}"
     return f"unknown kind {tag!r}; expected one of: {expected}"

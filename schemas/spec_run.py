@@ -13,6 +13,7 @@ from schemas.spec_init import V1Init
 
 __all__ = [
     "POLYAXON_RUN_KINDS",
+    "RENAMED_KINDS",
     "RUN_KINDS",
     "PodFields",
     "WithContainer",
@@ -28,7 +29,12 @@ POLYAXON_RUN_KINDS = (
     "mxjob", "xgbjob", "spark", "dask", "ray", "flink", "notifier", "tuner", "watchdog",
     "cleaner",
 )  # fmt: skip
-RUN_KINDS = ("job", "service", "dag", "tfjob", "pytorchjob", "mpijob", "raycluster", "daskcluster")
+RUN_KINDS = (
+    "job", "service", "dag", "tfjob", "pytorchjob", "mpijob", "raycluster", "daskcluster",
+    "rayjob", "daskjob", "spark",
+)  # fmt: skip
+# Polyaxon's names for kinds Axon names after the operator's object that runs them.
+RENAMED_KINDS = {"dask": "daskjob", "ray": "rayjob"}
 
 
 class PodFields(SpecModel):

@@ -41,7 +41,10 @@ def names_schema(description: str, known: frozenset[str] | tuple[str, ...] = ())
 
 def parts(path: str) -> Path:
     """`operation.inputs[0].name` → ("operation", "inputs", 0, "name"); "" → ()."""
-    return tuple(int(p) if p.isdigit() else p for p in re.findall(r"[^.\[\]]+", path))
+    # "²".isdigit() is true, but int() reads only ASCII digits.
+    return tuple(
+        int(p) if p.isascii() and p.isdigit() else p for p in re.findall(r"[^.\[\]]+", path)
+    )
 
 
 def located(errors: list[SpecError], at: Path = ()) -> None:

@@ -2,6 +2,9 @@
 
 A run's statuses keep their order while a thousand runs' transitions commit side by side; a
 run not known yet (its external id not committed) is held and tried again for a few seconds.
+What queues up on a lane while it records is recorded next, all of it in one transaction. The
+runner is told it may let go of a finished run's objects on a thread of its own: that cleanup
+(API calls, on Kubernetes) holds up no lane.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ TICK_SECONDS = 0.2
 # Transitions are bound by the database's commits, which overlap well a few at a time; more
 # threads than this mostly wait for the same disk (and the connection pool holds 5 + 10).
 LANES = 4
+# The most observations one transaction records: a burst of a thousand runs' starts takes a few
+# commits, none of which holds many rows locked for long.
+BATCH = 256
 
 
 class Held:
@@ -39,9 +45,9 @@ class Held:
         self.seconds = seconds
         self._held: list[tuple[float, Observation]] = []
 
-    def add(self, observation: Observation | None) -> list[tuple[float, Observation]]:
+    def add(self, *observations: Observation | None) -> list[tuple[float, Observation]]:
         """What to apply now, in order, each with when it was first seen: the held ones
-        still worth a try, then `observation`."""
+        still worth a try, then `observations` (a None among them stands for none)."""
         now = time.monotonic()
         due = []
         for since, held in self._held:
@@ -50,7 +56,7 @@ class Held:
             else:
                 log.debug("no run has id %s; dropping its %s", held.external_id, held.status)
         self._held = []
-        return [*due, (now, observation)] if observation is not None else due
+        return [*due, *((now, o) for o in observations if o is not None)]
 
     def keep(self, since: float, observation: Observation) -> None:
         self._held.append((since, observation))
@@ -83,6 +89,8 @@ class Lanes:
             threading.Thread(target=self._work, args=(q,), name=f"axon-apply-{i}", daemon=True)
             for i, q in enumerate(self._queues)
         ]
+        self._ended: queue.Queue[str | None] = queue.Queue()
+        self._threads.append(threading.Thread(target=self._let_go, name="axon-let-go", daemon=True))
         for thread in self._threads:
             thread.start()
 
@@ -108,6 +116,7 @@ class Lanes:
         self._closed.set()
         for lane in self._queues:
             lane.put(None)
+        self._ended.put(None)
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -115,27 +124,43 @@ class Lanes:
     def _work(self, lane: queue.Queue[Observation | None]) -> None:
         held = Held()
         while not self._closed.is_set():
-            observation = lane.get()
+            taken = [lane.get()]
+            while len(taken) < BATCH:
+                try:
+                    taken.append(lane.get_nowait())
+                except queue.Empty:
+                    break
             try:
                 if not self._closed.is_set():
-                    self._apply_in_order(held, observation)
+                    self._apply_in_order(held, taken)
             except Exception as exc:  # raised again by `check`, in the watching thread
                 self.error = exc
                 self._closed.set()
             finally:
-                lane.task_done()
+                for _ in taken:
+                    lane.task_done()
 
-    def _apply_in_order(self, held: Held, observation: Observation | None) -> None:
-        unknown: set[str] = set()  # a run's later news waits behind its held news
-        for since, ready in held.add(observation):
-            if (
-                ready.external_id in unknown
-                or recording._apply(self.rt, self.runner, ready) is None
-            ):
-                unknown.add(ready.external_id)
+    def _apply_in_order(self, held: Held, observations: list[Observation | None]) -> None:
+        due = held.add(*observations)
+        if not due:
+            return
+        # A run's held news and its later news are found, or not, together.
+        recorded = recording.record(
+            self.rt, self.runner, [ready for _, ready in due], self._ended.put
+        )
+        for (since, ready), news in zip(due, recorded, strict=True):
+            if news is None:
                 held.keep(since, ready)
             elif ready.status == S.RUNNING and self.followers is not None:
                 self.followers.follow(ready.external_id)
+
+    def _let_go(self) -> None:
+        # What is still queued at close is told again by the next agent, which sees those
+        # runs' ends again (their objects are still there).
+        while not self._closed.is_set():
+            external_id = self._ended.get()
+            if external_id is not None and not self._closed.is_set():
+                recording.release(self.runner, external_id)
 
 
 def ticking(

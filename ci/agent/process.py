@@ -1,5 +1,5 @@
-"""The agent's process: it watches one runner, relays the outbox and sweeps, each in a thread
-whose end takes the process down."""
+"""The agent's process: it watches each runner configuration, relays the outbox and sweeps, each
+in a thread whose end takes the process down."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import time
 from ci.agent import outbox, recording, sweeper
 from ci.agent.lanes import Lanes, ticking
 from ci.agent.logs_follow import LogFollowers
+from ci.runs import routing
 from ci.runtime import Runtime
 from ci.supervision import Backoff, vital
+from runners.base import Runner
 
 log = logging.getLogger(__name__)
 # A watch that lasted this long was not failing in a row: its next failure waits briefly again.
@@ -19,36 +21,44 @@ WATCHED_WELL_SECONDS = 60.0
 
 
 class Agent:
-    """Watches one runner and sweeps, until `stop` is set."""
+    """Watches its runners (`runner_name`, or every configuration) and sweeps, until `stop`.
+
+    One agent watches many clusters, each on a thread of its own with its own backoff: a
+    cluster that cannot be reached holds up only its own runs' news.
+    """
 
     def __init__(self, rt: Runtime, runner_name: str | None = None) -> None:
         self.rt = rt
-        self.runner = rt.runner(runner_name or rt.settings.runner)
+        watched = [runner_name] if runner_name else routing.names(rt.settings)
+        self.runners = [rt.runner(name) for name in watched]
+        self.runner = self.runners[0]
 
-    def watch(self, stop: threading.Event) -> None:
-        """Record what the runner observes until `stop` is set; a failure (the database or the
-        runner went away) is logged and the watch starts again after a growing pause."""
-        followers = LogFollowers(self.rt, self.runner, stop)
+    def watch(self, stop: threading.Event, runner: Runner | None = None) -> None:
+        """Record what `runner` (the first one) observes until `stop` is set; a failure (the
+        database or the runner went away) is logged and the watch starts again after a
+        growing pause."""
+        runner = runner or self.runner
+        followers = LogFollowers(self.rt, runner, stop)
         reconciled = False
         backoff = Backoff()
         while not stop.is_set():
             started = time.monotonic()
             try:
                 if not reconciled:
-                    recording.reconcile(self.rt, self.runner)
+                    recording.reconcile(self.rt, runner)
                     reconciled = True
-                self._record(stop, followers)
+                self._record(stop, followers, runner)
             except Exception:
-                log.exception("watching runner %s failed; watching again", self.runner.name)
+                log.exception("watching runner %s failed; watching again", runner.name)
                 if time.monotonic() - started > WATCHED_WELL_SECONDS:
                     backoff.reset()
                 backoff.wait(stop)
 
-    def _record(self, stop: threading.Event, followers: LogFollowers) -> None:
+    def _record(self, stop: threading.Event, followers: LogFollowers, runner: Runner) -> None:
         """Apply what the runner observes, each run's in order, until it stops or fails."""
-        lanes = Lanes(self.rt, self.runner, followers)
+        lanes = Lanes(self.rt, runner, followers)
         try:
-            for observation in ticking(self.runner.observe, stop):
+            for observation in ticking(runner.observe, stop):
                 lanes.check()
                 lanes.put(observation)
             lanes.check()
@@ -74,17 +84,21 @@ class Agent:
         Each loop outlives outages; one that ends anyway before `stop` takes the process down
         with status 1 (`ci.supervision.vital`).
         """
+        watching = [
+            vital(self.watch, stop, runner, name=f"axon-agent-{runner.name}", stop=stop)
+            for runner in self.runners
+        ]
         return [
-            vital(self.watch, stop, name="axon-agent", stop=stop),
+            *watching,
             vital(outbox.run_forever, self.rt, stop, name="axon-relay", stop=stop),
             vital(self.sweep_forever, stop, name="axon-sweeper", stop=stop),
         ]
 
 
-def run_forever(rt: Runtime) -> None:
+def run_forever(rt: Runtime, runner_name: str | None = None) -> None:
     """`axon agent`: run until interrupted; exits with status 1 if one of its threads ends."""
     stop = threading.Event()
-    threads = Agent(rt).run(stop)
+    threads = Agent(rt, runner_name).run(stop)
     try:
         while all(t.is_alive() for t in threads):
             time.sleep(0.5)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from ci import runtime
 from ci.agent import probes
+from ci.reporting import progress
 from ci.runs import groups
 from ci.runs.kinds import CONTROLLERS
 from ci.runtime import Runtime
@@ -54,6 +55,7 @@ def sweep(rt: Runtime) -> dict[str, int]:
             "turns": _due_turns(session, now, age, through),
             "reports": _due_reports(session, now, age),
             "advances": _due_advances(session, now, age),
+            "progress": progress.overdue(session, now - age),
         }
     # Lost: its message went before a probe a worker has seen, and the work is still not done.
     lost = {
@@ -67,6 +69,7 @@ def sweep(rt: Runtime) -> dict[str, int]:
         "turns": publish("axon.start_next_in_group", lost["turns"]),
         "reports": publish("axon.report_run", lost["reports"]),
         "advances": publish("axon.advance_pipeline", lost["advances"]),
+        "progress": publish(progress.TASK, lost["progress"]),
     }
     # Only what was published is marked: work the broker refused goes again next sweep.
     with rt.db.session() as session:
@@ -75,6 +78,7 @@ def sweep(rt: Runtime) -> dict[str, int]:
             session, now, [*sent["starts"], *sent["stops"], *sent["turns"], *sent["advances"]]
         )
         _mark_reports(session, now, sent["reports"])
+        progress.mark_resent(session, now, sent["progress"])
     if any(len(due) > len(lost[kind]) for kind, due in found.items()):
         probes.send(rt, now, age)  # the rest may be behind a backlog: find out
     counts = {kind: len(ids) for kind, ids in sent.items()}

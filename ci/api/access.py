@@ -1,37 +1,45 @@
-"""Who may use the server: the API token as a Bearer header, or a login that sets a session.
+"""Who may use the server: a Bearer token (the server's `AXON_API_TOKEN`, a user's personal
+access token, or on the tracking endpoints a run's own), or a login that sets a session.
 
-Features: with `AXON_API_TOKEN` set, every API route and page needs it; only webhook intake (each
-delivery is signature-checked), the tracking endpoints (a run token) and `/healthz` stay open.
-The browser way in is `/login`: the token once, then a signed, HttpOnly, SameSite=Strict session
-cookie that is valid for pages only, so a cross-site request can never drive the API.
-Without a token (the loopback embedded default, see `require_api_token`) everything is open.
+Features: every route's need is declared in ci.identity.policy and enforced here, before the
+view, by ci.identity.enforce; only webhook intake (each delivery is signature-checked), the login
+and `/healthz` are open. The browser way in is `/login`: a token once, then a signed, HttpOnly,
+SameSite=Strict session cookie that is valid for pages only, so a cross-site request can never
+drive the API. With no API token set and no user made yet (the loopback embedded default before
+its first start, see `require_api_token`) everything is open.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import secrets
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Flask, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
-from ci import runtime
 from ci.api.errors import ApiError
 from ci.config import Settings
+from ci.identity import audit, credentials, enforce, policy
+from ci.identity.reach import Principal
 
 blueprint = Blueprint("access", __name__)
 
-# Reachable without the API token: each checks a credential of its own or shows nothing.
-PUBLIC_ENDPOINTS = frozenset({"health", "access.login", "access.logout"})
-# The tracking endpoints take a run's own token as well as the API token (ci.api.tracking);
-# the dashboard's scripts and styles hold nothing secret, and the login page needs them.
-PUBLIC_BLUEPRINTS = frozenset({"webhooks", "tracking", "assets"})
 SESSION_LIFETIME = timedelta(hours=12)
 UNSAFE_NEXT = ("//", "/\\")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+BEARER = "Authorization: Bearer <AXON_API_TOKEN or an access token>"
 
 
 class MissingApiToken(RuntimeError):
@@ -79,34 +87,7 @@ def init_app(app: Flask, settings: Settings, secret_key: bytes) -> None:
     app.register_blueprint(blueprint)
     app.add_template_global(csrf_token)
     app.before_request(_guard)
-
-
-def _token() -> str:
-    return runtime.get().settings.api_token
-
-
-def _fingerprint(token: str) -> str:
-    """What the session keeps: a new token ends every session made with the old one."""
-    key = runtime.get().secret_key
-    return hmac.new(key, f"session:{token}".encode(), hashlib.sha256).hexdigest()
-
-
-def _bearer_ok(token: str) -> bool:
-    given = request.headers.get("Authorization", "")
-    if not given.startswith("Bearer "):
-        return False
-    return hmac.compare_digest(given.removeprefix("Bearer ").strip().encode(), token.encode())
-
-
-def _session_ok(token: str) -> bool:
-    kept = session.get("auth")
-    return isinstance(kept, str) and hmac.compare_digest(kept, _fingerprint(token))
-
-
-def _is_public() -> bool:
-    if request.blueprint in PUBLIC_BLUEPRINTS or request.path.startswith("/webhooks/"):
-        return True
-    return request.endpoint in PUBLIC_ENDPOINTS
+    app.after_request(_audit)
 
 
 def csrf_token() -> str:
@@ -124,19 +105,53 @@ def _csrf_ok() -> bool:
     return isinstance(kept, str) and hmac.compare_digest(given.encode(), kept.encode())
 
 
+def _principal(rule: policy.Rule) -> Principal | None:
+    """Who asks: a Bearer token (a run's own only where the rule takes it), else, for pages,
+    the login session; None for nobody."""
+    given = credentials.bearer()
+    found = None
+    if given and rule.need == "run_token":
+        found = credentials.from_run_token(given, (request.view_args or {}).get("uuid"))
+    if given and found is None:
+        found = credentials.from_token(given)
+    if found is not None or request.path.startswith("/api/"):
+        return found
+    found = credentials.from_session()
+    if found is not None and request.method not in SAFE_METHODS and not _csrf_ok():
+        raise ApiError(403, "the form's csrf_token is missing or stale: reload the page")
+    return found
+
+
 def _guard() -> Any:
-    token = _token()
-    if not token or _is_public() or _bearer_ok(token):
+    rule = policy.rule_for(request.endpoint)
+    if rule.need == "public":
         return None
-    if request.path.startswith("/api/"):
-        raise ApiError(401, "the API requires a token: Authorization: Bearer <AXON_API_TOKEN>")
-    if _session_ok(token):
-        if request.method not in SAFE_METHODS and not _csrf_ok():
-            raise ApiError(403, "the form's csrf_token is missing or stale: reload the page")
-        return None
-    if request.method in ("GET", "HEAD"):
-        return redirect(url_for("access.login", next=request.full_path.rstrip("?")))
-    raise ApiError(401, "log in at /login or send Authorization: Bearer <AXON_API_TOKEN>")
+    # On an open server a token still says who asks (their scopes, the audit log's name).
+    principal = _principal(rule)
+    if principal is None and credentials.is_open():
+        principal = credentials.OPEN
+    if principal is None:
+        if rule.need == "run_token":
+            raise ApiError(401, "a valid run token or access token is required: " + BEARER)
+        if request.path.startswith("/api/"):
+            raise ApiError(401, "the API requires a token: " + BEARER)
+        if request.method in ("GET", "HEAD"):
+            return redirect(url_for("access.login", next=request.full_path.rstrip("?")))
+        raise ApiError(401, "log in at /login or send " + BEARER)
+    g.axon_principal = principal
+    enforce.check(principal, rule, request.view_args or {})
+    return None
+
+
+def _audit(response: Response) -> Response:
+    principal = enforce.current()
+    rule = policy.rule_for(request.endpoint)
+    if principal is not None and rule.audited and request.method not in SAFE_METHODS:
+        if response.status_code < 400:
+            audit.record(
+                principal, request.endpoint or "", request.view_args or {}, response.status_code
+            )
+    return response
 
 
 def _safe_next(value: str | None) -> str:
@@ -148,25 +163,25 @@ def _safe_next(value: str | None) -> str:
 
 @blueprint.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    token = _token()
     target = _safe_next(request.values.get("next"))
-    if not token:
+    if credentials.is_open():
         return redirect(target)
     if request.method == "GET":
         return render_template("login.html", next=target, error=None)
-    given = request.form.get("token", "")
-    if not hmac.compare_digest(given.strip().encode(), token.encode()):
-        return render_template("login.html", next=target, error="That is not the API token."), 401
+    principal = credentials.from_token(request.form.get("token", "").strip())
+    if principal is None:
+        error = "That is not the API token or a valid access token."
+        return render_template("login.html", next=target, error=error), 401
     session.clear()
     session.permanent = True
-    session["auth"] = _fingerprint(token)
+    credentials.remember(principal)
     return redirect(target)
 
 
 @blueprint.post("/logout")
 def logout() -> Any:
     # Public, so a stale form still logs out; the token stops another site logging one out.
-    if session.get("auth") and not _csrf_ok():
+    if (session.get("auth") or session.get("token_id")) and not _csrf_ok():
         raise ApiError(403, "the form's csrf_token is missing or stale: reload the page")
     session.clear()
     return redirect(url_for("access.login"))

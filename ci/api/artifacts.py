@@ -10,7 +10,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, jsonify
 
 from ci import runtime
-from ci.api.errors import ApiError
+from ci.api.errors import ApiError, page_params
 from ci.api.runs import get_run
 from ci.artifacts import store
 
@@ -24,10 +24,11 @@ def unavailable(exc: OSError) -> ApiError:
 @blueprint.get("/runs/<uuid>/artifacts")
 def list_artifacts(uuid: str) -> Any:
     rt = runtime.get()
+    limit, offset = page_params(default=1000, most=10000)
     with rt.db.session() as session:
         get_run(session, uuid)
     try:
-        found = store.for_settings(rt.settings).files(uuid)
+        found = store.for_settings(rt.settings).files(uuid)[offset : offset + limit]
     except OSError as exc:
         raise unavailable(exc) from exc
     return jsonify([{"path": a.path, "size": a.size} for a in found])
@@ -35,6 +36,11 @@ def list_artifacts(uuid: str) -> Any:
 
 @blueprint.get("/runs/<uuid>/artifacts/<path:path>")
 def download_artifact(uuid: str, path: str) -> Any:
+    return download(uuid, path)
+
+
+def download(uuid: str, path: str) -> Response:
+    """The run's artifact as an attachment, streamed from the store (the run page's link too)."""
     rt = runtime.get()
     with rt.db.session() as session:
         get_run(session, uuid)

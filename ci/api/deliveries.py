@@ -2,31 +2,31 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
 from ci import runtime
-from ci.agent import outbox
 from ci.api import views
-from ci.api.errors import ApiError, limit_param
-from ci.intake import delivery_state
-from ci.store.db import utcnow
+from ci.api.errors import ApiError, page_params
+from ci.identity import enforce
+from ci.intake import redelivery
 from ci.store.models import Delivery
-from schemas.status import DeliveryStatus
 
 blueprint = Blueprint("deliveries", __name__, url_prefix="/api/v1")
 
 
 @blueprint.get("/deliveries")
 def list_deliveries() -> Any:
-    limit = limit_param()
-    query = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
+    limit, offset = page_params()
+    query = select(Delivery).order_by(Delivery.id.desc()).limit(limit).offset(offset)
     if request.args.get("status"):
         query = query.where(Delivery.status == request.args["status"])
     with runtime.get().db.session() as session:
+        readable = enforce.readable_sources(session)
+        if readable is not None:
+            query = query.where(Delivery.source_id.in_(readable))
         return jsonify([views.delivery(d, full=False) for d in session.scalars(query)])
 
 
@@ -43,29 +43,10 @@ def show_delivery(delivery_id: int) -> Any:
 def redeliver(delivery_id: int) -> Any:
     """Process a stored delivery again as a new one: its runs start again."""
     with runtime.get().db.session() as session:
-        original = session.get(Delivery, delivery_id)
-        if original is None:
-            raise ApiError(404, f"no delivery {delivery_id}")
-        if original.status == DeliveryStatus.REJECTED:
-            raise ApiError(
-                409, f"delivery {delivery_id} was rejected ({original.reason}); not redelivered"
-            )
-        now = utcnow()
-        copy = Delivery(
-            **delivery_state.new(
-                DeliveryStatus.RECEIVED,
-                source_id=original.source_id,
-                provider=original.provider,
-                # A key of its own: the original's would be deduplicated, and its runs kept.
-                dedupe_key=f"redelivery:{uuid.uuid4().hex}",
-                event_name=original.event_name,
-                reason=f"redelivery of delivery {original.id}",
-                headers=original.headers,
-                body=original.body,
-                received_at=now,
-            )
-        )
-        session.add(copy)
-        session.flush()
-        outbox.notify(session)
+        try:
+            copy = redelivery.redeliver(session, delivery_id)
+        except redelivery.UnknownDelivery as exc:
+            raise ApiError(404, str(exc)) from exc
+        except redelivery.NotRedeliverable as exc:
+            raise ApiError(409, str(exc)) from exc
         return jsonify(views.delivery(copy, full=False)), 202

@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify
 from sqlalchemy import select
 
 from ci import runtime
-from ci.api.errors import ApiError
+from ci.api.errors import ApiError, page_params
 from ci.config import Settings
 from ci.store.models import NotificationAttempt, Project, Run
 from notifiers import http
@@ -28,6 +28,7 @@ def list_project_notifications(project_name: str, uuid: str) -> Any:
 
 def _log(uuid: str, project: str | None) -> Any:
     rt = runtime.get()
+    limit, offset = page_params()
     with rt.db.session() as session:
         query = select(Run).where(Run.uuid == uuid)
         if project is not None:
@@ -39,8 +40,10 @@ def _log(uuid: str, project: str | None) -> Any:
             select(NotificationAttempt)
             .where(NotificationAttempt.run_id == run.id)
             .order_by(NotificationAttempt.id)
+            .limit(limit)
+            .offset(offset)
         )
-        hidden = _secrets(rt.settings)
+        hidden = hidden_values(rt.settings)
         return jsonify([attempt(row, hidden) for row in rows])
 
 
@@ -60,7 +63,8 @@ def attempt(row: NotificationAttempt, hidden: tuple[str, ...] = ()) -> dict[str,
     }
 
 
-def _secrets(settings: Settings) -> tuple[str, ...]:
+def hidden_values(settings: Settings) -> tuple[str, ...]:
+    """What a notification reason must never show: the settings' credentials."""
     found: list[str] = []
     for value in settings.secrets():
         found += http.url_secrets(value) if "://" in value else [value]

@@ -32,7 +32,7 @@ MAX_ACTOR = 128
 def create_run(project_name: str) -> Any:
     rt = runtime.get()
     asked = _manual_request()
-    spec, kind = manual.prepare(asked, ref_options(rt.settings), rt.settings.runner)
+    spec, kind = manual.prepare(asked, ref_options(rt.settings), rt.settings.runner, rt.settings)
     with rt.db.session() as session:
         project = get_project(session, project_name)
         run = manual.create(session, project, spec, kind, asked.actor, rt.settings.runner)

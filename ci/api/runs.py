@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 
 from ci import runtime
 from ci.api import views
-from ci.api.errors import ApiError, limit_param
+from ci.api.errors import ApiError, limit_param, offset_param
 from ci.api.resources import get_project
 from ci.artifacts import store
+from ci.identity import enforce
 from ci.runs import tracking, tree, trials
 from ci.runs.query import QueryError, select_runs
 from ci.store.db import after_commit
@@ -33,18 +34,6 @@ def get_run(session: Session, uuid: str, lock: bool = False) -> Run:
     if run is None:
         raise ApiError(404, f"no run {uuid!r}")
     return run
-
-
-def offset_param() -> int:
-    """`?offset=`: how many rows of the answer to skip; ApiError unless 0 or more."""
-    given = request.args.get("offset", "").strip()
-    if not given:
-        return 0
-    # Capped so the database is never handed a number wider than its integers.
-    if not (given.isascii() and given.isdigit()) or len(given) > 9:
-        expected = "offset: expected a whole number from 0 to 999999999"
-        raise ApiError(400, f"{expected}, not {given[:20]!r}")
-    return int(given)
 
 
 @blueprint.get("/runs")
@@ -70,6 +59,7 @@ def list_runs() -> Any:
             raise ApiError(400, str(exc), term=exc.term) from None
         if request.args.get("status"):
             query = query.where(Run.status == request.args["status"])
+        query = enforce.only_readable(session, query, Run.project_id)
         if request.args.get("parent"):
             query = query.where(Run.parent_id == get_run(session, request.args["parent"]).id)
         return jsonify(_listed(rt, session, list(session.scalars(query))))
@@ -147,9 +137,15 @@ def stop(uuid: str) -> Any:
     rt = runtime.get()
     with rt.db.session() as session:
         run = get_run(session, uuid, lock=True)
-        for run_id in tree.stop(session, run, "stop requested"):
-            after_commit(session, lambda run_id=run_id: runtime.enqueue("axon.stop_run", run_id))
+        request_stop(session, run)
         return jsonify(views.run(run, rt.run_url(run.uuid))), 202
+
+
+def request_stop(session: Session, run: Run) -> None:
+    """Stop `run` (its row held FOR UPDATE) and its live children; each run a runner holds is
+    sent `axon.stop_run` once the transaction commits. The API and the run page both stop here."""
+    for run_id in tree.stop(session, run, "stop requested"):
+        after_commit(session, lambda run_id=run_id: runtime.enqueue("axon.stop_run", run_id))
 
 
 @blueprint.delete("/runs/<uuid>")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -10,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from ci import runtime
 from ci.api import views
-from ci.api.errors import ApiError, json_body
+from ci.api.errors import ApiError, json_body, page_params
 from ci.api.resources import body, commit, get_project
 from ci.compile.refs import ref_options
 from ci.intake import documents
+from ci.runs import routing
 from ci.schedules import sync
 from ci.store.models import Project, Subscription
 from schemas.errors import SpecError, SpecErrors
@@ -36,7 +38,8 @@ def _checks() -> dict[str, Any]:
     """What the deployment checks an operation against: the run kinds its runner runs, with
     the components its references name."""
     settings = runtime.get().settings
-    return {"runner": settings.runner, "refs": ref_options(settings)}
+    route = partial(routing.kind_for, settings)
+    return {"runner": settings.runner, "refs": ref_options(settings), "route": route}
 
 
 def find(session: Session, project: Project, name: str) -> Subscription | None:
@@ -109,12 +112,15 @@ def apply(project_name: str) -> Any:
 
 @blueprint.get("/subscriptions")
 def list_all(project_name: str) -> Any:
+    limit, offset = page_params()
     with runtime.get().db.session() as session:
         project = get_project(session, project_name)
         rows = session.scalars(
             select(Subscription)
             .where(Subscription.project_id == project.id)
             .order_by(Subscription.id)
+            .limit(limit)
+            .offset(offset)
         )
         return jsonify([views.subscription(s) for s in rows])
 

@@ -19,6 +19,8 @@ from ci import runtime
 from ci.api.errors import ApiError
 from ci.api.runs import get_run
 from ci.artifacts import store
+from ci.identity import enforce
+from ci.reporting import progress
 from ci.runs import metrics, tracking
 from ci.store.db import after_commit
 from ci.store.models import Run
@@ -30,6 +32,9 @@ blueprint = Blueprint("tracking", __name__, url_prefix="/api/v1")
 
 def authorize(uuid: str) -> None:
     """The run's own token or the API token; ApiError(401) otherwise."""
+    admitted = enforce.current()
+    if admitted is not None and admitted.kind == "user":
+        return  # a user's token, which the guard found may write to this run's project
     rt = runtime.get()
     token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if token and rt.check_run_token(uuid, token):
@@ -124,6 +129,8 @@ def log_metrics(uuid: str) -> Any:
     def change(session: Session, run: Run) -> Any:
         latest = metrics.record(session, run, reports)
         tracking.mirror_metrics(run, latest)
+        if tracking.notes(session, run)["progress"] is None:  # its steps are its progress
+            _report_progress(session, run)
         if run.parent_id is not None:
             parent_id = run.parent_id
             after_commit(session, lambda: runtime.enqueue("axon.advance_pipeline", parent_id))
@@ -162,7 +169,20 @@ def log_description(uuid: str) -> Any:
 
 @blueprint.post("/runs/<uuid>/progress")
 def log_progress(uuid: str) -> Any:
-    return _report(uuid, "progress reports", "progress", tracking.set_progress)
+    """Kept as the run's progress, and told to the targets that show it in place (throttled,
+    ci.reporting.progress)."""
+
+    def apply(session: Session, run: Run, body: Any) -> Any:
+        kept = tracking.set_progress(session, run, body)
+        _report_progress(session, run)
+        return kept
+
+    return _report(uuid, "progress reports", "progress", apply)
+
+
+def _report_progress(session: Session, run: Run) -> None:
+    run_id = run.id
+    after_commit(session, lambda: progress.ask_and_publish(runtime.get(), run_id))
 
 
 @blueprint.post("/runs/<uuid>/job-events")

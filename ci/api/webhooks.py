@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import IO, Any
 
 from flask import Blueprint, current_app, jsonify, request
@@ -9,11 +10,14 @@ from sqlalchemy.exc import DBAPIError, TimeoutError
 
 from ci import runtime
 from ci.api import errors
+from ci.connections import crypto
+from ci.connections.crypto import SecretsKeyError
 from ci.intake import receipt
 from schemas.errors import UnknownPlugin
 from webhooks.registry import providers
 
 blueprint = Blueprint("webhooks", __name__)
+log = logging.getLogger(__name__)
 CHUNK = 64 * 1024
 
 
@@ -30,7 +34,17 @@ def receive(provider_name: str, source_name: str) -> Any:
         provider_cls = providers.load(provider_name)
     except UnknownPlugin as exc:
         return _answer(404, "unknown_provider", str(exc), known=providers.names())
-    source = _sources().get(rt.db, provider_name, source_name)
+
+    def opened(token: str) -> str:
+        return crypto.unseal_text(rt, token, f"{provider_name} source {source_name!r}")
+
+    try:
+        source = _sources().get(rt.db, provider_name, source_name, opened)
+    except SecretsKeyError as exc:
+        # The sender is told only that it cannot be verified now; the deliveries say why.
+        log.error("a %s delivery cannot be verified: %s", provider_name, exc)
+        receipt.record_rejection(rt.db, provider_name, None, headers, str(exc))
+        return _answer(503, "unavailable", "the source's secret cannot be read; retry later")
     if source is None:
         reason = f"no {provider_name} source named {source_name!r}"
         receipt.record_rejection(rt.db, provider_name, None, headers, reason)

@@ -57,8 +57,10 @@ def projects() -> None:
 @projects.command("create")
 @click.argument("name")
 @click.option("--description", default="")
-def create_project(name: str, description: str) -> None:
-    show(call("POST", "/api/v1/projects", json={"name": name, "description": description}).json())
+@click.option("--org", default=None, help="The organization it belongs to (default: default).")
+def create_project(name: str, description: str, org: str | None) -> None:
+    body = {"name": name, "description": description, **({"org": org} if org else {})}
+    show(call("POST", "/api/v1/projects", json=body).json())
 
 
 @projects.command("ls")

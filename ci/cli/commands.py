@@ -7,7 +7,9 @@ from typing import Any
 
 import click
 
+from ci.cli import identity
 from ci.cli.client import deliveries, events, ops, projects, sources, subscriptions
+from ci.cli.connections import connections
 from ci.cli.ops_tracking import TRACKING
 from ci.cli.running import CLONING, run
 from ci.cli.spec import check, schema
@@ -40,6 +42,7 @@ def serve(host: str | None, port: int | None) -> None:
     from ci.app import create_app
     from ci.config import Settings
     from ci.embedded import Server
+    from ci.identity import bootstrap
     from ci.store import migrate
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
@@ -51,6 +54,14 @@ def serve(host: str | None, port: int | None) -> None:
     runtime.protect_process()
     rt = wiring.wire(runtime.init(settings))
     migrate.upgrade(rt.db.engine)
+    token = bootstrap.first_admin(rt) if settings.embedded else None
+    if token:
+        click.echo(
+            f"First start: made the admin user {bootstrap.FIRST_ADMIN!r}. Its token, shown only "
+            f"now (the axon command reads it from the environment; with AXON_API_TOKEN set on "
+            f"the server, log in to the pages with it too):"
+            f"\n\n    export AXON_API_TOKEN={token}\n"
+        )
     mode = "embedded: SQLite-ready, in-process worker, local runner" if settings.embedded else "API"
     click.echo(f"Axon ({mode}) serving on http://{settings.host}:{settings.port}")
     Server(lambda: create_app(settings), settings.host, settings.port, settings.embedded).run()
@@ -71,13 +82,27 @@ def worker(concurrency: int) -> None:
 
 
 @main.command()
-def agent() -> None:
-    """Watch the runner and turn what it sees into run statuses; sweep lost work."""
+@click.option(
+    "--runner",
+    "runner_name",
+    default=None,
+    help="Watch only this runner configuration (AXON_RUNNER or an AXON_RUNNERS name).",
+)
+def agent(runner_name: str | None) -> None:
+    """Watch the runners and turn what they see into run statuses; sweep lost work."""
     from ci import runtime, wiring
     from ci.agent import process
+    from ci.runs import routing
 
     runtime.protect_process()
-    process.run_forever(wiring.wire(runtime.init()))
+    rt = wiring.wire(runtime.init())
+    known = routing.names(rt.settings)
+    if runner_name is not None and runner_name not in known:
+        raise click.BadParameter(
+            f"no runner configuration {runner_name!r}; known: {', '.join(known)}",
+            param_hint="--runner",
+        )
+    process.run_forever(rt, runner_name)
 
 
 @main.command()
@@ -107,11 +132,28 @@ def upgrade() -> None:
     click.echo("database is up to date")
 
 
-for group in (projects, sources, subscriptions, ops, deliveries, events):
+@connections.command("rotate-key")
+def rotate_key() -> None:
+    """Re-encrypt connections' and sources' secrets with the first key of AXON_SECRETS_KEY."""
+    from ci import runtime
+    from ci.connections import rotation
+    from ci.connections.crypto import SecretsKeyError
+
+    try:
+        count = rotation.rotate(runtime.init())
+    except SecretsKeyError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"re-encrypted {count} connection(s) and source(s) with the newest key")
+
+
+for group in (projects, sources, subscriptions, connections, ops, deliveries, events):
     main.add_command(group)
 main.add_command(ops, name="runs")
 for command in (*CLONING, *TRACKING):
     ops.add_command(command)
 main.add_command(run)
+for group in identity.GROUPS:
+    main.add_command(group)
+main.add_command(identity.audit)
 main.add_command(check)
 main.add_command(schema)

@@ -61,6 +61,9 @@ PRIMARY = {
     "mpijob": ("launcher", "worker"),
     "raycluster": ("head",),
     "daskcluster": ("job", "scheduler", "worker"),
+    "daskjob": ("job", "scheduler", "worker"),
+    "rayjob": ("head",),
+    "spark": ("driver", "executor"),
 }
 
 
@@ -93,6 +96,9 @@ class Options:
     root_dir: str | None = None
     fetch: Fetch | None = None
     presets: Mapping[str, V1Operation] = field(default_factory=dict)
+    # The server's runs: `presets` are every preset of the project, so a name not among them is
+    # unknown (without it, no presets at all means none can be looked up by name here).
+    presets_known: bool = False
     overrides: Sequence[V1Operation] = ()
     refs: Mapping[str, Mapping[str, Any]] | None = None
     # For `axon check`: a value still holding a template after rendering is not type-checked.
@@ -120,7 +126,7 @@ def compile_operation(
     SpecErrors naming every problem with its path, line and column.
     """
     settings = Options(**options)
-    op = apply_presets(op, settings.overrides, settings.presets)
+    op = apply_presets(op, settings.overrides, settings.presets, settings.presets_known)
     if op.matrix is not None and matrix_values is None:
         kind = op.matrix.kind
         reason = f"a {kind} matrix makes one run per combination of its params, not one run"
@@ -136,7 +142,11 @@ def compile_operation(
     }
     binder = Binder(op, component, Renderer(op), settings.refs, settings.delay_templates)
     binder.errors.extend(graph_errors)
-    nested = in_dag(component.run, ("component", "run")) if isinstance(component.run, V1Dag) else []
+    nested = (
+        in_dag(component.run, ("component", "run"), settings.presets_known)
+        if isinstance(component.run, V1Dag)
+        else []
+    )
     for path, reason in [*unsupported(op, component), *nested]:
         found = located(path, reason, op.source)
         (binder.errors if settings.warnings is None else settings.warnings).append(found)
@@ -167,7 +177,7 @@ def compile_matrix(
     """Every run of op's grid, random or mapping matrix (one run when op has no matrix), each
     with its iteration; SpecErrors gathers the problems of every run."""
     settings = Options(**options)
-    op = apply_presets(op, settings.overrides, settings.presets)
+    op = apply_presets(op, settings.overrides, settings.presets, settings.presets_known)
     # Applied presets leave no names behind; the named ones still complete a dag's ops.
     options = {**options, "overrides": ()}
     common = {"context": context, "globals_": globals_, **options}

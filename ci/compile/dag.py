@@ -133,7 +133,7 @@ def _missing(run: dict[str, Any]) -> list[Path]:
 def _field(where: Path, field: str) -> Path:
     parts: list[str | int] = []
     for part in field.replace("[", ".").replace("]", "").split("."):
-        parts.append(int(part) if part.isdigit() else part)
+        parts.append(int(part) if part.isascii() and part.isdigit() else part)
     return (*where, *parts)
 
 

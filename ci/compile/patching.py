@@ -69,7 +69,10 @@ def dump(document: V1Operation | V1Component) -> dict[str, Any]:
 
 
 def apply_presets(
-    op: V1Operation, overrides: Sequence[V1Operation], named: Mapping[str, V1Operation]
+    op: V1Operation,
+    overrides: Sequence[V1Operation],
+    named: Mapping[str, V1Operation],
+    known: bool = False,
 ) -> V1Operation:
     """`op` patched by each override (`axon check -f op -f preset`), then by each preset it
     names in `presets:`, each with the preset's own patchStrategy. SpecErrors name an unknown
@@ -81,11 +84,11 @@ def apply_presets(
         (data.get("component") or {}).get("presets") or ()
     )
     unknown = [name for name in names if name not in named]
-    if unknown and not named:  # as on the server: it knows no preset by name
+    if unknown and not named and not known:  # nothing to look a preset up by name in
         raise SpecErrors([_place(op, ("presets",), named_presets(unknown))])
     if unknown:
-        known = ", ".join(sorted(named))
-        reasons = [f"unknown preset {name!r}; known: {known}" for name in unknown]
+        listed = ", ".join(sorted(named)) or "none"
+        reasons = [f"unknown preset {name!r}; known: {listed}" for name in unknown]
         raise SpecErrors([_place(op, ("presets",), reason) for reason in reasons])
     for name in dict.fromkeys(names):
         data = _patched_by(data, named[name])

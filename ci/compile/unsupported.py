@@ -2,8 +2,8 @@
 
 A run refuses such a field at compile time (the run fails with the reason); `axon check`
 accepts the file, which is valid Polyaxon, and prints each use as a warning. Presets named in
-`presets:` are among them: a run knows none by name yet (`ci.compile.patching.apply_presets`
-refuses an operation's own with the same reason).
+`presets:` are among them where nothing looks them up by name (`axon check` without
+`--presets-dir`); a server run looks them up among its project's presets (`presets_known`).
 """
 
 from __future__ import annotations
@@ -41,9 +41,12 @@ def named_presets(names: list[str]) -> str:
     return f"preset{'s' if len(names) > 1 else ''} {quoted}: {NAMED_PRESETS}"
 
 
-def unsupported(op: V1Operation, component: V1Component | None = None) -> list[tuple[Path, str]]:
+def unsupported(
+    op: V1Operation, component: V1Component | None = None, presets_known: bool = False
+) -> list[tuple[Path, str]]:
     """(path, reason) for each field of `op` (and of its resolved `component`) that Axon
-    would have to ignore to run it."""
+    would have to ignore to run it. With `presets_known` (a server run: its project's presets),
+    a dag op's own presets are looked up when the op is compiled."""
     found: list[tuple[Path, str]] = []
     if op.build is not None:
         found.append((("build",), BUILD))
@@ -53,11 +56,12 @@ def unsupported(op: V1Operation, component: V1Component | None = None) -> list[t
         found.append((((_reference(op) or "component"),), f"its component: {BUILD}"))
     # Presets still named here were not applied: an inline one was looked up (and refused) by
     # `apply_presets`; these are a dag op's, or those of a component found by reference.
-    if op.presets:
+    if op.presets and not presets_known:
         found.append((("presets",), named_presets(op.presets)))
-    if op.component is not None and op.component.presets:
+    if op.component is not None and op.component.presets and not presets_known:
         found.append((("component", "presets"), named_presets(op.component.presets)))
     elif op.component is None and component is not None and component.presets:
+        # A component found by reference keeps its presets in another file: never applied.
         where = _reference(op) or "component"
         found.append(((where,), f"its component names {named_presets(component.presets)}"))
     if getattr(op.matrix, "tuner", None) is not None:
@@ -92,15 +96,17 @@ def unsupported(op: V1Operation, component: V1Component | None = None) -> list[t
     return found
 
 
-def in_dag(dag: V1Dag, at: Path) -> list[tuple[Path, str]]:
+def in_dag(dag: V1Dag, at: Path, presets_known: bool = False) -> list[tuple[Path, str]]:
     """The same for every op of a dag (and of nested dags), at their places under `at`."""
     found: list[tuple[Path, str]] = []
     for index, op in enumerate(dag.operations):
         where = (*at, "operations", index)
         shared = dag.component_named(op.dag_ref) if op.dag_ref else None
-        found += [((*where, *path), reason) for path, reason in unsupported(op, shared)]
+        found += [
+            ((*where, *path), reason) for path, reason in unsupported(op, shared, presets_known)
+        ]
         if op.component is not None and isinstance(op.component.run, V1Dag):
-            found += in_dag(op.component.run, (*where, "component", "run"))
+            found += in_dag(op.component.run, (*where, "component", "run"), presets_known)
     return found
 
 

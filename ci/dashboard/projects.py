@@ -8,6 +8,7 @@ from flask import Blueprint, render_template
 from sqlalchemy import func, select
 
 from ci import runtime
+from ci.identity import enforce
 from ci.store.models import Project, Run
 
 blueprint = Blueprint("projects", __name__)
@@ -16,7 +17,8 @@ blueprint = Blueprint("projects", __name__)
 @blueprint.get("/")
 def index() -> Any:
     with runtime.get().db.session() as session:
-        projects = list(session.scalars(select(Project).order_by(Project.name)))
+        visible = enforce.only_readable(session, select(Project), Project.id)
+        projects = list(session.scalars(visible.order_by(Project.name)))
         counts: dict[int, dict[str, int]] = {}
         rows = session.execute(
             select(Run.project_id, Run.status, func.count()).group_by(Run.project_id, Run.status)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, field_validator
@@ -21,6 +21,9 @@ from schemas.spelling import did_you_mean
 from triggers.model_base import FLAG, parts
 from triggers.subscription import read_trigger
 from triggers.trigger_models import Trigger
+
+# (the deployment's runner, an operation) → the runner kind its queue sends it to.
+Route = Callable[[str, Mapping[str, Any]], str]
 
 _OPERATION = {"type": "object", "description": "a Polyaxon 1.1 operation (see `axon schema`)"}
 _REPORT = {
@@ -42,6 +45,7 @@ LISTING_ORDER = (
     "report",
     "compare",
     "checkout",
+    "quota",
 )
 
 
@@ -63,6 +67,8 @@ class SubscriptionDocument(Trigger):
     report: Annotated[Any, WithJsonSchema(_REPORT)] = None
     checkout: Annotated[Any, WithJsonSchema(FLAG)] = None
     compare: Annotated[Any, WithJsonSchema({"description": "comparison rules"})] = None
+    # Over its quota, a run waits `queued` until room frees (wait) or fails at once (refuse).
+    quota: Annotated[Any, WithJsonSchema({"enum": ["wait", "refuse"]})] = None
 
     @classmethod
     def unknown(cls, key: str) -> str:
@@ -80,6 +86,13 @@ class SubscriptionDocument(Trigger):
     def _checkout(cls, value: Any) -> Any:
         if not isinstance(value, bool):
             raise located_error((), "expected true or false")
+        return value
+
+    @field_validator("quota")
+    @classmethod
+    def _quota(cls, value: Any) -> Any:
+        if value not in ("wait", "refuse"):
+            raise located_error((), "expected wait or refuse")
         return value
 
 
@@ -145,12 +158,15 @@ def validate(
     at: str = "",
     runner: str | None = None,
     refs: Mapping[str, Any] | None = None,
+    route: Route | None = None,
 ) -> dict[str, Any]:
     """The document, checked; SpecErrors names every bad field with its reason (and line).
 
     `at` is where the document sits in a larger file (`subscriptions[2]`), for paths and lines.
     With `runner` (the deployment's), a run kind that runner cannot run is refused: an inline
     component's, and with `refs` (how the server follows references) a referenced one's.
+    With `route` (ci.runs.routing.kind_for), the operation's queue picks that runner, and a
+    queue no runner configuration owns is refused.
     """
     found = document_problem(doc)
     if found is not None:
@@ -163,7 +179,7 @@ def validate(
         errors += exc.errors
     except SpecError as exc:
         errors.append(exc)
-    errors += _operation_errors(doc.get("operation"), runner, refs)
+    errors += _operation_errors(doc.get("operation"), runner, refs, route)
     errors += _report_errors(doc.get("report", {}))
     try:
         comparison.rules(doc.get("compare"))
@@ -194,6 +210,7 @@ def validate_many(
     text: str | bytes | dict[str, Any] | list[Any],
     runner: str | None = None,
     refs: Mapping[str, Any] | None = None,
+    route: Route | None = None,
 ) -> list[dict[str, Any]]:
     """A file of subscriptions (`subscriptions: [...]`, a list, or a single one), all checked;
     SpecErrors lists every bad field of every subscription, and duplicate names."""
@@ -212,7 +229,7 @@ def validate_many(
             errors.append(_placed(SpecError("", "a subscription is a mapping"), lines, at))
             continue
         try:
-            docs.append(validate(doc, lines, at, runner, refs))
+            docs.append(validate(doc, lines, at, runner, refs, route))
         except SpecErrors as exc:
             errors += exc.errors
         name = doc.get("name")
@@ -229,7 +246,10 @@ def validate_many(
 
 
 def _operation_errors(
-    operation: Any, runner: str | None = None, refs: Mapping[str, Any] | None = None
+    operation: Any,
+    runner: str | None = None,
+    refs: Mapping[str, Any] | None = None,
+    route: Route | None = None,
 ) -> list[SpecError]:
     if operation is None:
         return [SpecError("operation", "required: a Polyaxon 1.1 operation")]
@@ -246,6 +266,12 @@ def _operation_errors(
         return [_prefixed(exc)]
     if runner is None:
         return []
+    if route is not None:
+        try:
+            runner = route(runner, operation)
+        except ValueError as exc:
+            where = "queue" if operation.get("queue") else "component.queue"
+            return [SpecError(f"operation.{where}", str(exc))]
     refused = kinds.operation_refusals(runner, operation, refs)
     return [SpecError(kinds.dotted(path), why) for path, why in refused]
 

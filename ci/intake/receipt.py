@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -99,7 +99,10 @@ class SourceCache:
     def forget(self, provider: str, name: str) -> None:
         self._found.pop((provider, name), None)
 
-    def get(self, db: Database, provider: str, name: str) -> SourceRef | None:
+    def get(
+        self, db: Database, provider: str, name: str, opened: Callable[[str], str]
+    ) -> SourceRef | None:
+        """The source, its secret as `opened` gives it from the stored (encrypted) one."""
         key = (provider, name)
         cached = self._found.get(key)
         if cached and time.monotonic() - cached[0] < self.ttl:
@@ -109,7 +112,9 @@ class SourceCache:
                 select(Source).where(Source.provider == provider, Source.name == name)
             )
             found = (
-                SourceRef(row.id, row.provider, row.name, row.secret, row.allow_legacy_signatures)
+                SourceRef(
+                    row.id, row.provider, row.name, opened(row.secret), row.allow_legacy_signatures
+                )
                 if row
                 else None
             )

@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from ci.connections import targets
+from ci.connections.crypto import SecretsKeyError
 from ci.reporting.run_hooks import Target
 from ci.runtime import Runtime
 from ci.store.db import Database, utcnow
@@ -80,7 +82,13 @@ def _try(rt: Runtime, item: Work, report: Report) -> _Outcome:
     assert item.notifier is not None
     name = item.target.name
     try:
-        receipt = item.notifier.send(report, item.target.config, item.previous)
+        # A hook's target is named for its connection; a plain report target is a notifier's.
+        connection = name if item.target.via != "report" else None
+        config = targets.target_config(rt, report.project, connection, item.target.config)
+    except SecretsKeyError as exc:
+        return _Outcome(N.FAILED, str(exc))
+    try:
+        receipt = item.notifier.send(report, config, item.previous)
     except PermanentError as exc:
         # Retrying cannot help (bad token, unknown repo): keep the reason where users look.
         log.warning("report of run %s to %s refused: %s", report.run_uuid, name, exc)

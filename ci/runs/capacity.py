@@ -136,6 +136,7 @@ def _next_in_queue(run_id: int) -> list[int]:
 
 def _offers_capacity(runner_name: str) -> bool:
     try:
-        return runners.load(runner_name).limits_queues()
+        kind = runtime.get().settings.runner_kind(runner_name)  # a named configuration's
+        return runners.load(kind).limits_queues()
     except Exception:  # an unknown runner: its runs fail on submit and never queue
         return False

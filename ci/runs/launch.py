@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ci.compile.compiler import CompiledRun, compile_matrix, compile_operation
 from ci.compile.refs import ref_options
+from ci.connections import mounts as connection_mounts
 from ci.runs import (
     approval,
     cache,
@@ -18,7 +19,10 @@ from ci.runs import (
     kinds,
     lifecycle,
     pipelines,
+    presets,
+    quotas,
     retries,
+    routing,
     searches,
     upstream,
 )
@@ -26,6 +30,7 @@ from ci.runtime import Runtime
 from ci.schedules import controller as schedule_controller
 from ci.store.models import Project, Run
 from runners.base import GitCheckout, Runner, RunnerUnavailable, RunSpec
+from runners.registry import OUTPUTS_PATHS
 from schemas.errors import SpecError, SpecErrors
 from schemas.spec import load_operation
 from schemas.status import DONE, ON_RUNNER, RunStatus
@@ -68,15 +73,20 @@ def start_run(rt: Runtime, session: Session, run_id: int) -> None:
     try:
         runner = rt.runner(run.runner)
         full = capacity.full(session, runner, run)
+        over = None if full else quotas.check(session, run)
         if run.status == S.COMPILED:
             who = approval.approved_by(run)
             approved = f"approved by {who}" if who else ""
-            why = "; ".join(filter(None, (f"runner {run.runner}", approved, full)))
+            said = over.reason if over else ""
+            why = "; ".join(filter(None, (f"runner {run.runner}", approved, full, said)))
             lifecycle.transition(session, run, S.QUEUED, "Queued", why)
-        if full:
-            capacity.waiting(run, full)
+        if over and (over.final or quotas.refuses(run)):
+            lifecycle.transition(session, run, S.FAILED, "QuotaExceeded", over.reason)
             return
-        run.external_id = runner.submit(_run_spec(rt, run))
+        if full or over:
+            capacity.waiting(run, full or (over.reason if over else ""))
+            return
+        run.external_id = runner.submit(_run_spec(rt, session, run))
     except RunnerUnavailable:
         raise
     except Exception as exc:
@@ -96,13 +106,20 @@ def _globals(rt: Runtime, run: Run, project: Project) -> dict[str, Any]:
         "name": run.name,
         "project_name": project.name,
         "owner_name": project.name,
-        "run_outputs_path": str(outputs),
+        # Where the job writes what is collected to `outputs/` when it ends.
+        "run_outputs_path": OUTPUTS_PATHS.get(_kind(rt, run)) or str(outputs),
         "run_artifacts_path": str(outputs.parent / "artifacts"),
         "artifacts_path": str(outputs.parent / "artifacts"),
         "created_at": run.created_at.isoformat(),
         "schedule_at": (run.event or {}).get("scheduled_at") or None,
         "iteration": None,
     }
+
+
+def _kind(rt: Runtime, run: Run) -> str:
+    """The runner kind the run's written queue most likely sends it to (routed for sure once
+    compiled, when a templated queue is known too)."""
+    return rt.settings.runner_kind(routing.likely(rt.settings, run.spec, run.runner))
 
 
 def compile_run(rt: Runtime, session: Session, run: Run) -> None:
@@ -114,13 +131,14 @@ def compile_run(rt: Runtime, session: Session, run: Run) -> None:
         context, globals_ = {"event": run.event}, _globals(rt, run, project)
         # A pipeline's child reads its upstreams (`refs`); a trial gets its matrix values.
         linked = upstream.compile_options(rt, session, run)
+        profile = presets.compile_options(session, project.id)
         scheduled = op.schedule is not None  # a controller: its fired runs make the trials
         if op.matrix is not None and not scheduled and "matrix_values" not in linked:
             # A grid, random or mapping matrix: a controller whose children are its trials.
-            options = {**ref_options(rt.settings), "refs": linked.get("refs") or {}}
+            options = {**ref_options(rt.settings), **profile, "refs": linked.get("refs") or {}}
             pipelines.begin_matrix(rt, session, run, op, context, globals_, options)
             return
-        given = {**linked, **ref_options(rt.settings)}
+        given = {**linked, **ref_options(rt.settings), **profile}
         if scheduled and searches.is_search_matrix(op):  # each fired run is a search
             compiled = searches.first_trial(op, run.id, context=context, globals_=globals_, **given)
         elif scheduled:  # its matrix is checked here, whole; each fired run expands it again
@@ -135,14 +153,21 @@ def compile_run(rt: Runtime, session: Session, run: Run) -> None:
         why = f"conditions {op.conditions!r} rendered false"
         lifecycle.transition(session, run, S.SKIPPED, "ConditionFalse", why)
         return
+    try:  # the queue picks the runner configuration (several clusters: ci.runs.routing)
+        run.runner = routing.route(rt.settings, compiled.queue, run.runner)
+    except routing.RoutingError as exc:
+        lifecycle.transition(session, run, S.FAILED, "CompilationError", f"queue: {exc}")
+        return
     run.compiled = _as_json(compiled)
     run.inputs = dict(compiled.inputs)
-    refused = kinds.refusal(run.runner, compiled.kind)
+    refused = kinds.refusal(rt.settings.runner_kind(run.runner), compiled.kind)
     if refused:  # the last guard: refused at creation when the component could be read
         lifecycle.transition(session, run, S.FAILED, "CompilationError", f"run.kind: {refused}")
         return
     # A field the runner would have to ignore (a volume mount on the local runner) is refused.
-    refused = kinds.field_refusal(run.runner, compiled.kind, compiled.component)
+    # A connection the project has is mounted by any runner; other names are the runner's.
+    carried = connection_mounts.without_known(session, project.id, compiled.component)
+    refused = kinds.field_refusal(rt.settings.runner_kind(run.runner), compiled.kind, carried)
     if refused:
         lifecycle.transition(session, run, S.FAILED, "CompilationError", refused)
         return
@@ -164,7 +189,7 @@ def _as_json(compiled: CompiledRun) -> dict[str, Any]:
     return data
 
 
-def _run_spec(rt: Runtime, run: Run) -> RunSpec:
+def _run_spec(rt: Runtime, session: Session, run: Run) -> RunSpec:
     compiled = run.compiled or {}
     env = dict(compiled.get("env") or {})
     env.update(
@@ -183,6 +208,9 @@ def _run_spec(rt: Runtime, run: Run) -> RunSpec:
     git = None
     if checkout and event.get("clone_url") and event.get("sha"):
         git = GitCheckout(url=event["clone_url"], sha=event["sha"], ref=event.get("ref", ""))
+    component, mounts = connection_mounts.resolve(
+        rt, session, run.project_id, compiled.get("component") or {}
+    )
     return RunSpec(
         uuid=run.uuid,
         name=run.name,
@@ -192,8 +220,9 @@ def _run_spec(rt: Runtime, run: Run) -> RunSpec:
         env=env,
         timeout=compiled.get("timeout"),
         git=git,
-        component=compiled.get("component") or {},
+        component=component,
         attempt=run.attempt,
+        mounts=mounts,
     )
 
 

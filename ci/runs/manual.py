@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from ci.cli.spec import check_operation, load_text
 from ci.compile.patching import dump, patch, with_params
-from ci.runs import kinds, lifecycle
+from ci.config import Settings
+from ci.runs import kinds, lifecycle, routing
 from ci.store.models import Project, Run
 from schemas.errors import SpecError, SpecErrors
 from schemas.spec import V1Operation, load_operation
@@ -39,12 +40,13 @@ class ManualRun:
 
 
 def prepare(
-    request: ManualRun, options: Mapping[str, Any], runner: str
+    request: ManualRun, options: Mapping[str, Any], runner: str, settings: Settings | None = None
 ) -> tuple[dict[str, Any], str]:
     """The operation to store (presets and params applied) and the run's kind.
 
     Raises SpecErrors naming every problem, as `axon check` would (`options` are how references
-    are followed: ci.compile.refs.ref_options), and a run kind `runner` cannot run.
+    are followed: ci.compile.refs.ref_options), and a run kind `runner` cannot run; with
+    `settings`, the runner its queue picks (ci.runs.routing), and a queue none owns.
     """
     op = load_text(_as_text(request.content), "polyaxonfile")
     data = dump(op)
@@ -60,6 +62,11 @@ def prepare(
     if final.is_preset:
         raise SpecErrors([SpecError("isPreset", "a preset only patches operations; run one")])
     compiled = check_operation(final, **options)
+    if settings is not None and compiled:
+        try:
+            runner = settings.runner_kind(routing.route(settings, compiled[0].queue, runner))
+        except routing.RoutingError as exc:
+            raise SpecErrors([SpecError("queue", str(exc))]) from exc
     refused = [
         SpecError(kinds.dotted(path), why)
         for run in compiled[:1]

@@ -130,15 +130,23 @@ def set_progress(session: Session, run: Run, body: Any) -> dict[str, Any]:
         raise TrackingError(f"unit: expected a name of at most {MAX_NAME} characters")
     if not isinstance(figures, dict) or len(figures) > MAX_OUTPUTS:
         raise TrackingError(f"figures: expected an object of at most {MAX_OUTPUTS} values")
+    at = datetime.now(UTC).isoformat()
+    notes = _notes(session, run)
+    # The first point of this stretch of progress, which the ETA's rate is measured from; a
+    # fraction lower than it starts a new stretch (a job that starts over).
+    since = (notes.progress or {}).get("since")
+    if not isinstance(since, dict) or not since.get("fraction", 2) <= fraction:
+        since = {"fraction": fraction, "at": at}
     progress = {
         "fraction": fraction,
         "current": current,
         "total": total,
         "unit": unit,
         "figures": finite_json(figures),
-        "at": datetime.now(UTC).isoformat(),
+        "at": at,
+        "since": since,
     }
-    _notes(session, run).progress = progress
+    notes.progress = progress
     return progress
 
 

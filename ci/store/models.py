@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -39,6 +40,11 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(128), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Its org's members get their org role on it (ci.identity.roles); migration 0013 puts the
+    # projects made before orgs existed in the "default" org.
+    org_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT"), index=True
+    )
 
 
 class Source(Base):
@@ -411,3 +417,204 @@ class RunTracking(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     progress: Mapped[dict[str, Any] | None] = mapped_column(Json)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ProgressReport(Base):
+    """When a running run's progress last went to one target, and when the next is due: the
+    throttle of ci.reporting.progress, kept here so that a restarted worker still sends the
+    last progress a window held back."""
+
+    __tablename__ = "progress_reports"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    target: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # None: nothing waits. Else the send of the latest progress is due then.
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # The last progress send's receipt, when it differs from the running status's (a message
+    # posted anew because the old one was deleted): later sends edit that one.
+    receipt: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+
+class Connection(Base):
+    """A project's named connection: its kind and plain settings (`schema`), and its secret
+    values, kept as one Fernet token (ci.connections.crypto) that only a run's launch opens."""
+
+    __tablename__ = "connections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    schema: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    # The names are not secret: answers list them so a user sees what a run will get.
+    secret_keys: Mapped[list[str]] = mapped_column(Json, default=list)
+    secret: Mapped[str] = mapped_column(Text, default="")
+    mount_path: Mapped[str] = mapped_column(String(512), default="")
+    env: Mapped[dict[str, str]] = mapped_column(Json, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    project: Mapped[Project] = relationship()
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_connections_project_name"),)
+
+
+class Preset(Base):
+    """A project's named preset: a partial operation merged into each operation naming it in
+    `presets:`, or into every operation of the project when it is a default."""
+
+    __tablename__ = "presets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    document: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_presets_project_name"),)
+
+
+class RunQueue(Base):
+    """A project's queue: the higher its priority, the sooner its waiting runs are admitted."""
+
+    __tablename__ = "run_queues"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (UniqueConstraint("project_id", "name", name="uq_run_queues_project_name"),)
+
+
+class Quota(Base):
+    """Limits on what the runs of one scope (an org, a team or a project) hold at once; a null
+    limit is no limit. CPU is in cores, memory in bytes."""
+
+    __tablename__ = "quotas"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope_kind: Mapped[str] = mapped_column(String(16))
+    scope_name: Mapped[str] = mapped_column(String(128))
+    runs: Mapped[int | None] = mapped_column(Integer)
+    cpu: Mapped[float | None] = mapped_column(Float)
+    memory: Mapped[int | None] = mapped_column(BigInteger)
+    gpu: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("scope_kind", "scope_name", name="uq_quotas_scope"),)
+
+
+class Organization(Base):
+    """Who owns projects: its members' org role applies on every one of its projects."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class User(Base):
+    """A person (or a robot account); `is_admin` is a server admin, allowed everything."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    email: Mapped[str] = mapped_column(String(256), default="")
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OrgMember(Base):
+    """A user's role in an org: member, admin or owner (ci.identity.roles.Role)."""
+
+    __tablename__ = "org_members"
+
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_teams_org_name"),)
+
+
+class TeamMember(Base):
+    __tablename__ = "team_members"
+
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class ProjectMember(Base):
+    """A user's or a team's role on one project: viewer, member, admin or owner."""
+
+    __tablename__ = "project_members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))
+    __table_args__ = (
+        UniqueConstraint("project_id", "user_id", name="uq_project_members_user"),
+        UniqueConstraint("project_id", "team_id", name="uq_project_members_team"),
+    )
+
+
+class AccessToken(Base):
+    """A personal access token: only its sha256 is kept (ci.identity.tokens says why that
+    suffices); `prefix` lets its owner tell tokens apart; `scopes` narrow what it may do."""
+
+    __tablename__ = "access_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # {"projects": [names] or null for all the user's, "actions": ["read", "write", "admin"]}
+    scopes: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship()
+
+
+class AuditEntry(Base):
+    """Who changed what, and when: never a body, so never a secret value."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(256))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    org_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="SET NULL"), index=True
+    )
+    project: Mapped[str] = mapped_column(String(128), default="")
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(512), default="")
+    status: Mapped[int] = mapped_column(Integer)

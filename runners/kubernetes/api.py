@@ -25,6 +25,7 @@ from kubernetes.client.rest import ApiException
 from runners.base import RunnerUnavailable
 from runners.kubernetes.manifests import KUBEFLOW_GROUP as GROUP
 from runners.kubernetes.manifests import KUBEFLOW_VERSION as VERSION
+from runners.kubernetes.operators_kinds import BY_PLURAL
 
 T = TypeVar("T")
 TRANSIENT_STATUSES = frozenset({0, 408, 429, 500, 502, 503, 504})
@@ -132,6 +133,12 @@ def minor_version(git_version: str) -> tuple[int, int] | None:
     return (int(found.group(1)), int(found.group(2))) if found else None
 
 
+def group_version(plural: str) -> tuple[str, str]:
+    """The API group and version of a custom resource: an operator's, else Kubeflow's."""
+    operator = BY_PLURAL.get(plural)
+    return (operator.group, operator.version) if operator else (GROUP, VERSION)
+
+
 class Cluster:
     """The calls Axon makes, by plural, on one ApiClient: dicts in, dicts out."""
 
@@ -164,7 +171,8 @@ class Cluster:
         }
         if plural in typed:
             return typed[plural], (namespace,)
-        return self.custom.list_namespaced_custom_object, (GROUP, VERSION, namespace, plural)
+        group, version = group_version(plural)
+        return self.custom.list_namespaced_custom_object, (group, version, namespace, plural)
 
     def list(self, plural: str, namespace: str, **query: Any) -> dict[str, Any]:
         function, args = self.list_call(plural, namespace)
@@ -186,8 +194,7 @@ class Cluster:
                 found = read_json(
                     f"read {plural}",
                     self.custom.get_namespaced_custom_object,
-                    GROUP,
-                    VERSION,
+                    *group_version(plural),
                     namespace,
                     plural,
                     name,
@@ -216,8 +223,7 @@ class Cluster:
                 created = read_json(
                     f"create {plural}",
                     self.custom.create_namespaced_custom_object,
-                    GROUP,
-                    VERSION,
+                    *group_version(plural),
                     namespace,
                     plural,
                     body,
@@ -249,8 +255,7 @@ class Cluster:
                 read_json(
                     f"patch {plural}",
                     self.custom.patch_namespaced_custom_object,
-                    GROUP,
-                    VERSION,
+                    *group_version(plural),
                     namespace,
                     plural,
                     name,
@@ -279,8 +284,7 @@ class Cluster:
                 read_json(
                     f"delete {plural}",
                     self.custom.delete_namespaced_custom_object,
-                    GROUP,
-                    VERSION,
+                    *group_version(plural),
                     namespace,
                     plural,
                     name,

@@ -57,6 +57,9 @@ class PodOptions:
     artifacts_claim: str = ""  # a PersistentVolumeClaim holding the artifacts store
     # The API server's (major, minor), which decides what a pod may use; None: not known.
     server: tuple[int, int] | None = None
+    # A job's outputs directory and its collector (`runners.kubernetes.outputs`).
+    collect_outputs: bool = True
+    outputs_image: str = "python:3.12-alpine"
 
 
 def init_containers(

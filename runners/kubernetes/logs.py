@@ -8,8 +8,9 @@ container's (`main`, `pytorch`, `tensorflow`, `mpi`), after the init steps' line
 first (the kubelet keeps only that one). Following streams each started container in turn (a
 restarted container again), line-buffered by the client, and ends when the run has ended and
 every container has been read; a stream that drops resumes where it was left, without
-repeating a line. Events are the Kubernetes events of the main object and its pods: why it is
-pending.
+repeating a line. A Spark, Dask or Ray run's log is its driver's, job runner's, scheduler's or
+head's pod's alone (`operators_kinds`). Events are the Kubernetes events of the main object and
+its pods: why it is pending.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from runners.kubernetes.api import REQUEST_TIMEOUT, Cluster, call, is_transient
 from runners.kubernetes.last_seen import LastSeen
 from runners.kubernetes.log_position import Gap, Position
 from runners.kubernetes.manifests import RUN_UUID, Workload, attempt_selector
+from runners.kubernetes.operators_kinds import log_pod
 from runners.kubernetes.status import RunView, parse_time, terminal
 from runners.kubernetes.tracking import MAIN_CONTAINERS
 from runners.kubernetes.watch import BACKOFF_CAP, BACKOFF_START, Pump, Stream
@@ -71,6 +73,7 @@ def read_logs(cluster: Cluster, workload: Workload, seen: LastSeen | None = None
         pods = sighting.pods
     else:
         _, pods, _ = run_pods(cluster, workload)
+    pods = _logged(workload, pods)
     parts: list[str] = []
     for pod in pods:
         name = pod["metadata"]["name"]
@@ -108,7 +111,7 @@ def follow(
                 owner, pods, version = run_pods(cluster, workload)
             ready = [
                 (pod["metadata"]["name"], container, restarts)
-                for pod in pods
+                for pod in _logged(workload, pods)
                 for container, restarts in _started(pod, init=False).items()
                 if (pod["metadata"]["name"], container, restarts) not in done
             ]
@@ -300,7 +303,17 @@ def _ended(workload: Workload, owner: Obj, pods: list[Obj]) -> bool:
     """Whether nothing more will be written: the run ended and no pod is still going."""
     if terminal(RunView(workload.plural, owner)) is None:
         return False
-    return all((p.get("status") or {}).get("phase") in ("Succeeded", "Failed") for p in pods)
+    ended = ("Succeeded", "Failed")
+    return all((p.get("status") or {}).get("phase") in ended for p in _logged(workload, pods))
+
+
+def _logged(workload: Workload, pods: list[Obj]) -> list[Obj]:
+    """The pods whose logs are the run's."""
+    return [p for p in pods if log_pod(workload.plural, _labels(p))]
+
+
+def _labels(obj: Obj) -> dict[str, str]:
+    return dict((obj.get("metadata") or {}).get("labels") or {})
 
 
 def _wait_for_pods(

@@ -1,13 +1,16 @@
 """Compile a RunSpec into Kubernetes manifests: pure functions from values to dicts.
 
 `run.kind: job` → a batch/v1 Job; `service` → an apps/v1 Deployment and, with ports, a v1
-Service; `tfjob` / `pytorchjob` / `mpijob` → kubeflow.org/v1 objects. Every object and pod
+Service; `tfjob` / `pytorchjob` / `mpijob` → kubeflow.org/v1 objects; `spark`, `daskjob`,
+`daskcluster`, `rayjob`, `raycluster` → their operators' objects (`operators`). Every object and pod
 carries the labels `axon.dev/managed=true`, `axon.dev/run-uuid`, `axon.dev/attempt`,
 `axon.dev/kind`, `axon.dev/project`, `axon.dev/operation` and `axon.dev/queue` (label-safe
 values) and the annotations `axon.dev/run-uuid`, `axon.dev/project`, `axon.dev/operation`
 (exact values). Names come from the run uuid and its attempt (`axon-<uuid>` for the first,
 `axon-<uuid>-<N>` for attempt N of a resumed or retried run, DNS-1123 safe), so a second
 submit of one attempt is a 409, while a new attempt is a new object beside the old one.
+A Job's main container writes its outputs to an emptyDir that a sidecar uploads to Axon when
+it ends (`runners.kubernetes.outputs`).
 `termination` → backoffLimit (maxRetries; 0 when unset, not Kubernetes' 6, so a failed run is
 not silently run again), activeDeadlineSeconds (timeout), ttlSecondsAfterFinished (ttl). A Job
 whose pods restart in place (`restartPolicy: OnFailure`) fails once its containers' restarts
@@ -25,6 +28,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from runners.base import RunSpec
+from runners.kubernetes.operators import compile_operator
+from runners.kubernetes.operators_kinds import OPERATORS
+from runners.kubernetes.outputs import add_outputs
 from runners.kubernetes.pods import (
     ManifestError,
     PodOptions,
@@ -81,7 +87,12 @@ KUBEFLOW: dict[str, Flavor] = {
     ),
 }  # fmt: skip
 # Where each run kind lives: the plural of its main object (the one watched and stopped).
-PLURALS = {"job": "jobs", "service": "deployments", **{k: f.plural for k, f in KUBEFLOW.items()}}
+PLURALS = {
+    "job": "jobs",
+    "service": "deployments",
+    **{k: f.plural for k, f in KUBEFLOW.items()},
+    **{k: o.plural for k, o in OPERATORS.items()},
+}
 RUN_KIND_OF = {plural: kind for kind, plural in PLURALS.items()}
 KINDS = frozenset(PLURALS)  # the run kinds this runner runs
 MAIN = "main"  # the main container of jobs and services
@@ -186,6 +197,11 @@ def compile_run(spec: RunSpec, queue: Queue, options: PodOptions) -> list[Manife
         return [_job(spec, queue, options)]
     if kind == "service":
         return _service(spec, queue, options)
+    if kind in OPERATORS:
+        metadata, termination = _metadata(spec, kind, queue), _termination(spec)
+        termination["backoffLimit"] = termination["backoffLimit"] or 0
+        plural, body = compile_operator(spec, _run(spec), queue, options, metadata, termination)
+        return [Manifest(plural, body)]
     return [_kubeflow(spec, KUBEFLOW[kind], queue, options)]
 
 
@@ -245,6 +261,7 @@ def _job(spec: RunSpec, queue: Queue, options: PodOptions) -> Manifest:
     main = main_container(run["container"], MAIN, spec.image, spec.command, spec.env, "run")
     plan = PodPlan(run, main, "run", git=spec.git)
     template = _template(spec, queue, options, "job", plan)
+    add_outputs(template["spec"], spec.env, options)
     termination = _termination(spec)
     policy = template["spec"].get("restartPolicy")
     termination["backoffLimit"] = backoff_limit(termination["backoffLimit"] or 0, policy)

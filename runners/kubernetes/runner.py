@@ -1,4 +1,5 @@
-"""Runs on Kubernetes: Jobs, services (Deployment + Service) and Kubeflow training jobs.
+"""Runs on Kubernetes: Jobs, services (Deployment + Service), Kubeflow training jobs, and the
+Spark, Dask and Ray operators' kinds (`operators`).
 
 Features: manifests compiled from the run spec (`manifests`, `pods`), shaped by the server's
 version (read once per runner); submit idempotent on the run uuid (object names come from it;
@@ -16,7 +17,9 @@ run's own (`secrets`); Kubeflow kinds found at run time (`watch.Rediscovery`). E
 next attempt is a new object, `axon-<uuid>-<attempt>`, observed apart from the old one.
 Config: `namespace`, `kubeconfig`, `context`, `in_cluster`, `configuration` (a client
 Configuration, in code), `queues` (mapping or JSON), `default_queue`, `kubeflow` (watch the
-Kubeflow kinds), `git_image`, `helper_image`, `git_secret`, `artifacts_claim`, `watch_timeout`.
+Kubeflow kinds), `operators` (which of spark, dask and ray to watch and submit), `git_image`,
+`helper_image`, `git_secret`, `artifacts_claim`, `watch_timeout`, `collect_outputs` and
+`outputs_image` (a job's outputs collector, `outputs`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from runners.base import Observation, Runner, RunnerUnavailable, RunSpec
+from runners.kubernetes import connection_mounts
 from runners.kubernetes.api import Cluster, Refused, load_configuration, minor_version
 from runners.kubernetes.cleanup import Reaper, delete_after, hold_until_recorded
 from runners.kubernetes.last_seen import LastSeen
@@ -52,9 +56,17 @@ from runners.kubernetes.manifests import (
     run_kind,
     workload,
 )
+from runners.kubernetes.operators import unsupported as operator_unsupported
+from runners.kubernetes.operators_kinds import OPERATORS, operator_names
 from runners.kubernetes.pods import PodOptions
 from runners.kubernetes.queues import Queue, parse_queues, pick_queue
-from runners.kubernetes.secrets import create_secret, delete_secret, own_secret, take_secrets
+from runners.kubernetes.secrets import (
+    create_secret,
+    delete_secret,
+    own_secret,
+    secret_name,
+    take_secrets,
+)
 from runners.kubernetes.status import RunView, terminal
 from runners.kubernetes.tracking import Tracker
 from runners.kubernetes.watch import Changed, Failed, KindWatch, Rediscovery, Resource, Synced
@@ -74,6 +86,11 @@ class KubernetesRunner(Runner):
     # A Job's backoffLimit is termination.maxRetries; the operators restart their own replicas.
     retries_itself = True
 
+    @classmethod
+    def unsupported(cls, component: dict[str, Any]) -> list[tuple[str, str]]:
+        """What the operators' kinds cannot carry out (`operators`)."""
+        return operator_unsupported(component)
+
     def __init__(
         self,
         namespace: str = "default",
@@ -84,17 +101,28 @@ class KubernetesRunner(Runner):
         queues: Mapping[str, Any] | str | None = None,
         default_queue: str = "default",
         kubeflow: bool = True,
+        operators: Iterable[str] | str = (),
         git_image: str = PodOptions.git_image,
         helper_image: str = PodOptions.helper_image,
         git_secret: str = "",
         artifacts_claim: str = "",
         watch_timeout: int = 300,
+        collect_outputs: bool = True,
+        outputs_image: str = PodOptions.outputs_image,
     ) -> None:
         self.namespace = namespace
         self.queues = parse_queues(queues, namespace)
         self.default_queue = default_queue
         self.kubeflow = kubeflow
-        self.pod_options = PodOptions(git_image, helper_image, git_secret, artifacts_claim)
+        self.operators = operator_names(operators)
+        self.pod_options = PodOptions(
+            git_image,
+            helper_image,
+            git_secret,
+            artifacts_claim,
+            collect_outputs=collect_outputs,
+            outputs_image=outputs_image,
+        )
         self.watch_timeout = watch_timeout
         self.configuration = configuration or load_configuration(kubeconfig, context, in_cluster)
         self.configuration.connection_pool_maxsize = max(
@@ -135,14 +163,23 @@ class KubernetesRunner(Runner):
                 f"run.kind: a {kind} needs the Kubeflow training operator, and "
                 "this runner is configured without it (kubeflow: false)"
             )
+        if kind in OPERATORS and OPERATORS[kind].name not in self.operators:
+            name = OPERATORS[kind].name
+            raise ManifestError(
+                f"run.kind: a {kind} needs the {name} operator, and this runner is configured "
+                f"without it (set AXON_KUBERNETES_OPERATORS to include {name})"
+            )
         target = self.queue_for(spec.component.get("queue"))
         server = minor_version(self.server_version())
+        spec, secret_variables = connection_mounts.with_env(spec)
         manifests = compile_run(spec, target, replace(self.pod_options, server=server))
         body = hold_until_recorded(manifests[0].body)
-        secret = take_secrets(body)
+        files = connection_mounts.mount_files(body, spec.mounts, secret_name(body))
+        files.update(connection_mounts.init_env(body, spec.mounts, secret_name(body)))
+        secret = take_secrets(body, secret_variables, files)
         if secret is not None:  # first: no pod of the run may start before it exists
             create_secret(self.cluster, target.namespace, secret)
-        if kind in KUBEFLOW:
+        if kind in KUBEFLOW or kind in OPERATORS:
             self.rediscovery.ask(manifests[0].plural)
         try:
             main = self.cluster.create(manifests[0].plural, target.namespace, body)
@@ -324,7 +361,9 @@ class KubernetesRunner(Runner):
         return sorted({self.namespace, *(q.namespace for q in self.queues.values())})
 
     def _owner_plurals(self) -> list[str]:
-        return [*OWNERS, *(f.plural for f in KUBEFLOW.values() if self.kubeflow)]
+        kubeflow = [f.plural for f in KUBEFLOW.values() if self.kubeflow]
+        others = [o.plural for o in OPERATORS.values() if o.name in self.operators]
+        return [*OWNERS, *kubeflow, *others]
 
     def _resources(self, cluster: Cluster) -> list[Resource]:
         resources = []
@@ -340,7 +379,7 @@ class KubernetesRunner(Runner):
             found = self.cluster.list(plural, namespace, label_selector=selector)
         except ApiException as exc:
             if plural not in OWNERS and exc.status in (403, 404):
-                return []  # a Kubeflow kind this cluster lacks, or the role may not read
+                return []  # an operator's kind this cluster lacks, or the role may not read
             raise
         return list(found.get("items") or [])
 

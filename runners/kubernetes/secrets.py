@@ -22,15 +22,26 @@ MERGE_PATCH = "application/merge-patch+json"
 Obj = dict[str, Any]
 
 
-def take_secrets(body: Obj) -> Obj | None:
-    """The Secret for the main object's secret variables (None without any), which `body`'s
-    containers now read from it."""
+def secret_name(body: Obj) -> str:
+    return f"{body['metadata']['name']}-env"
+
+
+def take_secrets(
+    body: Obj, variables: frozenset[str] = frozenset(), files: dict[str, str] | None = None
+) -> Obj | None:
+    """The Secret for the main object's secret variables (`AXON_RUN_TOKEN` and `variables`)
+    and `files` (None without any), which `body`'s containers now read from it."""
     meta = body["metadata"]
-    name = f"{meta['name']}-env"
-    found: dict[str, str] = {}
-    for container in _containers(body.get("spec") or {}):
+    name = secret_name(body)
+    found: dict[str, str] = dict(files or {})
+    taken = SECRET_VARIABLES | variables
+    spec = body.get("spec") or {}
+    # A SparkApplication's driver and executors carry their env themselves (SparkPodSpec).
+    spark = body.get("kind") == "SparkApplication"
+    pods = [spec[k] for k in ("driver", "executor") if k in spec] if spark else []
+    for container in [*_containers(spec), *pods]:
         for entry in container.get("env") or ():
-            if entry.get("name") in SECRET_VARIABLES and "value" in entry:
+            if entry.get("name") in taken and "value" in entry:
                 found[entry["name"]] = str(entry.pop("value"))
                 entry["valueFrom"] = {"secretKeyRef": {"name": name, "key": entry["name"]}}
     if not found:

@@ -13,6 +13,7 @@
 | Job `Failed=True`; Kubeflow `Failed=True` | failed | pod's reason (4) | failure; condition |
 | Job `Failed=True`, reason `DeadlineExceeded` | failed (5) | `DeadlineExceeded` | condition's |
 | Deployment `Progressing=False` | warning | condition's | condition's |
+| Spark, Dask and Ray objects | their table (`operators_status`) | | |
 | Job `Suspended=True` (Kueue and the like) | starting | `Suspended` | condition's |
 | main object deleted before its end, by Axon's stop | stopped | `Stopped` | |
 | main object deleted before its end, by anyone else | stopped | `Deleted` | |
@@ -46,6 +47,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from runners.kubernetes import operators_status
 from runners.kubernetes.manifests import STOP_REQUESTED, retries_allowed
 from schemas.status import RunStatus
 
@@ -136,6 +138,8 @@ def terminal(view: RunView) -> Verdict | None:
     owner, table = view.owner, TERMINAL_JOB
     if owner is None or view.plural == "deployments":
         return None
+    if operators_status.is_operator(view.plural):
+        return _operator_end(view)
     if view.plural != "jobs":
         table = TERMINAL_KUBEFLOW
         ends = [
@@ -171,6 +175,8 @@ def verdict(view: RunView) -> Verdict | None:
     done = terminal(view)
     if done is not None:
         return done
+    if operators_status.is_operator(view.plural):
+        return _operator_verdict(view)
     owner = view.owner or {}
     if view.plural == "jobs" and (held := condition(owner, "Suspended")):
         return Verdict(S.STARTING, "Suspended", str(held.get("message") or ""))
@@ -300,6 +306,10 @@ def ran(view: RunView) -> bool:
     done = terminal(view)
     if done is not None and done.status == S.SUCCEEDED:
         return True
+    if operators_status.is_operator(view.plural):
+        said = operators_status.reading(view.plural, view.owner)
+        if said is not None and said.status == S.RUNNING:
+            return True
     if view.plural not in ("jobs", "deployments") and any(
         c.get("type") == "Running" for c in conditions(view.owner)
     ):
@@ -378,3 +388,30 @@ def _deleted_message(view: RunView, failed: bool) -> str:
 def _retries_spent(view: RunView) -> bool:
     """Whether the Job has failed more often than its run's retries allow: it is ending."""
     return retries_used(view) > retries_allowed(view.owner or {})
+
+
+def _operator_end(view: RunView) -> Verdict | None:
+    """A Spark, Dask or Ray run's end, with the failed pod's reason when one is known."""
+    said = operators_status.terminal(view.plural, view.owner)
+    if said is None:
+        return None
+    at = parse_time(said.at)
+    if said.status == S.SUCCEEDED:
+        return Verdict(S.SUCCEEDED, said.reason, said.message, at, 0)
+    failure = view.failure
+    if said.status != S.FAILED or failure is None:
+        return Verdict(said.status, said.reason, said.message, at)
+    detail = f"; {said.reason}: {said.message}" if said.message else ""
+    return Verdict(S.FAILED, failure.reason, f"{failure.describe()}{detail}", at, failure.exit_code)
+
+
+def _operator_verdict(view: RunView) -> Verdict | None:
+    """What the operator's object says, unless a pod that cannot start says more."""
+    said = operators_status.reading(view.plural, view.owner)
+    if said is None:
+        return None
+    pods = pods_verdict(view)
+    if pods.status in (S.UNSCHEDULABLE, S.WARNING):
+        return pods
+    at = pods.at if said.status == pods.status else None
+    return Verdict(said.status, said.reason, said.message or pods.message, at)

@@ -27,6 +27,7 @@ from runners.kubernetes.manifests import (
     Workload,
     attempt_selector,
 )
+from runners.kubernetes.operators_kinds import LOG_CONTAINERS
 from runners.kubernetes.status import (
     Failure,
     Obj,
@@ -44,7 +45,11 @@ from schemas.status import DONE, RunStatus
 
 S = RunStatus
 Key = tuple[str, str]  # (namespace, label selector of one attempt's objects and pods)
-MAIN_CONTAINERS = (MAIN, *(flavor.container for flavor in KUBEFLOW.values()))
+MAIN_CONTAINERS = (
+    MAIN,
+    *(flavor.container for flavor in KUBEFLOW.values()),
+    *LOG_CONTAINERS,
+)
 FORGET_AFTER = 10_000  # ended runs remembered, so their late events change nothing
 SETTLE = 1.0  # seconds a failure waits for the pod event that gives its reason
 PodLookup = Callable[[str, str], Sequence[Obj]]  # (namespace, attempt selector) → its pods

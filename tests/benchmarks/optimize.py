@@ -14,8 +14,9 @@ set Axon's settings are chosen on, so that the reported figures are on objective
 were not fitted to.
 
 Searches (each asked for the same uniform params):
-- axon-random, axon-tpe (`kind: hyperopt`, `algorithm: tpe`) and axon-default (`kind: bayes`
-  with no utilityFunction: Axon's default search, a GP with expected improvement), all through
+- axon-random, axon-tpe (`kind: hyperopt`, `algorithm: tpe`: on these params a joint Parzen
+  density, ci.optimize.joint) and axon-default (`kind: bayes` with no utilityFunction: Axon's
+  default search, an ARD Matérn 5/2 GP with expected improvement on warped targets), all through
   `ci.optimize.suggest` with the history rebuilt from the observations on every call; bayes
   with numInitialRuns 10.
 - optuna-tpe: Optuna's TPESampler(seed) with its defaults (multivariate, constant liar), driven

@@ -260,13 +260,14 @@ def test_each_runs_observations_stay_in_order_while_other_runs_are_applied_along
     release = threading.Event()
     applied: list[tuple[str, RunStatus]] = []
 
-    def record(rt, runner, observation):
-        if observation.external_id == stuck and observation.status == RunStatus.STARTING:
-            assert release.wait(10)  # a slow commit, say
-        applied.append((observation.external_id, observation.status))
-        return True
+    def record(rt, runner, observations, let_go=None):
+        for observation in observations:
+            if observation.external_id == stuck and observation.status == RunStatus.STARTING:
+                assert release.wait(10)  # a slow commit, say
+            applied.append((observation.external_id, observation.status))
+        return [True] * len(observations)
 
-    monkeypatch.setattr(recording, "_apply", record)
+    monkeypatch.setattr(recording, "record", record)
     lanes = Lanes(rt=None, runner=None)
     life = [RunStatus.STARTING, RunStatus.RUNNING, RunStatus.SUCCEEDED]
     for status in life:

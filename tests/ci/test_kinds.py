@@ -19,7 +19,8 @@ from tests.ci.conftest import operation, subscription
 
 SERVICE_ON_LOCAL = (
     "a service cannot run on the local runner: set AXON_RUNNER=kubernetes "
-    "(the kubernetes runner runs job, mpijob, pytorchjob, service, tfjob)"
+    "(the kubernetes runner runs daskcluster, daskjob, job, mpijob, pytorchjob, raycluster, "
+    "rayjob, service, spark, tfjob)"
 )
 
 
@@ -61,8 +62,17 @@ def test_refusal_names_the_runner_that_runs_the_kind():
     assert kinds.refusal("local", "service") == SERVICE_ON_LOCAL
     assert kinds.refusal("local", "tfjob").startswith("a tfjob cannot run on the local runner")
     assert kinds.refusal("local", "pytorchjob").startswith("a pytorchjob cannot run on the local")
-    assert kinds.refusal("kubernetes", "raycluster") == (
-        "a raycluster cannot run on the kubernetes runner: no runner runs raycluster"
+    assert kinds.refusal("kubernetes", "flink") == (
+        "a flink cannot run on the kubernetes runner: no runner runs flink"
+    )
+
+
+@pytest.mark.parametrize("kind", ["spark", "daskjob", "daskcluster", "rayjob", "raycluster"])
+def test_the_local_runner_refuses_the_operators_kinds_naming_the_kubernetes_runner(kind: str):
+    why = kinds.refusal("local", kind)
+
+    assert why is not None and why.startswith(
+        f"a {kind} cannot run on the local runner: set AXON_RUNNER=kubernetes"
     )
 
 

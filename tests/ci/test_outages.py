@@ -106,7 +106,12 @@ def test_the_watch_outlives_failures_to_record_and_records_the_run_after_them(rt
         recorded.append(observation.status)
         return True
 
-    monkeypatch.setattr(recording, "_apply", flaky_apply)
+    def flaky_record(
+        rt: Any, runner: Any, observations: list[Observation], let_go: Any = None
+    ) -> list[bool]:
+        return [flaky_apply(rt, runner, observation) for observation in observations]
+
+    monkeypatch.setattr(recording, "record", flaky_record)
     monkeypatch.setattr(recording, "reconcile", lambda *_: [])
     watcher = process.Agent(rt)
     watcher.runner = OneJobRunner()  # type: ignore[assignment]

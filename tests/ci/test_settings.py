@@ -127,7 +127,10 @@ def test_each_plugin_reads_its_own_variables():
     assert settings.notifier_config("pagerduty")["routing_key"] == "routing"
     assert "allow_private" not in settings.notifier_config("github")
     assert settings.runner_config("kubernetes")["namespace"] == "ml"
-    assert settings.runner_config("local") == {"root": settings.runs_dir}
+    assert settings.runner_config("local") == {
+        "root": settings.runs_dir,
+        "system_metrics_interval": 10.0,
+    }
     assert KubernetesSettings.load(env).namespace == "ml"
 
 

@@ -206,7 +206,7 @@ def test_a_second_sweep_right_after_the_first_re_sends_nothing(rt, db, axon, enq
 
     assert enqueued == []
     assert counts == dict.fromkeys(
-        ("deliveries", "starts", "stops", "turns", "reports", "advances"), 0
+        ("deliveries", "starts", "stops", "turns", "reports", "advances", "progress"), 0
     )
 
 

@@ -1,8 +1,9 @@
 """A dag's own settings reach its ops; what a run cannot use is refused with its place.
 
 A dag's `environment`, `connections` and `volumes` are Polyaxon's "passed to all operations":
-each op gets them as part of its runPatch, under its own. A preset named in `presets:` cannot be
-looked up by a run yet: the run fails naming the preset, and `axon check` says the same.
+each op gets them as part of its runPatch, under its own. A preset named in `presets:` is
+looked up among the run's project presets: an unknown one fails the run naming it; `axon check`
+without `--presets-dir` knows none by name and says so.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from runners.base import RunSpec
 from runners.local import LocalRunner
 from schemas.errors import SpecErrors
 from schemas.spec import load_operation
+from schemas.status import RunStatus
 from tests.ci.conftest import operation
 from tests.ci.test_pipelines import STEP, Pipeline, dag, op
 
+S = RunStatus
 SETTINGS: dict[str, Any] = {
     "environment": {"nodeSelector": {"pool": "cpu"}, "labels": {"team": "vision"}},
     "connections": ["s3"],
@@ -150,7 +153,7 @@ def with_preset() -> dict[str, Any]:
     return {**operation(), "presets": ["gpu"]}
 
 
-def test_a_run_naming_a_preset_fails_at_compile_naming_the_preset(axon, start, submitted):
+def test_a_run_naming_a_preset_its_project_lacks_fails_at_compile_naming_it(axon, start, submitted):
     axon.create_project()
     axon.subscribe(operation=with_preset())
     [run_id] = axon.push()
@@ -160,7 +163,7 @@ def test_a_run_naming_a_preset_fails_at_compile_naming_the_preset(axon, start, s
     run = axon.run(run_id)
     last = run["conditions"][-1]
     assert (run["status"], last["reason"]) == ("failed", "CompilationError")
-    assert last["message"] == f"presets: preset 'gpu': {NAMED}"
+    assert last["message"] == "presets: unknown preset 'gpu'; known: none"
     assert submitted == []
 
 
@@ -175,17 +178,19 @@ def test_axon_check_says_the_same_of_a_named_preset(tmp_path: Path):
     assert line.endswith(f"presets: preset 'gpu': {NAMED}")
 
 
-def test_a_dag_whose_op_names_a_preset_fails_before_any_op_starts(pipeline, submitted):
+def test_a_dag_op_naming_a_preset_its_project_lacks_fails_when_it_starts(pipeline, submitted):
     run_id = pipeline.push(dag(op("a"), op("b", "a", presets=["gpu", "long"])))
 
-    controller = pipeline.run(run_id)
-    assert controller.status == "failed"
-    assert pipeline.history(run_id)[-1][1:] == (
+    assert pipeline.statuses(run_id) == {"a": "scheduled", "b": "created"}
+    pipeline.end(run_id, "a", S.SUCCEEDED)
+
+    b = pipeline.child(run_id, "b")
+    assert b.status == "failed"
+    assert pipeline.history(b.id)[-1][1:] == (
         "CompilationError",
-        f"component.run.operations[1].presets: presets 'gpu', 'long': {NAMED}",
+        "presets: unknown preset 'gpu'; known: none; presets: unknown preset 'long'; known: none",
     )
-    assert pipeline.statuses(run_id) == {}
-    assert submitted == []
+    assert len(submitted) == 1
 
 
 def test_axon_check_warns_of_a_dag_op_s_preset_with_the_same_reason(tmp_path: Path):

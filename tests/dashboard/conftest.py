@@ -8,9 +8,7 @@ in tests/.artifacts/screenshots/ (not committed) to look at.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +17,9 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from werkzeug.serving import BaseWSGIServer, make_server
 
-from ci import runtime
-from ci.config import Settings
-from ci.store.db import Database
-from tests.conftest import API_TOKEN, drop_database, fresh_database
+from tests.conftest import API_TOKEN
+from tests.live import Served, serve
 from tests.waiting import wait_for
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / ".artifacts" / "screenshots"
@@ -34,47 +29,14 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 PAGE_TIMEOUT = 20.0
 
 
-@dataclass
-class Site:
-    """The app serving on loopback, its database (commits are real) and what it published."""
-
-    url: str
-    db: Database
-    settings: Settings
-    enqueued: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+# The app on loopback, its database, settings and what it published (see tests/live.py).
+Site = Served
 
 
 @pytest.fixture(scope="module")
 def site(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    from ci.app import create_app
-
-    url = fresh_database("axon_pages")
-    home = tmp_path_factory.mktemp("site")
-    patch = pytest.MonkeyPatch()
-    sent: list[tuple[str, tuple[Any, ...]]] = []
-    patch.setattr(runtime, "enqueue", lambda name, *args, **_: sent.append((name, args)))
-    settings = Settings(
-        home=str(home),
-        database_url=url,
-        broker_url="memory://",
-        embedded=False,
-        runs_dir=str(home / "runs"),
-        public_url="http://axon.test",
-        secret_key="pages-secret-key",
-        api_token=API_TOKEN,
-    )
-    app = create_app(settings)
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Site(f"http://127.0.0.1:{server.port}", runtime.get().db, settings, sent)
-    finally:
-        server.shutdown()
-        thread.join(10)
-        runtime.get().db.dispose()
-        patch.undo()
-        drop_database(url)
+    with serve("axon_pages", tmp_path_factory.mktemp("site")) as served:
+        yield served
 
 
 @pytest.fixture(scope="session")
@@ -132,6 +94,16 @@ class Browser:
 
     def script(self, source: str, *args: Any) -> Any:
         return self.driver.execute_script(source, *args)
+
+    def answered(self) -> int:
+        """The status the page was answered with. Chromium logs a page answered 4xx as a
+        console error; that one entry is taken off the log here, so any other still fails."""
+        status: int = self.script(
+            "return performance.getEntriesByType('navigation')[0].responseStatus"
+        )
+        errors = self.console_errors()
+        assert all(f"status of {status}" in error for error in errors), errors
+        return status
 
     def console_errors(self) -> list[str]:
         return [

@@ -65,6 +65,9 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         config={"extra": {"AXON_FEATURE": "on"}},
     ),
     "no-kubeflow": with_connections(rbac={"kubeflow": False}),
+    "operators": with_connections(
+        operators={"spark": {"enabled": True}, "dask": {"enabled": True}, "ray": {"enabled": True}}
+    ),
     "runs-elsewhere": with_connections(
         runner={"namespace": "ml-runs"},
         serviceAccount={"name": "axon-runner", "annotations": {"team": "ml"}},
@@ -358,6 +361,36 @@ def test_role_grants_exactly_what_the_runner_and_agent_need(render: Render) -> N
 def test_role_without_kubeflow_grants_no_kubeflow_kinds(render: Render) -> None:
     grants = role_grants(one(render(VALUE_SETS["no-kubeflow"]), "Role"))
     assert {group for group, _ in grants} == {"", "batch", "apps"}
+
+
+OPERATOR_GROUPS = {"sparkoperator.k8s.io", "kubernetes.dask.org", "ray.io"}
+
+
+def test_role_grants_each_enabled_operators_kinds_and_the_runner_is_told(render: Render) -> None:
+    objects = render(VALUE_SETS["operators"])
+    grants = role_grants(one(objects, "Role"))
+    assert {key: verbs for key, verbs in grants.items() if key[0] in OPERATOR_GROUPS} == {
+        ("sparkoperator.k8s.io", "sparkapplications"): MANAGE,
+        ("kubernetes.dask.org", "daskjobs"): MANAGE,
+        ("kubernetes.dask.org", "daskclusters"): MANAGE,
+        ("ray.io", "rayjobs"): MANAGE,
+        ("ray.io", "rayclusters"): MANAGE,
+    }
+    assert one(objects, "ConfigMap")["data"]["AXON_KUBERNETES_OPERATORS"] == "dask,ray,spark"
+
+
+def test_only_the_enabled_operator_is_granted(render: Render) -> None:
+    objects = render(with_connections(operators={"ray": {"enabled": True}}))
+    groups = {group for group, _ in role_grants(one(objects, "Role"))}
+    assert groups & OPERATOR_GROUPS == {"ray.io"}
+    assert one(objects, "ConfigMap")["data"]["AXON_KUBERNETES_OPERATORS"] == "ray"
+
+
+def test_no_operator_is_granted_by_default(render: Render) -> None:
+    objects = render(VALUE_SETS["defaults"])
+    groups = {group for group, _ in role_grants(one(objects, "Role"))}
+    assert not groups & OPERATOR_GROUPS
+    assert one(objects, "ConfigMap")["data"]["AXON_KUBERNETES_OPERATORS"] == ""
 
 
 @each_value_set()

@@ -271,10 +271,10 @@ def test_io_names_are_unique():
 
 
 def test_a_polyaxon_run_kind_not_built_yet_is_named():
-    error = only_error(OPERATION.replace("kind: job", "kind: spark"))
+    error = only_error(OPERATION.replace("kind: job", "kind: flink"))
 
     assert error.path == "component.run.kind"
-    assert error.reason.startswith("run kind 'spark' is not supported yet; supported: 'job'")
+    assert error.reason.startswith("run kind 'flink' is not supported yet; supported: 'job'")
     assert (error.line, error.column) == (17, 5)
 
 
@@ -284,7 +284,7 @@ def test_an_unknown_run_kind_is_rejected_with_the_kinds_axon_runs():
     assert (error.path, error.reason) == (
         "component.run.kind",
         "unknown kind 'jobb'; expected one of: 'job', 'service', 'dag', 'tfjob', 'pytorchjob',"
-        " 'mpijob', 'raycluster', 'daskcluster'",
+        " 'mpijob', 'raycluster', 'daskcluster', 'rayjob', 'daskjob', 'spark'",
     )
 
 

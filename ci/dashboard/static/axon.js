@@ -10,14 +10,35 @@ window.Axon = (function () {
       });
   }
 
-  // An EventSource that calls `onEvent(name, data)` with parsed JSON; the browser reconnects
-  // by itself, and `Last-Event-ID` lets the server resume where the stream broke off.
-  function stream(url, names, onEvent) {
-    var source = new EventSource(url);
-    names.forEach(function (name) {
-      source.addEventListener(name, function (message) { onEvent(name, JSON.parse(message.data)); });
+  // An EventSource that calls `onEvent(name, data, message)` with parsed JSON; the browser
+  // reconnects by itself, and `Last-Event-ID` lets the server resume where it broke off.
+  // `where` is the stream's URL, or a function giving it, asked at each (re)opening.
+  // The stream is closed while its page sits in the back/forward cache and opened again when
+  // the page is shown: Chromium gives a site six connections, and a few pages left behind with
+  // open streams would stall the next page until their streams ended.
+  function stream(where, names, onEvent) {
+    var handle = { source: null, closed: false };
+    function open() {
+      var source = new EventSource(typeof where === "function" ? where() : where);
+      names.forEach(function (name) {
+        source.addEventListener(name, function (message) {
+          onEvent(name, JSON.parse(message.data), message);
+        });
+      });
+      handle.source = source;
+    }
+    handle.close = function () {
+      handle.closed = true;
+      if (handle.source) { handle.source.close(); }
+    };
+    window.addEventListener("pagehide", function () {
+      if (handle.source) { handle.source.close(); }
     });
-    return source;
+    window.addEventListener("pageshow", function (event) {
+      if (event.persisted && !handle.closed) { open(); }
+    });
+    open();
+    return handle;
   }
 
   function badge(element, status) {

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from tests.fakes.kubernetes import kubeflow
+from tests.fakes.kubernetes import kubeflow, operators
 from tests.fakes.kubernetes.rules import RULES, immutable, no_rules
 from tests.fakes.kubernetes.status import Cause, Invalid, bad_request, modified
 from tests.fakes.kubernetes.store import Obj, Resource
@@ -314,4 +314,5 @@ _DEFAULTS: dict[str, Callable[..., None]] = {
     "services": _default_service,
     "secrets": _default_secret,
     **{plural: kubeflow.default for plural in kubeflow.PLURALS},
+    **{plural: operators.default for plural in operators.PLURALS},
 }

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from tests.fakes.kubernetes import kubeflow, status
+from tests.fakes.kubernetes import kubeflow, operators, status
 from tests.fakes.kubernetes.admission import Admission
 from tests.fakes.kubernetes.clock import Scheduler, SimClock
 from tests.fakes.kubernetes.events import EventRecorder
@@ -39,6 +39,7 @@ class Cluster:
         self.jobs = JobController(self)
         self.deployments = DeploymentController(self)
         self.operator = kubeflow.TrainingOperator(self)
+        self.operators = operators.Operators(self)
         self._pending: set[Hashable] = set()
         self._owned: dict[str, set[tuple[str, str, str]]] = defaultdict(set)  # owner uid -> deps
         self._by_uid: dict[str, tuple[str, str, str]] = {}
@@ -172,6 +173,8 @@ class Cluster:
             self.deployments.on_change(change)
         elif plural in kubeflow.PLURALS:
             self.operator.on_change(change)
+        elif plural in operators.PLURALS:
+            self.operators.on_change(change)
         for ref in meta.get("ownerReferences") or []:
             self._owner_changed(ref["uid"])
         self._collect(change)
@@ -187,6 +190,8 @@ class Cluster:
             self.deployments.reconcile_soon(plural, namespace, name)
         elif plural in kubeflow.PLURALS:
             self.operator.reconcile_soon(plural, namespace, name)
+        elif plural in operators.PLURALS:
+            self.operators.reconcile_soon(plural, namespace, name)
         owner = self.store.get(*where)
         if owner is not None and "foregroundDeletion" in owner["metadata"].get("finalizers", []):
             self.soon(("foreground", uid), lambda: self._foreground(where))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from tests.fakes.kubernetes import kubeflow
+from tests.fakes.kubernetes import kubeflow, operators
 from tests.fakes.kubernetes.selectors import matches_selector_spec
 from tests.fakes.kubernetes.status import Cause, Invalid
 from tests.fakes.kubernetes.store import Obj, Resource
@@ -147,6 +147,7 @@ RULES: dict[str, Callable[[Obj, Invalid], None]] = {
     "deployments": _deployment_rules,
     "services": _service_rules,
     **{plural: kubeflow.rules for plural in kubeflow.PLURALS},
+    **{plural: operators.rules for plural in operators.PLURALS},
 }
 
 

@@ -42,7 +42,7 @@ class Resource:
 
     @property
     def builtin(self) -> bool:
-        return self.group != "kubeflow.org"
+        return "." not in self.group  # "", batch, apps: not a custom resource's
 
 
 RESOURCES: dict[str, Resource] = {
@@ -59,6 +59,17 @@ RESOURCES: dict[str, Resource] = {
         Resource("pytorchjobs", "PyTorchJob", "kubeflow.org", "v1", returns_deleted=True),
         Resource("tfjobs", "TFJob", "kubeflow.org", "v1", returns_deleted=True),
         Resource("mpijobs", "MPIJob", "kubeflow.org", "v1", returns_deleted=True),
+        Resource(
+            "sparkapplications",
+            "SparkApplication",
+            "sparkoperator.k8s.io",
+            "v1beta2",
+            returns_deleted=True,
+        ),
+        Resource("daskjobs", "DaskJob", "kubernetes.dask.org", "v1", returns_deleted=True),
+        Resource("daskclusters", "DaskCluster", "kubernetes.dask.org", "v1", returns_deleted=True),
+        Resource("rayjobs", "RayJob", "ray.io", "v1", returns_deleted=True),
+        Resource("rayclusters", "RayCluster", "ray.io", "v1", returns_deleted=True),
     )
 }
 

@@ -1,0 +1,106 @@
+"""Who a request comes from: the server's API token, a personal access token, a run's token,
+or the page session a login made with one of the first two."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from flask import request, session
+from sqlalchemy import exists, select
+
+from ci import runtime
+from ci.identity import tokens
+from ci.identity.reach import Principal
+from ci.identity.tokens import Scopes
+from ci.store.db import utcnow
+from ci.store.models import AccessToken, User
+
+ADMIN = Principal("admin", "the API token", is_admin=True)
+# A request without credentials on an open server (`is_open`).
+OPEN = Principal("admin", "nobody (an open server)", is_admin=True)
+
+
+def is_open() -> bool:
+    """Whether a request without credentials is let in as an admin: no API token is set, and
+    either this is the embedded default (which serves only loopback without one, see
+    ci.api.access.require_api_token) or no user exists to check against."""
+    settings = runtime.get().settings
+    if settings.api_token:
+        return False
+    if settings.embedded:
+        return True
+    with runtime.get().db.session() as db:
+        return not db.scalar(select(exists().where(User.id.isnot(None))))
+
+
+def _same(given: str, expected: str) -> bool:
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters.
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def from_token(token: str) -> Principal | None:
+    """The principal `token` (the API token or a personal access token) stands for."""
+    if _same(token, runtime.get().settings.api_token):
+        return ADMIN
+    with runtime.get().db.session() as db:
+        row = tokens.find(db, token)
+        if row is None:
+            return None
+        tokens.touch(db, row.id)
+        return _user_principal(row)
+
+
+def _user_principal(row: AccessToken) -> Principal:
+    return Principal(
+        "user",
+        f"user {row.user.name} (token {row.prefix}…)",
+        user_id=row.user_id,
+        token_id=row.id,
+        is_admin=row.user.is_admin,
+        scopes=Scopes.parse(row.scopes),
+    )
+
+
+def bearer() -> str | None:
+    given = request.headers.get("Authorization", "")
+    return given.removeprefix("Bearer ").strip() if given.startswith("Bearer ") else None
+
+
+def from_run_token(token: str, uuid: object) -> Principal | None:
+    if isinstance(uuid, str) and runtime.get().check_run_token(uuid, token):
+        return Principal("run", f"run {uuid}", run_uuid=uuid)
+    return None
+
+
+def fingerprint(token: str) -> str:
+    """What a login session keeps of the API token: a new token ends the old sessions."""
+    key = runtime.get().secret_key
+    return hmac.new(key, f"session:{token}".encode(), hashlib.sha256).hexdigest()
+
+
+def remember(principal: Principal) -> None:
+    """Keep who logged in in the signed session: the API token's fingerprint, or the token id
+    (checked again on each request, so revoking the token ends the session)."""
+    if principal.token_id is None:
+        session["auth"] = fingerprint(runtime.get().settings.api_token)
+    else:
+        session["token_id"] = principal.token_id
+
+
+def from_session() -> Principal | None:
+    kept = session.get("auth")
+    api_token = runtime.get().settings.api_token
+    if isinstance(kept, str) and api_token and hmac.compare_digest(kept, fingerprint(api_token)):
+        return ADMIN
+    token_id = session.get("token_id")
+    if not isinstance(token_id, int):
+        return None
+    with runtime.get().db.session() as db:
+        row = db.get(AccessToken, token_id)
+        if row is None or row.revoked_at is not None:
+            return None
+        if row.expires_at is not None and row.expires_at <= utcnow():
+            return None
+        tokens.touch(db, row.id)
+        return _user_principal(row)
