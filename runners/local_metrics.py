@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 DEFAULT_INTERVAL = 10.0  # seconds, when spec.json names none (written before the setting)
+SETTLE = 1.0  # seconds a job runs before its sampling is set up: shorter jobs have no samples
 STOP_PATIENCE = 2.0  # seconds the supervisor waits for a sample being sent when the job ends
 
 
@@ -56,7 +57,11 @@ class SystemMetrics:
             print(f"[axon] system metrics stopped: {exc!r}", flush=True)
 
     def _sample_until_stopped(self) -> None:
-        # Here, on this thread: site-packages, psutil and urllib cost the job's start nothing.
+        # Site-packages, psutil and urllib cost about 0.1 s of CPU: a job that ends within
+        # SETTLE never pays it (a pipeline of a thousand short ops would pay it a thousand
+        # times over), and here, on this thread, a longer one's start is not held up by it.
+        if self.stopping.wait(min(SETTLE, self.interval)):
+            return
         with_site_packages()
         from axon_tracking.sender import Item, Sender
         from axon_tracking.system import Sampler

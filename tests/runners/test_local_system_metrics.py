@@ -4,6 +4,7 @@ and posts them to the run's system series: the real app on loopback, over its ow
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -196,3 +197,14 @@ def test_a_job_sampled_by_its_supervisor_is_told_so_and_its_client_leaves_the_sa
         assert client._sender.sample is None
     finally:
         client._ended = True
+
+
+def test_a_job_that_ends_within_the_settling_second_costs_its_supervisor_no_imports(monkeypatch):
+    from runners import local_metrics
+
+    set_up: list[bool] = []
+    monkeypatch.setattr(local_metrics, "with_site_packages", lambda: set_up.append(True))
+    sampling = local_metrics.SystemMetrics(os.getpid(), 10.0, "http://127.0.0.1:9", "u1", "t")
+    sampling.start().stop()
+
+    assert not sampling.thread.is_alive() and set_up == []
