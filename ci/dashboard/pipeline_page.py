@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ci import runtime
+from ci.dashboard.controllers import NotThatRun, load_controller
 from ci.runs import pipelines
 from ci.store.models import Run
 from schemas.status import DONE
@@ -23,23 +24,13 @@ blueprint = Blueprint("pipeline_page", __name__)
 POLL_SECONDS = 1.5
 
 
-class NotADag(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+NotADag = NotThatRun
 
 
 def load_dag(session: Session, uuid: str) -> Run:
     """The dag controller `uuid` names, without its large documents; NotADag says why not."""
-    run = session.scalar(select(Run).where(Run.uuid == uuid).options(*pipelines.LIGHT))
-    if run is None:
-        raise NotADag(f"no run {uuid!r}")
-    if run.kind != "dag":
-        raise NotADag(
-            f"run {uuid!r} is a {run.kind} run, not a pipeline: only a dag's controller has ops "
-            "to draw"
-        )
-    return run
+    why = "a pipeline: only a dag's controller has ops to draw"
+    return load_controller(session, uuid, "dag", why, pipelines.LIGHT)
 
 
 def graph(session: Session, dag: Run) -> dict[str, Any]:

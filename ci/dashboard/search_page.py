@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, load_only
 
 from ci import runtime
+from ci.dashboard.controllers import NotThatRun, load_controller
 from ci.runs import metrics, trials
 from ci.store.models import Run
 
@@ -31,23 +32,13 @@ CHOICE_KINDS = frozenset({"choice", "pchoice"})
 LEADERS = 5
 
 
-class NotASearch(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+NotASearch = NotThatRun
 
 
 def load_search(session: Session, uuid: str) -> Run:
     """The matrix controller `uuid` names; NotASearch says why not when it is none."""
-    run = session.scalar(select(Run).where(Run.uuid == uuid))
-    if run is None:
-        raise NotASearch(f"no run {uuid!r}")
-    if run.kind != "matrix":
-        raise NotASearch(
-            f"run {uuid!r} is a {run.kind} run, not a search: only a matrix's controller "
-            "has trials to plot"
-        )
-    return run
+    why = "a search: only a matrix's controller has trials to plot"
+    return load_controller(session, uuid, "matrix", why)
 
 
 def matrix_of(meta: Mapping[str, Any] | None) -> dict[str, Any]:
