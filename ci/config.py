@@ -87,13 +87,34 @@ class Settings(AxonSettings):
         shown="derived from the secret key",
         secret=True,
     )
-    # Every API route and page requires it; empty only for the embedded default on loopback.
+    # A server admin's token; empty only for the embedded default on loopback, whose first
+    # start makes an admin user and prints that user's token instead.
     api_token: str = setting(
         "",
-        "every API route and page requires it (Bearer header, or `/login` for pages); the API "
-        "refuses to start without it elsewhere",
+        "a server admin's token, taken by every API route and page (Bearer header, or `/login` "
+        "for pages); the API refuses to start without it, except the embedded default on "
+        "loopback, which needs a user's token (its first start prints the admin's)",
         shown="empty: only for the embedded default on loopback",
         secret=True,
+    )
+    # Sign-in with an OpenID Connect provider is offered only when the issuer and client are set.
+    oidc_issuer: str = setting(
+        "",
+        "an OpenID Connect provider's issuer URL (its `/.well-known/openid-configuration` is "
+        "read): the login page offers to sign in with it",
+        shown="empty: no OpenID Connect sign-in",
+    )
+    oidc_client_id: str = setting("", "Axon's client id at the OpenID Connect provider")
+    oidc_client_secret: str = setting(
+        "", "Axon's client secret at the OpenID Connect provider", secret=True
+    )
+    oidc_provider_name: str = setting(
+        "OpenID Connect", 'the provider\'s name on the login page ("Sign in with ...")'
+    )
+    oidc_match_email: Flag = setting(
+        False,
+        "a first sign-in whose email the provider verified joins the Axon user with that email "
+        "instead of making a new user with no roles",
     )
     runner: str = setting("local", "the runner: `local` or `kubernetes`")
     runners: str = setting(

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from runners.services import ServiceRequest, ServiceResponse
 from schemas.status import RunStatus
 
 
@@ -78,6 +79,9 @@ class Observation:
     message: str = ""
     at: datetime | None = None
     exit_code: int | None = None
+    # What the run produced that only the backend saw (a builder's pushed image), merged
+    # into the run's outputs with this status.
+    outputs: dict[str, Any] | None = None
 
 
 class Runner(ABC):
@@ -137,6 +141,12 @@ class Runner(ABC):
     def events(self, external_id: str) -> list[Any] | None:
         """Optional. The backend's recent events about the run (why it is pending). None (the
         default): this backend keeps no events."""
+        return None
+
+    def open_service(self, external_id: str, request: ServiceRequest) -> ServiceResponse | None:
+        """Optional. Forward `request` to the service the run serves (`run.kind: service`) and
+        return its answer; raises `ServiceUnreachable` when the run has no service to reach
+        now. None (the default): this backend cannot reach its runs' services."""
         return None
 
     def known_ids(self) -> set[str] | None:

@@ -9,7 +9,9 @@ The API wakes the relay: in-process with an event (the embedded setup runs both 
 process) and across processes with PostgreSQL's NOTIFY. A NOTIFY is costly (PostgreSQL
 serializes every commit that carries one), so an API process sends one at most every
 `NOTIFY_EVERY`, and a relay woken stays awake `LINGER`, claiming what arrives meanwhile without
-being told. After that it looks again after pauses that double up to `POLL_SECONDS`: a
+being told. While awake it holds the advisory lock `AWAKE_LOCK`, and an insert that would carry
+a NOTIFY sends it only if it can share that lock: under load, while a relay claims anyway, no
+commit pays for one. After that it looks again after pauses that double up to `POLL_SECONDS`: a
 delivery whose insert outlasted the wake-up it relied on waits about as long again, at most.
 """
 
@@ -27,6 +29,7 @@ from sqlalchemy import (
     Connection,
     Table,
     bindparam,
+    case,
     func,
     literal,
     select,
@@ -53,6 +56,14 @@ LINGER = 4 * NOTIFY_EVERY
 # A relay awake claims again after this pause: what arrived meanwhile is one batch. Each claim
 # is a transaction, so batches of one would cost the relay more than the deliveries' publishing.
 PAUSE = 0.02
+# Held (exclusively, on the relay's LISTEN connection) by a relay while it is awake. An insert
+# takes it shared, until its commit, to learn that no relay is awake: then its NOTIFY is needed.
+AWAKE_LOCK = int.from_bytes(b"axonrly1", "big", signed=True)
+# How long a relay waking up waits for the lock (inserts share it until they commit), and how
+# long it then goes without before it asks again (another relay may hold it).
+AWAKE_LOCK_WAIT_MS = 50
+AWAKE_LOCK_RETRY = 1.0
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE when lock_timeout ran out
 
 _wake = threading.Event()
 _DELIVERIES = cast(Table, Delivery.__table__)
@@ -66,8 +77,12 @@ def notify(session: Session) -> None:
 
 
 def notification() -> ColumnElement[Any]:
-    """`pg_notify` of the relays' channel, to select in the statement that stores a delivery."""
-    return func.pg_notify(CHANNEL, "")
+    """`pg_notify` of the relays' channel, to select in the statement that stores a delivery:
+    sent only when no relay is awake (none holds AWAKE_LOCK), since an awake one claims anyway.
+
+    A volatile function in a CASE branch is called only when its condition holds."""
+    idle = func.pg_try_advisory_xact_lock_shared(literal(AWAKE_LOCK, literal_execute=True))
+    return case((idle, func.pg_notify(CHANNEL, "")))
 
 
 class Waker:
@@ -168,13 +183,24 @@ def run_forever(rt: Runtime, stop: threading.Event) -> None:
                 sent = relay_once(rt)
                 if sent == BATCH:
                     continue  # more are waiting
+                if sent:
+                    # Counted from now, not from before the claim: publishing a batch on a
+                    # busy machine can outlast LINGER, and the relay is plainly not idle.
+                    awake_until, idle_wait = time.monotonic() + LINGER, 2 * PAUSE
+                    listener.set_awake(True)
                 if time.monotonic() < awake_until:
                     stop.wait(PAUSE)
                     woken = listener.wait(0)
+                elif listener.awake:
+                    # Inserts that saw the lock held sent no NOTIFY: claim once more after
+                    # letting it go, so none committed by now waits for the next poll.
+                    listener.set_awake(False)
+                    continue
                 else:
                     woken = listener.wait(idle_wait)
                     idle_wait = min(2 * idle_wait, POLL_SECONDS)
-                if woken or sent:
+                if woken:
+                    # The lock is asked for once the claim this wake-up is for has been made.
                     awake_until, idle_wait = time.monotonic() + LINGER, 2 * PAUSE
                 backoff.reset()
             except Exception:
@@ -194,6 +220,33 @@ class Listener:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.connection: Any = None
+        self.awake = False  # whether this relay holds AWAKE_LOCK on `connection`
+        self.asked = -math.inf  # monotonic time it last failed to get the lock
+
+    def set_awake(self, awake: bool) -> None:
+        """Hold AWAKE_LOCK while awake, so inserts spare their NOTIFY; let it go before sleeping.
+
+        Waiting for it, the relay is awake already, and inserts that find it asked for send no
+        NOTIFY either. Not held is safe, only dearer (another relay holds it, or an insert's
+        commit outlasted AWAKE_LOCK_WAIT_MS): the inserts keep notifying, and the relay asks
+        again after AWAKE_LOCK_RETRY."""
+        if awake == self.awake or self.connection is None:
+            return
+        if awake and time.monotonic() - self.asked < AWAKE_LOCK_RETRY:
+            return
+        with self.connection.cursor() as cursor:
+            if not awake:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", (AWAKE_LOCK,))
+                self.awake = False
+                return
+            try:
+                cursor.execute("SELECT pg_advisory_lock(%s)", (AWAKE_LOCK,))
+            except Exception as exc:
+                if getattr(exc, "pgcode", None) != LOCK_NOT_AVAILABLE:
+                    raise
+                self.asked = time.monotonic()
+            else:
+                self.awake = True
 
     def open(self) -> None:
         """LISTEN, unless already listening (or not on PostgreSQL)."""
@@ -209,7 +262,10 @@ class Listener:
             _wake.clear()
             return woken
         self.open()
-        ready, _, _ = io_select.select([self.connection], [], [], seconds)
+        # One that came while the lock was asked for is already read off the socket.
+        ready = bool(self.connection.notifies)
+        if not ready:
+            ready = bool(io_select.select([self.connection], [], [], seconds)[0])
         if not ready:
             return False
         self.connection.poll()  # raises if the connection was lost
@@ -218,7 +274,8 @@ class Listener:
         return woken
 
     def close(self) -> None:
-        connection, self.connection = self.connection, None
+        # The lock ends with its session: closing the connection lets it go.
+        connection, self.connection, self.awake = self.connection, None, False
         if connection is not None:
             try:
                 connection.close()
@@ -233,6 +290,7 @@ def _listen(rt: Runtime) -> Any:
     try:
         connection.autocommit = True
         with connection.cursor() as cursor:
+            cursor.execute(f"SET lock_timeout = {AWAKE_LOCK_WAIT_MS}")
             cursor.execute(f"LISTEN {CHANNEL}")
     except BaseException:
         connection.close()

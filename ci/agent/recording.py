@@ -220,6 +220,8 @@ def _move(
         if logs or run.logs is None:
             # PostgreSQL text cannot hold NUL; a job may well print one.
             run.logs = logs.replace("\x00", "\ufffd")
+    if observation.outputs:  # what only the runner saw (a builder's image), before reactions
+        run.outputs = {**(run.outputs or {}), **observation.outputs}
     if retries.due(run, runner, observation):
         retries.retry(session, run, observation)
         return True, _not_before(last_at, observation.at)

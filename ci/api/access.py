@@ -16,6 +16,7 @@ import ipaddress
 import secrets
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -29,6 +30,7 @@ from flask import (
     url_for,
 )
 
+from ci import runtime
 from ci.api.errors import ApiError
 from ci.config import Settings
 from ci.identity import audit, credentials, enforce, policy
@@ -39,6 +41,9 @@ blueprint = Blueprint("access", __name__)
 SESSION_LIFETIME = timedelta(hours=12)
 UNSAFE_NEXT = ("//", "/\\")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Routes whose requests go on to a run's service (ci.api.service_proxy): its pages post without
+# Axon's form token, and its scripts' requests want a 401, not the login page.
+FORWARDED = frozenset({"service_proxy.forward"})
 BEARER = "Authorization: Bearer <AXON_API_TOKEN or an access token>"
 
 
@@ -117,9 +122,22 @@ def _principal(rule: policy.Rule) -> Principal | None:
     if found is not None or request.path.startswith("/api/"):
         return found
     found = credentials.from_session()
-    if found is not None and request.method not in SAFE_METHODS and not _csrf_ok():
+    if found is not None and request.method not in SAFE_METHODS and not _same_origin_ok():
         raise ApiError(403, "the form's csrf_token is missing or stale: reload the page")
     return found
+
+
+def _same_origin_ok() -> bool:
+    """Whether an unsafe request on the session comes from this server's own pages. A
+    forwarded route cannot expect Axon's form token: there the SameSite=Strict cookie already
+    keeps other sites' requests out, and a browser's Origin, when sent, must be this server."""
+    if request.endpoint not in FORWARDED:
+        return _csrf_ok()
+    origin = request.headers.get("Origin")
+    # Behind a TLS-terminating proxy the request reads http://, the browser's Origin https://.
+    public = urlsplit(runtime.get().settings.public_url)
+    ours = {request.host_url.rstrip("/"), f"{public.scheme}://{public.netloc}"}
+    return origin is None or origin in ours
 
 
 def _guard() -> Any:
@@ -135,7 +153,8 @@ def _guard() -> Any:
             raise ApiError(401, "a valid run token or access token is required: " + BEARER)
         if request.path.startswith("/api/"):
             raise ApiError(401, "the API requires a token: " + BEARER)
-        if request.method in ("GET", "HEAD"):
+        navigating = request.headers.get("Sec-Fetch-Mode") == "navigate"
+        if request.method in ("GET", "HEAD") and (request.endpoint not in FORWARDED or navigating):
             return redirect(url_for("access.login", next=request.full_path.rstrip("?")))
         raise ApiError(401, "log in at /login or send " + BEARER)
     g.axon_principal = principal
@@ -175,13 +194,15 @@ def login() -> Any:
     session.clear()
     session.permanent = True
     credentials.remember(principal)
+    audit.record(principal, "access.login", {}, 302)
     return redirect(target)
 
 
 @blueprint.post("/logout")
 def logout() -> Any:
     # Public, so a stale form still logs out; the token stops another site logging one out.
-    if (session.get("auth") or session.get("token_id")) and not _csrf_ok():
+    signed_in = session.get("auth") or session.get("token_id") or session.get("user_id")
+    if signed_in and not _csrf_ok():
         raise ApiError(403, "the form's csrf_token is missing or stale: reload the page")
     session.clear()
     return redirect(url_for("access.login"))

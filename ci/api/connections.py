@@ -18,6 +18,7 @@ from ci.api.errors import ApiError, page_params
 from ci.api.resources import body, commit, get_project
 from ci.connections import records
 from ci.connections.crypto import SecretsKeyError
+from ci.identity import enforce
 from ci.store.models import Connection
 
 blueprint = Blueprint("connections", __name__, url_prefix="/api/v1/projects/<project_name>")
@@ -33,8 +34,15 @@ def view(row: Connection) -> dict[str, Any]:
         "mount_path": row.mount_path or None,
         "env": row.env or {},
         "created_at": row.created_at.isoformat() if row.created_at else None,
+        "created_by": row.created_by or None,
         "updated_at": row.updated_at.isoformat() if row.updated_at else None,
     }
+
+
+def creator() -> str:
+    """Who is making a connection now, as the audit log names them."""
+    principal = enforce.current()
+    return principal.label[:256] if principal is not None else ""
 
 
 def _invalid(exc: records.ConnectionInvalid) -> ApiError:
@@ -62,6 +70,7 @@ def create(project_name: str) -> Any:
             raise _invalid(exc) from None
         except SecretsKeyError as exc:
             raise ApiError(503, str(exc)) from None
+        row.created_by = creator()
         session.add(row)
         commit(session, f"connection {row.name!r}")
         return jsonify(view(row)), 201

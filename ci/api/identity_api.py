@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -69,6 +69,17 @@ def _call(session: Session, action: Any, *args: Any) -> Any:
         raise ApiError(exc.status, exc.message) from None
 
 
+def _role_filter() -> str | None:
+    """`?role=`: only the members holding that role."""
+    given = request.args.get("role")
+    if not given:
+        return None
+    try:
+        return Role.parse(given).label
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
 def _user_view(row: User) -> dict[str, Any]:
     return {"name": row.name, "email": row.email, "is_admin": row.is_admin}
 
@@ -112,8 +123,9 @@ def create_user() -> Any:
 @blueprint.get("/orgs")
 def list_orgs() -> Any:
     principal = _principal()
+    limit, offset = page_params()
     with runtime.get().db.session() as session:
-        query = select(Organization).order_by(Organization.name)
+        query = select(Organization).order_by(Organization.name).limit(limit).offset(offset)
         if not principal.is_admin:
             mine = select(OrgMember.org_id).where(OrgMember.user_id == principal.user_id)
             query = query.where(Organization.id.in_(mine))
@@ -136,14 +148,18 @@ def _org(session: Session, name: str) -> Organization:
 
 @blueprint.get("/orgs/<org_name>/members")
 def list_org_members(org_name: str) -> Any:
+    limit, offset = page_params()
+    role = _role_filter()
     with runtime.get().db.session() as session:
         owner = _org(session, org_name)
-        rows = session.execute(
+        query = (
             select(User.name, OrgMember.role)
             .join(OrgMember, OrgMember.user_id == User.id)
             .where(OrgMember.org_id == owner.id)
-            .order_by(User.name)
         )
+        if role is not None:
+            query = query.where(OrgMember.role == role)
+        rows = session.execute(query.order_by(User.name).limit(limit).offset(offset))
         return jsonify([{"user": name, "role": role} for name, role in rows])
 
 
@@ -171,9 +187,16 @@ def remove_org_member(org_name: str, user_name: str) -> Any:
 
 @blueprint.get("/orgs/<org_name>/teams")
 def list_teams(org_name: str) -> Any:
+    limit, offset = page_params()
     with runtime.get().db.session() as session:
         owner = _org(session, org_name)
-        teams = session.scalars(select(Team).where(Team.org_id == owner.id).order_by(Team.name))
+        teams = session.scalars(
+            select(Team)
+            .where(Team.org_id == owner.id)
+            .order_by(Team.name)
+            .limit(limit)
+            .offset(offset)
+        )
         answer = []
         for found in teams:
             names = session.scalars(
@@ -225,15 +248,19 @@ def _project(session: Session, name: str) -> Project:
 
 @blueprint.get("/projects/<project_name>/members")
 def list_members(project_name: str) -> Any:
+    limit, offset = page_params()
+    role = _role_filter()
     with runtime.get().db.session() as session:
         project = _project(session, project_name)
-        rows = session.execute(
+        query = (
             select(ProjectMember, User.name, Team.name)
             .outerjoin(User, User.id == ProjectMember.user_id)
             .outerjoin(Team, Team.id == ProjectMember.team_id)
             .where(ProjectMember.project_id == project.id)
-            .order_by(ProjectMember.id)
         )
+        if role is not None:
+            query = query.where(ProjectMember.role == role)
+        rows = session.execute(query.order_by(ProjectMember.id).limit(limit).offset(offset))
         return jsonify([{"user": user, "team": team, "role": row.role} for row, user, team in rows])
 
 
@@ -294,11 +321,14 @@ def _expiry(value: Any) -> datetime | None:
 @blueprint.get("/user/tokens")
 def list_tokens() -> Any:
     principal = _principal()
+    limit, offset = page_params()
     with runtime.get().db.session() as session:
         rows = session.scalars(
             select(AccessToken)
             .where(AccessToken.user_id == principal.user_id)
             .order_by(AccessToken.id)
+            .limit(limit)
+            .offset(offset)
         )
         return jsonify([tokens.view(t) for t in rows])
 
@@ -335,9 +365,13 @@ def revoke_token(token_id: int) -> Any:
 
 @blueprint.get("/audit")
 def list_audit() -> Any:
+    """Newest first; `?project=` and `?action=` (an endpoint, as the entries name it) filter."""
     limit, offset = page_params()
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit).offset(offset)
+    for name, column in (("project", AuditEntry.project), ("action", AuditEntry.action)):
+        if request.args.get(name):
+            query = query.where(column == request.args[name])
     with runtime.get().db.session() as session:
-        query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit).offset(offset)
         orgs = reach.admin_org_ids(session, _principal())
         if orgs is not None:
             query = query.where(AuditEntry.org_id.in_(orgs))

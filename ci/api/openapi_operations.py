@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ci.api.openapi_identity import IDENTITY_OPERATIONS
 from ci.api.openapi_profiles import PROFILE_OPERATIONS
 from ci.api.openapi_schemas import OBJECT, Schema, array_of, ref
 
@@ -204,4 +205,5 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
     "specs.schema": {"get": op("The JSON Schema of the polyaxonfile", 200, OBJECT)},
     "openapi.document": {"get": op("This document", 200, OBJECT)},
     **PROFILE_OPERATIONS,
+    **IDENTITY_OPERATIONS,
 }

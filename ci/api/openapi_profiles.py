@@ -21,6 +21,13 @@ PAGED = [
     },
 ]
 WHEN: Schema = {"type": ["string", "null"]}
+INHERITED: Schema = {
+    "name": "inherited",
+    "in": "query",
+    "required": False,
+    "description": "true: every preset the project's runs may name, its org's included",
+    "schema": {"enum": ["true", "false"]},
+}
 PRESET: Schema = {
     "type": "object",
     "required": ["name", "default", "preset"],
@@ -28,6 +35,7 @@ PRESET: Schema = {
         "name": {"type": "string"},
         "default": {"type": "boolean", "description": "merged into every run of the project"},
         "preset": {"type": "object", "description": "a partial Polyaxon operation"},
+        "scope": {"enum": ["org", "project"], "description": "whose preset it is"},
         "created_at": WHEN,
         "updated_at": WHEN,
     },
@@ -114,10 +122,20 @@ def _list(summary: str, item: Schema) -> Schema:
 
 PROFILE_OPERATIONS: dict[str, dict[str, Schema]] = {
     "presets.create_preset": {"post": _op("Add a preset", 201, PRESET, NEW_PRESET)},
-    "presets.list_presets": {"get": _list("A project's presets by name", PRESET)},
+    "presets.list_presets": {
+        "get": {
+            **_list("A project's presets by name", PRESET),
+            "parameters": [*PAGED, INHERITED],
+        }
+    },
     "presets.show_preset": {"get": _op("A preset", 200, PRESET)},
     "presets.change_preset": {"put": _op("Replace a preset", 200, PRESET, NEW_PRESET)},
     "presets.delete_preset": {"delete": _op("Delete a preset", 204, None)},
+    "org_presets.create_org_preset": {"post": _op("Add an org preset", 201, PRESET, NEW_PRESET)},
+    "org_presets.list_org_presets": {"get": _list("An org's presets by name", PRESET)},
+    "org_presets.show_org_preset": {"get": _op("An org preset", 200, PRESET)},
+    "org_presets.change_org_preset": {"put": _op("Replace an org preset", 200, PRESET, NEW_PRESET)},
+    "org_presets.delete_org_preset": {"delete": _op("Delete an org preset", 204, None)},
     "presets.list_queues": {"get": _list("A project's queues, highest priority first", QUEUE)},
     "presets.set_queue": {
         "put": _op(

@@ -123,6 +123,7 @@ CONNECTION = _object(
         "mount_path": _nullable("string"),
         "env": OBJECT,
         "created_at": TIME,
+        "created_by": _nullable("string"),
         "updated_at": TIME,
     }
 )
@@ -147,6 +148,7 @@ RUN_SUMMARY = _object(
         "started_at": TIME,
         "finished_at": TIME,
         "url": TEXT,
+        "service_url": _nullable("string"),
         "original": _nullable("string"),
         "attempt": {"type": ["integer", "null"]},
         "id": {"type": "integer"},

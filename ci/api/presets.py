@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,16 +17,17 @@ from ci import runtime
 from ci.api.errors import ApiError, page_params
 from ci.api.resources import body, commit, get_project
 from ci.runs import presets
-from ci.store.models import Preset, RunQueue
+from ci.store.models import OrgPreset, Preset, RunQueue
 
 blueprint = Blueprint("presets", __name__, url_prefix="/api/v1/projects/<project_name>")
 PRESET_KEYS = frozenset({"name", "preset", "default"})
 PRIORITY_RANGE = (-1000, 1000)
 
 
-def view(row: Preset) -> dict[str, Any]:
+def view(row: Preset | OrgPreset) -> dict[str, Any]:
     return {
         "name": row.name,
+        "scope": "org" if isinstance(row, OrgPreset) else "project",
         "default": row.is_default,
         "preset": row.document,
         "created_at": row.created_at.isoformat() if row.created_at else None,
@@ -34,25 +35,25 @@ def view(row: Preset) -> dict[str, Any]:
     }
 
 
-def _invalid(path: str, reason: str) -> ApiError:
+def invalid(path: str, reason: str) -> ApiError:
     return ApiError(
         422, f"{path}: {reason}", errors=[{"path": path, "reason": reason, "line": None}]
     )
 
 
-def _fields(data: dict[str, Any], name: str) -> tuple[dict[str, Any], bool]:
+def fields(data: dict[str, Any], name: str) -> tuple[dict[str, Any], bool]:
     unknown = sorted(set(data) - PRESET_KEYS)
     if unknown:
-        raise _invalid(unknown[0], f"unknown key; known: {', '.join(sorted(PRESET_KEYS))}")
+        raise invalid(unknown[0], f"unknown key; known: {', '.join(sorted(PRESET_KEYS))}")
     default = data.get("default", False)
     if not isinstance(default, bool):
-        raise _invalid("default", "expected true or false")
+        raise invalid("default", "expected true or false")
     if "preset" not in data:
-        raise _invalid("preset", "required: the preset document (a mapping or YAML text)")
+        raise invalid("preset", "required: the preset document (a mapping or YAML text)")
     try:
         return presets.parse(name, data["preset"]), default
     except presets.PresetInvalid as exc:
-        raise _invalid(exc.path, exc.reason) from None
+        raise invalid(exc.path, exc.reason) from None
 
 
 def _get(session: Session, project_name: str, name: str) -> Preset:
@@ -68,8 +69,8 @@ def create_preset(project_name: str) -> Any:
     data = body()
     name = data.get("name")
     if not isinstance(name, str):
-        raise _invalid("name", "required, a non-empty string")
-    document, default = _fields(data, name)
+        raise invalid("name", "required, a non-empty string")
+    document, default = fields(data, name)
     with runtime.get().db.session() as session:
         project = get_project(session, project_name)
         row = Preset(project_id=project.id, name=name, document=document, is_default=default)
@@ -80,9 +81,17 @@ def create_preset(project_name: str) -> Any:
 
 @blueprint.get("/presets")
 def list_presets(project_name: str) -> Any:
+    """The project's own presets; with `inherited=true`, every preset its runs may name, its
+    org's included (`scope` says whose), as a run resolves them."""
     limit, offset = page_params()
+    inherited = request.args.get("inherited", "false").lower()
+    if inherited not in ("true", "false"):
+        raise ApiError(400, f"inherited: expected true or false, not {inherited[:20]!r}")
     with runtime.get().db.session() as session:
         project = get_project(session, project_name)
+        if inherited == "true":
+            every = presets.rows_of(session, project.id)[offset : offset + limit]
+            return jsonify([view(row) for row in every])
         rows = session.scalars(
             select(Preset)
             .where(Preset.project_id == project.id)
@@ -103,8 +112,8 @@ def show_preset(project_name: str, name: str) -> Any:
 def change_preset(project_name: str, name: str) -> Any:
     data = body()
     if data.get("name", name) != name:
-        raise _invalid("name", "a preset keeps its name: create one under the new name")
-    document, default = _fields(data, name)
+        raise invalid("name", "a preset keeps its name: create one under the new name")
+    document, default = fields(data, name)
     with runtime.get().db.session() as session:
         row = _get(session, project_name, name)
         row.document, row.is_default = document, default
@@ -139,13 +148,13 @@ def set_queue(project_name: str, name: str) -> Any:
     data = body()
     unknown = sorted(set(data) - {"priority"})
     if unknown:
-        raise _invalid(unknown[0], "unknown key; known: priority")
+        raise invalid(unknown[0], "unknown key; known: priority")
     priority = data.get("priority", 0)
     low, high = PRIORITY_RANGE
     if isinstance(priority, bool) or not isinstance(priority, int) or not low <= priority <= high:
-        raise _invalid("priority", f"expected a whole number from {low} to {high}")
+        raise invalid("priority", f"expected a whole number from {low} to {high}")
     if not name.strip() or len(name) > 128:
-        raise _invalid("name", "a non-empty queue name of at most 128 characters")
+        raise invalid("name", "a non-empty queue name of at most 128 characters")
     with runtime.get().db.session() as session:
         project = get_project(session, project_name)
         row = session.scalar(

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import object_session
 
-from ci.runs import approval, trials
+from ci.runs import approval, services, trials
 from ci.schedules import controller as schedule_controller
 from ci.store.models import Condition, Decision, Delivery, Project, Run, Source, Subscription
 
@@ -89,6 +89,8 @@ def run(
         "duration": row.duration,
         "outputs": row.outputs,
         "url": url,
+        # A service run opens here while it runs (ci.api.service_proxy); null otherwise.
+        "service_url": services.open_url(row.status, row.compiled, url),
         **lineage(row),
         **place(row),
         **search(row, described),

@@ -41,6 +41,11 @@ def call(method: str, path: str, **kwargs: Any) -> requests.Response:
             ]
         except (ValueError, KeyError, TypeError):
             lines = [response.text.strip() or response.reason]
+        if response.status_code == 401 and not os.environ.get("AXON_API_TOKEN"):
+            lines.append(
+                "AXON_API_TOKEN is not set: export the token `axon serve` printed on its first "
+                "start, or one from `axon tokens create`"
+            )
         raise click.ClickException("\n".join(lines))
     return response
 

@@ -57,9 +57,9 @@ def serve(host: str | None, port: int | None) -> None:
     token = bootstrap.first_admin(rt) if settings.embedded else None
     if token:
         click.echo(
-            f"First start: made the admin user {bootstrap.FIRST_ADMIN!r}. Its token, shown only "
-            f"now (the axon command reads it from the environment; with AXON_API_TOKEN set on "
-            f"the server, log in to the pages with it too):"
+            f"First start: made the admin user {bootstrap.FIRST_ADMIN!r}. Every request now "
+            f"needs a token; this one is shown only now (the axon command reads it from the "
+            f"environment, and the pages' login at /login takes it):"
             f"\n\n    export AXON_API_TOKEN={token}\n"
         )
     mode = "embedded: SQLite-ready, in-process worker, local runner" if settings.embedded else "API"

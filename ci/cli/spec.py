@@ -10,6 +10,8 @@ from typing import Any
 import click
 import yaml
 
+from ci.cli import check_presets
+from ci.cli.check_presets import ServerPresets
 from ci.compile import matrix as matrices
 from ci.compile.compiler import CompiledRun, compile_matrix, compile_operation
 from ci.compile.placeholders import placeholder_context
@@ -127,12 +129,16 @@ def check_operation(
     params: tuple[str, ...] = (),
     preset_files: tuple[str, ...] = (),
     presets_dir: str | None = None,
+    server_presets: ServerPresets | None = None,
     seed: int | None = None,
     **options: Any,
 ) -> list[CompiledRun]:
     """What `axon check` does: load, apply presets and params, compile every run with
     placeholders for the event and the globals; SpecErrors lists every problem. What Axon
-    does not carry out yet goes to `warnings` (a list, when given) instead."""
+    does not carry out yet goes to `warnings` (a list, when given) instead. With
+    `server_presets` (a project's, from the server), presets are looked up and applied as a
+    run of that project applies them: the files first, then the defaults, then those named;
+    a name in `presets_dir` stands for the server's of the same name."""
     op = _with_params(op, params)
     if op.is_preset:
         return []  # a preset only patches operations: loading it checked all there is
@@ -146,6 +152,10 @@ def check_operation(
         "presets": _presets(presets_dir),
         **options,
     }
+    if server_presets is not None:
+        common["overrides"] += server_presets.defaults
+        common["presets"] = {**server_presets.named, **common["presets"]}
+        common["presets_known"] = True
     try:
         if op.matrix is None or op.matrix.kind in matrices.EXPANDABLE:
             return compile_matrix(op, seed=seed, **common)
@@ -302,6 +312,11 @@ params_option = click.option(
 @params_option
 @click.option("--hub-dir", envvar="AXON_HUB_DIR", help="Where hubRef components are found.")
 @click.option("--presets-dir", help="Where the presets an operation names are found.")
+@click.option(
+    "--project",
+    "-p",
+    help="Check as a run of this project: its presets (and its org's) from the server.",
+)
 @click.option("--allow-url-refs", is_flag=True, help="Fetch urlRef components over http(s).")
 @click.option("--seed", type=int, default=None, help="Seed of a random matrix (default 0).")
 @click.option("-o", "--output", type=click.Choice(["yaml", "json"]), default="yaml")
@@ -310,6 +325,7 @@ def check(
     params: tuple[str, ...],
     hub_dir: str | None,
     presets_dir: str | None,
+    project: str | None,
     allow_url_refs: bool,
     seed: int | None,
     output: str,
@@ -318,12 +334,15 @@ def check(
     main = files[0]
     component = _is_component(_read(main))
     warnings: list[SpecError] = []
+    # Fetched before checking: a server that cannot answer is a usage error, not a spec's.
+    server_presets = check_presets.fetch(project) if project else None
     try:
         runs = check_file(
             main,
             params=params,
             preset_files=files[1:],
             presets_dir=presets_dir,
+            server_presets=server_presets,
             seed=seed,
             hub_dir=hub_dir,
             allow_url_refs=allow_url_refs,

@@ -40,6 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ci.compile import builds
 from ci.compile import dag as dags
 from ci.compile import matrix as matrices
 from ci.compile.binding import Binder, Bound
@@ -133,6 +134,12 @@ def compile_operation(
         errors = [located(path, why, op.source) for path, why in unsupported(op)]
         raise SpecErrors([*errors, located(("matrix", "kind"), reason, op.source)])
     component, graph_errors = _component(op, settings)
+    build = builds.build_of(op, component)
+    if build is not None:
+        # The build is the pipeline's first op; this operation runs on what it built.
+        pipeline = builds.as_pipeline(op, component, build, context.get("event"))
+        again = {**options, "overrides": ()}
+        return compile_operation(pipeline, context=context, globals_=globals_, **again)
     known = iteration if iteration is not None else globals_.get("iteration")
     namespaces = {
         "connections": {},

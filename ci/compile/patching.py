@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ci.compile import hook_presets
 from ci.compile.unsupported import named_presets
 from schemas.errors import SpecError, SpecErrors
 from schemas.spec import RUN_MODELS, V1Component, V1Operation
@@ -75,8 +76,9 @@ def apply_presets(
     known: bool = False,
 ) -> V1Operation:
     """`op` patched by each override (`axon check -f op -f preset`), then by each preset it
-    names in `presets:`, each with the preset's own patchStrategy. SpecErrors name an unknown
-    preset, and any field the presets make invalid."""
+    names in `presets:`, each with the preset's own patchStrategy; a hook's presets reach its
+    params (`ci.compile.hook_presets`). SpecErrors name an unknown preset, and any field the
+    presets make invalid."""
     data = dump(op)
     for preset in overrides:
         data = _patched_by(data, preset)
@@ -92,7 +94,10 @@ def apply_presets(
         raise SpecErrors([_place(op, ("presets",), reason) for reason in reasons])
     for name in dict.fromkeys(names):
         data = _patched_by(data, named[name])
-    if not overrides and not names:
+    hooks_changed, refused = hook_presets.apply(data, named, known, dump, patch)
+    if refused:
+        raise SpecErrors([_place(op, path, reason) for path, reason in refused])
+    if not overrides and not names and not hooks_changed:
         return op
     # Applied: compiling the result again must not look them up again.
     data.pop("presets", None)

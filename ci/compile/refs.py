@@ -8,7 +8,8 @@
   pathRef is refused.
 - hubRef: `name`, `name:version` or `owner/name:version`, read from the component hub directory
   as `<hub_dir>/[owner/]name/<version>.yaml` (`.yml`, `.json`), version `latest` by default;
-  `<hub_dir>/[owner/]name.yaml` also serves `latest`.
+  `<hub_dir>/[owner/]name.yaml` also serves `latest`. The built-in hub (`ci/compile/hub`:
+  `tensorboard`, `notebook`) answers what the configured one lacks, and with none configured.
 - dagRef: a component of the enclosing dag, by name.
 - urlRef: fetched over http(s) only when `allow_url_refs` is set, because a URL named in a
   spec makes the server fetch whatever the author chooses (an SSRF risk). The fetch passes the
@@ -44,6 +45,8 @@ HUB_REF = re.compile(
     r"^(?P<name>[A-Za-z0-9][-\w]*(?:/[A-Za-z0-9][-\w]*)?)(?::(?P<version>[\w][-\w.]*))?$"
 )
 EXTENSIONS = (".yaml", ".yml", ".json")
+# Components every server has (`tensorboard`, `notebook`), after the configured hub's own.
+BUILT_IN_HUB = FilePath(__file__).resolve().parent / "hub"
 URL_TIMEOUT = 10.0
 
 
@@ -178,21 +181,34 @@ def _read_file(target: FilePath, ref: str, confined: bool = False) -> bytes:
 
 
 def _from_hub(ref: str, hub_dir: str | None) -> tuple[bytes, str]:
-    if not hub_dir:
-        raise RefError("no component hub is configured, so hubRef cannot be followed")
     match = HUB_REF.match(ref)
     if match is None:
+        if not hub_dir:
+            raise RefError("no component hub is configured, so hubRef cannot be followed")
         expected = "name, name:version or owner/name:version"
         raise RefError(f"{ref!r} is not a hub reference: expected {expected}")
     name, version = match["name"], match["version"] or "latest"
-    root = FilePath(hub_dir).resolve()
+    # The configured hub first, so a team's own `tensorboard` replaces the built-in one.
+    for root in [FilePath(hub_dir).resolve()] if hub_dir else []:
+        found = _hub_file(root, name, version)
+        if found is not None:
+            return _read_file(found, ref), f"{name}:{version}"
+    found = _hub_file(BUILT_IN_HUB, name, version)
+    if found is not None:
+        return _read_file(found, ref), f"{name}:{version}"
+    if not hub_dir:
+        raise RefError("no component hub is configured, so hubRef cannot be followed")
+    raise RefError(f"the hub has no component {name}:{version}")
+
+
+def _hub_file(root: FilePath, name: str, version: str) -> FilePath | None:
     candidates = [root / name / f"{version}{ext}" for ext in EXTENSIONS]
     if version == "latest":
         candidates += [root / f"{name}{ext}" for ext in EXTENSIONS]
     for candidate in candidates:
         if candidate.is_file() and candidate.resolve().is_relative_to(root):
-            return _read_file(candidate, ref), f"{name}:{version}"
-    raise RefError(f"the hub has no component {name}:{version}")
+            return candidate
+    return None
 
 
 def fetch_url(url: str, *, allow_private: bool = False) -> bytes:

@@ -3,7 +3,8 @@
 A run refuses such a field at compile time (the run fails with the reason); `axon check`
 accepts the file, which is valid Polyaxon, and prints each use as a warning. Presets named in
 `presets:` are among them where nothing looks them up by name (`axon check` without
-`--presets-dir`); a server run looks them up among its project's presets (`presets_known`).
+`--project` or `--presets-dir`); a server run looks them up among its project's and its org's
+presets (`presets_known`).
 """
 
 from __future__ import annotations
@@ -24,21 +25,25 @@ DISABLE_DEFAULTS = (
 EVENT_REF = "an op's events watch another op of its dag: write `ref: ops.<name>`"
 EVENT_KIND = "Axon starts an op on another op's status only (the run_status_* kinds)"
 BUILD = (
-    "Axon does not build images yet, and a run must not start on an image that was never "
-    "built; remove build and name a built image in the container"
+    "a build runs once for one image, and a matrix's trials cannot share one yet; build the "
+    "image in its own operation"
 )
 
 NAMED_PRESETS = (
-    "a run does not look presets up by name yet (`axon check --presets-dir` does, to check "
-    "only); apply the preset as a file (`axon run -f op.yaml -f preset.yaml`) or write its "
-    "fields in the operation"
+    "not looked up: presets are found by name on the server (`axon check --project NAME` "
+    "checks with the project's and its org's), in `--presets-dir DIR`, or applied as a file "
+    "(`-f preset.yaml`)"
+)
+REFERENCED_PRESETS = (
+    "presets named inside a component found by reference are not applied; name them in the "
+    "operation's own `presets:`"
 )
 
 
-def named_presets(names: list[str]) -> str:
-    """Why a run cannot use the presets it names (the server knows none by name)."""
+def named_presets(names: list[str], reason: str = NAMED_PRESETS) -> str:
+    """Why the presets named were not applied (nothing here knows them by name)."""
     quoted = ", ".join(repr(name) for name in names)
-    return f"preset{'s' if len(names) > 1 else ''} {quoted}: {NAMED_PRESETS}"
+    return f"preset{'s' if len(names) > 1 else ''} {quoted}: {reason}"
 
 
 def unsupported(
@@ -48,11 +53,12 @@ def unsupported(
     would have to ignore to run it. With `presets_known` (a server run: its project's presets),
     a dag op's own presets are looked up when the op is compiled."""
     found: list[tuple[Path, str]] = []
-    if op.build is not None:
+    # A build compiles to a pipeline (ci.compile.builds), except with a matrix.
+    if op.matrix is not None and op.build is not None:
         found.append((("build",), BUILD))
-    if op.component is not None and op.component.build is not None:
+    elif op.matrix is not None and op.component is not None and op.component.build is not None:
         found.append((("component", "build"), BUILD))
-    elif component is not None and component.build is not None and op.build is None:
+    elif op.matrix is not None and component is not None and component.build is not None:
         found.append((((_reference(op) or "component"),), f"its component: {BUILD}"))
     # Presets still named here were not applied: an inline one was looked up (and refused) by
     # `apply_presets`; these are a dag op's, or those of a component found by reference.
@@ -63,7 +69,8 @@ def unsupported(
     elif op.component is None and component is not None and component.presets:
         # A component found by reference keeps its presets in another file: never applied.
         where = _reference(op) or "component"
-        found.append(((where,), f"its component names {named_presets(component.presets)}"))
+        reason = named_presets(component.presets, REFERENCED_PRESETS)
+        found.append(((where,), f"its component names {reason}"))
     if getattr(op.matrix, "tuner", None) is not None:
         found.append((("matrix", "tuner"), TUNER))
     for index, event in enumerate(op.events or ()):
@@ -77,14 +84,14 @@ def unsupported(
         if hook.disable_defaults:
             found.append((("hooks", index, "disableDefaults"), DISABLE_DEFAULTS))
             seen.add(hook.hub_ref)
-        if hook.presets:
+        if hook.presets and not presets_known:
             found.append((("hooks", index, "presets"), named_presets(hook.presets)))
     inline = op.component.hooks if op.component is not None else None
     for index, hook in enumerate(inline or ()):
         if hook.disable_defaults:
             found.append((("component", "hooks", index, "disableDefaults"), DISABLE_DEFAULTS))
             seen.add(hook.hub_ref)
-        if hook.presets:
+        if hook.presets and not presets_known:
             place: Path = ("component", "hooks", index, "presets")
             found.append((place, named_presets(hook.presets)))
     # A component found by reference has its hooks in another file: name the reference.
@@ -93,6 +100,9 @@ def unsupported(
             where = _reference(op) or "component"
             found.append(((where,), f"a hook of its component: {DISABLE_DEFAULTS}"))
             seen.add(hook.hub_ref)
+        if hook.presets and op.component is None:
+            reason = named_presets(hook.presets, REFERENCED_PRESETS)
+            found.append((((_reference(op) or "component"),), f"a hook of its component: {reason}"))
     return found
 
 

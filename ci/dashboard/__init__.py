@@ -17,6 +17,7 @@ from ci.dashboard import (
     assets,
     compare,
     config_pages,
+    connections_page,
     deliveries_page,
     pipeline_page,
     projects,
@@ -39,6 +40,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     pipeline_page.blueprint,
     openapi_page.blueprint,
     quotas_page.blueprint,
+    connections_page.blueprint,
 )
 
 # The header's links, as (endpoint, label), left to right.
@@ -53,6 +55,7 @@ PROJECT_NAV: tuple[tuple[str, str], ...] = (
     ("config_pages.subscriptions", "Subscriptions"),
     ("config_pages.sources", "Sources"),
     ("quotas_page.page", "Quotas"),
+    ("connections_page.page", "Connections"),
 )
 
 

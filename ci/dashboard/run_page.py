@@ -25,7 +25,7 @@ from ci.dashboard.run_facts import (
     series_names,
 )
 from ci.dashboard.run_log_stream import stream
-from ci.runs import metrics
+from ci.runs import metrics, services
 from ci.store.models import Run
 from schemas.status import DONE, RunStatus
 
@@ -81,6 +81,10 @@ def show(uuid: str) -> Any:
             backend_events=events,
             backend_events_note=events_note,
             notifications=notifications(session, run),
+            service_url=services.open_url(
+                run.status, run.compiled, url_for("run_page.show", uuid=uuid)
+            ),
+            service_later=live and services.facts(run.compiled) is not None,
         )
 
 

@@ -10,7 +10,7 @@ from flask import request, session
 from sqlalchemy import exists, select
 
 from ci import runtime
-from ci.identity import tokens
+from ci.identity import oidc, tokens
 from ci.identity.reach import Principal
 from ci.identity.tokens import Scopes
 from ci.store.db import utcnow
@@ -22,14 +22,13 @@ OPEN = Principal("admin", "nobody (an open server)", is_admin=True)
 
 
 def is_open() -> bool:
-    """Whether a request without credentials is let in as an admin: no API token is set, and
-    either this is the embedded default (which serves only loopback without one, see
-    ci.api.access.require_api_token) or no user exists to check against."""
+    """Whether a request without credentials is let in as an admin: only while no API token is
+    set and no user exists yet, that is the loopback embedded default before `axon serve` made
+    its first admin (a server elsewhere refuses to start without a token, see
+    ci.api.access.require_api_token). Once a user exists, every server checks credentials."""
     settings = runtime.get().settings
     if settings.api_token:
         return False
-    if settings.embedded:
-        return True
     with runtime.get().db.session() as db:
         return not db.scalar(select(exists().where(User.id.isnot(None))))
 
@@ -93,6 +92,10 @@ def from_session() -> Principal | None:
     api_token = runtime.get().settings.api_token
     if isinstance(kept, str) and api_token and hmac.compare_digest(kept, fingerprint(api_token)):
         return ADMIN
+    user_id = session.get("user_id")  # a sign-in with OpenID Connect (ci.identity.oidc)
+    if isinstance(user_id, int):
+        with runtime.get().db.session() as db:
+            return oidc.principal_for(db, user_id)
     token_id = session.get("token_id")
     if not isinstance(token_id, int):
         return None

@@ -54,6 +54,8 @@ POLICY: dict[str, Rule] = {
     "health": PUBLIC,
     "access.login": PUBLIC,
     "access.logout": PUBLIC,
+    "oidc_login.start": PUBLIC,
+    "oidc_login.callback": PUBLIC,
     "assets.static": PUBLIC,
     "webhooks.receive": PUBLIC,
     # the API's own description, and its docs page
@@ -136,6 +138,8 @@ POLICY: dict[str, Rule] = {
     "run_page.metric_series": run(),
     "run_page.system_series": run(),
     "run_page.stop": run("write"),
+    # a service run's pages, forwarded (ci.api.service_proxy): viewers may open them
+    "service_proxy.forward": run(),
     "pipeline_page.page": run(),
     "pipeline_page.graph_json": run(),
     "pipeline_page.statuses_json": run(),
@@ -169,6 +173,11 @@ POLICY: dict[str, Rule] = {
     "presets.list_queues": project(),
     "presets.set_queue": project("admin"),
     "presets.delete_queue": project("admin"),
+    "org_presets.list_org_presets": Rule("org", "read"),
+    "org_presets.show_org_preset": Rule("org", "read"),
+    "org_presets.create_org_preset": Rule("org", "admin", audited=True),
+    "org_presets.change_org_preset": Rule("org", "admin", audited=True),
+    "org_presets.delete_org_preset": Rule("org", "admin", audited=True),
     "quotas.project_quotas": project(),
     "quotas.set_project_quota": SERVER_ADMIN,
     "quotas.delete_project_quota": SERVER_ADMIN,
@@ -176,6 +185,9 @@ POLICY: dict[str, Rule] = {
     "quotas.set_quota": SERVER_ADMIN,
     "quotas.delete_quota": SERVER_ADMIN,
     "quotas_page.page": project(),
+    "connections_page.page": project(),
+    "connections_page.create": project("admin"),
+    "connections_page.delete": project("admin"),
 }
 
 # Routes that are not found at all (no endpoint): a caller must still say who they are first.

@@ -2,11 +2,14 @@
 
 Only the candidates a SubscriptionIndex finds for an event are decided; the delivery's reason
 counts the others and says why they were passed over. The index is the project's, compiled once
-per process and kept while its subscriptions do not change (ci.runs.indexes). A comment
-command's params override the operation's; `/axon sweep` starts the operation's search with its
-budget (ci.runs.sweeps); `/axon cancel` stops the pull request's runs instead of starting one,
-and `/axon approve` lets those waiting for approval go (ci.runs.comment_commands). A matched
-subscription with `concurrency` has its new run admitted to its group by ci.runs.groups.
+per process and kept while its subscriptions do not change (ci.runs.indexes); a matched
+subscription's operation comes from it too. On PostgreSQL each run is one statement
+(ci.runs.lifecycle `create_once`), and the decisions and the delivery's end another
+(ci.intake.delivery_state.write_settled). A comment command's params override the
+operation's; `/axon sweep` starts the operation's search with its budget (ci.runs.sweeps);
+`/axon cancel` stops the pull request's runs instead of starting one, and `/axon approve` lets
+those waiting for approval go (ci.runs.comment_commands). A matched subscription with
+`concurrency` has its new run admitted to its group by ci.runs.groups.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 # The trigger's Decision shares its name with a table here, so it goes by its module.
@@ -26,11 +29,11 @@ import triggers.base
 from ci.compile.patching import with_params
 from ci.intake import delivery_state
 from ci.runs import comment_commands, groups, indexes, lifecycle, sweeps
-from ci.store.models import Decision, Delivery, Run, Source, Subscription, SubscriptionVersion
+from ci.store.models import Delivery, Run, Source, Subscription, SubscriptionVersion
 from schemas.errors import PayloadError
 from schemas.event import Event, storable
 from schemas.spec_io import is_template
-from schemas.status import DeliveryStatus
+from schemas.status import DeliveryStatus, RunStatus
 from triggers import commands
 from triggers.base import Check
 from triggers.concurrency import Concurrency
@@ -43,21 +46,37 @@ SCHEDULE = "schedule"
 
 @dataclass(frozen=True)
 class Occasion:
-    """What a new run is made for: an event of a delivery (its index there), on a runner."""
+    """What a new run is made for: an event of a delivery (its index there), on a runner;
+    `context` is the event's, made once for its decisions and its runs."""
 
     delivery: Delivery
     event: Event
     index: int
     runner: str
+    context: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Matched:
+    """A matched subscription as the compiled copy holds it: what its new run is made of."""
+
+    id: int
+    name: str
+    project_id: int
+    operation: dict[str, Any]
 
 
 @dataclass
 class Acted:
-    """What one matched decision did: the run it created, and what the log adds to its checks."""
+    """What one matched decision did: the run it created and its status once admitted, and
+    what the log adds to its checks."""
 
-    run: Run | None = None
+    run_id: int | None = None
+    status: str = RunStatus.CREATED
     start: bool = False
     checks: list[Check] = field(default_factory=list)
+    # The subscription was deleted since the version was read: no row to log against.
+    gone: bool = False
 
 
 def process_delivery(session: Session, delivery_id: int, runner: str = "local") -> list[int]:
@@ -83,27 +102,29 @@ def process_delivery(session: Session, delivery_id: int, runner: str = "local") 
     broken = [b.decision() for b in compiled.broken]
     acted: list[Acted] = []
     passed_over: list[str] = []
+    logged: list[dict[str, Any]] = []
     for number, event in enumerate(events):
         lookup = compiled.index.lookup(event)
         if len(lookup.candidates) < lookup.total:
             passed_over.append(lookup.summary())
         decisions = [s.decide(event) for s in lookup.candidates] + broken
         policies = {s.id: s.concurrency for s in lookup.candidates}
-        rows = _matched_rows(session, decisions)
         context = _context(event)
         for decided in decisions:
             done = Acted()
             if decided.matched:
-                row = rows.get(decided.subscription_id)
-                if row is None:  # deleted since the version was read: no row to log against
+                matched = _matched(session, project_id, compiled, decided)
+                if matched is None:  # deleted since the version was read: no row to log against
                     continue
-                occasion = Occasion(delivery, event, number, runner)
-                done = _act(session, row, policies[row.id], occasion, decided)
+                occasion = Occasion(delivery, event, number, runner, context)
+                done = _act(session, matched, policies[matched.id], occasion, decided)
+                if done.gone:
+                    continue
                 acted.append(done)
-            session.add(_decision(delivery, number, context, decided, done))
+            logged.append(_decision(delivery, number, context, decided, done))
     _finish(delivery, DeliveryStatus.PROCESSED, _summary(delivery, events, acted, passed_over))
-    session.flush()
-    return [a.run.id for a in acted if a.start and a.run is not None]
+    delivery_state.write_settled(session, delivery, logged)
+    return [a.run_id for a in acted if a.start and a.run_id is not None]
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -127,18 +148,22 @@ def fail(session: Session, delivery_id: int, exc: BaseException) -> bool:
 
 def _act(
     session: Session,
-    row: Subscription,
+    matched: Matched,
     policy: Concurrency | None,
     occasion: Occasion,
     decided: triggers.base.Decision,
 ) -> Acted:
     """Carry out a matched decision: cancel, or create a run and admit it to its group."""
     event = occasion.event
-    if decided.command == "cancel":
-        return Acted(checks=comment_commands.cancel(session, row, event))
-    if decided.command == "approve":
-        return Acted(checks=comment_commands.approve(session, row, event))
-    operation, params, checks = row.spec["operation"], dict(decided.params), []
+    if decided.command in ("cancel", "approve"):
+        row = session.get(Subscription, matched.id)
+        if row is None:
+            return Acted(gone=True)
+        carry_out = (
+            comment_commands.cancel if decided.command == "cancel" else comment_commands.approve
+        )
+        return Acted(checks=carry_out(session, row, event))
+    operation, params, checks = matched.operation, dict(decided.params), []
     if decided.command == "sweep":
         num_runs = params.pop(commands.NUM_RUNS, None)
         try:
@@ -150,21 +175,22 @@ def _act(
         checks.append(Check("sweep", True, f"a {kind} search{budget}"))
     if decided.command and not event.sha and event.pull_request is not None:
         # GitHub's PR comments name no commit (GitLab's do): run the pull request's last head.
-        head = comment_commands.pull_request_head(session, row.project_id, event)
+        head = comment_commands.pull_request_head(session, matched.project_id, event)
         if head is None:
             number = event.pull_request.number
             reason = f"Axon has seen no pull_request event of #{number}, so no commit to run"
             return Acted(checks=[*checks, Check("head", False, reason)])
         event, found = head
-        occasion = replace(occasion, event=event)
+        occasion = replace(occasion, event=event, context=_context(event))
         checks.append(found)
-    run = _create_run(session, row, occasion, params, operation)
-    if run is None:
-        return Acted(checks=checks)
+    run_id = _create_run(session, matched, occasion, params, operation)
+    if run_id is None:
+        return Acted(checks=checks, gone=session.get(Subscription, matched.id) is None)
     if policy is None:
-        return Acted(run, True, checks)
-    admitted = groups.admit(session, policy, row.name, event, run)
-    return Acted(run, admitted.start, checks + admitted.checks)
+        return Acted(run_id, RunStatus.CREATED, True, checks)
+    run = session.get_one(Run, run_id)
+    admitted = groups.admit(session, policy, matched.name, event, run)
+    return Acted(run_id, run.status, admitted.start, checks + admitted.checks)
 
 
 def _locked(session: Session, delivery_id: int) -> tuple[Delivery, int | None, int | None] | None:
@@ -217,16 +243,22 @@ def _schedule_fire(session: Session, delivery: Delivery) -> tuple[list[Event], i
     return [event], indexes.alone(subscription)
 
 
-def _matched_rows(
-    session: Session, decisions: list[triggers.base.Decision]
-) -> dict[int, Subscription]:
-    """The stored subscriptions of the matched decisions, whose operations are to run."""
-    ids = [d.subscription_id for d in decisions if d.matched]
-    if not ids:
-        return {}
-    return {
-        row.id: row for row in session.scalars(select(Subscription).where(Subscription.id.in_(ids)))
-    }
+def _matched(
+    session: Session,
+    project_id: int | None,
+    compiled: indexes.Compiled,
+    decided: triggers.base.Decision,
+) -> Matched | None:
+    """The subscription of a matched decision, from the compiled copy; read from its row when
+    the copy is not a project's (a schedule's slot: its row is in the session already)."""
+    entry = compiled.entries.get(decided.subscription_id)
+    if project_id is not None and entry is not None and entry.operation is not None:
+        operation = json.loads(entry.operation)
+        return Matched(decided.subscription_id, decided.subscription, project_id, operation)
+    row = session.get(Subscription, decided.subscription_id)
+    if row is None:
+        return None
+    return Matched(row.id, row.name, row.project_id, row.spec["operation"])
 
 
 def _summary(
@@ -235,7 +267,7 @@ def _summary(
     if not events:
         return f"{delivery.event_name or 'the delivery'}: no event Axon acts on; nothing started"
     started = sum(a.start for a in acted)
-    held = Counter(a.run.status for a in acted if a.run is not None and not a.start)
+    held = Counter(a.status for a in acted if a.run_id is not None and not a.start)
     parts = [f"{len(events)} event(s), {started} run(s) started"]
     parts += [f"{count} {status}" for status, count in sorted(held.items())]
     text = ", ".join(parts)
@@ -253,38 +285,34 @@ def _finish(delivery: Delivery, status: DeliveryStatus, reason: str) -> None:
 
 def _create_run(
     session: Session,
-    subscription: Subscription,
+    subscription: Matched,
     occasion: Occasion,
     params: dict[str, Any],
     operation: dict[str, Any],
-) -> Run | None:
-    """The subscription's run of the event; `operation` is the subscription's own, or a
-    sweep's (its budget set)."""
+) -> int | None:
+    """The id of the subscription's new run of the event, None if it has one already or is
+    deleted; `operation` is the subscription's own, or a sweep's (its budget set)."""
     delivery, event = occasion.delivery, occasion.event
-    context = _context(event)
+    context = occasion.context
     if params:
-        context["command"] = {"params": params}
-    run = Run(
-        project_id=subscription.project_id,
-        name=str(operation.get("name") or subscription.name),
-        kind="job",
-        runner=occasion.runner,
-        subscription_id=subscription.id,
-        delivery_id=delivery.id,
-        event_key=f"{delivery.provider}:{delivery.dedupe_key}:{occasion.index}"[:160],
-        event=context,
-        spec=_with_params(operation, params),
-    )
-    try:
-        with session.begin_nested():
-            lifecycle.create(
-                session, run, "EventMatched", f"{event.kind} {event.ref or ''}".strip()
-            )
-            session.flush()
-    except IntegrityError:
-        log.info("subscription %s already has a run for %s", subscription.id, run.event_key)
-        return None
-    return run
+        context = {**context, "command": {"params": params}}
+    event_key = f"{delivery.provider}:{delivery.dedupe_key}:{occasion.index}"[:160]
+    values = {
+        "project_id": subscription.project_id,
+        "name": str(operation.get("name") or subscription.name),
+        "kind": "job",
+        "runner": occasion.runner,
+        "subscription_id": subscription.id,
+        "delivery_id": delivery.id,
+        "event_key": event_key,
+        "event": context,
+        "spec": _with_params(operation, params),
+    }
+    message = f"{event.kind} {event.ref or ''}".strip()
+    run_id = lifecycle.create_once(session, values, "EventMatched", message)
+    if run_id is None:
+        log.info("subscription %s already has a run for %s", subscription.id, event_key)
+    return run_id
 
 
 def _context(event: Event) -> dict[str, Any]:
@@ -308,14 +336,15 @@ def _decision(
     context: dict[str, Any],
     decided: triggers.base.Decision,
     acted: Acted,
-) -> Decision:
-    return Decision(
-        delivery_id=delivery.id,
-        event_index=index,
-        event=context,
-        subscription_id=decided.subscription_id,
-        subscription_name=decided.subscription,
-        matched=decided.matched,
-        checks=[check.as_dict() for check in (*decided.checks, *acted.checks)],
-        run_id=acted.run.id if acted.run else None,
-    )
+) -> dict[str, Any]:
+    """The decision's row, for `_DECISIONS`."""
+    return {
+        "delivery_id": delivery.id,
+        "event_index": index,
+        "event": context,
+        "subscription_id": decided.subscription_id,
+        "subscription_name": decided.subscription,
+        "matched": decided.matched,
+        "checks": [check.as_dict() for check in (*decided.checks, *acted.checks)],
+        "run_id": acted.run_id,
+    }

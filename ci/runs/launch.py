@@ -7,8 +7,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
+from ci.compile import builds
 from ci.compile.compiler import CompiledRun, compile_matrix, compile_operation
 from ci.compile.refs import ref_options
 from ci.connections import mounts as connection_mounts
@@ -24,6 +25,7 @@ from ci.runs import (
     retries,
     routing,
     searches,
+    services,
     upstream,
 )
 from ci.runtime import Runtime
@@ -45,14 +47,14 @@ def start_run(rt: Runtime, session: Session, run_id: int) -> None:
     Each step checks where an earlier attempt got to, so a retried task resumes there. A run
     whose queue is full stays queued; `ci.runs.capacity` sends its start again when room frees up.
     """
-    run = session.get(Run, run_id, with_for_update=True)
+    # Its project comes in the same statement, held by the run for the whole step: compile_run,
+    # the quotas and the runner's spec read it from the session instead of once each. Only the
+    # run's row is locked.
+    run = session.get(Run, run_id, with_for_update={"of": Run}, options=_WITH_PROJECT)
     if run is None:
         return
     if run.pending:  # a dag's op waiting for its upstreams, or a run for its approval
         return
-    # Held for the whole step: compile_run and the runner's spec read it from the session's
-    # identity map (which keeps only what something references) instead of once each.
-    project = session.get(Project, run.project_id)  # noqa: F841
     if run.status == S.CREATED:
         compile_run(rt, session, run)
         if run.pending:  # compiled, and now waiting for its approval
@@ -99,6 +101,9 @@ def start_run(rt: Runtime, session: Session, run_id: int) -> None:
     lifecycle.transition(session, run, S.SCHEDULED, "Submitted", f"{run.runner}: {run.external_id}")
 
 
+_WITH_PROJECT = (joinedload(Run.project, innerjoin=True),)
+
+
 def _globals(rt: Runtime, run: Run, project: Project) -> dict[str, Any]:
     outputs = Path(rt.settings.runs_dir) / run.uuid / "outputs"
     return {
@@ -110,6 +115,8 @@ def _globals(rt: Runtime, run: Run, project: Project) -> dict[str, Any]:
         "run_outputs_path": OUTPUTS_PATHS.get(_kind(rt, run)) or str(outputs),
         "run_artifacts_path": str(outputs.parent / "artifacts"),
         "artifacts_path": str(outputs.parent / "artifacts"),
+        # Where Axon serves a service run (Polyaxon's name; `AXON_SERVICE_BASE_URL` in its env).
+        "base_url": services.base_path(run.uuid).rstrip("/"),
         "created_at": run.created_at.isoformat(),
         "schedule_at": (run.event or {}).get("scheduled_at") or None,
         "iteration": None,
@@ -126,6 +133,10 @@ def compile_run(rt: Runtime, session: Session, run: Run) -> None:
     """Compile a created or held (`on_schedule`) run: compiled, or failed with the errors."""
     project = session.get(Project, run.project_id)
     assert project is not None
+    unbuildable = kinds.build_refusal(rt.settings.runner_kind(run.runner), run.spec or {})
+    if unbuildable:  # the last guard: refused at creation when the operation could be read
+        lifecycle.transition(session, run, S.FAILED, "CompilationError", f"build: {unbuildable}")
+        return
     try:
         op = upstream.with_joins(rt, session, run, load_operation(run.spec))
         context, globals_ = {"event": run.event}, _globals(rt, run, project)
@@ -157,6 +168,12 @@ def compile_run(rt: Runtime, session: Session, run: Run) -> None:
         run.runner = routing.route(rt.settings, compiled.queue, run.runner)
     except routing.RoutingError as exc:
         lifecycle.transition(session, run, S.FAILED, "CompilationError", f"queue: {exc}")
+        return
+    runner_kind = rt.settings.runner_kind(run.runner)
+    if runner_kind not in kinds.BUILDERS and builds.is_build_pipeline(compiled.component):
+        # A build its component asked for (a hubRef or pathRef one), seen only once resolved.
+        said = kinds.build_refusal(runner_kind, {"build": True})
+        lifecycle.transition(session, run, S.FAILED, "CompilationError", f"build: {said}")
         return
     run.compiled = _as_json(compiled)
     run.inputs = dict(compiled.inputs)
@@ -198,6 +215,8 @@ def _run_spec(rt: Runtime, session: Session, run: Run) -> RunSpec:
         AXON_API_URL=rt.settings.public_url,
         AXON_RUN_TOKEN=rt.run_token(run.uuid),
     )
+    if services.facts(compiled) is not None:
+        env[services.BASE_URL_VARIABLE] = services.base_path(run.uuid).rstrip("/")
     event = run.event or {}
     # A pipeline's op has no subscription: its pipeline kept the subscription's choice in meta.
     checkout = (

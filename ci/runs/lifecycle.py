@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Insert, bindparam, exists, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ci.store.db import after_commit, utcnow
+from ci.store.db import Base, after_commit, utcnow
 from ci.store.models import Condition, Run
 from schemas.status import DONE, RunStatus
 
@@ -139,3 +142,79 @@ def create(session: Session, run: Run, reason: str = "", message: str = "") -> C
     condition = Condition(run=run, status=S.CREATED, reason=reason, message=message)
     session.add(condition)
     return condition
+
+
+# A run made for an event is unique by its cause (uq_runs_cause): the subscription and the
+# event's key.
+_CAUSE = ["subscription_id", "event_key"]
+_RUNS, _CONDITIONS = Base.metadata.tables["runs"], Base.metadata.tables["conditions"]
+_SUBSCRIPTIONS = Base.metadata.tables["subscriptions"]
+# The columns with a default in Python: the statements are built once, with a parameter for
+# each column they write, so each call gives every one its value.
+_DEFAULTED = [c.name for c in _RUNS.columns if c.default is not None and not c.primary_key]
+_COLUMNS = [*_DEFAULTED, *_CAUSE, "project_id", "delivery_id"]
+
+
+def _run_insert(dialect: Any) -> Insert:
+    """The run, unless its subscription is gone (deleted since its filter was compiled) or
+    has the run of that event already."""
+    params = {name: bindparam(name, type_=_RUNS.c[name].type) for name in _COLUMNS}
+    alive = exists().where(_SUBSCRIPTIONS.c.id == params["subscription_id"])
+    rows = select(*params.values()).where(alive)
+    statement = dialect.insert(_RUNS).from_select(_COLUMNS, rows)
+    return statement.on_conflict_do_nothing(index_elements=_CAUSE)
+
+
+def _first_condition(made: Any) -> Insert:
+    return insert(_CONDITIONS).from_select(
+        ["run_id", "status", "reason", "message", "at"],
+        select(
+            made.c.id,
+            made.c.status,
+            bindparam("_reason", type_=_CONDITIONS.c.reason.type),
+            bindparam("_message", type_=_CONDITIONS.c.message.type),
+            made.c.created_at,
+        ),
+    )
+
+
+# PostgreSQL writes the run and its first condition in one statement; a conflict writes neither.
+_CREATE_ONCE: dict[str, Any] = {
+    "postgresql": _first_condition(
+        _run_insert(postgresql)
+        .returning(_RUNS.c.id, _RUNS.c.status, _RUNS.c.created_at)
+        .cte("made")
+    ).returning(_CONDITIONS.c.run_id),
+}
+_CREATE_ONCE_RUN = _run_insert(sqlite).returning(_RUNS.c.id)
+
+
+def create_once(session: Session, values: dict[str, Any], reason: str, message: str) -> int | None:
+    """Record a subscription's new run of an event, `created`: its id; None if the
+    subscription has the run of that event (`event_key`) already, or is deleted. Without the
+    ORM's flush, and without a savepoint: a conflict leaves the transaction usable, so a
+    redelivered event makes no second run.
+
+    `values` are the run's columns: `project_id`, `subscription_id`, `delivery_id`,
+    `event_key`, and others among those with a default; the rest take their defaults.
+    """
+    unknown = values.keys() - set(_COLUMNS)
+    if unknown:
+        raise ValueError(f"a run of an event sets no {', '.join(sorted(unknown))}")
+    now = utcnow()
+    row: dict[str, Any] = {"delivery_id": None, "created_at": now, "updated_at": now}
+    for name in _DEFAULTED:
+        if name not in row:
+            default: Any = _RUNS.c[name].default  # a ColumnDefault: a value, or a callable
+            row[name] = default.arg(None) if default.is_callable else default.arg
+    row.update(values, status=S.CREATED)
+    connection = session.connection()
+    statement = _CREATE_ONCE.get(connection.dialect.name)
+    if statement is not None:
+        found = connection.execute(statement, {**row, "_reason": reason, "_message": message})
+        return found.scalar()
+    run_id = connection.execute(_CREATE_ONCE_RUN, row).scalar()
+    if run_id is not None:
+        first = {"status": S.CREATED, "reason": reason, "message": message, "at": now}
+        connection.execute(insert(_CONDITIONS), {"run_id": run_id, **first})
+    return run_id

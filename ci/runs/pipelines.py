@@ -27,7 +27,7 @@ from ci.compile import matrix as matrices
 from ci.compile.compiler import compile_matrix
 from ci.compile.inheritance import dag_settings, with_dag_settings
 from ci.compile.patching import patch_run
-from ci.runs import lifecycle, metrics, policies, searches
+from ci.runs import lifecycle, metrics, policies, searches, waking
 from ci.runs.policies import Decision, Verdict
 from ci.runtime import Runtime
 from ci.schedules import controller as schedule_controller
@@ -52,6 +52,9 @@ Search = Callable[[Runtime, Session, Run, "Stop | None"], None]
 LIGHT = (defer(Run.spec), defer(Run.compiled), defer(Run.meta), defer(Run.event))
 _GRAPHS: OrderedDict[str, dict[str, Any]] = OrderedDict()
 _GRAPHS_KEPT = 256
+# The same documents by (database, controller id), for a child that knows only its parent's id;
+# only where ids never repeat (ci.runs.waking.keeps).
+_BY_ID: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
 
 
 def load_controller(session: Session, run_id: int, lock: bool = False) -> Run | None:
@@ -68,9 +71,22 @@ def controller_meta(session: Session, run: Run) -> dict[str, Any]:
         found = session.scalar(select(Run.meta).where(Run.id == run.id)) or {}
         if "graph" in found:
             _GRAPHS[run.uuid] = found
+            if waking.keeps(session):
+                _BY_ID[(_database(session), run.id)] = found
             while len(_GRAPHS) > _GRAPHS_KEPT:
                 _GRAPHS.popitem(last=False)
+            while len(_BY_ID) > _GRAPHS_KEPT:
+                _BY_ID.popitem(last=False)
     return found
+
+
+def kept_meta(session: Session, run_id: int) -> dict[str, Any] | None:
+    """The controller's `controller_meta` if this process keeps it, else None (nothing read)."""
+    return _BY_ID.get((_database(session), run_id))
+
+
+def _database(session: Session) -> str:
+    return str(session.get_bind().engine.url)
 
 
 # ---- creating the children -------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""A project's presets: partial operations merged at compile time, by name or by default.
+"""A project's presets and its org's: partial operations merged at compile time, by name or
+by default. A project preset overrides an org preset of the same name.
 
 A preset is what Polyaxon's preset files hold (a queue, a runPatch with a node selector,
 tolerations, resources, an environment, ...) with its own `patchStrategy`; merging follows
@@ -16,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ci.compile.patching import dump
-from ci.store.models import Preset
+from ci.store.models import OrgPreset, Preset, Project
 from schemas.errors import SpecError, SpecErrors
 from schemas.spec import V1Operation, load_operation
 
@@ -59,18 +60,36 @@ def parse(name: str, document: Any) -> dict[str, Any]:
     return data
 
 
+def rows_of(session: Session, project_id: int) -> list[Preset | OrgPreset]:
+    """The presets a project's runs see, by name: its org's, each replaced by a project preset
+    of the same name (default or not, as the project's says); org ones first, then by name."""
+    org_id = session.scalar(select(Project.org_id).where(Project.id == project_id))
+    own = session.scalars(
+        select(Preset).where(Preset.project_id == project_id).order_by(Preset.name)
+    ).all()
+    inherited: list[Preset | OrgPreset] = []
+    if org_id is not None:
+        names = {row.name for row in own}
+        inherited = [
+            row
+            for row in session.scalars(
+                select(OrgPreset).where(OrgPreset.org_id == org_id).order_by(OrgPreset.name)
+            )
+            if row.name not in names
+        ]
+    return [*inherited, *own]
+
+
 def named(session: Session, project_id: int) -> dict[str, V1Operation]:
-    """Every preset of the project, by name."""
-    rows = session.scalars(select(Preset).where(Preset.project_id == project_id))
-    return {row.name: _loaded(row) for row in rows}
+    """Every preset a project's runs may name, its org's included."""
+    return {row.name: _loaded(row) for row in rows_of(session, project_id)}
 
 
 def compile_options(session: Session, project_id: int) -> dict[str, Any]:
     """What `compile_operation` needs to apply the project's presets: the named ones, and the
-    defaults as overrides (merged before those an operation names)."""
-    rows = session.scalars(
-        select(Preset).where(Preset.project_id == project_id).order_by(Preset.name)
-    ).all()
+    defaults as overrides (merged before those an operation names; the org's before the
+    project's, so that a project default has the last word)."""
+    rows = rows_of(session, project_id)
     return {
         "presets": {row.name: _loaded(row) for row in rows},
         "overrides": [_loaded(row) for row in rows if row.is_default],
@@ -78,5 +97,5 @@ def compile_options(session: Session, project_id: int) -> dict[str, Any]:
     }
 
 
-def _loaded(row: Preset) -> V1Operation:
+def _loaded(row: Preset | OrgPreset) -> V1Operation:
     return load_operation(row.document, f"preset {row.name}", is_preset=True)

@@ -3,10 +3,10 @@ the projects each scope holds."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
-from ci.store.models import Organization, Project, ProjectMember, Team
+from ci.store.models import Organization, Project, ProjectMember, Quota, Team
 
 Scope = tuple[str, str]  # (kind, name): ("project", "vision"), ("org", "acme"), ("team", "acme/ml")
 
@@ -51,3 +51,20 @@ def projects_in(session: Session, scope: Scope) -> list[int]:
 
 def scopes_of(session: Session, project: Project) -> list[Scope]:
     return [("project", project.name), *memberships(session, project)]
+
+
+def quotas_of(project: Project) -> ColumnElement[bool]:
+    """Which quotas limit `project`'s runs (those of `scopes_of`), as a condition on `quotas`
+    that reads the scopes itself: admitting a run locks them in one statement, not three."""
+    orgs = select(Organization.name).where(Organization.id == project.org_id)
+    teams = (
+        select(Organization.name + "/" + Team.name)
+        .join(Team, Team.org_id == Organization.id)
+        .join(ProjectMember, ProjectMember.team_id == Team.id)
+        .where(ProjectMember.project_id == project.id)
+    )
+    return or_(
+        and_(Quota.scope_kind == "project", Quota.scope_name == project.name),
+        and_(Quota.scope_kind == "org", Quota.scope_name.in_(orgs.scalar_subquery())),
+        and_(Quota.scope_kind == "team", Quota.scope_name.in_(teams.scalar_subquery())),
+    )

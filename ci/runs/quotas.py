@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from ci import runtime
 from ci.runs import quantities
 from ci.runs.capacity import queue_of
-from ci.runs.quota_scopes import Scope, projects_in, scopes_of
+from ci.runs.quota_scopes import projects_in, quotas_of, scopes_of
 from ci.store.db import after_commit
 from ci.store.models import Project, Quota, Run, RunQueue
 from schemas.status import DONE, ON_RUNNER, RunStatus
@@ -76,19 +76,14 @@ def demand(compiled: dict[str, Any] | None) -> Demand:
     return total
 
 
-def locked(session: Session, scopes: list[Scope]) -> list[Quota]:
-    """The quotas of `scopes`, locked until the transaction ends (always in id order, so two
-    admissions never wait on each other's rows)."""
-    if not scopes:
-        return []
-    return list(
-        session.scalars(
-            select(Quota)
-            .where(tuple_(Quota.scope_kind, Quota.scope_name).in_(scopes))
-            .order_by(Quota.id)
-            .with_for_update()
-        )
-    )
+def locked(session: Session, project: Project) -> list[Quota]:
+    """The quotas limiting `project`'s runs, locked until the transaction ends (always in id
+    order, so two admissions never wait on each other's rows)."""
+    query = select(Quota).where(quotas_of(project)).order_by(Quota.id).with_for_update()
+    # Nothing it reads is written by the caller: the run's own changes wait for the commit's
+    # one flush instead of a round trip of their own here.
+    with session.no_autoflush:
+        return list(session.scalars(query))
 
 
 def usage(session: Session, project_ids: list[int], besides: int | None = None) -> Demand:
@@ -113,7 +108,7 @@ def check(session: Session, run: Run) -> Refusal | None:
     locks until the caller's transaction ends (with the submit and its status)."""
     project = session.get(Project, run.project_id)
     assert project is not None
-    quotas = locked(session, scopes_of(session, project))
+    quotas = locked(session, project)
     if not quotas:
         return None
     wanted = demand(run.compiled)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from ci.compile.compiler import CompiledRun
@@ -32,10 +32,13 @@ def compile_options(rt: Runtime, session: Session, run: Run) -> dict[str, Any]:
     `refs` (`ops.X` and `dag`), and a trial's matrix values and iteration."""
     if run.parent_id is None:
         return {}
+    meta = run.meta or {}
+    kept = None if "matrix" in meta else pipelines.kept_meta(session, run.parent_id)
+    if kept is not None:
+        return _dag_refs(rt, session, run, kept)
     parent = pipelines.load_controller(session, run.parent_id)
     if parent is None:
         return {}
-    meta = run.meta or {}
     if "matrix" in meta:
         return {
             "refs": pipelines.controller_meta(session, parent).get("refs") or {},
@@ -54,6 +57,23 @@ def compile_options(rt: Runtime, session: Session, run: Run) -> dict[str, Any]:
             )
         )
         refs.update({f"ops.{up.op_name}": produced(rt, up) for up in upstream})
+    return {"refs": refs}
+
+
+def _dag_refs(rt: Runtime, session: Session, run: Run, kept: dict[str, Any]) -> dict[str, Any]:
+    """`compile_options` of a dag's op whose graph this process keeps: its dag and its
+    upstreams read in one statement."""
+    node = (kept.get("graph") or {}).get(run.op_name) or {}
+    names = sorted({*node.get("up", ()), *node.get("events", {})})
+    mine = and_(Run.parent_id == run.parent_id, Run.op_name.in_(names))
+    rows = session.execute(
+        select(Run.id, Run.op_name, *PRODUCED).where(or_(Run.id == run.parent_id, mine))
+    ).all()
+    dag = [row for row in rows if row.id == run.parent_id]
+    if not dag:
+        return {}
+    refs: dict[str, Any] = {"dag": produced(rt, dag[0])}
+    refs.update({f"ops.{up.op_name}": produced(rt, up) for up in rows if up.id != run.parent_id})
     return {"refs": refs}
 
 

@@ -454,6 +454,8 @@ class Connection(Base):
     env: Mapped[dict[str, str]] = mapped_column(Json, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Who made it (a principal's label); empty for rows older than migration 0017.
+    created_by: Mapped[str] = mapped_column(String(256), default="", server_default="")
 
     project: Mapped[Project] = relationship()
     __table_args__ = (UniqueConstraint("project_id", "name", name="uq_connections_project_name"),)
@@ -474,6 +476,23 @@ class Preset(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     __table_args__ = (UniqueConstraint("project_id", "name", name="uq_presets_project_name"),)
+
+
+class OrgPreset(Base):
+    """An org's named preset, for every project of the org: a project's preset of the same
+    name overrides it, and an org default is merged into each of the org's runs."""
+
+    __tablename__ = "org_presets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    document: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_org_presets_org_name"),)
 
 
 class RunQueue(Base):
@@ -527,6 +546,21 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(256), default="")
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UserLogin(Base):
+    """An identity at an OpenID Connect provider (its issuer and verified `sub`) that signs in
+    as `user_id`; one user may have several."""
+
+    __tablename__ = "user_logins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(String(512))
+    subject: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_user_logins_issuer_subject"),)
 
 
 class OrgMember(Base):

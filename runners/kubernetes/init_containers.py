@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runners.base import GitCheckout
+from runners.kubernetes import dockerfiles
 
 CONTEXT = "/axon/context"  # an emptyDir the init steps fill and every container mounts
 CODE = f"{CONTEXT}/code"  # where the event's commit is checked out: the main container's workdir
@@ -40,7 +41,7 @@ FILE_SCRIPT += '[ -z "$3" ] || chmod "$3" "$2"; echo "wrote $2"'
 COPY_SCRIPT = 'set -eu; dest="$1"; shift; mkdir -p "$dest"; '
 COPY_SCRIPT += 'while [ $# -gt 1 ]; do mkdir -p "$(dirname "$dest/$2")"; '
 COPY_SCRIPT += f'cp -R "{STORE}/$1" "$dest/$2"; echo "copied $1"; shift 2; done'
-UNSUPPORTED_INIT = ("dockerfile", "lineageRef", "modelRef", "artifactRef")
+UNSUPPORTED_INIT = ("lineageRef", "modelRef", "artifactRef")
 
 
 class ManifestError(ValueError):
@@ -89,6 +90,13 @@ def _step(index: int, step: Mapping[str, Any], at: str, options: PodOptions) -> 
         revision, flags = repo.get("revision") or "", repo.get("flags") or ()
         secret = step.get("connection") or ""
         return _git(f"init-{index}-git", dest, repo["url"], revision, flags, secret, options)
+    if "dockerfile" in step:  # written as a file, for a builder in the main container
+        refused = dockerfiles.refusals(step["dockerfile"], f"{at}.dockerfile")
+        if refused:
+            raise ManifestError("; ".join(refused))
+        generated = {"content": dockerfiles.render(step["dockerfile"])}
+        generated["filename"] = dockerfiles.filename(step["dockerfile"])
+        return _file(index, {**step, "file": generated}, options)
     if "file" in step:
         return _file(index, step, options)
     if "artifacts" in step or "paths" in step:

@@ -67,9 +67,11 @@ from runners.kubernetes.secrets import (
     secret_name,
     take_secrets,
 )
+from runners.kubernetes.service_proxy import open_service
 from runners.kubernetes.status import RunView, terminal
 from runners.kubernetes.tracking import Tracker
 from runners.kubernetes.watch import Changed, Failed, KindWatch, Rediscovery, Resource, Synced
+from runners.services import ServiceRequest, ServiceResponse
 from schemas.status import RunStatus
 
 log = logging.getLogger(__name__)
@@ -354,6 +356,10 @@ class KubernetesRunner(Runner):
     def events(self, external_id: str) -> list[ClusterEvent]:
         """Recent Kubernetes events of the run's object and pods: why it is pending."""
         return read_events(self.cluster, Workload.parse(external_id), self.last_seen)
+
+    def open_service(self, external_id: str, request: ServiceRequest) -> ServiceResponse:
+        """A request for a service run, through the API server's service proxy."""
+        return open_service(self.api_client, Workload.parse(external_id), request)
 
     # -- where to look -----------------------------------------------------------------------
 

@@ -18,8 +18,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from runners.base import Observation
+from runners.kubernetes import built_images
 from runners.kubernetes.manifests import (
     KUBEFLOW,
     MAIN,
@@ -182,7 +184,8 @@ class Tracker:
             if found.status == S.UNSCHEDULABLE and S.RUNNING in tracked.emitted:
                 found = Verdict(S.WARNING, found.reason, found.message, found.at)
         if found.status != tracked.last:
-            out.append(_observation(external_id, found))
+            built = self._built(key, view) if found.status == S.SUCCEEDED else None
+            out.append(_observation(external_id, found, built))
         for observation in out:
             tracked.emitted.add(observation.status)
             tracked.last = observation.status
@@ -228,6 +231,16 @@ class Tracker:
             kind = (view.owner or {}).get("kind", "object")
             return Verdict(S.STOPPED, "Deleted", f"the {kind} was deleted before it ended", _now())
         return verdict(view)
+
+    def _built(self, key: Key, view: RunView) -> dict[str, Any] | None:
+        """A builder's pushed image; the pod watch may lag the Job's: then ask for the pods."""
+        template = ((view.owner or {}).get("spec") or {}).get("template") or {}
+        if not built_images.is_builder([template]):
+            return None
+        found = built_images.built_image(view.pods.values())
+        if found is None and self.lookup_pods is not None:
+            found = built_images.built_image(self.lookup_pods(*key))
+        return found
 
     def _end(self, key: Key, uid: str) -> None:
         self.runs.pop(key, None)
@@ -276,7 +289,9 @@ def _latest(known: Failure | None, seen: Failure | None) -> Failure | None:
     return known
 
 
-def _observation(external_id: str, found: Verdict) -> Observation:
+def _observation(
+    external_id: str, found: Verdict, outputs: dict[str, Any] | None = None
+) -> Observation:
     return Observation(
         external_id=external_id,
         status=found.status,
@@ -284,6 +299,7 @@ def _observation(external_id: str, found: Verdict) -> Observation:
         message=found.message,
         at=found.at or _now(),
         exit_code=found.exit_code,
+        outputs=outputs,
     )
 
 

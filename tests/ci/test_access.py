@@ -16,8 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from ci import runtime
+from ci.api.access import FORWARDED
 from ci.cli.commands import main
-from ci.store.models import Delivery
+from ci.store.models import Delivery, User
 from tests.conftest import API_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +27,8 @@ PUBLIC = {
     "health",
     "access.login",
     "access.logout",
+    "oidc_login.start",
+    "oidc_login.callback",
     "tracking.log_outputs",
     "webhooks.receive",
     "assets.static",
@@ -50,9 +53,8 @@ def every_route(app: Any) -> list[tuple[str, str, str]]:
 # -- the API token -------------------------------------------------------------------------------
 
 
-def test_without_credentials_every_api_route_gets_401_and_every_page_the_login(
-    app, anonymous_client
-):
+def assert_every_route_needs_credentials(app: Any, anonymous_client: Any) -> None:
+    """Each API route answers 401 and each page sends to the login, for a caller with none."""
     checked = 0
     for endpoint, method, path in every_route(app):
         if endpoint in PUBLIC:
@@ -62,12 +64,18 @@ def test_without_credentials_every_api_route_gets_401_and_every_page_the_login(
         if path.startswith("/api/"):
             assert response.status_code == 401, (method, path)
             assert "Authorization: Bearer" in response.json["error"]["message"]
-        elif method == "GET":
+        elif method == "GET" and endpoint not in FORWARDED:
             assert response.status_code == 302, (method, path)
             assert response.location.startswith("/login?next=")
         else:
             assert response.status_code == 401, (method, path)
     assert checked > 20  # the API's routes and both pages
+
+
+def test_without_credentials_every_api_route_gets_401_and_every_page_the_login(
+    app, anonymous_client
+):
+    assert_every_route_needs_credentials(app, anonymous_client)
 
 
 def test_a_wrong_token_gets_401_and_the_right_one_is_answered(axon, anonymous_client):
@@ -111,13 +119,34 @@ def test_webhooks_are_accepted_without_the_api_token(axon, db):
         assert session.get(Delivery, delivery_id).status == "received"
 
 
-def test_without_a_token_set_the_embedded_default_is_open(axon, created_run, anonymous_client):
+def test_without_a_token_set_the_server_is_open_only_until_its_first_user_exists(
+    axon, created_run, anonymous_client
+):
     set_api_token("")
 
     assert anonymous_client.get("/api/v1/projects").status_code == 200
     assert anonymous_client.get("/").status_code == 200
     login = anonymous_client.get("/login?next=/runs/x")
     assert (login.status_code, login.location) == (302, "/runs/x")
+
+    assert anonymous_client.post("/api/v1/users", json={"name": "first"}).status_code == 201
+
+    assert anonymous_client.get("/api/v1/projects").status_code == 401
+    page = anonymous_client.get("/")
+    assert (page.status_code, page.location) == (302, "/login?next=/")
+    assert anonymous_client.get("/login?next=/runs/x").status_code == 200
+
+
+@pytest.mark.parametrize("embedded", [True, False])
+def test_once_a_user_exists_a_server_without_a_token_checks_every_route(
+    app, anonymous_client, embedded
+):
+    current = runtime.get()
+    current.settings = current.settings.model_copy(update={"api_token": "", "embedded": embedded})
+    with current.db.session() as session:
+        session.add(User(name="someone"))
+
+    assert_every_route_needs_credentials(app, anonymous_client)
 
 
 # -- the login for pages -------------------------------------------------------------------------

@@ -308,10 +308,12 @@ def test_a_member_token_reports_to_a_run_of_its_project(anonymous_client, world)
 
 @pytest.fixture
 def serve(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
-    """`axon serve` of the embedded default on loopback; the server is recorded, not run."""
+    """`axon serve` of the embedded default on loopback; the server is recorded, not run, and
+    `result.app` is the app it would have served."""
     from ci.embedded import Server
 
-    monkeypatch.setattr(Server, "run", lambda self: None)
+    servers: list[Server] = []
+    monkeypatch.setattr(Server, "run", lambda self: servers.append(self))
     monkeypatch.setattr(runtime, "protect_process", lambda: None)
     env = {
         "AXON_HOME": str(tmp_path),
@@ -319,23 +321,61 @@ def serve(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
         "AXON_API_TOKEN": None,
         "AXON_EMBEDDED": None,
     }
-    yield lambda: CliRunner().invoke(main, ["serve"], env=env)
+
+    def start(**more: str) -> Any:
+        result = CliRunner().invoke(main, ["serve"], env={**env, **more})
+        assert result.exit_code == 0, result.output
+        result.app = servers[-1].load()
+        return result
+
+    yield start
     runtime.get().close()
+
+
+def printed_token(output: str) -> str:
+    [line] = [ln for ln in output.splitlines() if "export AXON_API_TOKEN=" in ln]
+    return line.split("=", 1)[1]
 
 
 def test_the_first_embedded_start_makes_an_admin_and_prints_its_token_once(serve):
     first = serve()
     second = serve()
 
-    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
-    [line] = [ln for ln in first.output.splitlines() if "export AXON_API_TOKEN=" in ln]
-    token = line.split("=", 1)[1]
+    token = printed_token(first.output)
     assert token.startswith(tokens.PREFIX)
-    assert "AXON_API_TOKEN" not in second.output
+    assert "AXON_API_TOKEN" not in second.output and tokens.PREFIX not in second.output
     with runtime.get().db.session() as session:
         [admin] = session.scalars(select(User)).all()
         assert (admin.name, admin.is_admin) == ("admin", True)
         assert tokens.find(session, token) is not None
+
+
+def test_after_its_first_start_the_embedded_default_answers_a_caller_without_a_token_401(serve):
+    for result in (serve(), serve()):
+        anonymous = result.app.test_client()
+
+        assert anonymous.get("/api/v1/projects").status_code == 401
+        assert anonymous.post("/api/v1/projects", json={"name": "x"}).status_code == 401
+        page = anonymous.get("/")
+        assert (page.status_code, page.location) == (302, "/login?next=/")
+        assert anonymous.get("/login").status_code == 200  # the form, not a way around it
+
+
+def test_the_printed_token_opens_the_api_and_the_page_login(serve):
+    result = serve()
+    token = printed_token(result.output)
+    api, browser = result.app.test_client(), result.app.test_client()
+
+    made = api.post("/api/v1/projects", json={"name": "vision"}, headers=bearer(token))
+    listed = api.get("/api/v1/projects", headers=bearer(token))
+    login = browser.post("/login", data={"token": token, "next": "/"})
+    page = browser.get("/")
+
+    assert (made.status_code, listed.status_code) == (201, 200)
+    assert [p["name"] for p in listed.json] == ["vision"]
+    assert (login.status_code, login.location) == (302, "/")
+    assert page.status_code == 200 and "vision" in page.text
+    assert api.get("/api/v1/user", headers=bearer(token)).json["user"]["name"] == "admin"
 
 
 def test_a_server_admin_user_may_do_what_the_api_token_does(client, anonymous_client, db):
@@ -348,7 +388,26 @@ def test_a_server_admin_user_may_do_what_the_api_token_does(client, anonymous_cl
     assert answer.status_code == 201
 
 
-def test_the_open_embedded_default_still_names_a_caller_who_sends_a_token(
+def test_a_lost_admin_token_is_replaced_by_one_start_with_a_server_token(serve):
+    serve()
+    rescue = serve(AXON_API_TOKEN="a-server-token-for-one-start").app.test_client()
+    made = rescue.post(
+        "/api/v1/user/tokens",
+        json={"user": "admin", "name": "replacement"},
+        headers=bearer("a-server-token-for-one-start"),
+    )
+    again = serve()
+    api = again.app.test_client()
+
+    assert made.status_code == 201 and "AXON_API_TOKEN" not in again.output
+    assert api.get("/api/v1/projects", headers=bearer(made.json["token"])).status_code == 200
+    assert (
+        api.get("/api/v1/projects", headers=bearer("a-server-token-for-one-start")).status_code
+        == 401
+    )
+
+
+def test_an_embedded_server_with_users_checks_every_caller_as_production_does(
     client, anonymous_client, world
 ):
     current = runtime.get()
@@ -363,8 +422,9 @@ def test_the_open_embedded_default_still_names_a_caller_who_sends_a_token(
     )
     refused = anonymous_client.get(f"/api/v1/projects/{OTHER}", headers=admin)
 
-    assert (anonymous.status_code, named.status_code, refused.status_code) == (200, 201, 403)
-    entries = anonymous_client.get("/api/v1/audit").json
+    assert (anonymous.status_code, named.status_code, refused.status_code) == (401, 201, 403)
+    org_admin = bearer(world.callers["org_admin"].token or "")
+    entries = anonymous_client.get("/api/v1/audit", headers=org_admin).json
     assert entries[0]["actor"].startswith("user admin (token axp_")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from copy import deepcopy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -170,10 +171,48 @@ def test_the_local_runner_never_runs_a_service_as_a_job(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_build_is_refused_at_compile_time_until_axon_builds_images(axon, db, submitted, start):
-    axon.create_project()
+BUILD_ON_LOCAL = (
+    "the local runner cannot build images: a build runs its builder (kaniko) in a pod; "
+    "set AXON_RUNNER=kubernetes (the kubernetes runner builds)"
+)
+
+
+def built_operation() -> dict[str, Any]:
     op = operation()
-    op["build"] = {"hubRef": "kaniko"}
+    destination = {"value": "registry.example.com/vision/train:{{ event.sha }}"}
+    op["build"] = {"hubRef": "kaniko", "params": {"destination": destination}}
+    return op
+
+
+def test_a_subscription_that_builds_is_refused_on_the_local_runner(axon, client):
+    axon.create_project()
+
+    response = client.post(
+        "/api/v1/projects/vision/subscriptions", json=subscription(operation=built_operation())
+    )
+
+    assert response.status_code == 422
+    [error] = response.json["error"]["errors"]
+    assert (error["path"], error["reason"]) == ("operation.build", BUILD_ON_LOCAL)
+
+
+def test_an_inline_components_build_is_refused_on_the_local_runner_too(axon, client):
+    axon.create_project()
+    op = built_operation()
+    op["component"]["build"] = op.pop("build")
+
+    response = client.post("/api/v1/projects/vision/subscriptions", json=subscription(operation=op))
+
+    assert response.status_code == 422
+    [error] = response.json["error"]["errors"]
+    assert (error["path"], error["reason"]) == ("operation.component.build", BUILD_ON_LOCAL)
+
+
+def test_a_build_that_got_past_creation_fails_at_compile_on_the_local_runner(
+    axon, db, submitted, start
+):
+    axon.create_project()
+    op = built_operation()
     with db.session() as session:
         project = session.scalar(select(Project).where(Project.name == "vision"))
         run = Run(project_id=project.id, name="train", spec=op, event={})
@@ -186,5 +225,31 @@ def test_build_is_refused_at_compile_time_until_axon_builds_images(axon, db, sub
     run = axon.run(run_id)
     failed = run["conditions"][-1]
     assert (run["status"], failed["reason"]) == ("failed", "CompilationError")
-    assert failed["message"].startswith("build: Axon does not build images yet")
+    assert failed["message"] == f"build: {BUILD_ON_LOCAL}"
+    assert submitted == []
+
+
+def test_a_build_its_hub_component_asks_for_fails_at_compile_on_the_local_runner(
+    axon, db, submitted, start, settings
+):
+    axon.create_project()
+    component = built_operation()["component"]
+    component["build"] = built_operation()["build"]
+    (Path(settings.hub_dir) / "builder.yaml").write_text(json.dumps(component))
+    op = {"version": 1.1, "kind": "operation", "name": "train", "hubRef": "builder"}
+    op["params"] = operation()["params"]
+    push = {"clone_url": "https://github.com/acme/vision.git", "sha": "a" * 40}
+    with db.session() as session:
+        project = session.scalar(select(Project).where(Project.name == "vision"))
+        run = Run(project_id=project.id, name="train", spec=op, event=push)
+        lifecycle.create(session, run)
+        session.flush()
+        run_id = run.id
+
+    start(run_id)
+
+    run = axon.run(run_id)
+    failed = run["conditions"][-1]
+    assert (run["status"], failed["reason"]) == ("failed", "CompilationError")
+    assert failed["message"] == f"build: {BUILD_ON_LOCAL}"
     assert submitted == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -175,3 +176,118 @@ def _listening(db: Database) -> bool:
                 {"q": f"LISTEN {outbox.CHANNEL}"},
             )
         )
+
+
+def _relay_awake(db: Database) -> bool:
+    """Whether some relay holds AWAKE_LOCK: then a shared hold of it is refused."""
+    with db.session() as session:
+        free = session.scalar(
+            text("SELECT pg_try_advisory_xact_lock_shared(:key)"), {"key": outbox.AWAKE_LOCK}
+        )
+    return not free
+
+
+def _store(db: Database, source: SourceRef, github_delivery: Any, key: str) -> int | None:
+    headers, body = github_delivery("push_branch_commits")
+    headers["X-GitHub-Delivery"] = key
+    outcome = receipt.receive(db, GitHubProvider(), source, headers, body)
+    assert outcome.status == 202
+    return outcome.delivery_id
+
+
+@pytest.mark.postgres
+def test_a_delivery_stored_while_a_relay_is_awake_sends_no_notify_and_one_after_it_sleeps(
+    own_database, github_delivery, settings, monkeypatch
+):
+    db, source = own_database
+    monkeypatch.setattr(outbox, "NOTIFY_EVERY", 0.0)  # every insert may notify, if it must
+    awake = outbox.Listener(Runtime(settings, db, b"k"))
+    listener = _listen(db)
+    try:
+        awake.open()
+        awake.set_awake(True)
+        assert awake.awake and _relay_awake(db)
+        _store(db, source, github_delivery, "while-awake")
+
+        awake.set_awake(False)
+        assert not _relay_awake(db)
+        _store(db, source, github_delivery, "while-asleep")
+        # Notifications arrive in commit order: one from the first would come before this one.
+        heard: list[int] = []
+        wait_for(lambda: heard.append(_notifications(listener)) or sum(heard) >= 1, 5)
+        assert sum(heard) == 1
+    finally:
+        awake.close()
+        listener.close()
+
+
+@pytest.mark.postgres
+def test_a_second_relay_finding_the_lock_held_gives_up_within_its_wait_and_asks_again_later(
+    own_database, settings, monkeypatch
+):
+    db, _ = own_database
+    first = outbox.Listener(Runtime(settings, db, b"k"))
+    second = outbox.Listener(Runtime(settings, db, b"k"))
+    try:
+        first.open()
+        second.open()
+        first.set_awake(True)
+        started = time.monotonic()
+        second.set_awake(True)
+        assert not second.awake
+        assert time.monotonic() - started < 1.0  # lock_timeout, not a wait for the first
+
+        first.set_awake(False)
+        second.set_awake(True)  # asked too recently: it does not ask yet
+        assert not second.awake
+        monkeypatch.setattr(outbox, "AWAKE_LOCK_RETRY", 0.0)
+        second.set_awake(True)
+        assert second.awake and _relay_awake(db)
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.postgres
+def test_a_relay_that_lost_its_connection_no_longer_counts_as_awake(own_database, settings):
+    db, _ = own_database
+    relay = outbox.Listener(Runtime(settings, db, b"k"))
+    relay.open()
+    relay.set_awake(True)
+    assert _relay_awake(db)
+
+    relay.connection.close()  # as a dropped connection would: the lock goes with its session
+    wait_for(lambda: not _relay_awake(db), 5)
+    relay.close()
+    assert not relay.awake
+
+
+@pytest.mark.postgres
+def test_a_relay_is_awake_while_deliveries_come_and_asleep_after_so_a_quiet_one_notifies(
+    own_database, github_delivery, settings, enqueued, monkeypatch
+):
+    db, source = own_database
+    # Only a NOTIFY, or the relay still lingering, can bring the second delivery round.
+    monkeypatch.setattr(outbox, "POLL_SECONDS", 120.0)
+    stop = threading.Event()
+    relay = threading.Thread(target=outbox.run_forever, args=(Runtime(settings, db, b"k"), stop))
+    relay.start()
+    listener = _listen(db)
+    try:
+        wait_for(lambda: _listening(db), 10)
+        first = _store(db, source, github_delivery, "first")
+        wait_for(lambda: len(enqueued) == 1, 10)
+        wait_for(lambda: not _relay_awake(db), 10)  # LINGER passed: it sleeps, lock let go
+        _notifications(listener)
+
+        second = _store(db, source, github_delivery, "after-quiet")
+        heard: list[int] = []
+        wait_for(lambda: heard.append(_notifications(listener)) or sum(heard) >= 1, 5)
+        wait_for(lambda: len(enqueued) == 2, 10)
+        assert enqueued == [("axon.process_delivery", (n,)) for n in (first, second)]
+    finally:
+        stop.set()
+        with db.session() as session:
+            outbox.notify(session)  # wakes the relay to see `stop`
+        relay.join(10)
+        listener.close()

@@ -3,7 +3,7 @@
 A dag's `environment`, `connections` and `volumes` are Polyaxon's "passed to all operations":
 each op gets them as part of its runPatch, under its own. A preset named in `presets:` is
 looked up among the run's project presets: an unknown one fails the run naming it; `axon check`
-without `--presets-dir` knows none by name and says so.
+without `--project` or `--presets-dir` knows none by name and says so.
 """
 
 from __future__ import annotations
@@ -143,9 +143,13 @@ def test_on_the_local_runner_a_dag_s_environment_fails_each_op_naming_the_field(
 # ---- named presets -------------------------------------------------------------------------------
 
 NAMED = (
-    "a run does not look presets up by name yet (`axon check --presets-dir` does, to check only); "
-    "apply the preset as a file (`axon run -f op.yaml -f preset.yaml`) or write its fields in "
-    "the operation"
+    "not looked up: presets are found by name on the server (`axon check --project NAME` "
+    "checks with the project's and its org's), in `--presets-dir DIR`, or applied as a file "
+    "(`-f preset.yaml`)"
+)
+REFERENCED = (
+    "presets named inside a component found by reference are not applied; name them in the "
+    "operation's own `presets:`"
 )
 
 
@@ -222,7 +226,7 @@ def test_a_hub_component_naming_a_preset_is_refused_where_the_operation_names_it
 
     last = axon.run(run_id)["conditions"][-1]
     assert last["reason"] == "CompilationError"
-    assert last["message"].startswith(f"hubRef: its component names preset 'gpu': {NAMED}")
+    assert last["message"].startswith(f"hubRef: its component names preset 'gpu': {REFERENCED}")
 
 
 def test_a_distributed_op_gets_the_dag_s_settings_in_every_replica():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import socket
@@ -38,8 +39,10 @@ class Axon:
     ) -> None:
         self.mode, self.home = mode, home
         self.per_process = per_process or {}
-        # Production refuses to serve without a token; the embedded default on loopback needs none.
+        # Production refuses to serve without a token; the embedded default on loopback needs
+        # none, and makes its first admin instead, whose token (`token`) it prints once.
         self.api_token = "" if mode == "embedded" else f"e2e-api-token-{secrets.token_hex(8)}"
+        self.token = self.api_token
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -96,7 +99,15 @@ class Axon:
         except BaseException:
             self.stop()
             raise
+        if not self.token:
+            self.token = self.printed_token()
         return self
+
+    def printed_token(self) -> str:
+        """The admin's token the embedded default printed on its first start."""
+        found = re.search(r"export AXON_API_TOKEN=(\S+)", (self.home / "serve.log").read_text())
+        assert found, f"no token printed on the first start\n{self.logs()}"
+        return found.group(1)
 
     def start_process(self, name: str) -> None:
         command = dict(self.commands())[name]
@@ -153,9 +164,8 @@ class Axon:
         stop_launcher(Path(self.env["AXON_RUNS_DIR"]))
 
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """A request with the API token, as a user's client sends it; `headers` may replace it."""
-        token = self.env.get("AXON_API_TOKEN", "")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        """A request with the token, as a user's client sends it; `headers` may replace it."""
+        headers = {"Authorization": f"Bearer {self.token}"}
         headers.update(kwargs.pop("headers", None) or {})
         return requests.request(method, self.url + path, headers=headers, timeout=10, **kwargs)
 

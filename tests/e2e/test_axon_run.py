@@ -38,8 +38,7 @@ SLEEP = "import time; print('sleeping', flush=True); time.sleep(60)"
 
 
 def cli(server, *args: str) -> tuple[list[str], dict[str, str]]:
-    token = server.env.get("AXON_API_TOKEN", "")
-    env = {**os.environ, "AXON_URL": server.url, "AXON_API_TOKEN": token}
+    env = {**os.environ, "AXON_URL": server.url, "AXON_API_TOKEN": server.token}
     return [str(BIN / "axon"), *args], env
 
 

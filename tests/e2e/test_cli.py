@@ -10,8 +10,9 @@ import textwrap
 import uuid
 
 import pytest
+import requests
 
-from tests.e2e.harness import BIN
+from tests.e2e.harness import BIN, Axon
 from tests.e2e.scenario import NAME, OWNER, push_delivery, send
 
 EMBEDDED = pytest.mark.parametrize("axon", ["embedded"], indirect=True)
@@ -50,7 +51,7 @@ SUBSCRIPTION = textwrap.dedent(
 
 
 def axon_cli(server, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AXON_URL": server.url}
+    env = {**os.environ, "AXON_URL": server.url, "AXON_API_TOKEN": server.token}
     result = subprocess.run(
         [str(BIN / "axon"), *args], env=env, capture_output=True, text=True, timeout=60
     )
@@ -126,3 +127,35 @@ def test_the_cli_says_plainly_when_axon_is_not_running(tmp_path):
         [str(BIN / "axon"), "ops", "ls"], env=env, capture_output=True, text=True, timeout=30
     )
     assert result.returncode != 0 and "is `axon serve` running?" in result.stderr
+
+
+def test_the_embedded_default_wants_the_token_it_printed_on_its_first_start(tmp_path):
+    server = Axon("embedded", tmp_path, {}).start()
+    try:
+        anonymous = requests.get(server.url + "/api/v1/projects", timeout=10)
+        page = requests.get(server.url + "/", timeout=10, allow_redirects=False)
+        without = subprocess.run(
+            [str(BIN / "axon"), "projects", "ls"],
+            env={**os.environ, "AXON_URL": server.url, "AXON_API_TOKEN": ""},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        axon_cli(server, "projects", "create", "vision")
+        listed = axon_cli(server, "projects", "ls").stdout
+    finally:
+        server.stop()
+    again = Axon("embedded", tmp_path, {})
+    again.token = server.token
+    again.start()
+    try:
+        still = axon_cli(again, "projects", "ls").stdout.split()
+    finally:
+        again.stop()
+
+    assert anonymous.status_code == 401
+    assert (page.status_code, page.headers["Location"]) == (302, "/login?next=/")
+    assert without.returncode != 0 and "AXON_API_TOKEN is not set" in without.stderr
+    assert listed.split() == still == ["vision"]
+    log = (tmp_path / "serve.log").read_text()
+    assert log.count("export AXON_API_TOKEN=") == 1, log

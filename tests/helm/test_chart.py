@@ -347,6 +347,7 @@ def test_role_grants_exactly_what_the_runner_and_agent_need(render: Render) -> N
         ("batch", "jobs"): MANAGE,
         ("", "pods"): MANAGE,
         ("", "services"): MANAGE,
+        ("", "services/proxy"): {"get", "create", "update", "patch", "delete"},
         ("apps", "deployments"): MANAGE,
         ("kubeflow.org", "pytorchjobs"): MANAGE,
         ("kubeflow.org", "tfjobs"): MANAGE,

@@ -468,8 +468,12 @@ def test_a_malformed_queue_config_names_the_key(config: Any, message: str):
     [
         ({"kind": "dag", "operations": []}, "run.kind: 'dag' is not supported"),
         (
-            {"kind": "job", "container": {"image": "a"}, "init": [{"dockerfile": {"image": "a"}}]},
-            "run.init[0].dockerfile: not supported by the kubernetes runner",
+            {
+                "kind": "job",
+                "container": {"image": "a"},
+                "init": [{"dockerfile": {"image": "a", "uid": 1000}}],
+            },
+            "run.init[0].dockerfile.uid: creating a user in the image is not supported yet",
         ),
         (
             {"kind": "job", "container": {"image": "a"}, "init": [{"paths": ["models"]}]},

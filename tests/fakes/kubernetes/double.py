@@ -199,6 +199,13 @@ class KubernetesDouble:
     def default_script(self, script: PodScript) -> None:
         self.cluster.scripts.default = script
 
+    def serve_service(
+        self, name: str, port: int, local_port: int, namespace: str = "default"
+    ) -> None:
+        """Let the API server's service proxy reach Service `name`'s `port` at the loopback
+        HTTP server on `local_port`, which stands for the Service's pods."""
+        self.api.service_backends.ports[(namespace, name, port)] = local_port
+
     def install_kubeflow(self) -> None:
         """Apply the Kubeflow training operator's CRDs now: their kinds answer from here on."""
         with self.cluster.store.cond:

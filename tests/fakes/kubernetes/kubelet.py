@@ -185,7 +185,10 @@ class Kubelet:
         run.epoch += 1
         script, now = run.script, self.clock.timestamp()
         self._close_logs(key)
-        pod = self._update(key, lambda p: pod_status.exited(p, now, script.code, script.reason))
+        message = script.termination_message if script.code == 0 else None
+        pod = self._update(
+            key, lambda p: pod_status.exited(p, now, script.code, script.reason, message)
+        )
         policy = pod["spec"].get("restartPolicy", "Always")
         if policy == "Never" or (policy == "OnFailure" and script.code == 0):
             self._update(key, lambda p: pod_status.finished(p, now))

@@ -89,9 +89,12 @@ def running(pod: Obj, now: str) -> None:
         condition(pod, kind, "True", now)
 
 
-def exited(pod: Obj, now: str, code: int, reason: str) -> None:
-    for container in pod["status"]["containerStatuses"]:
+def exited(pod: Obj, now: str, code: int, reason: str, message: str | None = None) -> None:
+    """Every container exits; the first one's `message` is its termination message."""
+    for index, container in enumerate(pod["status"]["containerStatuses"]):
         _terminated(container, now, code, reason)
+        if index == 0 and message:
+            container["state"]["terminated"]["message"] = message
 
 
 def finished(pod: Obj, now: str) -> None:

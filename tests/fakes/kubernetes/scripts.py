@@ -18,6 +18,8 @@ class PodScript:
     - `image_pull_error`: the pull fails with this message: ErrImagePull, then ImagePullBackOff;
     - `config_error`: CreateContainerConfigError with this message (a missing Secret, say);
     - `oom`: the container is killed with OOMKilled (exit code 137) at the end of the run;
+    - `termination_message`: what the first container wrote to its terminationMessagePath
+      (a builder's digest), reported as `state.terminated.message` when it exits 0;
     - `unschedulable`: the scheduler's message; the pod stays Pending with PodScheduled False
       (for `unschedulable_for` seconds when given: then a node frees up and it is scheduled).
     """
@@ -31,6 +33,7 @@ class PodScript:
     oom: bool = False
     unschedulable: str | None = None
     unschedulable_for: float | None = None
+    termination_message: str | None = None
 
     @property
     def code(self) -> int:

@@ -2,7 +2,8 @@
 
 `/api/v1/…` and `/apis/{group}/{version}/…`, namespaced and cluster-wide: get, list, watch,
 create, update (PUT), patch (merge, strategic as merge, JSON patch, apply), delete and
-deletecollection, the `/status` subresource, pod logs, and enough discovery for `/version`.
+deletecollection, the `/status` subresource, pod logs, the service proxy (`service_proxy`), and
+enough discovery for `/version`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tests.fakes.kubernetes.selectors import (
     parse_field_selector,
     parse_label_selector,
 )
+from tests.fakes.kubernetes.service_proxy import ServiceBackends
 from tests.fakes.kubernetes.status import ApiError
 from tests.fakes.kubernetes.store import RESOURCES, Expired, Obj, Resource
 from tests.fakes.kubernetes.streams import LogStream, WatchStream
@@ -104,12 +106,16 @@ class ApiServer:
         self.kills = 0  # bumped by kill_connections(): streams started before it end
         # API groups not installed (yet): their paths answer 404, as before a CRD is applied.
         self.absent_groups: set[str] = set()
+        self.service_backends = ServiceBackends()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
         verb, label, route = "get", request.path, None
         self.cluster.admission.fields.begin(request.args.get("fieldValidation"))
         try:
+            proxied = self.service_backends.proxy(request, self.store)
+            if proxied is not None:
+                return proxied(environ, start_response)
             route = self._route(request.path)
             verb = self._verb(request, route)
             label = route.label if route else request.path.rstrip("/")

@@ -1,0 +1,216 @@
+"""An operation's `build:` compiles to a pipeline: the builder first, then the operation on the
+image it built; what cannot be built is refused with the field and the reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ci.compile import builds
+from ci.compile.compiler import compile_operation
+from ci.compile.placeholders import placeholder_context
+from schemas.errors import SpecErrors
+from schemas.spec import load_operation
+
+SHA = "a" * 40
+PUSH = {"clone_url": "https://github.com/acme/vision.git", "sha": SHA, "ref": "refs/heads/main"}
+DESTINATION = "registry.example.com/acme/vision:{{ event.sha }}"
+
+
+def built(**build: Any) -> dict[str, Any]:
+    return {
+        "version": 1.1,
+        "kind": "operation",
+        "name": "train",
+        "build": {"hubRef": "kaniko", "params": {"destination": {"value": DESTINATION}}, **build},
+        "params": {"lr": {"value": 0.1}},
+        "component": {
+            "version": 1.1,
+            "kind": "component",
+            "name": "trainer",
+            "inputs": [{"name": "lr", "type": "float"}],
+            "termination": {"maxRetries": 2},
+            "run": {
+                "kind": "job",
+                "container": {
+                    "image": "python:3.11",
+                    "command": ["python", "train.py", "{{ lr }}"],
+                },
+            },
+        },
+    }
+
+
+def compiled_ops(doc: dict[str, Any], event: dict[str, Any] | None = None) -> dict[str, Any]:
+    compiled = compile_operation(
+        load_operation(doc), context={"event": PUSH if event is None else event}, globals_={}
+    )
+    assert compiled.kind == "dag"
+    assert compiled.plan == [["build"], ["train"]]
+    return {op["name"]: op for op in compiled.component["run"]["operations"]}
+
+
+def reasons(doc: dict[str, Any], event: dict[str, Any] | None = None) -> dict[str, str]:
+    with pytest.raises(SpecErrors) as raised:
+        compile_operation(
+            load_operation(doc), context={"event": PUSH if event is None else event}, globals_={}
+        )
+    return {error.path: error.reason for error in raised.value.errors}
+
+
+def test_a_build_runs_first_and_the_operation_runs_on_the_image_it_built():
+    ops = compiled_ops(built())
+
+    main = ops["train"]
+    assert main["dependencies"] == ["build"]
+    assert main["component"]["run"]["container"]["image"] == "{{ ops.build.outputs.image }}"
+    assert main["component"]["run"]["container"]["command"] == ["python", "train.py", "{{ lr }}"]
+    assert main["params"] == {"lr": {"value": 0.1}}
+    assert main["component"]["termination"] == {"maxRetries": 2}
+    assert "build" not in main["component"]
+
+
+def test_kaniko_builds_the_pushed_commit_and_reports_its_digest_as_the_termination_message():
+    builder = compiled_ops(built())["build"]
+
+    container = builder["component"]["run"]["container"]
+    assert container["image"] == builds.KANIKO_IMAGE
+    assert "--digest-file=/dev/termination-log" in container["args"]
+    assert builder["params"]["context"] == {
+        "value": f"git://github.com/acme/vision.git#refs/heads/main#{SHA}"
+    }
+    assert builder["params"]["destination"] == {"value": DESTINATION}
+
+
+def test_the_registry_connection_queue_and_run_patch_are_the_build_ops():
+    doc = built(
+        connection="registry",
+        queue="builders",
+        runPatch={"container": {"resources": {"limits": {"cpu": "2"}}}},
+    )
+
+    builder = compiled_ops(doc)["build"]
+
+    assert builder["queue"] == "builders"
+    assert builder["runPatch"] == {
+        "container": {"resources": {"limits": {"cpu": "2"}}},
+        "connections": ["registry"],
+    }
+
+
+def test_params_given_to_the_build_win_over_the_events_commit():
+    context = {"value": "git://github.com/acme/other.git#refs/heads/dev"}
+    doc = built(params={"destination": {"value": "r.io/a:1"}, "context": context})
+
+    builder = compiled_ops(doc)["build"]
+
+    assert builder["params"]["context"] == context
+
+
+def test_an_inline_components_build_is_carried_out_the_same_way():
+    doc = built()
+    doc["component"]["build"] = doc.pop("build")
+
+    ops = compiled_ops(doc)
+
+    assert ops["build"]["component"]["name"] == "kaniko"
+    assert ops["train"]["component"]["run"]["container"]["image"] == builds.BUILT_IMAGE
+
+
+def test_another_hub_builder_is_looked_up_in_the_hub_by_its_ref():
+    doc = built(hubRef="acme/buildkit:1.0", params={"target": {"value": "x"}})
+
+    builder = compiled_ops(doc)["build"]
+
+    assert builder["hubRef"] == "acme/buildkit:1.0"
+    assert "component" not in builder
+
+
+def test_kaniko_without_a_destination_is_refused_naming_the_param():
+    doc = built(params={})
+
+    assert reasons(doc) == {
+        "build.params.destination": (
+            "required by kaniko: the image to push, e.g. registry.example.com/team/app:tag"
+        )
+    }
+
+
+def test_a_build_without_a_pushed_commit_or_a_context_is_refused():
+    assert reasons(built(), event={}) == {
+        "build.params.context": "required: the run's event names no pushed commit to build"
+    }
+
+
+def test_a_build_for_a_kind_without_one_container_is_refused():
+    doc = built()
+    doc["component"]["run"] = {
+        "kind": "tfjob",
+        "worker": {"replicas": 2, "container": {"image": "python:3.11"}},
+    }
+    doc["component"]["inputs"] = []
+    doc["params"] = {}
+
+    assert reasons(doc) == {
+        "build": (
+            "a tfjob has no single container the built image can replace; "
+            "a build is for job or service"
+        )
+    }
+
+
+def test_a_build_with_a_matrix_is_refused_with_the_reason():
+    doc = built()
+    doc["matrix"] = {"kind": "grid", "params": {"lr": {"kind": "choice", "value": [0.1, 0.2]}}}
+
+    found = reasons(doc)
+
+    assert found["build"].startswith("a build runs once for one image")
+
+
+def test_an_unknown_build_field_is_refused_by_name():
+    doc = built(dockerfile="Dockerfile.gpu")
+
+    with pytest.raises(SpecErrors) as raised:
+        load_operation(doc)
+
+    [error] = raised.value.errors
+    assert error.path.startswith("build")
+    assert "dockerfile" in str(error)
+
+
+def test_the_pipeline_of_a_build_is_recognised_once_compiled():
+    compiled = compile_operation(load_operation(built()), context={"event": PUSH}, globals_={})
+    plain = built()
+    plain.pop("build")
+    job = compile_operation(load_operation(plain), context={"event": PUSH}, globals_={})
+
+    assert builds.is_build_pipeline(compiled.component)
+    assert not builds.is_build_pipeline(job.component)
+
+
+@pytest.mark.parametrize(
+    ("event", "context"),
+    [
+        (PUSH, f"git://github.com/acme/vision.git#refs/heads/main#{SHA}"),
+        (
+            {"clone_url": "https://gitlab.com/a/b.git", "sha": SHA},
+            f"git://gitlab.com/a/b.git##{SHA}",
+        ),
+        ({"clone_url": "https://github.com/acme/vision.git"}, ""),
+        ({}, ""),
+    ],
+)
+def test_kaniko_context_is_the_events_repository_at_its_commit(event, context):
+    assert builds.kaniko_context(event) == context
+
+
+def test_a_check_without_an_event_compiles_the_build_and_leaves_its_commit_to_the_run():
+    context, globals_ = placeholder_context()
+
+    compiled = compile_operation(load_operation(built()), context=context, globals_=globals_)
+
+    assert compiled.plan == [["build"], ["train"]]
+    [builder, _] = compiled.component["run"]["operations"]
+    assert "context" not in builder["params"]

@@ -1,0 +1,182 @@
+"""Build jobs on Kubernetes, end to end: a push builds the pushed commit's Dockerfile with kaniko,
+and the operation runs on the image it pushed, named by its digest; a failed build leaves the
+operation upstream_failed, never started.
+
+Axon runs as in production against the API-server double (see tests/e2e/test_kubernetes.py);
+the double's builder pods end with the digest as their termination message, as kaniko's
+`--digest-file=/dev/termination-log` does. Every manifest it receives must pass
+kubernetes-validate's strict schema.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from tests import waiting
+from tests.e2e.conftest import _production_env
+from tests.e2e.harness import Axon
+from tests.e2e.scenario import NAME, OWNER, push_delivery, send
+from tests.e2e.test_kubernetes import S_DONE, history, wait_for
+from tests.fakes.kubernetes import KubernetesDouble, PodScript
+
+SHA = "b" * 40
+PUSHED = {"url": f"https://github.com/{OWNER}/{NAME}.git", "sha": SHA}
+DIGEST = "sha256:" + "7c" * 32
+REGISTRY = "registry.example.com/acme"
+
+
+@pytest.fixture(scope="module")
+def k8s() -> Iterator[KubernetesDouble]:
+    with KubernetesDouble(speed=10, watch_timeout=60, bookmark_interval=5) as double:
+        yield double
+        assert double.schema_problems() == []
+
+
+@pytest.fixture(scope="module")
+def axon(
+    k8s: KubernetesDouble, tmp_path_factory: pytest.TempPathFactory, postgres: str, rabbitmq: str
+) -> Iterator[Axon]:
+    cleanup: list[Callable[[], None]] = []
+    home = tmp_path_factory.mktemp("axon-builds")
+    env = {
+        **_production_env(cleanup),
+        "AXON_RUNNER": "kubernetes",
+        "AXON_KUBERNETES_KUBECONFIG": str(k8s.kubeconfig(home / "kubeconfig")),
+        "AXON_KUBERNETES_NAMESPACE": "default",
+        "AXON_KUBERNETES_KUBEFLOW": "false",
+    }
+    server = Axon("production", home, env)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        for step in reversed(cleanup):
+            step()
+
+
+@pytest.fixture(autouse=True)
+def _manifests_are_valid(k8s: KubernetesDouble) -> Iterator[None]:
+    before = len(k8s.requests)
+    yield
+    created = [c for c in k8s.requests[before:] if c.verb == "create" and c.body]
+    for call in created:
+        kubernetes_validate.validate(call.body, k8s.version, strict=True)
+
+
+def subscribe_building(axon: Axon, k8s: KubernetesDouble, build: PodScript) -> tuple[str, str]:
+    """A project whose pushes build their image, then train on it; its builds behave as
+    `build` says, its training jobs succeed."""
+    project = f"b{uuid.uuid4().hex[:8]}"
+    assert axon.api("POST", "/api/v1/projects", json={"name": project}).status_code == 201
+    source = {"name": f"gh-{project}", "provider": "github", "secret": "It's a Secret"}
+    assert axon.api("POST", f"/api/v1/projects/{project}/sources", json=source).status_code == 201
+    k8s.script(f"axon.dev/project={project}", PodScript(duration=0.5, logs=["trained"]))
+    k8s.script(f"axon.dev/project={project},axon.dev/operation=build", build)
+    destination = f"{REGISTRY}/{project}:{{{{ event.sha }}}}"
+    doc = {
+        "name": "train",
+        "repo": f"{OWNER}/{NAME}",
+        "on": {"push": {"branches": ["main"]}},
+        "report": {},
+        "operation": {
+            "version": 1.1,
+            "kind": "operation",
+            "name": "train",
+            "build": {"hubRef": "kaniko", "params": {"destination": {"value": destination}}},
+            "component": {
+                "version": 1.1,
+                "kind": "component",
+                "name": "trainer",
+                "run": {
+                    "kind": "job",
+                    # Replaced by the image the build pushed.
+                    "container": {"image": "python:3.11", "command": ["python", "train.py"]},
+                },
+            },
+        },
+    }
+    response = axon.api("POST", f"/api/v1/projects/{project}/subscriptions", json=doc)
+    assert response.status_code == 201, response.text
+    return project, source["name"]
+
+
+def push(axon: Axon, source: str) -> None:
+    assert send(axon, source, *push_delivery(PUSHED)).status_code == 202
+
+
+def pipeline_of(axon: Axon, project: str) -> dict[str, Any]:
+    """The push's run: the project's one run without a parent (its ops are runs of the project
+    too, and may be newer)."""
+
+    def top() -> dict[str, Any] | None:
+        runs = axon.api("GET", "/api/v1/runs", params={"project": project}).json()
+        return next((run for run in runs if run["parent"] is None), None)
+
+    return waiting.wait_for(top, 60, 0.05, lambda: f"a run of {project}\n{axon.logs()}")
+
+
+def children(axon: Axon, pipeline: str) -> dict[str, dict[str, Any]]:
+    runs = axon.api("GET", "/api/v1/runs", params={"parent": pipeline}).json()
+    return {run["op_name"]: axon.api("GET", f"/api/v1/runs/{run['uuid']}").json() for run in runs}
+
+
+def created_job(k8s: KubernetesDouble, run_uuid: str) -> dict[str, Any]:
+    [job] = [
+        c.body
+        for c in k8s.requests
+        if c.verb == "create"
+        and c.resource == "jobs"
+        and c.body["metadata"]["labels"].get("axon.dev/run-uuid") == run_uuid
+    ]
+    return job
+
+
+def test_a_push_builds_its_commit_and_the_operation_runs_on_the_image_it_pushed(axon, k8s):
+    project, source = subscribe_building(axon, k8s, PodScript(termination_message=DIGEST))
+
+    push(axon, source)
+
+    pipeline = wait_for(axon, pipeline_of(axon, project)["uuid"], S_DONE)
+    assert pipeline["status"] == "succeeded", axon.logs()
+    ops = children(axon, pipeline["uuid"])
+    image = f"{REGISTRY}/{project}:{SHA}@{DIGEST}"
+    assert ops["build"]["outputs"] == {"image": image}
+    kaniko = created_job(k8s, ops["build"]["uuid"])["spec"]["template"]["spec"]["containers"][0]
+    assert kaniko["image"].startswith("gcr.io/kaniko-project/executor:")
+    assert kaniko["args"] == [
+        f"--context=git://github.com/{OWNER}/{NAME}.git#refs/heads/main#{SHA}",
+        "--dockerfile=Dockerfile",
+        f"--destination={REGISTRY}/{project}:{SHA}",
+        "--digest-file=/dev/termination-log",
+    ]
+    train = created_job(k8s, ops["train"]["uuid"])["spec"]["template"]["spec"]["containers"][0]
+    assert train["image"] == image
+    assert train["command"] == ["python", "train.py"]
+    assert ops["train"]["status"] == "succeeded"
+
+
+def test_a_failed_build_leaves_the_operation_upstream_failed_and_never_started(axon, k8s):
+    project, source = subscribe_building(axon, k8s, PodScript(exit_code=1, logs=["no Dockerfile"]))
+
+    push(axon, source)
+
+    pipeline = wait_for(axon, pipeline_of(axon, project)["uuid"], S_DONE)
+    assert pipeline["status"] == "failed", axon.logs()
+    ops = children(axon, pipeline["uuid"])
+    assert ops["build"]["status"] == "failed"
+    assert ops["train"]["status"] == "upstream_failed"
+    assert history(ops["train"]) == ["created", "upstream_failed"]
+    assert ops["train"]["external_id"] is None
+    runs_on_cluster = {
+        c.body["metadata"]["labels"].get("axon.dev/run-uuid")
+        for c in k8s.requests
+        if c.verb == "create" and c.resource == "jobs"
+    }
+    assert ops["train"]["uuid"] not in runs_on_cluster
+    ended = ops["train"]["conditions"][-1]
+    assert ended["reason"] == "UpstreamFailed" and "build" in ended["message"]
