@@ -186,8 +186,12 @@ def login() -> Any:
     if credentials.is_open():
         return redirect(target)
     if request.method == "GET":
-        return render_template("login.html", next=target, error=None)
-    principal = credentials.from_token(request.form.get("token", "").strip())
+        ended = session.pop(credentials.ENDED, None)
+        return render_template("login.html", next=target, error=ended)
+    try:
+        principal = credentials.from_token(request.form.get("token", "").strip())
+    except ApiError as exc:  # a disabled user's token: say so
+        return render_template("login.html", next=target, error=exc.message), exc.status
     if principal is None:
         error = "That is not the API token or a valid access token."
         return render_template("login.html", next=target, error=error), 401

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ci import runtime
 from ci.api.errors import ApiError, json_body, page_params
-from ci.identity import audit, enforce, members, reach, tokens
+from ci.identity import audit, disabling, enforce, members, reach, tokens
 from ci.identity.reach import Principal
 from ci.identity.roles import Role
 from ci.store.db import utcnow
@@ -81,7 +81,8 @@ def _role_filter() -> str | None:
 
 
 def _user_view(row: User) -> dict[str, Any]:
-    return {"name": row.name, "email": row.email, "is_admin": row.is_admin}
+    since = row.disabled_at.isoformat() if row.disabled_at else None
+    return {"name": row.name, "email": row.email, "is_admin": row.is_admin, "disabled_at": since}
 
 
 @blueprint.get("/user")
@@ -118,6 +119,26 @@ def create_user() -> Any:
         session.add(row)
         _done(session, f"user {row.name!r}")
         return jsonify(_user_view(row)), 201
+
+
+def _set_disabled(user_name: str, disabled: bool) -> Any:
+    with runtime.get().db.session() as session:
+        row = session.scalar(select(User).where(User.name == user_name))
+        if row is None:
+            raise ApiError(404, f"user_name: no user named {user_name[:60]!r}")
+        _call(session, disabling.set_disabled, row, _principal(), disabled)
+        return jsonify(_user_view(row))
+
+
+@blueprint.post("/users/<user_name>/disable")
+def disable_user(user_name: str) -> Any:
+    """Refuse the user's tokens and end its sessions until it is enabled again."""
+    return _set_disabled(user_name, True)
+
+
+@blueprint.post("/users/<user_name>/enable")
+def enable_user(user_name: str) -> Any:
+    return _set_disabled(user_name, False)
 
 
 @blueprint.get("/orgs")

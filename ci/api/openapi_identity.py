@@ -5,29 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ci.api.openapi_schemas import TEXT, TIME
+from ci.api.openapi_schemas import PAGE, PAGED, TEXT, TIME, Schema, query_param
+from ci.api.openapi_schemas import json_operation as _op
 
-Schema = dict[str, Any]
-PAGE = "limit and offset page the list"
-
-
-def _query(name: str, schema: Schema, description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-    }
-
-
-PAGED = [
-    _query("limit", {"type": "integer", "minimum": 1}, "rows to answer, at most 500"),
-    _query("offset", {"type": "integer", "minimum": 0, "maximum": 999999999}, "rows to skip"),
-]
 NAME: Schema = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^/]*\\S[^/]*$"}
 ROLE: Schema = {"enum": ["viewer", "member", "admin", "owner"]}
-ROLE_FILTER = _query("role", ROLE, "only the members holding this role")
+ROLE_FILTER = query_param("role", ROLE, "only the members holding this role")
 SCOPES: Schema = {
     "type": "object",
     "properties": {
@@ -45,22 +28,15 @@ def _object(required: dict[str, Schema], optional: dict[str, Schema] | None = No
     }
 
 
-def _op(summary: str, status: int, answer: Schema | None, body: Schema | None = None) -> Schema:
-    response: Schema = {"description": summary}
-    if answer is not None:
-        response["content"] = {"application/json": {"schema": answer}}
-    found: Schema = {"summary": summary, "responses": {str(status): response}}
-    if body is not None:
-        found["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-    return found
-
-
 def _list(summary: str, item: Schema, extra: list[dict[str, Any]] | None = None) -> Schema:
     answer = {"type": "array", "items": item}
-    return {**_op(f"{summary} ({PAGE})", 200, answer), "parameters": PAGED + (extra or [])}
+    return {
+        **_op(f"{summary} ({PAGE})", 200, answer),
+        "parameters": PAGED + (extra or []),
+    }
 
 
-USER = _object({"name": TEXT, "email": TEXT, "is_admin": {"type": "boolean"}})
+USER = _object({"name": TEXT, "email": TEXT, "is_admin": {"type": "boolean"}, "disabled_at": TIME})
 NEW_USER = _object({"name": NAME}, {"email": TEXT, "is_admin": {"type": "boolean"}})
 WHOAMI = _object(
     {
@@ -119,14 +95,18 @@ AUDIT_ENTRY = _object(
     }
 )
 AUDIT_FILTERS = [
-    _query("project", TEXT, "only changes to this project"),
-    _query("action", TEXT, "only this endpoint's changes, e.g. `resources.create_source`"),
+    query_param("project", TEXT, "only changes to this project"),
+    query_param("action", TEXT, "only this endpoint's changes, e.g. `resources.create_source`"),
 ]
 
 IDENTITY_OPERATIONS: dict[str, dict[str, Schema]] = {
     "identity_api.whoami": {"get": _op("Who the token stands for", 200, WHOAMI)},
     "identity_api.list_users": {"get": _list("Users by name", USER)},
     "identity_api.create_user": {"post": _op("Add a user", 201, USER, NEW_USER)},
+    "identity_api.disable_user": {
+        "post": _op("Disable a user: its tokens and sessions are refused", 200, USER)
+    },
+    "identity_api.enable_user": {"post": _op("Enable a disabled user again", 200, USER)},
     "identity_api.list_orgs": {"get": _list("Organizations by name (a non-admin: its own)", ORG)},
     "identity_api.create_org": {"post": _op("Add an organization", 201, ORG, NAMED)},
     "identity_api.list_org_members": {

@@ -10,26 +10,9 @@ from typing import Any
 
 from ci.api.openapi_identity import IDENTITY_OPERATIONS
 from ci.api.openapi_profiles import PROFILE_OPERATIONS
-from ci.api.openapi_schemas import OBJECT, Schema, array_of, ref
+from ci.api.openapi_schemas import OBJECT, PAGE, PAGED, Schema, array_of, query_param, ref
 
 Operation = dict[str, Any]
-
-PAGE = "limit and offset page the list"
-
-
-def _query(name: str, schema: Schema, description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-    }
-
-
-LIMIT = _query("limit", {"type": "integer", "minimum": 1}, "rows to answer, at most 500")
-OFFSET = _query("offset", {"type": "integer", "minimum": 0, "maximum": 999999999}, "rows to skip")
-PAGED = [LIMIT, OFFSET]
 
 
 def _json(schema: Schema, description: str) -> dict[str, Any]:
@@ -81,15 +64,15 @@ FILE = {
     "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
 }
 SERIES_NAMES = [
-    _query("name", {"type": "array", "items": {"type": "string"}}, "series to draw"),
-    _query("points", {"type": "integer", "minimum": 2, "maximum": 10000}, "points per series"),
+    query_param("name", {"type": "array", "items": {"type": "string"}}, "series to draw"),
+    query_param("points", {"type": "integer", "minimum": 2, "maximum": 10000}, "points per series"),
 ]
 RUN_FILTERS = [
-    _query("project", {"type": "string"}, "only this project's runs"),
-    _query("status", {"type": "string"}, "only runs in this status"),
-    _query("query", {"type": "string"}, "Polyaxon's query syntax, e.g. `status:running`"),
-    _query("sort", {"type": "string"}, "fields to sort by, `-` first for descending"),
-    _query("parent", {"type": "string"}, "only the runs this run made"),
+    query_param("project", {"type": "string"}, "only this project's runs"),
+    query_param("status", {"type": "string"}, "only runs in this status"),
+    query_param("query", {"type": "string"}, "Polyaxon's query syntax, e.g. `status:running`"),
+    query_param("sort", {"type": "string"}, "fields to sort by, `-` first for descending"),
+    query_param("parent", {"type": "string"}, "only the runs this run made"),
 ]
 TRACKED = op("Recorded", 200, ref("Recorded"), body=_body("Tracked"))
 
@@ -123,7 +106,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
             200,
             ref("Applied"),
             YAML_OR_JSON,
-            [_query("prune", {"type": "boolean"}, "delete the ones the file no longer lists")],
+            [query_param("prune", {"type": "boolean"}, "delete the ones the file no longer lists")],
         )
     },
     "subscriptions.list_all": {"get": _list("A project's subscriptions", "Subscription")},
@@ -192,7 +175,7 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
         "get": _list(
             "Webhook deliveries, newest first",
             "Delivery",
-            [_query("status", {"type": "string"}, "only deliveries in this status")],
+            [query_param("status", {"type": "string"}, "only deliveries in this status")],
         )
     },
     "deliveries.show_delivery": {

@@ -3,23 +3,9 @@ for the OpenAPI document (ci.api.openapi_operations gathers them)."""
 
 from __future__ import annotations
 
-from typing import Any
+from ci.api.openapi_schemas import PAGED, Schema
+from ci.api.openapi_schemas import json_operation as _op
 
-Schema = dict[str, Any]
-PAGED = [
-    {
-        "name": "limit",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "integer", "minimum": 1},
-    },
-    {
-        "name": "offset",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "integer", "minimum": 0},
-    },
-]
 WHEN: Schema = {"type": ["string", "null"]}
 INHERITED: Schema = {
     "name": "inherited",
@@ -104,16 +90,6 @@ PROJECT_QUOTAS: Schema = {
         },
     },
 }
-
-
-def _op(summary: str, status: int, answer: Schema | None, body: Schema | None = None) -> Schema:
-    response: Schema = {"description": summary}
-    if answer is not None:
-        response["content"] = {"application/json": {"schema": answer}}
-    found: Schema = {"summary": summary, "responses": {str(status): response}}
-    if body is not None:
-        found["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-    return found
 
 
 def _list(summary: str, item: Schema) -> Schema:

@@ -12,6 +12,36 @@ from ci.connections.records import KINDS as CONNECTION_KINDS
 from webhooks.registry import providers
 
 Schema = dict[str, Any]
+PAGE = "limit and offset page the list"
+
+
+def query_param(name: str, schema: Schema, description: str) -> Schema:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+PAGED = [
+    query_param("limit", {"type": "integer", "minimum": 1}, "rows to answer, at most 500"),
+    query_param("offset", {"type": "integer", "minimum": 0, "maximum": 999999999}, "rows to skip"),
+]
+
+
+def json_operation(
+    summary: str, status: int, answer: Schema | None, body: Schema | None = None
+) -> Schema:
+    """An operation that answers `answer` (None: no body) and takes `body` as JSON."""
+    response: Schema = {"description": summary}
+    if answer is not None:
+        response["content"] = {"application/json": {"schema": answer}}
+    found: Schema = {"summary": summary, "responses": {str(status): response}}
+    if body is not None:
+        found["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return found
 
 
 def _nullable(kind: str) -> Schema:

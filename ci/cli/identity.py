@@ -36,9 +36,22 @@ def list_users(output: str) -> None:
     emit(
         rows,
         output,
-        ("NAME", "EMAIL", "ADMIN"),
-        [(r["name"], r["email"], r["is_admin"]) for r in rows],
+        ("NAME", "EMAIL", "ADMIN", "DISABLED"),
+        [(r["name"], r["email"], r["is_admin"], r.get("disabled_at") or "") for r in rows],
     )
+
+
+@users.command("disable")
+@click.argument("name")
+def disable_user(name: str) -> None:
+    """Refuse the user's tokens and end its sessions, until `axon users enable`."""
+    show(call("POST", f"/api/v1/users/{name}/disable").json())
+
+
+@users.command("enable")
+@click.argument("name")
+def enable_user(name: str) -> None:
+    show(call("POST", f"/api/v1/users/{name}/enable").json())
 
 
 @users.command("whoami")

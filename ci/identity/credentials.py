@@ -10,7 +10,8 @@ from flask import request, session
 from sqlalchemy import exists, select
 
 from ci import runtime
-from ci.identity import oidc, tokens
+from ci.api.errors import ApiError
+from ci.identity import disabling, oidc, tokens
 from ci.identity.reach import Principal
 from ci.identity.tokens import Scopes
 from ci.store.db import utcnow
@@ -19,6 +20,8 @@ from ci.store.models import AccessToken, User
 ADMIN = Principal("admin", "the API token", is_admin=True)
 # A request without credentials on an open server (`is_open`).
 OPEN = Principal("admin", "nobody (an open server)", is_admin=True)
+# Why a page session just ended, kept for the login page to say.
+ENDED = "ended"
 
 
 def is_open() -> bool:
@@ -39,13 +42,16 @@ def _same(given: str, expected: str) -> bool:
 
 
 def from_token(token: str) -> Principal | None:
-    """The principal `token` (the API token or a personal access token) stands for."""
+    """The principal `token` (the API token or a personal access token) stands for; a
+    disabled user's token raises ApiError(401) saying so."""
     if _same(token, runtime.get().settings.api_token):
         return ADMIN
     with runtime.get().db.session() as db:
         row = tokens.find(db, token)
         if row is None:
             return None
+        if row.user.disabled_at is not None:
+            raise ApiError(401, f"this token is refused: {disabling.reason(row.user)}")
         tokens.touch(db, row.id)
         return _user_principal(row)
 
@@ -95,6 +101,10 @@ def from_session() -> Principal | None:
     user_id = session.get("user_id")  # a sign-in with OpenID Connect (ci.identity.oidc)
     if isinstance(user_id, int):
         with runtime.get().db.session() as db:
+            user = db.get(User, user_id)
+            if user is not None and user.disabled_at is not None:
+                _end(disabling.reason(user))
+                return None
             return oidc.principal_for(db, user_id)
     token_id = session.get("token_id")
     if not isinstance(token_id, int):
@@ -105,5 +115,14 @@ def from_session() -> Principal | None:
             return None
         if row.expires_at is not None and row.expires_at <= utcnow():
             return None
+        if row.user.disabled_at is not None:
+            _end(disabling.reason(row.user))
+            return None
         tokens.touch(db, row.id)
         return _user_principal(row)
+
+
+def _end(why: str) -> None:
+    """End the page session, keeping only why, for the login page it is sent to."""
+    session.clear()
+    session[ENDED] = why

@@ -20,9 +20,11 @@ from authlib.integrations.flask_client.integration import FlaskIntegration
 from joserfc.errors import JoseError
 from requests import RequestException
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ci.config import Settings
+from ci.identity import disabling
 from ci.identity.reach import Principal
 from ci.store.db import utcnow
 from ci.store.models import User, UserLogin
@@ -31,6 +33,8 @@ CALLBACK_PATH = "/login/oidc/callback"
 SCOPE = "openid email profile"
 TIMEOUT_SECONDS = 10.0
 NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# First sign-ins that lose a race for a new user's name look again this many times.
+TRIES = 5
 
 
 class LoginRefused(Exception):
@@ -164,7 +168,27 @@ def _reason(exc: JoseError) -> str:
 
 
 def user_for(session: Session, identity: Identity, match_email: bool) -> tuple[User, bool]:
-    """The user this identity signs in as, and whether they were made just now."""
+    """The user this identity signs in as, and whether they were made just now; LoginRefused
+    for a disabled user.
+
+    Two first sign-ins at once may pick the same free name (or be the same person twice): the
+    one that inserts second meets the unique constraint, undoes its savepoint and looks again,
+    finding the name taken (or the other's login) now that the first has committed."""
+    for _ in range(TRIES):
+        try:
+            with session.begin_nested():
+                user, made = _user_for(session, identity, match_email)
+        except IntegrityError:
+            continue
+        if user.disabled_at is not None:
+            raise LoginRefused(disabling.reason(user))
+        return user, made
+    raise LoginRefused(
+        f"no free user name was found in {TRIES} tries: other sign-ins took each, try again"
+    )
+
+
+def _user_for(session: Session, identity: Identity, match_email: bool) -> tuple[User, bool]:
     login = session.scalar(
         select(UserLogin).where(
             UserLogin.issuer == identity.issuer, UserLogin.subject == identity.subject

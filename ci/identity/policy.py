@@ -150,6 +150,8 @@ POLICY: dict[str, Rule] = {
     "identity_api.whoami": SIGNED_IN,
     "identity_api.list_users": Rule("server_admin"),
     "identity_api.create_user": SERVER_ADMIN,
+    "identity_api.disable_user": SERVER_ADMIN,
+    "identity_api.enable_user": SERVER_ADMIN,
     "identity_api.list_orgs": SIGNED_IN,
     "identity_api.create_org": SERVER_ADMIN,
     "identity_api.list_org_members": Rule("org", "read"),

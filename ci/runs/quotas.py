@@ -7,6 +7,10 @@ the quota rows locked FOR UPDATE, so two workers never both take the last room; 
 quota waits `queued` with the reason, or fails if its subscription says `quota: refuse`. When a
 run ends, `wake_waiting` sends the starts of the runs waiting in its scopes, those of the
 higher-priority queues first; the sweeper sends every queued run's start again later.
+
+Who goes first is chosen in SQL over every waiting run of the scopes: each run's queue is read
+from its compiled JSON and joined to its project's queue priorities, so the database sorts the
+waiting runs without any of them (or their compiled documents) leaving it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from ci import runtime
@@ -30,7 +34,6 @@ from schemas.status import DONE, ON_RUNNER, RunStatus
 log = logging.getLogger(__name__)
 KINDS = ("org", "team", "project")
 WAKE_PER_END = 3  # waiting runs whose start one ending run sends: spares for stopped ones
-LOOK_BEHIND = 500  # waiting runs read to find who goes first
 REFUSE, WAIT = "refuse", "wait"
 
 
@@ -179,19 +182,27 @@ def priorities(session: Session, project_ids: list[int]) -> dict[tuple[int, str 
     return {(row.project_id, row.name): row.priority for row in rows}
 
 
-def _waiting(session: Session, project_ids: list[int]) -> list[tuple[int, int, str]]:
-    """(priority, id, uuid) of the runs waiting in these projects, who goes first first."""
-    ranks = priorities(session, project_ids)
-    rows = session.execute(
-        select(Run.id, Run.uuid, Run.project_id, Run.compiled)
+def queue_named() -> ColumnElement[str]:
+    """A run's queue read from its compiled JSON in SQL, as `capacity.queue_of` reads it in
+    Python: the top-level `queue`, else the component's; NULL for the default queue."""
+    top = func.nullif(Run.compiled["queue"].as_string(), "")
+    nested = func.nullif(Run.compiled[("component", "queue")].as_string(), "")
+    return func.coalesce(top, nested)
+
+
+def _waiting(project_ids: list[int]) -> Select[int, int, str]:
+    """(priority, id, uuid) of the runs waiting in these projects, who goes first first: the
+    highest priority, then the oldest."""
+    rank = func.coalesce(RunQueue.priority, 0)
+    return (
+        select(rank.label("priority"), Run.id, Run.uuid)
+        .select_from(Run)
+        .outerjoin(
+            RunQueue, and_(RunQueue.project_id == Run.project_id, RunQueue.name == queue_named())
+        )
         .where(Run.project_id.in_(project_ids), Run.status == RunStatus.QUEUED)
-        .order_by(Run.id)
-        .limit(LOOK_BEHIND)
-    ).all()
-    found = [
-        (ranks.get((row.project_id, queue_of(row.compiled)), 0), row.id, row.uuid) for row in rows
-    ]
-    return sorted(found, key=lambda item: (-item[0], item[1]))
+        .order_by(rank.desc(), Run.id)
+    )
 
 
 def _goes_first(session: Session, run: Run, project_ids: list[int]) -> str:
@@ -199,10 +210,11 @@ def _goes_first(session: Session, run: Run, project_ids: list[int]) -> str:
     if not project_ids:
         return ""
     mine = priorities(session, project_ids).get((run.project_id, queue_of(run.compiled)), 0)
-    ahead = [item for item in _waiting(session, project_ids) if item[0] > mine]
-    if not ahead:
+    rank = func.coalesce(RunQueue.priority, 0)
+    ahead = session.execute(_waiting(project_ids).where(rank > mine).limit(1)).first()
+    if ahead is None:
         return ""
-    priority, ahead_id, uuid = ahead[0]
+    priority, ahead_id, uuid = ahead
     # It may be waiting for its start message: send it, once this transaction lets the room go.
     after_commit(session, lambda: runtime.enqueue("axon.start_run", ahead_id))
     return f"run {uuid} of a queue with priority {priority} goes first (this one's: {mine})"
@@ -238,7 +250,18 @@ def _next_waiting(run_id: int) -> list[int]:
         if has_quota is None:
             return []
         ids = sorted({i for scope in scopes for i in projects_in(session, scope)})
-        return [item[1] for item in _waiting(session, ids)[:WAKE_PER_END]]
+        if not ids:
+            return []
+        return [row.id for row in session.execute(_waiting(ids).limit(WAKE_PER_END))]
+
+
+def _count_waiting(session: Session, project_ids: list[int]) -> int:
+    if not project_ids:
+        return 0
+    query = select(func.count()).where(
+        Run.project_id.in_(project_ids), Run.status == RunStatus.QUEUED
+    )
+    return int(session.scalar(query) or 0)
 
 
 LIMITS = ("runs", "cpu", "memory", "gpu")
@@ -263,7 +286,7 @@ def report(session: Session, project: Project) -> list[dict[str, Any]]:
             continue
         ids = projects_in(session, scope)
         used = usage(session, ids)
-        waiting = len(_waiting(session, ids)) if ids else 0
+        waiting = _count_waiting(session, ids)
         answer.append(
             {
                 "scope": {"kind": scope[0], "name": scope[1]},

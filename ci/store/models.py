@@ -546,6 +546,8 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(256), default="")
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set by an admin: the user's tokens and sessions are refused until it is cleared again.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class UserLogin(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -51,3 +52,16 @@ def test_a_token_is_printed_once_then_listed_by_its_prefix_and_revoked(axon):
     assert "revoked token" in revoked
     entries = axon("audit", "-o", "json")
     assert "identity_api.create_token" in entries and token not in entries
+
+
+def test_a_user_is_disabled_and_enabled_again_with_the_command(axon):
+    axon("users", "create", "carol")
+
+    disabled = json.loads(axon("users", "disable", "carol"))
+    listed = {u["name"]: u["disabled_at"] for u in json.loads(axon("users", "ls", "-o", "json"))}
+    enabled = json.loads(axon("users", "enable", "carol"))
+
+    assert disabled["name"] == "carol" and disabled["disabled_at"] is not None
+    assert listed["carol"] == disabled["disabled_at"]
+    assert (enabled["name"], enabled["disabled_at"]) == ("carol", None)
+    assert "DISABLED" in axon("users", "ls")

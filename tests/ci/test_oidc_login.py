@@ -195,6 +195,29 @@ def test_a_deleted_user_is_signed_out_on_the_next_request(site, provider):
     assert page(browser, site).status_code == 302
 
 
+def test_a_disabled_user_is_signed_out_on_the_next_request_and_refused_at_sign_in(site, provider):
+    provider.add("dee", "dee@example.org", sub="dee-1")
+    browser, _ = sign_in(site, provider, "dee")
+    assert page(browser, site).status_code == 200
+    admin = {"Authorization": f"Bearer {API_TOKEN}"}
+
+    disabled = requests.post(site.url + "/api/v1/users/dee/disable", headers=admin, timeout=10)
+    signed_out = page(browser, site)
+    _, again = sign_in(site, provider, "dee")
+
+    assert disabled.status_code == 200
+    assert (signed_out.status_code, signed_out.headers["Location"]) == (302, "/login?next=/")
+    assert again.status_code == 401
+    assert "user 'dee' is disabled since " in shown_error(again)
+    with site.db.session() as db:
+        refused = db.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "oidc_login.callback", AuditEntry.status == 401)
+            .order_by(AuditEntry.id.desc())
+        ).first()
+        assert "user 'dee' is disabled" in refused.target
+
+
 def test_by_setting_a_verified_email_joins_the_existing_user(site, provider):
     with site.db.session() as db:
         db.add(User(name="grace", email="Grace@Example.org", is_admin=True))

@@ -11,14 +11,14 @@ kubernetes-validate's strict schema.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import kubernetes_validate
 import pytest
 
 from tests import waiting
-from tests.e2e.conftest import _production_env
+from tests.e2e import test_kubernetes
 from tests.e2e.harness import Axon
 from tests.e2e.scenario import NAME, OWNER, push_delivery, send
 from tests.e2e.test_kubernetes import S_DONE, history, wait_for
@@ -29,34 +29,9 @@ PUSHED = {"url": f"https://github.com/{OWNER}/{NAME}.git", "sha": SHA}
 DIGEST = "sha256:" + "7c" * 32
 REGISTRY = "registry.example.com/acme"
 
-
-@pytest.fixture(scope="module")
-def k8s() -> Iterator[KubernetesDouble]:
-    with KubernetesDouble(speed=10, watch_timeout=60, bookmark_interval=5) as double:
-        yield double
-        assert double.schema_problems() == []
-
-
-@pytest.fixture(scope="module")
-def axon(
-    k8s: KubernetesDouble, tmp_path_factory: pytest.TempPathFactory, postgres: str, rabbitmq: str
-) -> Iterator[Axon]:
-    cleanup: list[Callable[[], None]] = []
-    home = tmp_path_factory.mktemp("axon-builds")
-    env = {
-        **_production_env(cleanup),
-        "AXON_RUNNER": "kubernetes",
-        "AXON_KUBERNETES_KUBECONFIG": str(k8s.kubeconfig(home / "kubeconfig")),
-        "AXON_KUBERNETES_NAMESPACE": "default",
-        "AXON_KUBERNETES_KUBEFLOW": "false",
-    }
-    server = Axon("production", home, env)
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-        for step in reversed(cleanup):
-            step()
+# The production stack on the double's cluster, as the Kubernetes end-to-end tests run it.
+k8s = test_kubernetes.k8s
+axon = test_kubernetes.axon
 
 
 @pytest.fixture(autouse=True)
