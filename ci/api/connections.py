@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from ci import runtime
 from ci.api.errors import ApiError, page_params
 from ci.api.resources import body, commit, get_project
-from ci.connections import records
+from ci.connections import records, signing
 from ci.connections.crypto import SecretsKeyError
 from ci.identity import enforce
 from ci.store.models import Connection
@@ -116,5 +116,13 @@ def change(project_name: str, name: str) -> Any:
 @blueprint.delete("/connections/<name>")
 def delete(project_name: str, name: str) -> Any:
     with runtime.get().db.session() as session:
-        session.delete(_get(session, project_name, name))
+        row = _get(session, project_name, name)
+        using = signing.users(session, row)
+        if using:
+            raise ApiError(
+                409,
+                f"connection {name!r} verifies the deliveries of sources {', '.join(using)}; "
+                "delete them or give them another secret first",
+            )
+        session.delete(row)
     return "", 204

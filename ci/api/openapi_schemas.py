@@ -105,19 +105,25 @@ SOURCE = _object(
         "project": TEXT,
         "url": TEXT,
         "allow_legacy_signatures": {"type": "boolean"},
+        "connection": _nullable("string"),
         "created_at": TIME,
     }
 )
 
 
 def new_source() -> Schema:
+    # Exactly one of `secret` and `connection` (a project connection of kind webhook or
+    # secret, whose value `secret` verifies deliveries).
     return _object(
         {
             "name": {"type": "string", "minLength": 1, "pattern": "^[^/]*\\S[^/]*$"},
             "provider": {"enum": sorted(providers.names())},
-            "secret": {"type": "string", "minLength": 1, "maxLength": 256},
         },
-        {"allow_legacy_signatures": {"type": "boolean"}},
+        {
+            "secret": {"type": "string", "minLength": 1, "maxLength": 256},
+            "connection": {"type": "string", "minLength": 1},
+            "allow_legacy_signatures": {"type": "boolean"},
+        },
     )
 
 

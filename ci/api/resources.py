@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from ci import runtime
 from ci.api import views
 from ci.api.errors import ApiError, json_body, page_params
-from ci.connections import crypto
+from ci.connections import crypto, records, signing
 from ci.identity import enforce, members
-from ci.store.models import Project, Source
+from ci.store.models import Connection, Project, Source
 from webhooks.registry import providers
 
 blueprint = Blueprint("resources", __name__, url_prefix="/api/v1")
@@ -93,32 +93,56 @@ def create_source(project_name: str) -> Any:
             f"provider: unknown; known: {', '.join(providers.names())}",
             errors=[{"path": "provider", "reason": "unknown", "line": None}],
         )
-    secret = data.get("secret")
-    if not isinstance(secret, str) or not secret:
-        raise ApiError(
-            422,
-            "secret: required; deliveries are verified with it",
-            errors=[{"path": "secret", "reason": "required", "line": None}],
-        )
-    if len(secret) > MAX_SOURCE_SECRET:
-        reason = f"at most {MAX_SOURCE_SECRET} characters"
-        raise ApiError(
-            422,
-            f"secret: {reason}",
-            errors=[{"path": "secret", "reason": reason, "line": None}],
-        )
     with runtime.get().db.session() as session:
+        project = get_project(session, project_name)
+        secret, connection = _signing(session, project, data)
         source = Source(
-            project=get_project(session, project_name),
+            project=project,
             name=_name(data),
             provider=provider,
-            # Kept encrypted, as a connection's values are; intake opens it to verify.
-            secret=crypto.seal_text(runtime.get(), secret),
+            secret=secret,
+            connection=connection,
             allow_legacy_signatures=bool(data.get("allow_legacy_signatures", False)),
         )
         session.add(source)
         commit(session, f"{provider} source {source.name!r}")
         return jsonify(views.source(source)), 201
+
+
+def _refused(path: str, reason: str) -> ApiError:
+    return ApiError(
+        422, f"{path}: {reason}", errors=[{"path": path, "reason": reason, "line": None}]
+    )
+
+
+def _signing(
+    session: Session, project: Project, data: dict[str, Any]
+) -> tuple[str, Connection | None]:
+    """What deliveries are verified with: exactly one of the source's own `secret` (kept
+    encrypted, as a connection's values are) or a project `connection` of a signing kind."""
+    secret, name = data.get("secret"), data.get("connection")
+    if secret is not None and name is not None:
+        raise _refused("connection", "give either secret or connection, not both")
+    if name is not None:
+        if not isinstance(name, str) or not name:
+            raise _refused("connection", "expected the name of a project connection")
+        connection = records.find(session, project.id, name)
+        if connection is None:
+            raise _refused(
+                "connection", f"no connection named {name!r} in project {project.name!r}"
+            )
+        problem = signing.unfit(connection)
+        if problem:
+            raise _refused("connection", problem)
+        return "", connection
+    if not isinstance(secret, str) or not secret:
+        raise _refused(
+            "secret",
+            "required (or connection: a project connection); deliveries are verified with it",
+        )
+    if len(secret) > MAX_SOURCE_SECRET:
+        raise _refused("secret", f"at most {MAX_SOURCE_SECRET} characters")
+    return crypto.seal_text(runtime.get(), secret), None
 
 
 @blueprint.get("/projects/<project_name>/sources")

@@ -49,6 +49,8 @@ def source(row: Source) -> dict[str, Any]:
         "project": row.project.name,
         "url": f"/webhooks/{row.provider}/{row.name}",
         "allow_legacy_signatures": row.allow_legacy_signatures,
+        # The name of the connection whose secret verifies deliveries, never its value.
+        "connection": row.connection.name if row.connection else None,
         "created_at": _time(row.created_at),
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import IO, Any
 
@@ -10,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, TimeoutError
 
 from ci import runtime
 from ci.api import errors
-from ci.connections import crypto
+from ci.connections import crypto, signing
 from ci.connections.crypto import SecretsKeyError
 from ci.intake import receipt
 from schemas.errors import UnknownPlugin
@@ -49,6 +50,15 @@ def receive(provider_name: str, source_name: str) -> Any:
         reason = f"no {provider_name} source named {source_name!r}"
         receipt.record_rejection(rt.db, provider_name, None, headers, reason)
         return _answer(404, "unknown_source", reason)
+    if source.connection_id is not None:
+        what = f"{provider_name} source {source_name!r}"
+        try:
+            secret = signing.opened_secret(rt, source.connection_id, what)
+        except (SecretsKeyError, signing.SigningUnavailable) as exc:
+            log.error("a %s delivery cannot be verified: %s", provider_name, exc)
+            receipt.record_rejection(rt.db, provider_name, source, headers, str(exc))
+            return _answer(503, "unavailable", "the source's secret cannot be read; retry later")
+        source = dataclasses.replace(source, secret=secret)
     cap, keep = rt.settings.max_body_bytes, rt.settings.rejected_body_bytes
     if request.content_length is not None and request.content_length > cap:
         reason = f"body of {request.content_length} bytes is over the {cap}-byte limit"

@@ -83,9 +83,14 @@ def sources() -> None:
 @click.argument("project")
 @click.argument("name")
 @click.option("--provider", required=True, help="github, ...")
-@click.option("--secret", required=True, envvar="AXON_SOURCE_SECRET", help="The webhook secret.")
-def create_source(project: str, name: str, provider: str, secret: str) -> None:
-    body = {"name": name, "provider": provider, "secret": secret}
+@click.option("--secret", envvar="AXON_SOURCE_SECRET", help="The webhook secret.")
+@click.option("--connection", help="Or: a project connection whose value `secret` it is.")
+def create_source(
+    project: str, name: str, provider: str, secret: str | None, connection: str | None
+) -> None:
+    # Exactly one of them: the server refuses both or neither, naming the field.
+    given = {"secret": secret, "connection": connection}
+    body = {"name": name, "provider": provider, **{k: v for k, v in given.items() if v}}
     source = call("POST", f"/api/v1/projects/{project}/sources", json=body).json()
     show(source)
     click.echo(f"Point the {provider} webhook at {_url(source['url'])}", err=True)

@@ -100,6 +100,7 @@ def sources(project_name: str) -> Any:
                 "provider": source.provider,
                 "url": f"{public_url}/webhooks/{source.provider}/{quote(source.name, safe='')}",
                 "legacy": source.allow_legacy_signatures,
+                "connection": source.connection.name if source.connection else None,
                 "created_at": source.created_at,
             }
             for source in page.rows

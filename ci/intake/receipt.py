@@ -83,6 +83,8 @@ class SourceRef:
     name: str
     secret: str = field(repr=False)
     allow_legacy_signatures: bool
+    # When set, `secret` is empty and the connection's is read at each delivery.
+    connection_id: int | None = None
 
 
 class SourceCache:
@@ -102,7 +104,8 @@ class SourceCache:
     def get(
         self, db: Database, provider: str, name: str, opened: Callable[[str], str]
     ) -> SourceRef | None:
-        """The source, its secret as `opened` gives it from the stored (encrypted) one."""
+        """The source, its secret as `opened` gives it from the stored (encrypted) one; a source
+        that names a connection has none here (ci.connections.signing reads it per delivery)."""
         key = (provider, name)
         cached = self._found.get(key)
         if cached and time.monotonic() - cached[0] < self.ttl:
@@ -113,7 +116,12 @@ class SourceCache:
             )
             found = (
                 SourceRef(
-                    row.id, row.provider, row.name, opened(row.secret), row.allow_legacy_signatures
+                    row.id,
+                    row.provider,
+                    row.name,
+                    opened(row.secret) if row.secret else "",
+                    row.allow_legacy_signatures,
+                    row.connection_id,
                 )
                 if row
                 else None

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ci.compile.patching import dump
+from ci.runs import profiles
 from ci.store.models import OrgPreset, Preset, Project
 from schemas.errors import SpecError, SpecErrors
 from schemas.spec import V1Operation, load_operation
@@ -89,6 +90,9 @@ def compile_options(session: Session, project_id: int) -> dict[str, Any]:
     """What `compile_operation` needs to apply the project's presets: the named ones, and the
     defaults as overrides (merged before those an operation names; the org's before the
     project's, so that a project default has the last word)."""
+    project = session.get(Project, project_id)  # the run's, already in the session
+    if project is None or not profiles.current(session).has_presets(project):
+        return {"presets": {}, "overrides": [], "presets_known": True}
     rows = rows_of(session, project_id)
     return {
         "presets": {row.name: _loaded(row) for row in rows},

@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from ci import runtime
-from ci.runs import quantities
+from ci.runs import profiles, quantities
 from ci.runs.capacity import queue_of
 from ci.runs.quota_scopes import projects_in, quotas_of, scopes_of
 from ci.store.db import after_commit
@@ -109,6 +109,8 @@ def usage(session: Session, project_ids: list[int], besides: int | None = None) 
 def check(session: Session, run: Run) -> Refusal | None:
     """Why `run` cannot start now under its scopes' quotas, or None. Holds the quota rows'
     locks until the caller's transaction ends (with the submit and its status)."""
+    if not profiles.current(session).any_quota:  # none anywhere, as of this transaction
+        return None
     project = session.get(Project, run.project_id)
     assert project is not None
     quotas = locked(session, project)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Float,
     ForeignKey,
     Index,
@@ -48,7 +49,8 @@ class Project(Base):
 
 
 class Source(Base):
-    """A webhook endpoint: `/webhooks/<provider>/<name>`, with the secret it is signed with."""
+    """A webhook endpoint: `/webhooks/<provider>/<name>`, with the secret it is signed with
+    (its own, or a project connection's)."""
 
     __tablename__ = "sources"
 
@@ -59,8 +61,14 @@ class Source(Base):
     secret: Mapped[str] = mapped_column(String(512), default="")
     allow_legacy_signatures: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set instead of `secret`: deliveries are verified with this connection's value `secret`,
+    # read at each delivery (ci.connections.signing), so replacing it takes effect at once.
+    connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("connections.id", name="fk_sources_connection_id"), nullable=True
+    )
 
     project: Mapped[Project] = relationship()
+    connection: Mapped[Connection | None] = relationship()
     __table_args__ = (UniqueConstraint("provider", "name", name="uq_sources_provider_name"),)
 
 
@@ -94,6 +102,18 @@ class SubscriptionVersion(Base):
         ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
     )
     version: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProfileVersion(Base):
+    """One row whose `version` changes in the transaction of every write to presets, org
+    presets or quotas, whoever writes (the database's triggers, migration 0020): one cheap read
+    tells a process whether what it knows of them (ci.runs.profiles) is current."""
+
+    __tablename__ = "profile_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (CheckConstraint("id = 1", name="profile_versions_one_row"),)
 
 
 class Delivery(Base):

@@ -3,9 +3,10 @@
 The observer (`KubernetesRunner.observe`) hands every object it lists and watches to
 `LastSeen`. Reading a run's logs or events, or following its logs, then takes the run's pods
 from here instead of getting its main object and listing its pods, and a follower waits here
-for the run's next change instead of opening a watch of its own. Only while an observer is
-live (every kind listed, the watches running): otherwise, and for a run not seen (yet, or any
-more), callers ask the API server.
+for the run's next change instead of opening a watch of its own. Letting go of a recorded run
+(`recorded`) takes its main object from here too, and deletes it without getting it first. Only
+while an observer is live (every kind listed, the watches running): otherwise, and for a run not
+seen (yet, or any more), callers ask the API server.
 """
 
 from __future__ import annotations

@@ -249,7 +249,12 @@ class KubernetesRunner(Runner):
             where = Workload.parse(external_id)
         except ValueError:
             return
-        found = self.cluster.read(where.plural, where.namespace, where.name)
+        # A live observer saw the object end (or go): it need not be asked for again.
+        sighting = self.last_seen.get(external_id)
+        if sighting is not None:
+            found = sighting.owner
+        else:
+            found = self.cluster.read(where.plural, where.namespace, where.name)
         if found is not None:
             self.reaper.at(delete_after(where.plural, found, _now()), external_id)
 

@@ -95,14 +95,31 @@ def touching(said: list[str], pattern: str) -> list[str]:
     return [s for s in said if re.search(pattern, s)]
 
 
-def test_admitting_an_op_reads_and_locks_its_quotas_in_one_statement(rt, db, axon, enqueued, held):
+def test_admitting_an_op_reads_no_presets_and_no_quotas_when_none_exist(
+    rt, db, axon, enqueued, held
+):
     released_middle(rt, db, axon, enqueued)
+    start_next(rt, db, enqueued)  # the first admission of this process learns there are none
+
+    said = start_next(rt, db, enqueued)
+
+    assert touching(said, r"\bFROM (quotas|presets|org_presets|organizations|teams)\b") == []
+    assert len(touching(said, r"\bFROM profile_versions\b")) == 1
+    assert [spec.name for spec in held] == ["root", "m0", "m1"]
+
+
+def test_admitting_an_op_reads_and_locks_its_quotas_in_one_statement_when_a_quota_exists(
+    rt, db, axon, enqueued, held
+):
+    released_middle(rt, db, axon, enqueued)
+    set_quota(db, "project", "another", runs=5)  # not this project's: the op is still admitted
+    start_next(rt, db, enqueued)
 
     said = start_next(rt, db, enqueued)
 
     [locking] = touching(said, r"\bFROM (quotas|organizations|teams|project_members)\b")
     assert locking.startswith("SELECT quotas.id") and locking.endswith("FOR UPDATE")
-    assert [spec.name for spec in held] == ["root", "m0"]
+    assert [spec.name for spec in held] == ["root", "m0", "m1"]
 
 
 def test_an_ops_quota_is_seen_by_the_next_admission_and_holds_it_queued(

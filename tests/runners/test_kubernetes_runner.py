@@ -350,6 +350,32 @@ def test_with_an_observer_live_a_finished_runs_logs_cost_only_their_reads(
     assert asked_since(k8s, before) == [("get", "pods/log")]
 
 
+def test_with_an_observer_live_letting_go_of_a_recorded_run_costs_only_its_deletion(
+    runner, make_spec, k8s, watching
+):
+    spec = make_spec(["python", "train.py"], PodScript(duration=0.3, logs=["done"]))
+    external_id = runner.submit(spec)
+    until(watching, external_id, lambda o: o.status in DONE)
+    before = len(k8s.requests)
+
+    runner.recorded(external_id)
+
+    # The observer saw the finished Job: it is not asked for again before it is deleted.
+    assert asked_since(k8s, before) == [("delete", "jobs")]
+    k8s.wait_for(lambda: k8s.get("jobs", name_of(external_id)) is None)
+
+
+def test_without_an_observer_letting_go_of_a_recorded_run_asks_for_it_first(runner, make_spec, k8s):
+    external_id = runner.submit(make_spec(["python", "train.py"], PodScript(duration=0.3)))
+    k8s.wait_for(lambda: k8s.job_finished(name_of(external_id)))
+    before = len(k8s.requests)
+
+    runner.recorded(external_id)
+
+    assert asked_since(k8s, before) == [("get", "jobs"), ("delete", "jobs")]
+    assert k8s.get("jobs", name_of(external_id)) is None
+
+
 def test_with_an_observer_live_following_logs_opens_only_the_log_stream(
     runner, make_spec, k8s, watching
 ):
