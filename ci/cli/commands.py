@@ -8,8 +8,9 @@ from typing import Any
 import click
 
 from ci.cli import identity
-from ci.cli.client import deliveries, events, ops, projects, sources, subscriptions
+from ci.cli.client import ops, projects, sources, subscriptions
 from ci.cli.connections import connections
+from ci.cli.deliveries import deliveries, events
 from ci.cli.ops_tracking import TRACKING
 from ci.cli.running import CLONING, run
 from ci.cli.spec import check, schema
