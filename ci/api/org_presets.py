@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ci import runtime
 from ci.api.errors import ApiError, page_params
-from ci.api.presets import fields, invalid, view
+from ci.api.presets import fields, invalid, replacement, view
 from ci.api.resources import body, commit
 from ci.store.models import Organization, OrgPreset
 
@@ -75,10 +75,7 @@ def show_org_preset(org_name: str, name: str) -> Any:
 
 @blueprint.put("/presets/<name>")
 def change_org_preset(org_name: str, name: str) -> Any:
-    data = body()
-    if data.get("name", name) != name:
-        raise invalid("name", "a preset keeps its name: create one under the new name")
-    document, default = fields(data, name)
+    document, default = replacement(name)
     with runtime.get().db.session() as session:
         row = _get(session, org_name, name)
         row.document, row.is_default = document, default

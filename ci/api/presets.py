@@ -41,6 +41,14 @@ def invalid(path: str, reason: str) -> ApiError:
     )
 
 
+def replacement(name: str) -> tuple[dict[str, Any], bool]:
+    """The document and default flag a PUT gives the preset `name`, which keeps its name."""
+    data = body()
+    if data.get("name", name) != name:
+        raise invalid("name", "a preset keeps its name: create one under the new name")
+    return fields(data, name)
+
+
 def fields(data: dict[str, Any], name: str) -> tuple[dict[str, Any], bool]:
     unknown = sorted(set(data) - PRESET_KEYS)
     if unknown:
@@ -110,10 +118,7 @@ def show_preset(project_name: str, name: str) -> Any:
 
 @blueprint.put("/presets/<name>")
 def change_preset(project_name: str, name: str) -> Any:
-    data = body()
-    if data.get("name", name) != name:
-        raise invalid("name", "a preset keeps its name: create one under the new name")
-    document, default = fields(data, name)
+    document, default = replacement(name)
     with runtime.get().db.session() as session:
         row = _get(session, project_name, name)
         row.document, row.is_default = document, default
