@@ -11,80 +11,20 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from ci import runtime
+from ci.api import preset_routes
 from ci.api.errors import ApiError, page_params
-from ci.api.resources import body, commit, get_project
+from ci.api.preset_documents import invalid, view
+from ci.api.resources import body, get_project
 from ci.runs import presets
-from ci.store.models import OrgPreset, Preset, RunQueue
+from ci.store.models import Preset, RunQueue
 
 blueprint = Blueprint("presets", __name__, url_prefix="/api/v1/projects/<project_name>")
-PRESET_KEYS = frozenset({"name", "preset", "default"})
 PRIORITY_RANGE = (-1000, 1000)
-
-
-def view(row: Preset | OrgPreset) -> dict[str, Any]:
-    return {
-        "name": row.name,
-        "scope": "org" if isinstance(row, OrgPreset) else "project",
-        "default": row.is_default,
-        "preset": row.document,
-        "created_at": row.created_at.isoformat() if row.created_at else None,
-        "updated_at": row.updated_at.isoformat() if row.updated_at else None,
-    }
-
-
-def invalid(path: str, reason: str) -> ApiError:
-    return ApiError(
-        422, f"{path}: {reason}", errors=[{"path": path, "reason": reason, "line": None}]
-    )
-
-
-def replacement(name: str) -> tuple[dict[str, Any], bool]:
-    """The document and default flag a PUT gives the preset `name`, which keeps its name."""
-    data = body()
-    if data.get("name", name) != name:
-        raise invalid("name", "a preset keeps its name: create one under the new name")
-    return fields(data, name)
-
-
-def fields(data: dict[str, Any], name: str) -> tuple[dict[str, Any], bool]:
-    unknown = sorted(set(data) - PRESET_KEYS)
-    if unknown:
-        raise invalid(unknown[0], f"unknown key; known: {', '.join(sorted(PRESET_KEYS))}")
-    default = data.get("default", False)
-    if not isinstance(default, bool):
-        raise invalid("default", "expected true or false")
-    if "preset" not in data:
-        raise invalid("preset", "required: the preset document (a mapping or YAML text)")
-    try:
-        return presets.parse(name, data["preset"]), default
-    except presets.PresetInvalid as exc:
-        raise invalid(exc.path, exc.reason) from None
-
-
-def _get(session: Session, project_name: str, name: str) -> Preset:
-    project = get_project(session, project_name)
-    row = session.scalar(select(Preset).where(Preset.project_id == project.id, Preset.name == name))
-    if row is None:
-        raise ApiError(404, f"no preset named {name!r} in project {project_name!r}")
-    return row
-
-
-@blueprint.post("/presets")
-def create_preset(project_name: str) -> Any:
-    data = body()
-    name = data.get("name")
-    if not isinstance(name, str):
-        raise invalid("name", "required, a non-empty string")
-    document, default = fields(data, name)
-    with runtime.get().db.session() as session:
-        project = get_project(session, project_name)
-        row = Preset(project_id=project.id, name=name, document=document, is_default=default)
-        session.add(row)
-        commit(session, f"preset {name!r}")
-        return jsonify(view(row)), 201
+preset_routes.register(
+    blueprint, preset_routes.PresetOwner(Preset, "project_id", get_project, "project"), "preset"
+)
 
 
 @blueprint.get("/presets")
@@ -108,29 +48,6 @@ def list_presets(project_name: str) -> Any:
             .offset(offset)
         )
         return jsonify([view(row) for row in rows])
-
-
-@blueprint.get("/presets/<name>")
-def show_preset(project_name: str, name: str) -> Any:
-    with runtime.get().db.session() as session:
-        return jsonify(view(_get(session, project_name, name)))
-
-
-@blueprint.put("/presets/<name>")
-def change_preset(project_name: str, name: str) -> Any:
-    document, default = replacement(name)
-    with runtime.get().db.session() as session:
-        row = _get(session, project_name, name)
-        row.document, row.is_default = document, default
-        session.flush()
-        return jsonify(view(row))
-
-
-@blueprint.delete("/presets/<name>")
-def delete_preset(project_name: str, name: str) -> Any:
-    with runtime.get().db.session() as session:
-        session.delete(_get(session, project_name, name))
-    return "", 204
 
 
 @blueprint.get("/queues")

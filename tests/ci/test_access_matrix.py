@@ -89,6 +89,8 @@ def test_the_policy_table_names_no_route_the_app_lacks(app):
     assert set(POLICY) - {r.endpoint for r in app.url_map.iter_rules()} == set()
 
 
+# Over 2,000 requests, about nine statements each: its time is the database's load.
+@pytest.mark.timeout(600)
 def test_every_cell_of_the_access_matrix_answers_as_the_policy_says(app, world):
     wrong, checked, deleted = [], 0, set()
     client = app.test_client()
