@@ -133,6 +133,11 @@ def _same_origin_ok() -> bool:
     keeps other sites' requests out, and a browser's Origin, when sent, must be this server."""
     if request.endpoint not in FORWARDED:
         return _csrf_ok()
+    return origin_is_ours()
+
+
+def origin_is_ours() -> bool:
+    """Whether the request's Origin, when a browser sent one, is this server."""
     origin = request.headers.get("Origin")
     # Behind a TLS-terminating proxy the request reads http://, the browser's Origin https://.
     public = urlsplit(runtime.get().settings.public_url)

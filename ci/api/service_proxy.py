@@ -7,6 +7,8 @@ reaches it as well as a Bearer token, and whoever may read the run's project may
 own credentials never reach the service: the Authorization header and Axon's session cookie are
 dropped on the way in, and the service cannot set Axon's session cookie on the way out.
 Only a running service is reachable: one not running yet answers 409, an ended one 404.
+A WebSocket handshake is forwarded too (ci.api.service_upgrade), from this server's own pages
+only: one whose Origin is another site is refused (403) before it reaches the service.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from flask import Blueprint, Response, current_app, request
 from werkzeug.datastructures import Headers
 
 from ci import runtime
+from ci.api import service_upgrade
+from ci.api.access import origin_is_ours
 from ci.api.errors import ApiError
 from ci.api.runs import get_run
 from ci.runs import services
@@ -37,10 +41,17 @@ HOP_BY_HOP = frozenset(
 DROPPED = HOP_BY_HOP | {"host", "content-length", "authorization", "cookie"}
 
 
+# werkzeug routes a WebSocket handshake only to rules that say they take one (registered last:
+# a link to the route is an http one).
+@blueprint.route("/runs/<uuid>/service/", methods=["GET"], websocket=True)
+@blueprint.route("/runs/<uuid>/service/<path:path>", methods=["GET"], websocket=True)
 # `/runs/<uuid>/service` (the base path, as `--path_prefix` names it) redirects here.
 @blueprint.route("/runs/<uuid>/service/", methods=METHODS)
 @blueprint.route("/runs/<uuid>/service/<path:path>", methods=METHODS)
 def forward(uuid: str, path: str = "") -> Any:
+    upgrading = service_upgrade.requested(request)
+    if upgrading and not origin_is_ours():
+        raise ApiError(403, "a WebSocket to a service opens from Axon's own pages only")
     rt = runtime.get()
     with rt.db.session() as session:
         run = get_run(session, uuid)
@@ -55,14 +66,16 @@ def forward(uuid: str, path: str = "") -> Any:
         raise ApiError(404, f"run {uuid} has ended ({status}): its service is gone")
     if status != RunStatus.RUNNING or not external_id:
         raise ApiError(409, f"run {uuid} is {status}, not running yet: open it once it runs")
+    client = service_upgrade.client_socket(request.environ) if upgrading else None
     base = services.base_path(uuid).rstrip("/")
     sent = ServiceRequest(
         method=request.method,
         path=_service_path(path, base, found.rewrite_path),
         query=request.query_string.decode("latin-1"),
-        headers=_headers_in(base, found.rewrite_path),
+        headers=_headers_in(base, found.rewrite_path, upgrading),
         body=_body(request.stream) if _has_body() else None,
         port=found.port,
+        upgrade=upgrading,
     )
     runner = rt.runner(runner_name)
     try:
@@ -78,6 +91,8 @@ def forward(uuid: str, path: str = "") -> Any:
         kept = _header_out(key, value, base, found.rewrite_path)
         if kept is not None:
             headers.add(key, kept)
+    if client is not None and answer.upgraded is not None:
+        return service_upgrade.switch(client, answer, headers.items())
     response = Response(answer.body, answer.status, headers, direct_passthrough=True)
     if "Content-Type" not in headers:
         del response.headers["Content-Type"]  # say nothing the service did not say
@@ -92,8 +107,11 @@ def _service_path(path: str, base: str, rewrite: bool) -> str:
     return base + "/" + path.lstrip("/")
 
 
-def _headers_in(base: str, rewrite: bool) -> tuple[tuple[str, str], ...]:
-    kept = [(k, v) for k, v in request.headers.items() if k.lower() not in DROPPED]
+def _headers_in(base: str, rewrite: bool, upgrading: bool = False) -> tuple[tuple[str, str], ...]:
+    # A WebSocket's Origin was checked here; the service would compare it with the Host it
+    # sees (the API server's pod address) and refuse, so it goes no further.
+    dropped = DROPPED | {"origin"} if upgrading else DROPPED
+    kept = [(k, v) for k, v in request.headers.items() if k.lower() not in dropped]
     theirs = _their_cookies(request.headers.get("Cookie", ""))
     if theirs:
         kept.append(("Cookie", theirs))

@@ -4,28 +4,34 @@
 configuration (its host, TLS and credentials), so Axon reaches a ClusterIP Service from outside
 the cluster as well as from inside. The identity needs `get` and `create` (and the other verbs
 the service is sent) on `services/proxy`. Bodies stream both ways: nothing is read whole.
+
+A WebSocket handshake goes on a connection of its own, opened with the same host, TLS settings
+and token: the API server forwards the upgrade and, once the pod answers 101, relays the raw
+stream. An HTTP proxy in the client configuration (`proxy`) is not used for it.
 """
 
 from __future__ import annotations
 
+import itertools
+import socket
+import ssl
 from collections.abc import Iterator
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+import certifi
 import urllib3
 from kubernetes import client
 
+from runners import upgrade
 from runners.base import RunnerUnavailable
 from runners.kubernetes.api import REQUEST_TIMEOUT
 from runners.kubernetes.manifests import Workload
 from runners.services import ServiceRequest, ServiceResponse, ServiceUnreachable
+from runners.upgrade import HOP_BY_HOP
 
 CHUNK = 64 * 1024
 # The API server answers these itself (a Status) when the Service or its pods are missing.
 UNREACHABLE = {404: "the run's Service does not exist", 503: "the run's service has no ready pod"}
-# Hop-by-hop headers (RFC 9110 7.6.1) belong to one connection, never to the next.
-HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding"}
-) | {"upgrade", "host", "content-length"}
 
 
 def proxy_path(workload: Workload, port: int | None, path: str) -> str:
@@ -47,6 +53,8 @@ def open_service(
     if length is not None:
         headers["Content-Length"] = length
     api_client.update_params_for_auth(headers, [], ["BearerToken"], path, request.method, None)
+    if request.upgrade:
+        return _open_upgrade(api_client.configuration, path, request, headers)
     url = api_client.configuration.host.rstrip("/") + path
     if request.query:
         url += "?" + request.query
@@ -67,16 +75,64 @@ def open_service(
     first = b""
     if answer.status in UNREACHABLE:
         first = answer.read(CHUNK, decode_content=False)
-        if _is_api_status(answer, first):
+        if _is_api_status(answer.headers.get("Content-Type", ""), first):
             answer.release_conn()
             raise ServiceUnreachable(UNREACHABLE[answer.status])
     kept = [(k, v) for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP]
     return ServiceResponse(answer.status, kept, _chunks(answer, first), answer.release_conn)
 
 
-def _is_api_status(answer: urllib3.BaseHTTPResponse, first: bytes) -> bool:
+def _open_upgrade(
+    configuration: client.Configuration,
+    path: str,
+    request: ServiceRequest,
+    headers: dict[str, str],
+) -> ServiceResponse:
+    """The service's answer to a WebSocket handshake: a 101 with the connection, or its
+    refusal, mapped like the HTTP path's answers."""
+    where = urlsplit(configuration.host)
+    tls = where.scheme == "https"
+    port = where.port or (443 if tls else 80)
+    target = path + (f"?{request.query}" if request.query else "")
+    sent = [(k, v) for k, v in headers.items() if k.lower() != "content-length"]
+    try:
+        sock = socket.create_connection((where.hostname, port), timeout=REQUEST_TIMEOUT[0])
+        if tls:
+            name = configuration.tls_server_name or where.hostname
+            sock = tls_context(configuration).wrap_socket(sock, server_hostname=name)
+        answer = upgrade.handshake(sock, target, where.netloc, sent, REQUEST_TIMEOUT[1])
+    except OSError as exc:  # ssl.SSLError and a malformed answer included
+        raise RunnerUnavailable(f"the Kubernetes API server cannot be reached: {exc}") from exc
+    if answer.status in UNREACHABLE:
+        first = next(answer.body, b"")
+        content_type = next((v for k, v in answer.headers if k.lower() == "content-type"), "")
+        if _is_api_status(content_type, first):
+            answer.close()
+            raise ServiceUnreachable(UNREACHABLE[answer.status])
+        answer.body = itertools.chain([first], answer.body)
+    return answer
+
+
+def tls_context(configuration: client.Configuration) -> ssl.SSLContext:
+    """TLS as the client configuration says, as the kubernetes client's own WebSocket
+    connections (`kubernetes.stream`) read it: its CA (else certifi's), its client
+    certificate, `verify_ssl` and `assert_hostname`."""
+    if configuration.verify_ssl:
+        context = ssl.create_default_context(cafile=configuration.ssl_ca_cert or certifi.where())
+        if configuration.assert_hostname is False:
+            context.check_hostname = False
+    else:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if configuration.cert_file:
+        context.load_cert_chain(configuration.cert_file, configuration.key_file)
+    return context
+
+
+def _is_api_status(content_type: str, first: bytes) -> bool:
     """Whether the API server answered itself (a `Status`), not the service through it."""
-    if not answer.headers.get("Content-Type", "").startswith("application/json"):
+    if not content_type.startswith("application/json"):
         return False
     return b'"kind":"Status"' in first.replace(b" ", b"")
 

@@ -9,11 +9,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import websocket
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from tests.fakes.kubernetes.double import KubernetesDouble
 from tests.fakes.kubernetes.fixtures import NS, api, core, k8s, status_of  # noqa: F401
+from tests.fakes.websocket_echo import WebSocketEcho
+from tests.waiting import wait_for
 
 
 class Echo(BaseHTTPRequestHandler):
@@ -73,3 +76,33 @@ def test_a_service_whose_pods_nobody_serves_is_a_503(k8s: KubernetesDouble, core
 
     assert caught.value.status == 503
     assert "no endpoints available" in status_of(caught.value)["message"]
+
+
+def test_an_upgrade_reaches_the_pods_and_the_stream_is_relayed_both_ways(k8s, core):  # noqa: F811
+    service(core, "notebook")
+    with WebSocketEcho() as pods:
+        k8s.serve_service("notebook", 6006, pods.port)
+        url = k8s.url.replace("http", "ws") + f"/api/v1/namespaces/{NS}/services"
+        ws = websocket.create_connection(f"{url}/notebook:6006/proxy/kernels?x=1", timeout=5)
+
+        ws.send("hello")
+        echoed = ws.recv()
+        ws.send_binary(b"\x00\xff")
+        binary = ws.recv()
+        ws.close()
+
+        assert (echoed, binary) == ("hello", b"\x00\xff")
+        assert pods.seen[0].target == "/kernels?x=1"
+        wait_for(lambda: pods.seen[0].ended == "close frame", 5, message="the close frame")
+
+
+def test_a_refused_upgrade_comes_back_as_the_pods_answer(k8s, core):  # noqa: F811
+    service(core, "refusing")
+    with WebSocketEcho() as pods:
+        k8s.serve_service("refusing", 6006, pods.port)
+        url = k8s.url.replace("http", "ws") + f"/api/v1/namespaces/{NS}/services"
+
+        with pytest.raises(websocket.WebSocketBadStatusException) as caught:
+            websocket.create_connection(f"{url}/refusing:6006/proxy/refuse", timeout=5)
+
+    assert caught.value.status_code == 403
