@@ -58,6 +58,8 @@ def forward(uuid: str, path: str = "") -> Any:
         status, compiled = run.status, run.compiled
         runner_name, external_id = run.runner, run.external_id
     found = services.facts(compiled)
+    if compiled is None and status not in DONE:
+        raise ApiError(409, f"run {uuid} is {status}, not compiled yet: open it once it runs")
     if found is None:
         raise ApiError(404, f"run {uuid} is not a service (`run.kind: service`): it serves nothing")
     if found.port is None:

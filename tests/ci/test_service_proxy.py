@@ -193,7 +193,8 @@ def test_a_job_serves_nothing(client, serve):
     with runtime.get().db.session() as session:
         project = session.scalar(select(Project).where(Project.name == "own"))
         serve()  # the project exists
-        job = Run(project_id=project.id, name="train", status="running")
+        compiled = {"kind": "operation", "component": {"run": {"kind": "job"}}}
+        job = Run(project_id=project.id, name="train", status="running", compiled=compiled)
         session.add(job)
         session.flush()
         uuid = job.uuid
@@ -201,6 +202,20 @@ def test_a_job_serves_nothing(client, serve):
     answer = client.get(f"/runs/{uuid}/service/")
 
     assert answer.status_code == 404 and "is not a service" in answer.json["detail"]
+
+
+def test_a_run_not_compiled_yet_answers_409_not_that_it_serves_nothing(client, serve):
+    with runtime.get().db.session() as session:
+        project = session.scalar(select(Project).where(Project.name == "own"))
+        serve()  # the project exists
+        fresh = Run(project_id=project.id, name="board", status="created")
+        session.add(fresh)
+        session.flush()
+        uuid = fresh.uuid
+
+    answer = client.get(f"/runs/{uuid}/service/")
+
+    assert answer.status_code == 409 and "not compiled yet" in answer.json["detail"]
 
 
 def test_a_service_without_pods_answers_503_with_the_reason(client, serve, k8s):  # noqa: F811
