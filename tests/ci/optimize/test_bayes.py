@@ -67,8 +67,10 @@ def test_bayes_beats_random_search_on_a_quadratic_with_the_same_budget():
     ],
 )
 def test_every_acquisition_and_kernel_closes_in_on_the_minimum(utility):
-    observations = run(bayes(utility=utility), quadratic, seed=2)
+    # A seed whose initial runs land well away from the minimum, so there is something to close.
+    observations = run(bayes(utility=utility), quadratic, seed=1)
     initial = min(o["value"] for o in observations[:3])
+    assert initial > 0.5
     assert min(o["value"] for o in observations[3:]) < min(0.1, initial / 100)
 
 
@@ -78,24 +80,49 @@ def test_a_maximized_metric_is_maximized():
     assert max(o["value"] for o in observations) > -1e-2
 
 
-def test_the_first_num_initial_runs_are_the_seeded_random_draws_then_it_waits_for_them():
-    random = {"kind": "random", "numRuns": 3, "params": X, "seed": 4}
+LISTED = {
+    "c": {"kind": "choice", "value": ["a", "b", "c"]},
+    "k": {"kind": "range", "value": [0, 4, 1]},
+}
+
+
+SQUARE = {"a": {"kind": "uniform", "value": [0, 4]}, "b": {"kind": "uniform", "value": [0, 4]}}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_the_initial_runs_cover_the_space_one_in_each_cell_of_a_grid(seed):
+    found = suggest(bayes(SQUARE, numInitialRuns=16), [], 16, seed=seed)
+    cells = sorted((int(p["a"]), int(p["b"])) for p in found)
+    assert cells == [(i, j) for i in range(4) for j in range(4)]
+
+
+def test_the_initial_runs_are_fixed_by_the_seed_then_it_waits_for_them():
     initial = suggest(bayes(), [], 10, seed=4)
-    assert initial == suggest(random, [], 10, seed=0)
-    running = [{"params": p, "value": None, "status": "running"} for p in initial]
+    assert len(initial) == 3
+    assert initial == suggest(bayes(), [], 3, seed=4)
+    assert initial != suggest(bayes(), [], 3, seed=5)
+    # One at a time, each told as running, gives the same points as one call for three.
+    running: list[dict] = []
+    for _ in range(3):
+        running += [
+            {"params": p, "value": None, "status": "running"}
+            for p in suggest(bayes(), running, 1, seed=4)
+        ]
+    assert [o["params"] for o in running] == initial
     assert suggest(bayes(), running, 10, seed=4) == []
+
+
+def test_initial_runs_on_a_listable_space_are_distinct_combinations():
+    # 12 combinations: the design decodes some of its 12 points to one, random draws fill in.
+    matrix = bayes(LISTED, numInitialRuns=12, maxIterations=1)
+    found = suggest(matrix, [], 12, seed=0)
+    assert len({(p["c"], p["k"]) for p in found}) == 12
 
 
 def test_a_search_whose_initial_runs_all_failed_draws_again_at_random():
     failed = [{"params": p, "value": None, "status": "failed"} for p in suggest(bayes(), [], 3, 0)]
     again = suggest(bayes(), failed, 2, seed=0)
     assert len(again) == 2 and not {p["x"] for p in again} & {o["params"]["x"] for o in failed}
-
-
-LISTED = {
-    "c": {"kind": "choice", "value": ["a", "b", "c"]},
-    "k": {"kind": "range", "value": [0, 4, 1]},
-}
 
 
 def test_pending_and_failed_points_are_never_suggested_again_until_the_space_runs_out():

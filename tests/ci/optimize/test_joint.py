@@ -10,8 +10,8 @@ from ci.optimize import joint
 from ci.optimize.joint import Bounds
 
 
-def test_the_good_group_is_a_tenth_of_the_trials_at_most_25():
-    assert [joint.good_count(n) for n in (1, 10, 11, 60, 1000)] == [1, 1, 2, 6, 25]
+def test_the_good_group_is_15_percent_of_the_trials_rounded_up_at_most_25():
+    assert [joint.good_count(n) for n in (1, 6, 10, 60, 1000)] == [1, 1, 2, 9, 25]
 
 
 def test_older_trials_weigh_less_once_there_are_more_than_25():
@@ -26,6 +26,16 @@ def test_the_density_integrates_to_one_over_the_bounds():
     density = joint.mixture(points, np.zeros(2), np.ones(2))
     grid = np.stack(np.meshgrid(*[np.linspace(0, 1, 201)] * 2), axis=-1).reshape(-1, 2)
     mass = np.exp(density.log_pdf(grid)).mean()
+    assert math.isclose(mass, 1.0, rel_tol=0.02)
+
+
+def test_the_density_of_a_narrow_range_far_from_zero_integrates_to_one_too():
+    rng = np.random.default_rng(1)
+    low, high = np.full(2, 1000.0), np.full(2, 1000.001)
+    density = joint.mixture(rng.uniform(low, high, size=(7, 2)), low, high)
+    axes = [np.linspace(1000.0, 1000.001, 201)] * 2
+    grid = np.stack(np.meshgrid(*axes), axis=-1).reshape(-1, 2)
+    mass = np.exp(density.log_pdf(grid)).mean() * float(np.prod(high - low))
     assert math.isclose(mass, 1.0, rel_tol=0.02)
 
 
