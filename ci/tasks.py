@@ -78,6 +78,22 @@ def start_run(self: Task, run_id: int) -> None:
     _with_runner(self, launch.start_run, run_id)
 
 
+@celery.task(name="axon.start_runs", bind=True, acks_late=True, max_retries=None)
+def start_runs(self: Task, run_ids: list[int]) -> None:
+    """Start a dag's ops released together in one transaction (launch.start_runs)."""
+    rt = runtime.get()
+    try:
+        with rt.db.session() as session:
+            launch.start_runs(rt, session, run_ids)
+    except (RunnerUnavailable, OperationalError) as exc:
+        raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+    except Exception:
+        # Nothing of the batch was committed: each run is started on its own, so that one
+        # run's error holds back no other.
+        log.warning("could not start runs %s together; starting each alone", run_ids, exc_info=True)
+        _start_all(run_ids)
+
+
 @celery.task(name="axon.stop_run", bind=True, acks_late=True, max_retries=None)
 def stop_run(self: Task, run_id: int) -> None:
     _with_runner(self, launch.stop_run, run_id)
@@ -139,6 +155,18 @@ def report_change(run_id: int, status: RunStatus) -> None:
         log.warning("could not ask for run %s's report", run_id, exc_info=True)
         return
     if top_id is not None:
+        runtime.enqueue(report_run.name, top_id)
+
+
+def report_changes(moves: list[tuple[int, RunStatus]]) -> None:
+    """`report_change` for every run one transaction moved (ci.wiring): the statuses nobody is
+    to hear of settled in one statement, and one pass asked for per tree."""
+    try:
+        top_ids = asking.ask_many(runtime.get(), [run_id for run_id, _ in moves])
+    except Exception:  # the sweeper finds the statuses nobody has reported
+        log.warning("could not ask for runs %s' reports", [m[0] for m in moves], exc_info=True)
+        return
+    for top_id in top_ids:
         runtime.enqueue(report_run.name, top_id)
 
 

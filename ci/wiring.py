@@ -29,6 +29,8 @@ REACTIONS: tuple[Callable[[int, RunStatus], None], ...] = (
 )
 # A report pass reads every status its run has not reported: one ask per run and transaction.
 ONCE_PER_RUN = frozenset({tasks.report_change})
+# ... and asked for every run of a transaction in one go (a batch of a dag's op starts).
+FOR_MANY = {tasks.report_change: tasks.report_changes}
 # What those reactions read of a run's row, kept from the row its transition holds.
 REMEMBERING = (
     capacity.remember_runner,
@@ -45,6 +47,7 @@ def wire(rt: Runtime) -> Runtime:
         if react not in lifecycle.reactions:
             lifecycle.reactions.append(react)
     lifecycle.once_per_run.update(ONCE_PER_RUN)
+    lifecycle.for_many.update(FOR_MANY)
     for remember in REMEMBERING:
         if remember not in lifecycle.remembering:
             lifecycle.remembering.append(remember)

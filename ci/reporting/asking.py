@@ -56,6 +56,42 @@ def ask(rt: Runtime, run_id: int) -> int | None:
         return top_id if getattr(asked, "rowcount", 0) else None
 
 
+def ask_many(rt: Runtime, run_ids: list[int]) -> list[int]:
+    """`ask` for each of `run_ids` (the runs one transaction moved): the tops the caller is
+    to publish `axon.report_run` for. The runs this process knows nobody is to hear of are
+    settled in one statement, and each tree is asked for once."""
+    quiet: list[int] = []
+    tops: dict[int, None] = {}
+    unknown: list[int] = []
+    for run_id in run_ids:
+        known = _known(rt.db, run_id)
+        if known is None:
+            unknown.append(run_id)
+        elif known[1]:
+            tops[known[0]] = None
+        else:
+            quiet.append(run_id)
+    if not unknown:
+        if quiet:
+            waking.bookkeep(rt.db, _settling(*quiet))
+        return [top_id for top_id in tops if waking.bookkeep(rt.db, _asking(top_id))]
+    with rt.db.session() as session:
+        without_waiting_for_disk(session)
+        for run_id in unknown:
+            found = _look_up(rt, session, run_id)
+            if found is not None and found[1]:
+                tops[found[0]] = None
+            elif found is not None:
+                quiet.append(run_id)
+        if quiet:
+            session.execute(_settling(*quiet))
+        return [top_id for top_id in tops if _rows(session.execute(_asking(top_id)))]
+
+
+def _rows(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0))
+
+
 def _asking(top_id: int) -> Executable:
     return (
         update(Run)
@@ -216,13 +252,18 @@ def settle(session: Session, run_id: int) -> None:
     session.execute(_settling(run_id))
 
 
-def _settling(run_id: int) -> Executable:
-    last = select(func.max(Condition.id)).where(Condition.run_id == run_id).scalar_subquery()
+def _settling(*run_ids: int) -> Executable:
+    if len(run_ids) == 1:
+        last = select(func.max(Condition.id)).where(Condition.run_id == run_ids[0])
+        which = Run.id == run_ids[0]
+    else:  # each run's own last condition
+        last = select(func.max(Condition.id)).where(Condition.run_id == Run.id).correlate(Run)
+        which = Run.id.in_(run_ids)
     return (
         update(Run)
-        .where(Run.id == run_id, Run.report_cursor < last)
+        .where(which, Run.report_cursor < last.scalar_subquery())
         .values(
-            report_cursor=last,
+            report_cursor=last.scalar_subquery(),
             report_resent_at=None,
             report_resent_count=0,
             updated_at=Run.updated_at,

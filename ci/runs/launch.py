@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from ci.compile import builds
@@ -51,8 +52,27 @@ def start_run(rt: Runtime, session: Session, run_id: int) -> None:
     # the quotas and the runner's spec read it from the session instead of once each. Only the
     # run's row is locked.
     run = session.get(Run, run_id, with_for_update={"of": Run}, options=_WITH_PROJECT)
-    if run is None:
-        return
+    if run is not None:
+        _start(rt, session, run)
+
+
+def start_runs(rt: Runtime, session: Session, run_ids: list[int]) -> None:
+    """`start_run` for each of `run_ids` (a dag's ops released together), in one transaction:
+    their rows locked by one statement, in id order, and what they share (their dag and
+    upstreams, the presets' version) read once. Each is judged as `start_run` judges it, in
+    turn, so a quota or a queue limit the first ones fill holds the next ones queued."""
+    query = (
+        select(Run)
+        .where(Run.id.in_(sorted(set(run_ids))))
+        .order_by(Run.id)
+        .options(*_WITH_PROJECT)
+        .with_for_update(of=Run)
+    )
+    for run in session.scalars(query).all():
+        _start(rt, session, run)
+
+
+def _start(rt: Runtime, session: Session, run: Run) -> None:
     if run.pending:  # a dag's op waiting for its upstreams, or a run for its approval
         return
     if run.status == S.CREATED:

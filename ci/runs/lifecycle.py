@@ -61,6 +61,10 @@ reactions: list[Callable[[int, RunStatus], None]] = []
 # every status not yet reported): called once per run and transaction, for its last move, so
 # a start that takes a run through three statuses asks for one report, not three.
 once_per_run: set[Callable[[int, RunStatus], None]] = set()
+# Those among them with a form that hears every run of a transaction at once, each with its
+# last move: called once, at the first run's turn, instead of once per run, so that a batch
+# of starts asks for its reports in one statement rather than one per run.
+for_many: dict[Callable[[int, RunStatus], None], Callable[[list[tuple[int, RunStatus]]], None]] = {}
 # Called once a transition commits, before its reactions, with the run's row as its
 # transaction left it: what a reaction reads of a row that no longer changes (its parent, its
 # hooks) it keeps from here instead of reading it again. ci.wiring registers them.
@@ -119,18 +123,37 @@ def _react_after_commit(session: Session, run: Run, status: RunStatus) -> None:
     transaction = session.get_transaction()
     kept = session.info.get("moves")
     if kept is None or kept[0] is not transaction:  # a new transaction (the last one ended)
-        kept = session.info["moves"] = (transaction, {})
+        kept = session.info["moves"] = (transaction, {}, {}, set(), {})
     moves: dict[int, int] = kept[1]
+    lasts: dict[int, RunStatus] = kept[2]
+    heard_all: set[Callable[[int, RunStatus], None]] = kept[3]
+    rows: dict[int, Run] = kept[4]  # each run's row, until what it says has been kept
     run_id = run.id
     moves[run_id] = number = moves.get(run_id, 0) + 1
+    lasts[run_id] = status
+    rows.setdefault(run_id, run)
+
+    def remember_all(which: list[int]) -> None:
+        for moved in which:
+            row = rows.pop(moved, None)
+            if row is None:  # kept already
+                continue
+            for remember in remembering:
+                remember(session, row)
 
     def react_all() -> None:
         last = moves[run_id] == number
-        for remember in remembering if number == 1 else ():
-            remember(session, run)
+        remember_all([run_id])
         for react in reactions:
-            if last or react not in once_per_run:
+            if not last and react in once_per_run:
+                continue
+            many = for_many.get(react) if react in once_per_run else None
+            if many is None:
                 react(run_id, status)
+            elif react not in heard_all:  # the first run's turn: every run's last move
+                heard_all.add(react)
+                remember_all(list(rows))  # what it reads of each run, kept from its row
+                many(list(lasts.items()))
 
     after_commit(session, react_all)
 

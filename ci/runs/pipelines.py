@@ -394,8 +394,18 @@ def _stop_waiting(session: Session, ids: list[int], statuses: dict[str, str]) ->
         statuses[str(child.op_name)] = S.STOPPED
 
 
+# Released ops are started this many to a task and transaction (ci.runs.launch.start_runs):
+# a fan-out pays its locks, reads and commit once per batch, and the worker processes share
+# the batches.
+START_BATCH = 8
+
+
 def _start_all(run_ids: list[int]) -> None:
-    _send_all("axon.start_run", run_ids)
+    if len(run_ids) == 1:
+        runtime.enqueue("axon.start_run", run_ids[0])
+        return
+    for first in range(0, len(run_ids), START_BATCH):
+        runtime.enqueue("axon.start_runs", run_ids[first : first + START_BATCH])
 
 
 def _send_all(task_name: str, run_ids: list[int]) -> None:

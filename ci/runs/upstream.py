@@ -65,10 +65,20 @@ def _dag_refs(rt: Runtime, session: Session, run: Run, kept: dict[str, Any]) -> 
     upstreams read in one statement."""
     node = (kept.get("graph") or {}).get(run.op_name) or {}
     names = sorted({*node.get("up", ()), *node.get("events", {})})
-    mine = and_(Run.parent_id == run.parent_id, Run.op_name.in_(names))
-    rows = session.execute(
-        select(Run.id, Run.op_name, *PRODUCED).where(or_(Run.id == run.parent_id, mine))
-    ).all()
+    # Ops started together (launch.start_runs) share their dag and, in a fan-out, their
+    # upstreams: read once per transaction. Their snapshot is what the advance that released
+    # them judged; an upstream that is done never changes.
+    read = session.info.get(_READ)
+    if read is None or read[0] is not session.get_transaction():
+        read = session.info[_READ] = (session.get_transaction(), {})
+    known: dict[tuple[int | None, tuple[str, ...]], Any] = read[1]
+    key = (run.parent_id, tuple(names))
+    rows = known.get(key)
+    if rows is None:
+        mine = and_(Run.parent_id == run.parent_id, Run.op_name.in_(names))
+        rows = known[key] = session.execute(
+            select(Run.id, Run.op_name, *PRODUCED).where(or_(Run.id == run.parent_id, mine))
+        ).all()
     dag = [row for row in rows if row.id == run.parent_id]
     if not dag:
         return {}
@@ -76,6 +86,8 @@ def _dag_refs(rt: Runtime, session: Session, run: Run, kept: dict[str, Any]) -> 
     refs.update({f"ops.{up.op_name}": produced(rt, up) for up in rows if up.id != run.parent_id})
     return {"refs": refs}
 
+
+_READ = "axon.dag_refs"  # session.info: (transaction, {(dag id, upstream names): rows})
 
 # What `produced` reads of a run: a Run, or a row of these columns.
 PRODUCED = (Run.uuid, Run.name, Run.status, Run.outputs, Run.inputs)

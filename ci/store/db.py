@@ -59,6 +59,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             **kwargs.pop("connect_args", {}),
         }
         kwargs["connect_args"] = connect_args
+    if url.startswith(("postgresql://", "postgresql+psycopg2://")):
+        # An ORM flush that updates many rows alike (a batch of a dag's op starts) sends them
+        # in pages of 100 (psycopg2's execute_batch), not one round trip per row. Nothing
+        # reads the row count of such an executemany.
+        kwargs.setdefault("executemany_mode", "values_plus_batch")
     return create_engine(url, **kwargs)
 
 

@@ -96,6 +96,8 @@ class PullRequestPipeline:
             with self.db.session() as session:
                 if name == "axon.start_run":
                     launch.start_run(self.rt, session, *args)
+                elif name == "axon.start_runs":
+                    launch.start_runs(self.rt, session, *args)
                 elif name == "axon.advance_pipeline":
                     pipelines.advance(self.rt, session, args[0], stop=tree.stop)
                 elif name == "axon.stop_run":

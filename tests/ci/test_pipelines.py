@@ -81,6 +81,9 @@ class Pipeline:
                 if name == "axon.start_run":
                     launch.start_run(self.rt, session, *args)
                     self.started.append(session.get(Run, args[0]).op_name)
+                elif name == "axon.start_runs":
+                    launch.start_runs(self.rt, session, *args)
+                    self.started += [session.get(Run, run_id).op_name for run_id in args[0]]
                 elif name == "axon.advance_pipeline":
                     pipelines.advance(
                         self.rt, session, *args, stop=tree.stop, search=suggesting.advance
@@ -662,7 +665,11 @@ def test_an_ops_start_asks_for_its_report_once_and_nobody_hears_of_it(
 ):
     asked: list[int] = []
     ask = asking.ask
+    ask_many = asking.ask_many
     monkeypatch.setattr(asking, "ask", lambda rt, run_id: asked.append(run_id) or ask(rt, run_id))
+    monkeypatch.setattr(
+        asking, "ask_many", lambda rt, run_ids: asked.extend(run_ids) or ask_many(rt, run_ids)
+    )
     run_id = started_by_hand(pipeline, client, dag(op("a"), op("b")))
     a, b = pipeline.child(run_id, "a").id, pipeline.child(run_id, "b").id
 

@@ -99,6 +99,7 @@ def test_two_workers_advancing_at_once_start_each_op_once_and_end_the_dag_once(
         at_once(two_workers, advance)
 
     starts = Counter(args[0] for name, args in enqueued if name == "axon.start_run")
+    starts.update(i for name, args in enqueued if name == "axon.start_runs" for i in args[0])
     with rt.db.session() as session:
         children = session.execute(
             select(Run.id, Run.status).where(Run.parent_id == parent_id)
