@@ -230,8 +230,9 @@ class V1IO(SpecModel):
             self.validation.check(typed)
 
 
-# The keys that mark a mapping as a param's full form rather than a short-form dict value.
-_FULL_FORM_KEYS = frozenset({"value", "ref"})
+# The keys that mark a mapping as a param's full form rather than a short-form dict value
+# (`connection` alone: the value comes from elsewhere, e.g. a build's context from the event).
+_FULL_FORM_KEYS = frozenset({"value", "ref", "connection"})
 # `ref:` names what a param's value is read from: the dag, an upstream op, or a past run.
 _REF = re.compile(r"^(dag|ops\.[-a-zA-Z0-9_]+|runs\.[0-9a-fA-F-]{32,36})$")
 _CONTEXTS = ("inputs", "outputs", "io", "artifacts")
@@ -267,8 +268,8 @@ def ref_value_error(ref: str, value: Any) -> str | None:
 class V1Param(SpecModel):
     """A value for an input or output: `lr: 0.1`, or the full `lr: {value: 0.1, toEnv: LR}`.
 
-    A mapping is read as the full form when it has a `value` or a `ref` key; to pass a dict
-    that itself has such a key, use the full form: `{value: {value: 1}}`. With `ref`
+    A mapping is read as the full form when it has a `value`, `ref` or `connection` key; to
+    pass a dict that itself has such a key, use the full form: `{value: {value: 1}}`. With `ref`
     (`dag`, `ops.NAME` or `runs.UUID`) the value names what to read: `outputs.loss`,
     `inputs.lr`, `artifacts.lineage`, `globals.uuid`...
     """

@@ -6,7 +6,10 @@ which depends on `build` and runs on the image the builder produced (`{{ ops.bui
 }}`). Waiting, `upstream_failed` when the build fails, stopping and reports are the pipeline
 engine's. The build's `connection` (a registry connection, its secret mounted where the builder
 reads its credentials), `queue`, `presets`, `cache`, `params`, `runPatch` and `patchStrategy`
-are the build op's.
+are the build op's; so is each connection a param names (Polyaxon's `V1Param.connection`), such
+as `context: {connection: repo}`, a git connection whose GIT_USERNAME and GIT_PASSWORD (or
+GIT_TOKEN) let kaniko clone a private repository. Only names reach the spec: the values are
+opened at launch and reach the builder from the run's Secret.
 
 The built-in `kaniko` builds the Dockerfile of the commit the event names (kaniko's git
 context `git://host/owner/repo.git#ref#sha`) and pushes it to the `destination` param; kaniko
@@ -100,13 +103,15 @@ def _build_op(build: V1Build, event: Mapping[str, Any] | None) -> dict[str, Any]
         op["component"] = KANIKO
         given = op.get("params") or {}
         context = kaniko_context(event or {})
-        if "context" not in given and context:
-            op["params"] = {**given, "context": {"value": context}}
+        if "value" not in given.get("context", {}) and context:
+            op["params"] = {**given, "context": {**given.get("context", {}), "value": context}}
     else:
         op["hubRef"] = hub_ref
-    if connection:
+    named = [p["connection"] for p in (op.get("params") or {}).values() if p.get("connection")]
+    connections = list(dict.fromkeys(filter(None, [connection, *named])))
+    if connections:
         patch = dict(op.get("runPatch") or {})
-        patch["connections"] = [*patch.get("connections", ()), connection]
+        patch["connections"] = list(dict.fromkeys([*patch.get("connections", ()), *connections]))
         op["runPatch"] = patch
     return op
 
@@ -127,7 +132,8 @@ def _refusals(
         if "destination" not in params:
             why = "required by kaniko: the image to push, e.g. registry.example.com/team/app:tag"
             found.append((("build", "params", "destination"), why))
-        if "context" not in params and event is not None and not kaniko_context(event):
+        given = params["context"].value if "context" in params else None
+        if given is None and event is not None and not kaniko_context(event):
             why = "required: the run's event names no pushed commit to build"
             found.append((("build", "params", "context"), why))
     return found

@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit
 import certifi
 import urllib3
 from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from runners import upgrade
 from runners.base import RunnerUnavailable
@@ -54,7 +55,7 @@ def open_service(
         headers["Content-Length"] = length
     api_client.update_params_for_auth(headers, [], ["BearerToken"], path, request.method, None)
     if request.upgrade:
-        return _open_upgrade(api_client.configuration, path, request, headers)
+        return _open_upgrade(api_client, workload, path, request, headers)
     url = api_client.configuration.host.rstrip("/") + path
     if request.query:
         url += "?" + request.query
@@ -77,19 +78,23 @@ def open_service(
         first = answer.read(CHUNK, decode_content=False)
         if _is_api_status(answer.headers.get("Content-Type", ""), first):
             answer.release_conn()
-            raise ServiceUnreachable(UNREACHABLE[answer.status])
+            raise ServiceUnreachable(
+                UNREACHABLE[_unreachable_status(api_client, workload, answer.status)]
+            )
     kept = [(k, v) for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP]
     return ServiceResponse(answer.status, kept, _chunks(answer, first), answer.release_conn)
 
 
 def _open_upgrade(
-    configuration: client.Configuration,
+    api_client: client.ApiClient,
+    workload: Workload,
     path: str,
     request: ServiceRequest,
     headers: dict[str, str],
 ) -> ServiceResponse:
     """The service's answer to a WebSocket handshake: a 101 with the connection, or its
     refusal, mapped like the HTTP path's answers."""
+    configuration = api_client.configuration
     where = urlsplit(configuration.host)
     tls = where.scheme == "https"
     port = where.port or (443 if tls else 80)
@@ -108,7 +113,9 @@ def _open_upgrade(
         content_type = next((v for k, v in answer.headers if k.lower() == "content-type"), "")
         if _is_api_status(content_type, first):
             answer.close()
-            raise ServiceUnreachable(UNREACHABLE[answer.status])
+            raise ServiceUnreachable(
+                UNREACHABLE[_unreachable_status(api_client, workload, answer.status)]
+            )
         answer.body = itertools.chain([first], answer.body)
     return answer
 
@@ -128,6 +135,25 @@ def tls_context(configuration: client.Configuration) -> ssl.SSLContext:
     if configuration.cert_file:
         context.load_cert_chain(configuration.cert_file, configuration.key_file)
     return context
+
+
+def _unreachable_status(api_client: client.ApiClient, workload: Workload, status: int) -> int:
+    """The API server's own 404 or 503 for the proxy, corrected: a real one (seen on 1.20) also
+    says `services "x" not found` for a Service that exists but has no Endpoints object yet,
+    whose pods are not ready to be listed."""
+    if status == 404 and _service_exists(api_client, workload):
+        return 503
+    return status
+
+
+def _service_exists(api_client: client.ApiClient, workload: Workload) -> bool:
+    try:
+        client.CoreV1Api(api_client).read_namespaced_service(
+            workload.name, workload.namespace, _request_timeout=REQUEST_TIMEOUT
+        )
+    except (ApiException, urllib3.exceptions.HTTPError, ValueError):
+        return False  # gone, or not to be told: the proxy's own answer stands
+    return True
 
 
 def _is_api_status(content_type: str, first: bytes) -> bool:

@@ -108,6 +108,28 @@ def test_params_given_to_the_build_win_over_the_events_commit():
     assert builder["params"]["context"] == context
 
 
+def test_a_private_repositorys_git_connection_named_by_the_context_goes_to_the_builder():
+    params = {"destination": {"value": DESTINATION}, "context": {"connection": "repo"}}
+    doc = built(connection="registry", params=params)
+
+    builder = compiled_ops(doc)["build"]
+
+    # The event's commit is still the context; the connection's credentials ride with the op.
+    assert builder["params"]["context"] == {
+        "value": f"git://github.com/acme/vision.git#refs/heads/main#{SHA}",
+        "connection": "repo",
+    }
+    assert builder["runPatch"]["connections"] == ["registry", "repo"]
+
+
+def test_a_git_connection_without_a_pushed_commit_still_needs_a_context():
+    params = {"destination": {"value": DESTINATION}, "context": {"connection": "repo"}}
+
+    assert reasons(built(params=params), event={}) == {
+        "build.params.context": "required: the run's event names no pushed commit to build"
+    }
+
+
 def test_an_inline_components_build_is_carried_out_the_same_way():
     doc = built()
     doc["component"]["build"] = doc.pop("build")

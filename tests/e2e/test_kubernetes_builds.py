@@ -43,13 +43,20 @@ def _manifests_are_valid(k8s: KubernetesDouble) -> Iterator[None]:
         kubernetes_validate.validate(call.body, k8s.version, strict=True)
 
 
-def subscribe_building(axon: Axon, k8s: KubernetesDouble, build: PodScript) -> tuple[str, str]:
+def subscribe_building(
+    axon: Axon, k8s: KubernetesDouble, build: PodScript, **extra: dict[str, Any]
+) -> tuple[str, str]:
     """A project whose pushes build their image, then train on it; its builds behave as
-    `build` says, its training jobs succeed."""
+    `build` says, its training jobs succeed. `extra` adds params to the build (`context` from
+    a connection) and creates connections first (`connections`: name -> fields)."""
     project = f"b{uuid.uuid4().hex[:8]}"
     assert axon.api("POST", "/api/v1/projects", json={"name": project}).status_code == 201
     source = {"name": f"gh-{project}", "provider": "github", "secret": "It's a Secret"}
     assert axon.api("POST", f"/api/v1/projects/{project}/sources", json=source).status_code == 201
+    for name, fields in (extra.get("connections") or {}).items():
+        made = axon.api("POST", f"/api/v1/projects/{project}/connections", json=fields)
+        assert made.status_code == 201, made.text
+        assert name == fields["name"]
     k8s.script(f"axon.dev/project={project}", PodScript(duration=0.5, logs=["trained"]))
     k8s.script(f"axon.dev/project={project},axon.dev/operation=build", build)
     destination = f"{REGISTRY}/{project}:{{{{ event.sha }}}}"
@@ -62,7 +69,10 @@ def subscribe_building(axon: Axon, k8s: KubernetesDouble, build: PodScript) -> t
             "version": 1.1,
             "kind": "operation",
             "name": "train",
-            "build": {"hubRef": "kaniko", "params": {"destination": {"value": destination}}},
+            "build": {
+                "hubRef": "kaniko",
+                "params": {"destination": {"value": destination}, **(extra.get("params") or {})},
+            },
             "component": {
                 "version": 1.1,
                 "kind": "component",
@@ -155,3 +165,52 @@ def test_a_failed_build_leaves_the_operation_upstream_failed_and_never_started(a
     assert ops["train"]["uuid"] not in runs_on_cluster
     ended = ops["train"]["conditions"][-1]
     assert ended["reason"] == "UpstreamFailed" and "build" in ended["message"]
+
+
+def test_a_private_repositorys_build_clones_with_the_git_connections_credentials(axon, k8s):
+    password = f"ghp_{uuid.uuid4().hex}"
+    repo = {
+        "name": "repo",
+        "kind": "git",
+        "schema": {"url": f"https://github.com/{OWNER}/{NAME}.git"},
+        "secret": {"GIT_USERNAME": "ci-bot", "GIT_PASSWORD": password},
+    }
+    project, source = subscribe_building(
+        axon,
+        k8s,
+        PodScript(termination_message=DIGEST),
+        connections={"repo": repo},
+        params={"context": {"connection": "repo"}},
+    )
+
+    push(axon, source)
+
+    pipeline = wait_for(axon, pipeline_of(axon, project)["uuid"], S_DONE)
+    assert pipeline["status"] == "succeeded", axon.logs()
+    ops = children(axon, pipeline["uuid"])
+    job = created_job(k8s, ops["build"]["uuid"])
+    kaniko = job["spec"]["template"]["spec"]["containers"][0]
+    assert (
+        kaniko["args"][0] == f"--context=git://github.com/{OWNER}/{NAME}.git#refs/heads/main#{SHA}"
+    )
+    env = {e["name"]: e for e in kaniko["env"]}
+    # kaniko reads these for a git context; they reach the pod only as references to a Secret.
+    for variable in ("GIT_USERNAME", "GIT_PASSWORD"):
+        assert "value" not in env[variable]
+        ref = env[variable]["valueFrom"]["secretKeyRef"]
+        [secret] = [
+            c.body
+            for c in k8s.requests
+            if c.verb == "create"
+            and c.resource == "secrets"
+            and c.body["metadata"]["name"] == ref["name"]
+        ]
+        assert secret["stringData"][ref["key"]] == repo["secret"][variable]
+    # The training op gets no git credentials; no stored spec, run view or log holds the password.
+    train = created_job(k8s, ops["train"]["uuid"])["spec"]["template"]["spec"]["containers"][0]
+    assert not {"GIT_USERNAME", "GIT_PASSWORD"} & {e["name"] for e in train.get("env") or ()}
+    assert ops["train"]["status"] == "succeeded"
+    for run in (pipeline, *ops.values()):
+        assert password not in str(axon.api("GET", f"/api/v1/runs/{run['uuid']}").json())
+    assert password not in str(job)
+    assert password not in axon.logs()

@@ -126,14 +126,15 @@ def test_a_malformed_quantity_is_refused_as_undecodable(batch):
     assert "quantities must match the regular expression" in status["message"]
 
 
-def test_a_watch_that_asks_for_bookmarks_gets_none(batch):
+def test_a_watch_of_a_resource_untouched_since_the_start_gets_no_bookmark(batch):
+    # 1.20's watch cache sends bookmarks for a resource only once it has seen a change of it
+    # since the apiserver started (pods, once a pod had come and gone, got two in a 15 s
+    # watch). The double's 1.20 sends none: that holds for what nothing has touched.
     core = client.CoreV1Api(batch.api_client)
-    nothing = "axon-test/nothing=1"  # no object matches: only bookmarks could come
-    version = core.list_namespaced_pod(NS, label_selector=nothing).metadata.resource_version
+    version = core.list_namespaced_config_map(NS).metadata.resource_version
 
-    answer = core.list_namespaced_pod(
+    answer = core.list_namespaced_config_map(
         NS,
-        label_selector=nothing,
         watch=True,
         resource_version=version,
         allow_watch_bookmarks=True,

@@ -209,6 +209,12 @@ def test_a_full_form_param_keeps_its_options():
     assert (param.to_env, param.context_only, param.connection) == ("GIT_SHA", False, "repo")
 
 
+def test_a_param_naming_only_a_connection_is_the_full_form_without_a_value():
+    op = load_operation(OPERATION.replace("lr: 0.01", "lr: {connection: repo}"))
+
+    assert op.params is not None and op.params["lr"] == V1Param(connection="repo")
+
+
 def test_a_short_form_dict_is_a_value():
     op = load_operation(OPERATION.replace("lr: 0.01", "lr: {layers: 3}"))
 
