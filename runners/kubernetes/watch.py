@@ -294,8 +294,12 @@ class Pump:
         finally:
             self.items.put(self.END)
 
-    def get(self, stop: threading.Event, tick: float = 0.1) -> Any:
-        """The next item, END when the iterator ended, or END once `stop` is set."""
+    def get(self, stop: threading.Event, tick: float = 1.0) -> Any:
+        """The next item, END when the iterator ended, or END once `stop` is set.
+
+        An item wakes the wait at once; `tick` only bounds how late `stop` is noticed. Every
+        followed run's log has a pump, so a short tick is thousands of wake-ups a second that
+        contend for the interpreter with the agent's recording for nothing."""
         while not stop.is_set():
             try:
                 item = self.items.get(timeout=tick)
