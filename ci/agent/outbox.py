@@ -1,9 +1,11 @@
 """The delivery outbox: the API stores, the relay publishes. No broker call on the request path.
 
-A stored delivery has `enqueued_at` NULL until the relay claims it (FOR UPDATE SKIP LOCKED, so
-several relays never publish one row twice; a partial index holds just those rows) and
-publishes its task. A row claimed but not published (the broker was down) is re-sent by the
-sweeper once `enqueued_at` is old.
+A delivery stored as received has a row in `delivery_outbox` (stored with it, in the same
+statement) until the relay publishes its task. The relay deletes a batch of those rows (FOR
+UPDATE SKIP LOCKED, so several relays never publish one delivery twice), publishes, and only
+then commits: a relay that dies before its commit leaves the rows in place, and they are
+published again (tasks are safe twice). The deliveries' own rows are not written. One the
+broker accepted and then lost is re-sent by the sweeper once the delivery is old.
 
 The API wakes the relay: in-process with an event (the embedded setup runs both in one
 process) and across processes with PostgreSQL's NOTIFY. A NOTIFY is costly (PostgreSQL
@@ -30,20 +32,19 @@ from sqlalchemy import (
     Table,
     bindparam,
     case,
+    delete,
     func,
+    insert,
     literal,
     select,
     text,
-    update,
 )
 from sqlalchemy.orm import Session
 
 from ci import runtime
 from ci.runtime import Runtime
-from ci.store.db import utcnow
-from ci.store.models import Delivery
+from ci.store.models import OutboxEntry
 from ci.supervision import Backoff
-from schemas.status import DeliveryStatus
 
 log = logging.getLogger(__name__)
 CHANNEL = "axon_deliveries"
@@ -66,7 +67,7 @@ AWAKE_LOCK_RETRY = 1.0
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE when lock_timeout ran out
 
 _wake = threading.Event()
-_DELIVERIES = cast(Table, Delivery.__table__)
+_OUTBOX = cast(Table, OutboxEntry.__table__)
 
 
 def notify(session: Session) -> None:
@@ -113,53 +114,46 @@ class Waker:
 waker = Waker()
 
 
-# Literals, not parameters, in the predicate: the partial index `ix_deliveries_waiting` fits
-# only a query whose predicate the planner can prove from the statement itself.
 _WAITING = (
-    select(_DELIVERIES.c.id)
-    .where(
-        _DELIVERIES.c.status == literal(DeliveryStatus.RECEIVED.value, literal_execute=True),
-        _DELIVERIES.c.enqueued_at.is_(None),
-    )
-    .order_by(_DELIVERIES.c.id)
+    select(_OUTBOX.c.delivery_id)
+    .order_by(_OUTBOX.c.delivery_id)
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
 )
-# Built once, on the table: the ORM's bulk-update path, and building the statement anew, cost
-# more than the claim itself.
+# Built once, on the table: building the statement anew costs more than the claim itself.
 _CLAIM = (
-    update(_DELIVERIES)
-    .where(_DELIVERIES.c.id.in_(_WAITING.scalar_subquery()))
-    .values(enqueued_at=bindparam("now"))
-    .returning(_DELIVERIES.c.id)
+    delete(_OUTBOX)
+    .where(_OUTBOX.c.delivery_id.in_(_WAITING.scalar_subquery()))
+    .returning(_OUTBOX.c.delivery_id)
 )
 
 
 def claim(conn: Connection | Session, limit: int = BATCH) -> list[int]:
-    """Mark up to `limit` waiting deliveries as enqueued; returns their ids, oldest first.
+    """Take up to `limit` waiting deliveries out of the outbox; returns their ids, oldest first.
 
-    The mark is bookkeeping: lost in a crash, the rows are claimed and published again, and
-    their tasks are safe twice; so the commit does not wait for the disk.
+    Until the caller's transaction commits, the rows are only locked: rolled back (a crash, a
+    publish that raised), they wait again. The commit does not wait for the disk: lost in a
+    database crash, the rows come back and are published again, and their tasks are safe twice.
     """
     dialect = conn.dialect if isinstance(conn, Connection) else conn.get_bind().dialect
     if dialect.name == "postgresql":
         conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
-    claimed = conn.execute(_CLAIM, {"now": utcnow(), "limit": limit})
+    claimed = conn.execute(_CLAIM, {"limit": limit})
     return sorted(claimed.scalars())
 
 
 def relay_once(rt: Runtime) -> int:
-    """Claim and publish one batch; returns how many were published."""
+    """Claim and publish one batch; returns how many were published.
+
+    A delivery leaves the outbox in the transaction that claimed it, committed after its task
+    was published: never before, so none is lost between the two."""
     with rt.db.transaction() as conn:
         ids = claim(conn)
-    sent = len(runtime.enqueue_each("axon.process_delivery", ids))
-    if sent < len(ids):
-        # The broker is away: the refused one is the sweeper's; the rest go back to wait for
-        # the relay, so that each is claimed again just before it is published.
-        with rt.db.session() as session:
-            session.execute(
-                update(Delivery).where(Delivery.id.in_(ids[sent + 1 :])).values(enqueued_at=None)
-            )
+        sent = len(runtime.enqueue_each("axon.process_delivery", ids))
+        if sent < len(ids):
+            # The broker is away: the refused one (it may have been kept) and the rest wait
+            # again, and are published when the broker is back.
+            conn.execute(insert(_OUTBOX), [{"delivery_id": i} for i in ids[sent:]])
     return sent
 
 

@@ -28,7 +28,7 @@ from ci.runs import groups
 from ci.runs.kinds import CONTROLLERS
 from ci.runtime import Runtime
 from ci.store.db import utcnow
-from ci.store.models import Condition, Delivery, Notification, Run
+from ci.store.models import Condition, Delivery, Notification, OutboxEntry, Run
 from schemas.status import DeliveryStatus, NotificationState, RunStatus
 
 log = logging.getLogger(__name__)
@@ -112,14 +112,21 @@ def waited_enough(now: datetime, age: timedelta, resent_at: datetime | None, cou
 
 
 def _stale_deliveries(session: Session, cutoff: datetime) -> Due:
-    """Deliveries still `received` long after they were enqueued."""
+    """Deliveries still `received` long after they were enqueued.
+
+    The relay publishes without writing the delivery's row: one it published has left the
+    outbox and has no `enqueued_at` (only a re-send marks one), so its receipt stands for its
+    publishing, a little earlier than it was: at worst a delivery the relay published late,
+    behind a backlog, is sent once more, which its task is safe to take."""
+    sent = func.coalesce(Delivery.enqueued_at, Delivery.received_at)
+    published = ~exists().where(OutboxEntry.delivery_id == Delivery.id)
     rows = session.execute(
-        select(Delivery.id, Delivery.enqueued_at)
-        .where(Delivery.status == DeliveryStatus.RECEIVED, Delivery.enqueued_at < cutoff)
+        select(Delivery.id, sent.label("sent"))
+        .where(Delivery.status == DeliveryStatus.RECEIVED, sent < cutoff, published)
         .order_by(Delivery.id)
         .limit(BATCH)
     ).all()
-    return [(row.id, row.enqueued_at) for row in rows]
+    return [(row.id, row.sent) for row in rows]
 
 
 def _mark_deliveries(session: Session, now: datetime, ids: list[int]) -> None:

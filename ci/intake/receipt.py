@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from ci.agent import outbox
 from ci.intake import delivery_state
 from ci.store.db import Database, utcnow
-from ci.store.models import Delivery, Source
+from ci.store.models import Delivery, OutboxEntry, Source
 from schemas.errors import PayloadError, SignatureError
 from schemas.status import DeliveryStatus
 from webhooks.base import WebhookProvider
@@ -35,9 +35,13 @@ _STORE = (
     .values({name: bindparam(name) for name in _COLUMNS})
     .returning(_DELIVERIES.c.id)
 )
-# The same insert with the relays' wake-up in the same statement: stored and announced at once.
+# A delivery to process is stored and put in the outbox in one statement (PostgreSQL; SQLite
+# takes two in one transaction), with the relays' wake-up in it when one is due.
+_OUTBOX = cast(Table, OutboxEntry.__table__)
 _stored = _STORE.cte("stored")
-_STORE_AND_NOTIFY = select(_stored.c.id, outbox.notification()).select_from(_stored)
+_queued = insert(_OUTBOX).from_select(["delivery_id"], select(_stored.c.id)).cte("queued")
+_STORE_AND_QUEUE = select(_stored.c.id).add_cte(_queued)
+_STORE_QUEUE_AND_NOTIFY = select(_stored.c.id, outbox.notification()).add_cte(_queued)
 # What a delivery may be stored without, as the model's defaults give it.
 _OPTIONAL = {
     "event_name": "",
@@ -242,19 +246,32 @@ def _insert(db: Database, values: dict[str, Any]) -> int | None:
     """
     row = {**_OPTIONAL, "headers": {}, "received_at": utcnow(), **values}
     waiting = row["status"] == DeliveryStatus.RECEIVED
-    notify = waiting and db.engine.dialect.name == "postgresql" and outbox.waker.due()
-    statement = _STORE_AND_NOTIFY if notify else _STORE
+    postgres = db.engine.dialect.name == "postgresql"
+    notify = waiting and postgres and outbox.waker.due()
     try:
-        with db.single_statement() as conn:
-            delivery_id = conn.execute(statement, row).scalar()
+        delivery_id = _store(db, row, waiting, notify, postgres)
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
-        with db.single_statement() as conn:
-            delivery_id = conn.execute(statement, row).scalar()
+        delivery_id = _store(db, row, waiting, notify, postgres)
     if waiting:
         outbox.waker.stored()
     return delivery_id
+
+
+def _store(
+    db: Database, row: dict[str, Any], waiting: bool, notify: bool, postgres: bool
+) -> int | None:
+    with db.single_statement() as conn:
+        if not waiting:
+            return conn.execute(_STORE, row).scalar()
+        if postgres:
+            statement = _STORE_QUEUE_AND_NOTIFY if notify else _STORE_AND_QUEUE
+            return conn.execute(statement, row).scalar()
+        # SQLite has no INSERT in a WITH: the same unit of work, in two statements.
+        delivery_id = conn.execute(_STORE, row).scalar()
+        conn.execute(insert(_OUTBOX), {"delivery_id": delivery_id})
+        return delivery_id
 
 
 def _existing(db: Database, source_id: int | None, dedupe_key: str | None) -> int | None:

@@ -19,13 +19,15 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    text,
+    event,
+    insert,
 )
+from sqlalchemy import Connection as DbConnection
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ci.store.db import Base, UTCDateTime, utcnow
-from schemas.status import RunStatus, ScheduleState
+from schemas.status import DeliveryStatus, RunStatus, ScheduleState
 
 Json = JSON().with_variant(JSONB(), "postgresql")
 
@@ -144,16 +146,27 @@ class Delivery(Base):
     decisions: Mapped[list[Decision]] = relationship(
         back_populates="delivery", order_by="Decision.id"
     )
-    __table_args__ = (
-        UniqueConstraint("source_id", "dedupe_key", name="uq_deliveries_dedupe"),
-        # What the outbox relay claims (ci.agent.outbox.claim), and nothing else.
-        Index(
-            "ix_deliveries_waiting",
-            "id",
-            postgresql_where=text("status = 'received' AND enqueued_at IS NULL"),
-            sqlite_where=text("status = 'received' AND enqueued_at IS NULL"),
-        ),
-    )
+    __table_args__ = (UniqueConstraint("source_id", "dedupe_key", name="uq_deliveries_dedupe"),)
+
+
+class OutboxEntry(Base):
+    """A delivery stored as received whose task the outbox relay has yet to publish.
+
+    Its own table, not a column of `deliveries`: the relay deletes these rows, and the
+    deliveries' rows (bodies, four indexes) are not written again for it. Intake inserts one
+    in the statement that stores the delivery (ci.intake.receipt); a `Delivery` added through
+    the ORM as received and not yet enqueued gets one on flush (below).
+    """
+
+    __tablename__ = "delivery_outbox"
+
+    delivery_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
+@event.listens_for(Delivery, "after_insert")
+def _waits_for_relay(_mapper: Any, connection: DbConnection, delivery: Delivery) -> None:
+    if delivery.status == DeliveryStatus.RECEIVED and delivery.enqueued_at is None:
+        connection.execute(insert(OutboxEntry), {"delivery_id": delivery.id})
 
 
 class Decision(Base):

@@ -60,9 +60,9 @@ def measure(seconds: float) -> dict[str, Any]:
         listener.autocommit = True
         listener.cursor().execute(f"LISTEN {outbox.CHANNEL}")
 
-        def count(where: str = "") -> int:
+        def count(table: str = "deliveries") -> int:
             with engine.connect() as conn:
-                counted = conn.execute(text(f"SELECT count(*) FROM deliveries {where}"))
+                counted = conn.execute(text(f"SELECT count(*) FROM {table}"))
                 return int(counted.scalar_one())
 
         before = count()
@@ -70,7 +70,7 @@ def measure(seconds: float) -> dict[str, Any]:
         listener.notifies.clear()
         result = load.run(target, seconds)
         deadline = time.monotonic() + 30
-        while count("WHERE enqueued_at IS NULL") and time.monotonic() < deadline:
+        while count("delivery_outbox") and time.monotonic() < deadline:
             time.sleep(0.1)
         listener.poll()
         stored = count() - before
@@ -80,7 +80,7 @@ def measure(seconds: float) -> dict[str, Any]:
             "stored": stored,
             "notifies": heard,
             "notifies_per_1000_stored": round(1000 * heard / stored, 1) if stored else None,
-            "left_unclaimed": count("WHERE enqueued_at IS NULL"),
+            "left_unclaimed": count("delivery_outbox"),
         }
 
 

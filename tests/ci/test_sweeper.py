@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import delete, select, update
 
-from ci.agent import sweeper
+from ci.agent import outbox, sweeper
 from ci.store.db import utcnow
 from ci.store.models import BrokerProbe, Condition, Delivery, Notification, Run
 from schemas.status import RunStatus
@@ -44,12 +44,13 @@ def mark_reported(db, run_id):
         session.execute(update(Run).where(Run.id == run_id).values(report_cursor=last))
 
 
-def test_a_delivery_still_received_long_after_it_was_enqueued_is_enqueued_again(
+def test_a_delivery_still_received_long_after_the_relay_published_it_is_enqueued_again(
     rt, db, axon, enqueued
 ):
     axon.create_project()
     delivery_id = axon.deliver_push()
-    backdate(db, Delivery, delivery_id, LONG_AGO, "enqueued_at")
+    assert outbox.relay_once(rt) == 1
+    backdate(db, Delivery, delivery_id, LONG_AGO, "received_at")
     enqueued.clear()
 
     counts = sweeper.sweep(rt)
@@ -69,7 +70,8 @@ def test_a_delivery_enqueued_moments_ago_is_left_alone(rt, db, axon, enqueued):
     axon.create_project()
     stale = axon.deliver_push()
     fresh = axon.deliver_push()
-    backdate(db, Delivery, stale, LONG_AGO, "enqueued_at")
+    assert outbox.relay_once(rt) == 2
+    backdate(db, Delivery, stale, LONG_AGO, "received_at")
     enqueued.clear()
 
     sweeper.sweep(rt)
@@ -85,12 +87,25 @@ def test_a_processed_delivery_is_not_enqueued_again(rt, db, axon, enqueued):
     axon.push()
     with db.session() as session:
         [delivery_id] = session.scalars(select(Delivery.id))
-    backdate(db, Delivery, delivery_id, LONG_AGO, "enqueued_at")
+    backdate(db, Delivery, delivery_id, LONG_AGO, "received_at", "enqueued_at")
     enqueued.clear()
 
     sweeper.sweep(rt)
 
     assert enqueued_as(enqueued, "axon.process_delivery") == []
+
+
+def test_a_delivery_still_in_the_outbox_is_the_relays_however_old(rt, db, axon, enqueued):
+    axon.create_project()
+    delivery_id = axon.deliver_push()
+    backdate(db, Delivery, delivery_id, LONG_AGO, "received_at")
+    enqueued.clear()
+
+    sweeper.sweep(rt)
+
+    assert enqueued_as(enqueued, "axon.process_delivery") == []
+    assert outbox.relay_once(rt) == 1
+    assert enqueued_as(enqueued, "axon.process_delivery") == [(delivery_id,)]
 
 
 def test_runs_stuck_before_submission_are_started_again(rt, db, axon, enqueued):
@@ -384,21 +399,20 @@ def test_nothing_waiting_sends_no_probe(rt, db, axon, enqueued):
     assert enqueued == []
 
 
-def test_a_relay_batch_the_broker_refuses_goes_back_to_the_relay_but_the_refused_one(
+def test_a_relay_batch_the_broker_refuses_stays_in_the_outbox_until_the_broker_is_back(
     rt, db, axon, enqueued, monkeypatch
 ):
     from ci import runtime
-    from ci.agent import outbox
 
     axon.create_project()
-    refused_id, *rest = [axon.deliver_push() for _ in range(3)]
-    monkeypatch.setattr(runtime, "enqueue", lambda task, *args, **_: False)
+    ids = [axon.deliver_push() for _ in range(3)]
+    with monkeypatch.context() as broker_away:
+        broker_away.setattr(runtime, "enqueue", lambda task, *args, **_: False)
+        assert outbox.relay_once(rt) == 0
 
-    assert outbox.relay_once(rt) == 0
-
-    with db.session() as session:
-        claimed = {d.id: d.enqueued_at for d in session.scalars(select(Delivery))}
-    # The refused one waits for the sweeper; the others were never published, so they are
-    # claimed again (and published at once) when the broker is back.
-    assert claimed[refused_id] is not None
-    assert [claimed[i] for i in rest] == [None, None]
+    # Not given to the sweeper either: the relay publishes all three when the broker is back.
+    backdate(db, Delivery, ids[0], LONG_AGO, "received_at")
+    enqueued.clear()
+    assert sweeper.sweep(rt)["deliveries"] == 0
+    assert outbox.relay_once(rt) == 3
+    assert enqueued_as(enqueued, "axon.process_delivery") == [(i,) for i in ids]

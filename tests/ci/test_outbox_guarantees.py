@@ -1,0 +1,136 @@
+"""The outbox table: a delivery to process waits in it from the statement that stores it until
+a relay's publish of its task has committed; none is lost, and the delivery's row is not
+written on the way."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select, text
+
+from ci import runtime
+from ci.agent import outbox
+from ci.intake import receipt
+from ci.intake.receipt import SourceRef
+from ci.runtime import Runtime
+from ci.store.db import Database
+from ci.store.models import Delivery, OutboxEntry, Project, Source
+from tests.ci.conftest import SECRET
+from tests.conftest import drop_database, fresh_database, github_headers
+from webhooks.github import GitHubProvider
+
+
+def waiting(db: Database) -> list[int]:
+    with db.session() as session:
+        return list(session.scalars(select(OutboxEntry.delivery_id).order_by("delivery_id")))
+
+
+def test_a_verified_delivery_waits_in_the_outbox_and_a_refused_or_malformed_one_does_not(
+    client, db, axon, github_delivery
+):
+    axon.create_project()
+    accepted = axon.deliver_push()
+    headers, body = github_delivery("push_branch_commits", secret="wrong")
+    client.post("/webhooks/github/gh", data=body, headers=headers)
+    bad = b"{not json"
+    client.post("/webhooks/github/gh", data=bad, headers=github_headers("push", bad, SECRET))
+
+    with db.session() as session:
+        assert len(session.scalars(select(Delivery)).all()) == 3
+    assert waiting(db) == [accepted]
+
+
+def test_a_redelivery_waits_in_the_outbox(client, db, axon, enqueued):
+    axon.create_project()
+    original = axon.deliver_push()
+    assert outbox.relay_once(runtime.get()) == 1
+
+    copy = client.post(f"/api/v1/deliveries/{original}/redeliver").json
+
+    assert waiting(db) == [copy["id"]]
+
+
+def test_a_relay_that_dies_before_its_commit_leaves_its_batch_to_be_published_again(
+    rt, db, axon, enqueued, monkeypatch
+):
+    axon.create_project()
+    ids = [axon.deliver_push() for _ in range(3)]
+    published: list[int] = []
+
+    def dies_after_the_second(task: str, row_id: int, **_: object) -> bool:
+        if len(published) == 2:
+            raise SystemExit("the relay's process ends here")
+        published.append(row_id)
+        return True
+
+    with monkeypatch.context() as dying:
+        dying.setattr(runtime, "enqueue", dies_after_the_second)
+        with pytest.raises(SystemExit):
+            outbox.relay_once(rt)
+
+    # Published or not, none left the outbox: the claim was never committed.
+    assert published == ids[:2]
+    assert waiting(db) == ids
+    assert outbox.relay_once(rt) == 3
+    assert [args for _, args in enqueued] == [(i,) for i in ids]
+    assert waiting(db) == []
+
+
+def test_a_batch_the_broker_refuses_partway_keeps_what_was_not_published(
+    rt, db, axon, enqueued, monkeypatch
+):
+    axon.create_project()
+    ids = [axon.deliver_push() for _ in range(4)]
+    published: list[int] = []
+
+    def broker_goes_away(task: str, row_id: int, **_: object) -> bool:
+        if len(published) == 1:
+            return False
+        published.append(row_id)
+        return True
+
+    with monkeypatch.context() as flaky:
+        flaky.setattr(runtime, "enqueue", broker_goes_away)
+        assert outbox.relay_once(rt) == 1
+
+    assert waiting(db) == ids[1:]
+    assert outbox.relay_once(rt) == 3
+    assert [args for _, args in enqueued] == [(i,) for i in ids[1:]]
+
+
+@pytest.fixture
+def own_database() -> Iterator[tuple[Database, SourceRef]]:
+    """A database of its own, whose commits and row versions are as PostgreSQL keeps them."""
+    url = fresh_database("axon_outbox_table")
+    db = Database(url)
+    with db.session() as session:
+        source = Source(
+            project=Project(name="vision"), provider="github", name="gh", secret="topsecret"
+        )
+        session.add(source)
+        session.flush()
+        ref = SourceRef(source.id, "github", "gh", "topsecret", False)
+    yield db, ref
+    db.dispose()
+    drop_database(url)
+
+
+@pytest.mark.postgres
+def test_publishing_a_delivery_leaves_its_row_as_it_was_stored(
+    own_database, github_delivery, settings, enqueued
+):
+    db, source = own_database
+    headers, body = github_delivery("push_branch_commits")
+    stored = receipt.receive(db, GitHubProvider(), source, headers, body).delivery_id
+    version = "SELECT xmin::text, ctid::text FROM deliveries WHERE id = :id"
+    with db.session() as session:
+        before = session.execute(text(version), {"id": stored}).one()
+        assert waiting(db) == [stored]
+
+    assert outbox.relay_once(Runtime(settings, db, b"k")) == 1
+
+    assert enqueued == [("axon.process_delivery", (stored,))]
+    assert waiting(db) == []
+    with db.session() as session:
+        assert session.execute(text(version), {"id": stored}).one() == before
