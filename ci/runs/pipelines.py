@@ -396,8 +396,9 @@ def _stop_waiting(session: Session, ids: list[int], statuses: dict[str, str]) ->
 
 # Released ops are started this many to a task and transaction (ci.runs.launch.start_runs):
 # a fan-out pays its locks, reads and commit once per batch, and the worker processes share
-# the batches.
-START_BATCH = 8
+# the batches. An op's end cannot be recorded before its batch commits, so a larger batch
+# delays the agent: at 8 the fan-in's p99 went over 250 ms, at 4 it stayed near 140 ms.
+START_BATCH = 4
 
 
 def _start_all(run_ids: list[int]) -> None:
