@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pydantic import TypeAdapter
 
-from ci.optimize import parzen, suggest, tpe
+from ci.optimize import joint, parzen, suggest, tpe
 from schemas.spec_matrix import V1Matrix
 from tests.ci.optimize.kinds import KINDS
 
@@ -156,3 +156,25 @@ def test_tpe_draws_the_point_hyperopts_own_suggest_draws_from_the_same_trials():
             [30], domain, trials, seed, n_startup_jobs=10, gamma=gamma, verbose=False
         )[0]["misc"]["vals"]
         assert posterior.suggest(columns, 30, seed, 10, 24, gamma) == theirs
+
+
+def test_the_joint_tpe_counts_running_trials_and_its_own_batch_but_not_failed_ones(monkeypatch):
+    # 20 finished, one failed and 4 running trials, then a batch of 3: each suggestion is drawn
+    # with its candidates scaled by the share still running, the batch's earlier suggestions
+    # among them; a failed trial has its result, so it does not count as running.
+    seen: list[tuple[int, int]] = []
+    counted = joint.candidates
+
+    def spy(trials: int, running: int) -> int:
+        seen.append((trials, running))
+        return counted(trials, running)
+
+    monkeypatch.setattr(joint, "candidates", spy)
+    matrix = search({"x": {"kind": "uniform", "value": [0, 1]}})
+    xs = np.linspace(0.02, 0.98, 25)
+    observations = [{"params": {"x": x}, "value": x, "status": "succeeded"} for x in xs[:20]]
+    observations += [{"params": {"x": xs[20]}, "value": None, "status": "failed"}]
+    observations += [{"params": {"x": x}, "value": None, "status": "running"} for x in xs[21:]]
+    assert len(suggest(matrix, observations, 3, seed=0)) == 3
+    assert seen[0] == (25, 4) and seen[-1] == (27, 6)
+    assert sorted(set(seen)) == [(25, 4), (26, 5), (27, 6)]

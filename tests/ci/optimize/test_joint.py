@@ -70,3 +70,11 @@ def test_running_and_failed_trials_join_the_bad_group_so_the_search_leaves_them(
     losses = [0.0, math.inf] + [1.0] * 12
     drawn = [joint.suggest([Bounds(0.0, 1.0)], points, losses, seed)[0] for seed in range(20)]
     assert sum(x < 0.5 for x in drawn) > sum(x > 0.56 for x in drawn)
+
+
+def test_the_candidates_shrink_with_the_share_of_trials_still_running():
+    assert joint.candidates(40, 0) == joint.CANDIDATES
+    assert joint.candidates(40, 10) == round(joint.CANDIDATES * 0.75)
+    assert joint.candidates(16, 8) == joint.CANDIDATES // 2
+    assert joint.candidates(8, 8) == 1
+    assert joint.candidates(0, 0) == joint.CANDIDATES
