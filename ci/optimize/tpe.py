@@ -30,20 +30,19 @@ import json
 import math
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import hyperopt
 import numpy as np
-from hyperopt import hp
 
 from ci.compile import matrix as expansion
 from ci.optimize.history import History, Key, Trial, key, loss
+from ci.optimize.hyperopt_space import Label, decode, encode, expression, labels
 from ci.optimize.joint import Bounds
 from ci.optimize.joint import suggest as joint_suggest
 from ci.optimize.parzen import Columns, Posterior
-from schemas.spec_hp import HpKind, V1HpPChoice, is_finite
 from schemas.spec_matrix import V1Hyperopt
 
 # hyperopt's TPE with two of its defaults changed for searches of tens of trials, chosen on
@@ -85,102 +84,6 @@ SPACES_KEPT = 16
 JOB_RUNNING, JOB_DONE = hyperopt.JOB_STATE_RUNNING, hyperopt.JOB_STATE_DONE
 
 
-@dataclass(frozen=True)
-class Label:
-    """One hyperopt variable: a param, or one item of a distribution drawn with `size`."""
-
-    label: str
-    name: str
-    item: int | None
-    param: HpKind
-    # A listable param's values, which hyperopt knows by their index.
-    options: tuple[Any, ...] = ()
-    positions: dict[Any, int] = field(default_factory=dict)
-
-    @property
-    def indexed(self) -> bool:
-        return bool(self.options)
-
-    def position(self, value: Any) -> int | None:
-        try:
-            if self.positions:
-                return self.positions.get(value)
-        except TypeError:  # an unhashable value, such as a list
-            pass
-        return self.options.index(value) if value in self.options else None
-
-
-def labels(params: Mapping[str, HpKind]) -> list[Label]:
-    found: list[Label] = []
-    for name, param in params.items():
-        count = getattr(param.value, "size", None)
-        if count and not param.DISCRETE:
-            found += [Label(f"{name}[{i}]", name, i, param) for i in range(count)]
-        elif is_finite(param) or isinstance(param, V1HpPChoice):
-            options = tuple(expansion.values(param))
-            positions: dict[Any, int] = {}
-            for index, option in enumerate(options):
-                try:
-                    positions.setdefault(option, index)
-                except TypeError:
-                    positions = {}
-                    break
-            found.append(Label(name, name, None, param, options, positions))
-        else:
-            found.append(Label(name, name, None, param))
-    return found
-
-
-def expression(label: Label) -> Any:
-    """The hyperopt expression of one variable (polyaxon/hypertune's matrix/hyperopt.py)."""
-    param, v, name = label.param, label.param.value, label.label
-    if isinstance(param, V1HpPChoice):
-        total = sum(p for _, p in v)
-        return hp.pchoice(name, [(p / total, index) for index, (_, p) in enumerate(v)])
-    if is_finite(param):
-        return hp.choice(name, list(range(expansion.size(param))))
-    kinds: dict[str, Callable[[], Any]] = {
-        "uniform": lambda: hp.uniform(name, v.low, v.high),
-        "quniform": lambda: hp.quniform(name, v.low, v.high, v.q),
-        "loguniform": lambda: hp.loguniform(name, v.low, v.high),
-        "qloguniform": lambda: hp.qloguniform(name, v.low, v.high, v.q),
-        "normal": lambda: hp.normal(name, v.loc, v.scale),
-        "qnormal": lambda: hp.qnormal(name, v.loc, v.scale, v.q),
-        "lognormal": lambda: hp.lognormal(name, v.loc, v.scale),
-        "qlognormal": lambda: hp.qlognormal(name, v.loc, v.scale, v.q),
-    }
-    return kinds[param.kind]()
-
-
-def _encode(label: Label, params: Any, index: int) -> Any:
-    if label.name not in params:
-        raise ValueError(f"observations[{index}].params: {label.name!r} missing")
-    value = params[label.name] if label.item is None else params[label.name][label.item]
-    if not label.indexed:
-        return float(value)
-    found = label.position(value)
-    if found is not None:
-        return found
-    options = label.options
-    if isinstance(value, int | float) and all(isinstance(o, int | float) for o in options):
-        return min(range(len(options)), key=lambda i: abs(options[i] - value))
-    raise ValueError(
-        f"observations[{index}].params.{label.name}: {value!r} is not one of {list(options)}"
-    )
-
-
-def _decode(found: list[Label], vals: dict[str, list[Any]]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for label in found:
-        raw = vals[label.label][0]
-        value = label.options[int(raw)] if label.indexed else expansion.tidy(float(raw))
-        if label.item is None:
-            params[label.name] = value
-        else:
-            params.setdefault(label.name, []).append(value)
-    return params
-
-
 def _misc(domain: Any, tid: int, vals: dict[str, Any]) -> dict[str, Any]:
     return {
         "tid": tid,
@@ -218,7 +121,7 @@ def _trials(matrix: V1Hyperopt, history: History, domain: Any, found: list[Label
         except KeyError as missing:
             raise ValueError(f"observations[{tid}].params: {missing.args[0]!r} missing") from None
         for label in other:
-            vals[label.label] = [_encode(label, params, tid)]
+            vals[label.label] = [encode(label, params, tid)]
         docs.append(
             {
                 "state": JOB_RUNNING if trial.pending else JOB_DONE,
@@ -249,7 +152,7 @@ def _pending(
 ) -> None:
     """Add a suggestion as a running trial before the next is asked, holding the params as
     returned, as a later call will rebuild it from them."""
-    vals = {label.label: _encode(label, params, tid) for label in found}
+    vals = {label.label: encode(label, params, tid) for label in found}
     new = [{"status": hyperopt.STATUS_NEW}]
     docs = trials.new_trial_docs([tid], [None], new, [_misc(domain, tid, vals)])
     for doc in docs:
@@ -326,7 +229,7 @@ class _ByColumns:
                     f"observations[{tid}].params: {missing.args[0]!r} missing"
                 ) from None
             for variable in other:
-                values[variable.label].append(_encode(variable, params, tid))
+                values[variable.label].append(encode(variable, params, tid))
         losses = [
             loss(t.value, matrix.metric) if t.done and t.value is not None else None
             for t in history.trials
@@ -349,7 +252,7 @@ class _ByColumns:
         )
 
     def pending(self, tid: int, params: dict[str, Any]) -> None:
-        values = {f.label: _encode(f, params, tid) for f in self.space.labels}
+        values = {f.label: encode(f, params, tid) for f in self.space.labels}
         self.columns.add(tid, None, values)
         self.running += 1
 
@@ -411,7 +314,7 @@ def _draw(
     names: list[str],
 ) -> dict[str, Any] | None:
     for draw in range(REDRAWS):
-        params = _decode(found, model.draw(tid, trial_seed(seed, tid, draw)))
+        params = decode(found, model.draw(tid, trial_seed(seed, tid, draw)))
         if key(params, names) not in taken:
             return params
     return None

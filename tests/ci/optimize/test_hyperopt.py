@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pydantic import TypeAdapter
 
-from ci.optimize import joint, parzen, suggest, tpe
+from ci.optimize import hyperopt_space, joint, parzen, suggest, tpe
 from schemas.spec_matrix import V1Matrix
 from tests.ci.optimize.kinds import KINDS
 
@@ -134,8 +134,8 @@ def test_tpe_draws_the_point_hyperopts_own_suggest_draws_from_the_same_trials():
         "lr": {"kind": "loguniform", "value": [-6, 0]},
         "opt": {"kind": "choice", "value": ["adam", "sgd", "rms"]},
     }
-    found = tpe.labels(TypeAdapter(V1Matrix).validate_python(search(space)).params)
-    domain = hyperopt.Domain(None, {f.label: tpe.expression(f) for f in found})
+    found = hyperopt_space.labels(TypeAdapter(V1Matrix).validate_python(search(space)).params)
+    domain = hyperopt.Domain(None, {f.label: hyperopt_space.expression(f) for f in found})
     rng = np.random.default_rng(3)
     trials = hyperopt.Trials()
     columns = parzen.Columns([f.label for f in found])
