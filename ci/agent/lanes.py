@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 S = RunStatus
 HOLD_SECONDS = 10.0  # how long an observation may wait for its run's id to be committed
 TICK_SECONDS = 0.2
+# How soon a lane with held observations tries them again when nothing else arrives: the run's
+# starting transaction commits within milliseconds, and a held end waiting for the next tick
+# held up its pipeline's advance (a fan-in waited about 200 ms for its last op's end).
+HELD_RETRY_SECONDS = 0.02
 # Transitions are bound by the database's commits, which overlap well a few at a time; more
 # threads than this mostly wait for the same disk (and the connection pool holds 5 + 10).
 LANES = 4
@@ -60,6 +64,9 @@ class Held:
 
     def keep(self, since: float, observation: Observation) -> None:
         self._held.append((since, observation))
+
+    def __bool__(self) -> bool:
+        return bool(self._held)
 
 
 def lane_of(external_id: str, lanes: int = LANES) -> int:
@@ -122,9 +129,15 @@ class Lanes:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def _work(self, lane: queue.Queue[Observation | None]) -> None:
-        held = Held()
+        held, retry = Held(), HELD_RETRY_SECONDS
         while not self._closed.is_set():
-            taken = [lane.get()]
+            try:
+                taken = [lane.get(timeout=retry) if held else lane.get()]
+                retry = HELD_RETRY_SECONDS
+            except queue.Empty:
+                # Nothing new: the held ones' runs may be known by now. Tried sooner at first,
+                # then less often, for what may never be known (a run deleted meanwhile).
+                taken, retry = [], min(retry * 2, TICK_SECONDS)
             while len(taken) < BATCH:
                 try:
                     taken.append(lane.get_nowait())
@@ -132,7 +145,7 @@ class Lanes:
                     break
             try:
                 if not self._closed.is_set():
-                    self._apply_in_order(held, taken)
+                    self._apply_in_order(held, taken or [None])
             except Exception as exc:  # raised again by `check`, in the watching thread
                 self.error = exc
                 self._closed.set()

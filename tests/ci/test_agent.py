@@ -286,6 +286,30 @@ def test_each_runs_observations_stay_in_order_while_other_runs_are_applied_along
     assert [status for run, status in applied if run == stuck] == life
 
 
+def test_a_held_end_is_recorded_soon_after_its_run_is_known_though_nothing_else_arrives(
+    monkeypatch,
+):
+    known = threading.Event()
+    recorded: list[str] = []
+
+    def record(rt, runner, observations, let_go=None):
+        if not known.is_set():
+            return [None] * len(observations)  # the submit's commit has not landed yet
+        recorded.append(observations[0].external_id)
+        return [True] * len(observations)
+
+    monkeypatch.setattr(recording, "record", record)
+    lanes = Lanes(rt=None, runner=None, count=1)
+    lanes.put(Observation("default/jobs/axon-last", RunStatus.SUCCEEDED))
+    wait_for(lanes.idle)  # tried, and held
+    known.set()
+
+    # No news and no tick of the watch (lanes.put(None)) comes: the lane tries it again itself.
+    wait_for(lambda: recorded)
+    lanes.close()
+    assert len(recorded) == 1
+
+
 class SlowLogs:
     """The local runner, whose logs() answer only when the test says so."""
 
