@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import websocket
 
 from runners.kubernetes.manifests import object_name
-from tests.e2e.conftest import _production_env
+from tests.e2e import test_kubernetes
 from tests.e2e.harness import Axon
 from tests.fakes.kubernetes import KubernetesDouble, PodScript
 from tests.fakes.websocket_echo import WebSocketEcho
@@ -31,32 +31,9 @@ KERNEL = "/api/kernels/k1/channels?session_id=s1"
 JUPYTER = "v1.kernel.websocket.jupyter.org"
 
 
-@pytest.fixture(scope="module")
-def k8s() -> Iterator[KubernetesDouble]:
-    with KubernetesDouble(speed=10, watch_timeout=60, bookmark_interval=5) as double:
-        yield double
-
-
-@pytest.fixture(scope="module")
-def axon(
-    k8s: KubernetesDouble, tmp_path_factory: pytest.TempPathFactory, postgres: str, rabbitmq: str
-) -> Iterator[Axon]:
-    cleanup: list[Callable[[], None]] = []
-    home = tmp_path_factory.mktemp("axon-service-websocket")
-    env = {
-        **_production_env(cleanup),
-        "AXON_RUNNER": "kubernetes",
-        "AXON_KUBERNETES_KUBECONFIG": str(k8s.kubeconfig(home / "kubeconfig")),
-        "AXON_KUBERNETES_NAMESPACE": "default",
-        "AXON_KUBERNETES_KUBEFLOW": "false",
-    }
-    server = Axon("production", home, env)
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-        for step in reversed(cleanup):
-            step()
+# The production stack on the double's cluster, as the Kubernetes end-to-end tests run it.
+k8s = test_kubernetes.k8s
+axon = test_kubernetes.axon
 
 
 @pytest.fixture(scope="module")
