@@ -107,7 +107,11 @@ def _build_op(build: V1Build, event: Mapping[str, Any] | None) -> dict[str, Any]
             op["params"] = {**given, "context": {**given.get("context", {}), "value": context}}
     else:
         op["hubRef"] = hub_ref
-    named = [p["connection"] for p in (op.get("params") or {}).values() if p.get("connection")]
+    params = op.get("params") or {}
+    named = [p["connection"] for p in params.values() if p.get("connection")]
+    if named:  # carried out below as the build op's connections, not left for its compile
+        kept = {k: {f: v for f, v in p.items() if f != "connection"} for k, p in params.items()}
+        op["params"] = {k: p for k, p in kept.items() if p}
     connections = list(dict.fromkeys(filter(None, [connection, *named])))
     if connections:
         patch = dict(op.get("runPatch") or {})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from schemas.spec import V1Component, V1Operation
 from schemas.spec_dag import V1Dag
+from schemas.spec_io import V1IO
 from schemas.spec_source import Path
 
 TUNER = (
@@ -27,6 +28,15 @@ EVENT_KIND = "Axon starts an op on another op's status only (the run_status_* ki
 BUILD = (
     "a build runs once for one image, and a matrix's trials cannot share one yet; build the "
     "image in its own operation"
+)
+
+PARAM_CONNECTION = (
+    "a param's connection is carried out for a build's params only (its credentials reach the "
+    "builder); mount a connection into a run with the run's `connections:`"
+)
+IO_CONNECTION = (
+    "an input's or output's connection is not carried out; mount a connection into a run "
+    "with the run's `connections:`"
 )
 
 NAMED_PRESETS = (
@@ -71,6 +81,12 @@ def unsupported(
         where = _reference(op) or "component"
         reason = named_presets(component.presets, REFERENCED_PRESETS)
         found.append(((where,), f"its component names {reason}"))
+    for name, param in (op.params or {}).items():
+        if param.connection is not None:
+            found.append((("params", name, "connection"), PARAM_CONNECTION))
+    for io_at, io in _ios(op.component):
+        if io.connection is not None:
+            found.append(((*io_at, "connection"), IO_CONNECTION))
     if getattr(op.matrix, "tuner", None) is not None:
         found.append((("matrix", "tuner"), TUNER))
     for index, event in enumerate(op.events or ()):
@@ -118,6 +134,17 @@ def in_dag(dag: V1Dag, at: Path, presets_known: bool = False) -> list[tuple[Path
         if op.component is not None and isinstance(op.component.run, V1Dag):
             found += in_dag(op.component.run, (*where, "component", "run"), presets_known)
     return found
+
+
+def _ios(component: V1Component | None) -> list[tuple[Path, V1IO]]:
+    """An inline component's inputs and outputs, each with its place."""
+    if component is None:
+        return []
+    return [
+        (("component", kind, index), io)
+        for kind in ("inputs", "outputs")
+        for index, io in enumerate(getattr(component, kind) or ())
+    ]
 
 
 def _reference(op: V1Operation) -> str | None:

@@ -114,10 +114,10 @@ def test_a_private_repositorys_git_connection_named_by_the_context_goes_to_the_b
 
     builder = compiled_ops(doc)["build"]
 
-    # The event's commit is still the context; the connection's credentials ride with the op.
+    # The event's commit is still the context; the connection's credentials ride with the op,
+    # mounted as its connections (the param keeps no connection its compile would refuse).
     assert builder["params"]["context"] == {
-        "value": f"git://github.com/acme/vision.git#refs/heads/main#{SHA}",
-        "connection": "repo",
+        "value": f"git://github.com/acme/vision.git#refs/heads/main#{SHA}"
     }
     assert builder["runPatch"]["connections"] == ["registry", "repo"]
 

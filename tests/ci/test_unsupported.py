@@ -264,3 +264,29 @@ def test_a_hook_naming_a_preset_is_refused_and_axon_check_warns_of_it(tmp_path: 
     assert result.stderr.splitlines()[0].endswith(
         f"warning: hooks[0].presets: preset 'quiet': {NAMED}"
     )
+
+
+def test_a_params_or_an_inputs_connection_outside_a_build_is_refused_naming_it(tmp_path: Path):
+    spec = operation()
+    spec["params"] = {**spec["params"], "data": {"value": "s3://set", "connection": "lake"}}
+    spec["component"]["inputs"] = [
+        *spec["component"].get("inputs", ()),
+        {"name": "data", "type": "str", "connection": "lake"},
+    ]
+    path = tmp_path / "op.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+
+    with pytest.raises(SpecErrors) as caught:
+        compile_operation(load_operation(spec), context={"event": {"sha": "abc"}}, globals_={})
+    result = CliRunner().invoke(check, ["-f", str(path)])
+
+    reasons = {e.path: e.reason for e in caught.value.errors}
+    assert reasons["params.data.connection"].startswith(
+        "a param's connection is carried out for a build's params only"
+    )
+    at = len(spec["component"]["inputs"]) - 1
+    assert reasons[f"component.inputs[{at}].connection"].startswith(
+        "an input's or output's connection is not carried out"
+    )
+    assert result.exit_code == 0
+    assert "warning: params.data.connection:" in result.stderr
