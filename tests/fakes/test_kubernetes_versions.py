@@ -13,6 +13,7 @@ import pytest
 import requests
 from kubernetes import client
 
+from tests import waiting
 from tests.fakes.kubernetes import KubernetesDouble, PodScript
 from tests.fakes.kubernetes.fixtures import NS, job_manifest
 
@@ -134,6 +135,20 @@ def test_bookmarks_are_sent_from_1_21_and_none_before(k8s):
 
     kinds = [json.loads(line)["type"] for line in answer.text.splitlines() if line.strip()]
     if old(k8s):  # seen on a real 1.20.2: not one bookmark in a 130 s watch, nor at its end
-        assert kinds == []
+        assert kinds == []  # for pods, none of which has come or gone since the server started
     else:
         assert kinds and set(kinds) == {"BOOKMARK"}
+
+
+def test_a_1_20_server_bookmarks_a_resource_once_it_has_changed_since_it_started(k8s, batch):
+    batch.create_namespaced_job(NS, job_manifest("train"))
+    pods = f"{k8s.url}/api/v1/namespaces/{NS}/pods"
+    waiting.wait_for(lambda: requests.get(pods, timeout=5).json()["items"])
+    version = requests.get(pods, timeout=5).json()["metadata"]["resourceVersion"]
+    query = {"watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": "3"}
+
+    answer = requests.get(pods, params={**query, "resourceVersion": version}, timeout=10)
+
+    # As a real 1.20.2 once pods had come and gone (two in a 15 s watch); from 1.21 always.
+    kinds = [json.loads(line)["type"] for line in answer.text.splitlines() if line.strip()]
+    assert "BOOKMARK" in kinds

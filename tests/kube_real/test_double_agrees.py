@@ -129,7 +129,7 @@ def test_a_malformed_quantity_is_refused_as_undecodable(batch):
 def test_a_watch_of_a_resource_untouched_since_the_start_gets_no_bookmark(batch):
     # 1.20's watch cache sends bookmarks for a resource only once it has seen a change of it
     # since the apiserver started (pods, once a pod had come and gone, got two in a 15 s
-    # watch). The double's 1.20 sends none: that holds for what nothing has touched.
+    # watch). The double's 1.20 does the same (tests/fakes/test_kubernetes_versions.py).
     core = client.CoreV1Api(batch.api_client)
     version = core.list_namespaced_config_map(NS).metadata.resource_version
 

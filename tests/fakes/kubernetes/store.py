@@ -106,6 +106,8 @@ class Store:
         self._oldest = 0  # a watch from an RV below this is answered 410 Expired
         self._dropped_through = 0  # the newest change compaction threw away
         self._listeners: list[Callable[[Change], None]] = []
+        # The resources changed since the server started (a 1.20 watch cache bookmarks only those).
+        self.touched: set[str] = set()
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -201,6 +203,7 @@ class Store:
         return obj
 
     def _record(self, change: Change) -> None:
+        self.touched.add(change.resource.plural)
         self._history.append(change)
         self._history_rvs.append(change.rv)
         for listener in self._listeners:

@@ -47,7 +47,8 @@ class WatchStream:
         self.server, self.store, self.route = server, server.store, route
         self.labels, self.fields = labels, fields
         version = server.cluster.admission.server
-        self.bookmarks = flag(args, "allowWatchBookmarks") and version.has(BOOKMARKS)
+        self.asked_bookmarks = flag(args, "allowWatchBookmarks")
+        self.bookmarks_always = version.has(BOOKMARKS)
         initial = flag(args, "sendInitialEvents") and version.has(WATCH_LIST)
         timeout = number(args, "timeoutSeconds")
         self.timeout = float(timeout) if timeout else server.watch_timeout
@@ -69,6 +70,14 @@ class WatchStream:
                     self.store.changes_after(self.cursor)
                 except Expired as expired:
                     self.error = str(expired)
+
+    @property
+    def bookmarks(self) -> bool:
+        """Whether bookmarks are sent now: asked for, and (before 1.21, as a real 1.20's watch
+        cache does) only once the resource has changed since the server started."""
+        if not self.asked_bookmarks:
+            return False
+        return self.bookmarks_always or self.route.resource.plural in self.store.touched
 
     def response(self) -> Response:
         return Response(

@@ -18,11 +18,11 @@ Feature (the minor version it came in): what a server before it does instead.
   (1.31). Before: the terminal condition at once.
 - Sidecars, an init container's `restartPolicy: Always` (1.29). Before: an unknown field,
   dropped as above.
-- Watch bookmarks (1.21 here): every `bookmark_interval`. Before: none; a real 1.20.2 sent not
-  one in a 130 s watch with `allowWatchBookmarks`, nor at its end, for a resource nothing had
-  changed since it started; once pods had come and gone it sent them for pods too (two in a
-  15 s watch), which this double does not model. (When they began to be sent unasked-for
-  progress is not measured here; real servers send about one a minute.)
+- Watch bookmarks (1.21 here): every `bookmark_interval`. Before: as a real 1.20.2's watch
+  cache, only for a resource changed since the server started (pods, once a pod had come and
+  gone, got two in a 15 s watch); for one untouched since, not one in a 130 s watch with
+  `allowWatchBookmarks`, nor at its end. (When they began to be sent unasked-for progress is
+  not measured here; real servers send about one a minute.)
 - WatchList, `sendInitialEvents` (1.27). Before: ignored, the watch is as its
   `resourceVersion` says.
 """
