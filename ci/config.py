@@ -172,7 +172,9 @@ class Settings(AxonSettings):
         "processed, those of live runs, each schedule's latest slot. `0` keeps them forever",
     )
     sweep_after_seconds: float = setting(
-        30.0, "a delivery still `received` this long after it was enqueued is enqueued again"
+        30.0,
+        "a delivery still `received` this long after it left the outbox (counted from its "
+        "receipt, or from its last re-send) is enqueued again",
     )
     sweep_interval_seconds: float = setting(5.0, "how often the sweeper looks")
     allow_private_urls: Flag = setting(
