@@ -25,13 +25,14 @@ MAX_BACKOFF = 600
 
 
 def publish(task_name: str, *args: Any, **options: Any) -> bool:
-    """Publish the task called `task_name`; if the broker is down, log it (the sweeper sends it
-    again later) and return False. ci.wiring makes this the runtime's publisher."""
+    """Publish the task called `task_name`; if the broker is down, log it (the caller's outbox
+    or the sweeper sends it again later) and return False. ci.wiring makes this the runtime's
+    publisher."""
     task = celery.tasks[task_name]  # an unknown name is a bug, not an outage: it raises
     try:
         task.apply_async(args, **options)
     except Exception as exc:  # kombu raises many kinds; none may lose the caller's work
-        log.warning("could not enqueue %s%s, the sweeper will: %s", task_name, args, exc)
+        log.warning("could not enqueue %s%s; it is sent again later: %s", task_name, args, exc)
         return False
     return True
 
