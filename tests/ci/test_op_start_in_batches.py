@@ -4,7 +4,6 @@ each admitted as one op alone is: quotas held, each op started once however ofte
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -14,48 +13,11 @@ from ci import tasks
 from ci.runs import launch, pipelines
 from ci.store.models import Condition, Run
 from schemas.status import RunStatus
-from tests.ci.conftest import advance
 from tests.ci.quota_runs import held, set_quota
-from tests.ci.test_op_start_round_trips import STEP, statements, touching, work
+from tests.ci.test_op_start_round_trips import released, statements, touching
 
 __all__ = ["held"]
 S = RunStatus
-
-
-def fan_out(width: int) -> dict[str, Any]:
-    middle = [f"m{index}" for index in range(width)]
-    ops: list[dict[str, Any]] = [{"name": "root", "dagRef": "step"}]
-    ops += [{"name": name, "dagRef": "step", "dependencies": ["root"]} for name in middle]
-    ops.append({"name": "sink", "dagRef": "step", "dependencies": middle})
-    run = {"kind": "dag", "operations": ops, "components": [STEP]}
-    component = {"version": 1.1, "kind": "component", "name": "fan", "run": run}
-    return {"version": 1.1, "kind": "operation", "name": "fan", "component": component}
-
-
-def released(
-    rt: Any, db: Any, axon: Any, enqueued: list[Any], width: int, by_hand: bool = False
-) -> int:
-    """A fan-out dag of `width` middle ops whose root succeeded; the starts are published.
-    Pushed to a subscription, or started by hand (`POST .../runs`: a tree without a
-    subscription, whose reporting facts each process keeps)."""
-    axon.create_project()
-    if by_hand:
-        body = {"content": json.dumps(fan_out(width))}
-        response = axon.client.post("/api/v1/projects/vision/runs", json=body)
-        assert response.status_code == 201, response.json
-        with db.session() as session:
-            dag_id = session.scalars(select(Run.id).where(Run.uuid == response.json["uuid"])).one()
-    else:
-        axon.subscribe(operation=fan_out(width))
-        [dag_id] = axon.push()
-        enqueued.append(("axon.start_run", (dag_id,)))
-    work(rt, db, enqueued)
-    with db.session() as session:
-        query = select(Run.id).where(Run.parent_id == dag_id, Run.op_name == "root")
-        root_id = session.scalars(query).one()
-    advance(db, root_id, S.RUNNING, S.SUCCEEDED)
-    work(rt, db, enqueued, until_start=True)
-    return dag_id
 
 
 def start_batch(rt: Any, db: Any, run_ids: list[int]) -> list[str]:

@@ -3,6 +3,7 @@ every round trip of `start_run` is paid once per op (tests/benchmarks/pipeline.p
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -30,13 +31,40 @@ STEP: dict[str, Any] = {
 MIDDLE = [f"m{index}" for index in range(4)]
 
 
-def fan_out() -> dict[str, Any]:
+def fan_out(width: int) -> dict[str, Any]:
+    middle = [f"m{index}" for index in range(width)]
     ops: list[dict[str, Any]] = [{"name": "root", "dagRef": "step"}]
-    ops += [{"name": name, "dagRef": "step", "dependencies": ["root"]} for name in MIDDLE]
-    ops.append({"name": "sink", "dagRef": "step", "dependencies": MIDDLE})
+    ops += [{"name": name, "dagRef": "step", "dependencies": ["root"]} for name in middle]
+    ops.append({"name": "sink", "dagRef": "step", "dependencies": middle})
     run = {"kind": "dag", "operations": ops, "components": [STEP]}
     component = {"version": 1.1, "kind": "component", "name": "fan", "run": run}
     return {"version": 1.1, "kind": "operation", "name": "fan", "component": component}
+
+
+def released(
+    rt: Any, db: Any, axon: Any, enqueued: list[Any], width: int, by_hand: bool = False
+) -> int:
+    """A fan-out dag of `width` middle ops whose root succeeded; the starts are published.
+    Pushed to a subscription, or started by hand (`POST .../runs`: a tree without a
+    subscription, whose reporting facts each process keeps)."""
+    axon.create_project()
+    if by_hand:
+        body = {"content": json.dumps(fan_out(width))}
+        response = axon.client.post("/api/v1/projects/vision/runs", json=body)
+        assert response.status_code == 201, response.json
+        with db.session() as session:
+            dag_id = session.scalars(select(Run.id).where(Run.uuid == response.json["uuid"])).one()
+    else:
+        axon.subscribe(operation=fan_out(width))
+        [dag_id] = axon.push()
+        enqueued.append(("axon.start_run", (dag_id,)))
+    work(rt, db, enqueued)
+    with db.session() as session:
+        query = select(Run.id).where(Run.parent_id == dag_id, Run.op_name == "root")
+        root_id = session.scalars(query).one()
+    advance(db, root_id, S.RUNNING, S.SUCCEEDED)
+    work(rt, db, enqueued, until_start=True)
+    return dag_id
 
 
 def work(rt: Any, db: Any, enqueued: list[Any], until_start: bool = False) -> None:
@@ -70,16 +98,7 @@ def statements(db: Any) -> Iterator[list[str]]:
 
 def released_middle(rt: Any, db: Any, axon: Any, enqueued: list[Any]) -> int:
     """A fan-out dag whose root succeeded: its middle ops' starts are the published tasks."""
-    axon.create_project()
-    axon.subscribe(operation=fan_out())
-    [dag_id] = axon.push()
-    enqueued.append(("axon.start_run", (dag_id,)))
-    work(rt, db, enqueued)
-    with db.session() as session:
-        query = select(Run.id).where(Run.parent_id == dag_id, Run.op_name == "root")
-        root_id = session.scalars(query).one()
-    advance(db, root_id, S.RUNNING, S.SUCCEEDED)
-    work(rt, db, enqueued, until_start=True)
+    dag_id = released(rt, db, axon, enqueued, len(MIDDLE))
     assert enqueued == [("axon.start_runs", (middle_ids(db, dag_id),))]
     # Each alone, as the sweeper or a dag releasing one op starts it: what one start costs.
     enqueued[:] = [("axon.start_run", (run_id,)) for run_id in middle_ids(db, dag_id)]

@@ -4,21 +4,21 @@ written on the way."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import select, text
 
 from ci import runtime
 from ci.agent import outbox
 from ci.intake import receipt
-from ci.intake.receipt import SourceRef
 from ci.runtime import Runtime
 from ci.store.db import Database
-from ci.store.models import Delivery, OutboxEntry, Project, Source
+from ci.store.models import Delivery, OutboxEntry
 from tests.ci.conftest import SECRET
-from tests.conftest import drop_database, fresh_database, github_headers
+from tests.ci.test_outbox import own_database
+from tests.conftest import github_headers
 from webhooks.github import GitHubProvider
+
+__all__ = ["own_database"]  # a fixture, used by name
 
 
 def waiting(db: Database) -> list[int]:
@@ -97,23 +97,6 @@ def test_a_batch_the_broker_refuses_partway_keeps_what_was_not_published(
     assert waiting(db) == ids[1:]
     assert outbox.relay_once(rt) == 3
     assert [args for _, args in enqueued] == [(i,) for i in ids[1:]]
-
-
-@pytest.fixture
-def own_database() -> Iterator[tuple[Database, SourceRef]]:
-    """A database of its own, whose commits and row versions are as PostgreSQL keeps them."""
-    url = fresh_database("axon_outbox_table")
-    db = Database(url)
-    with db.session() as session:
-        source = Source(
-            project=Project(name="vision"), provider="github", name="gh", secret="topsecret"
-        )
-        session.add(source)
-        session.flush()
-        ref = SourceRef(source.id, "github", "gh", "topsecret", False)
-    yield db, ref
-    db.dispose()
-    drop_database(url)
 
 
 @pytest.mark.postgres
