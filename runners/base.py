@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from abc import ABC, abstractmethod
@@ -177,6 +178,13 @@ class Runner(ABC):
         and the submit after it must take turns with other workers'. The default: whether this
         runner limits queues at all (one that cannot say per queue is taken to limit each)."""
         return self.limits_queues()
+
+    @contextlib.contextmanager
+    def submitting(self) -> Iterator[None]:
+        """Optional. Submits made inside may still be in flight when they return; on leaving,
+        each has been handed to the backend as surely as a `submit` alone hands it. For a
+        caller submitting several runs before it commits. The default: each submit waits."""
+        yield
 
     def close(self) -> None:
         """Optional. Release the backend's clients and connections; the default holds none."""

@@ -97,6 +97,7 @@ class LocalRunner(Runner):
         self.python = python
         self.poll_interval = poll_interval
         self.system_metrics_interval = system_metrics_interval
+        self._batch = threading.local()  # the launches in flight of this thread's `submitting`
 
     def submit(self, spec: RunSpec) -> str:
         kind = str((spec.component.get("run") or {}).get("kind") or "job")
@@ -175,7 +176,24 @@ class LocalRunner(Runner):
             os.unlink(tmp)
 
     def _launch(self, run_dir: Path) -> None:
-        local_launcher.launch(self.root, run_dir, self.python)
+        launches: local_launcher.Launches | None = getattr(self._batch, "launches", None)
+        if launches is None:
+            local_launcher.launch(self.root, run_dir, self.python)
+        else:
+            launches.send(run_dir)
+
+    @contextlib.contextmanager
+    def submitting(self) -> Iterator[None]:
+        # The launcher's answers are read on leaving: its forks overlap the caller's next runs.
+        if getattr(self._batch, "launches", None) is not None:
+            yield  # inside an outer batch, which settles them all
+            return
+        self._batch.launches = local_launcher.Launches(self.root, self.python)
+        try:
+            yield
+        finally:
+            launches, self._batch.launches = self._batch.launches, None
+            launches.settle()
 
     def _transitions(self, run_dir: Path) -> list[dict[str, Any]]:
         """The run's recorded transitions, ending with a made-up one if its supervisor is gone."""

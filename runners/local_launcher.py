@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.util  # noqa: F401
 import os
 import signal
 import socket
@@ -30,7 +31,9 @@ import time
 import traceback
 from pathlib import Path
 
-# Imported here so that the launcher has it loaded before it forks the first supervisor.
+# Imported here so that the launcher has them loaded before it forks the first supervisor,
+# which would otherwise import them again for every run (importlib.util: its client_path).
+from runners import local_metrics  # noqa: F401
 from runners.local_supervisor import Supervisor
 
 # Names for annotations only: the launcher's own start stays light.
@@ -50,7 +53,7 @@ HOME, SOCKET, LOCK, START_LOCK, PID, LOG = (
 SUPERVISOR_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
 CODE_DIR = Path(__file__).resolve().parent.parent
 # What a launcher has loaded: a change to any of these makes it one of an older code.
-PRELOADED = ("local_launcher.py", "local_supervisor.py")
+PRELOADED = ("local_launcher.py", "local_supervisor.py", "local_metrics.py")
 START_TIMEOUT = 10.0  # seconds a submit waits for a launcher it started to listen
 REPLY_TIMEOUT = 5.0  # seconds a submit waits for a launcher's answer before spawning instead
 LOCK_PATIENCE = 2.0  # seconds a new launcher waits for one that is leaving to let go of the root
@@ -113,21 +116,66 @@ def _through_launcher(root: Path, run_dir: Path, python: str) -> bool:
     return False
 
 
+class Launches:
+    """Launches whose answers are read later, by `settle`: a submitter sends a batch's requests
+    and goes on with its next run while the launcher forks. A request that finds no launcher,
+    or whose answer is not a fork, takes `launch`'s whole path then, so none is lost."""
+
+    def __init__(self, root: Path, python: str) -> None:
+        self.root, self.python = root, python
+        self.sent: list[tuple[Path, socket.socket]] = []
+
+    def send(self, run_dir: Path) -> None:
+        try:
+            sock = _send(self.root / HOME, f"{identity(self.python)}\0{run_dir}")
+        except OSError:
+            sock = None
+        if sock is None:
+            launch(self.root, run_dir, self.python)
+        else:
+            self.sent.append((run_dir, sock))
+
+    def settle(self) -> None:
+        sent, self.sent = self.sent, []
+        for run_dir, sock in sent:
+            with sock:
+                try:
+                    reply = _read_line(sock)
+                except OSError:  # timed out, or reset by a launcher that left
+                    reply = ""
+            if not reply.startswith("ok "):
+                launch(self.root, run_dir, self.python)
+
+
 def _ask(home: Path, request: str) -> str | None:
     """The launcher's one-line answer; None if no launcher listens, "" if it hung up."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(REPLY_TIMEOUT)
-        try:
-            sock.connect(str(home / SOCKET))
-        except (FileNotFoundError, ConnectionRefusedError):
-            return None
+    sock = _send(home, request)
+    if sock is None:
+        return None
+    with sock:
         if not request:
             return ""
-        sock.sendall(request.encode() + b"\n")
         try:
             return _read_line(sock)
         except TimeoutError:
             return ""
+
+
+def _send(home: Path, request: str) -> socket.socket | None:
+    """A connection to the launcher with `request` sent on it; None if no launcher listens."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(REPLY_TIMEOUT)
+        sock.connect(str(home / SOCKET))
+        if request:
+            sock.sendall(request.encode() + b"\n")
+    except (FileNotFoundError, ConnectionRefusedError):
+        sock.close()
+        return None
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def _start(root: Path, python: str, code: str) -> bool:
@@ -234,6 +282,7 @@ class Launcher:
         self.life: IO[bytes] | None = None
         self.listener: socket.socket | None = None
         self.bound: tuple[int, int] | None = None
+        self.gates: list[int] = []  # write ends held open until the submitter has its answer
 
     def serve(self) -> None:
         self.life = open(self.home / LOCK, "ab")
@@ -280,7 +329,15 @@ class Launcher:
                 reply = f"refused: {exc}"
             with contextlib.suppress(OSError):
                 conn.sendall(reply.encode() + b"\n")
+        self._open_gates()
         return reply != "stale"
+
+    def _open_gates(self) -> None:
+        # A forked supervisor starts its work once the submitter has its answer: on a busy
+        # machine the child would otherwise take the CPU between the fork and the reply.
+        for opened in self.gates:
+            os.close(opened)
+        self.gates.clear()
 
     def _answer(self, conn: socket.socket, request: str) -> str:
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -296,15 +353,23 @@ class Launcher:
             return "refused: not a run directory"
         sys.stdout.flush()
         sys.stderr.flush()
+        gate, opened = os.pipe()
         pid = os.fork()
         if pid == 0:
-            self._become_supervisor(run_dir, conn)
+            os.close(opened)
+            self._become_supervisor(run_dir, conn, gate)
+        os.close(gate)
+        self.gates.append(opened)
         return f"ok {pid}"
 
-    def _become_supervisor(self, run_dir: Path, conn: socket.socket) -> None:
+    def _become_supervisor(self, run_dir: Path, conn: socket.socket, gate: int) -> None:
         """In the forked child: leave the launcher behind and supervise the run; never returns."""
         status = 1
         try:
+            for opened in self.gates:  # earlier children's: theirs to wait on, not this one's
+                os.close(opened)
+            os.read(gate, 1)  # returns once the launcher has answered (or died): see _open_gates
+            os.close(gate)
             # A supervisor holding the launcher's lock would keep a new launcher from starting.
             for held in (conn, self.listener, self.life):
                 if held is not None:

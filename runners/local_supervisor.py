@@ -22,7 +22,6 @@ import json
 import os
 import re
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -266,8 +265,7 @@ class Supervisor:
             message = f"command not executable: {command[0]!r}"
             raise Outcome("failed", "Error", message) from exc
         self.record("running", message=f"command started (pid {proc.pid})", pid=proc.pid)
-        # Imported after the fork: the launcher preloads this module, not that one.
-        from runners import local_metrics
+        from runners import local_metrics  # preloaded by the launcher; spawned, imported here
 
         sampling = local_metrics.start(spec, proc.pid)
         try:
@@ -314,12 +312,10 @@ class Supervisor:
         found = importlib.util.find_spec("axon_tracking")
         if found and found.submodule_search_locations:
             source = Path(list(found.submodule_search_locations)[0])
-            shutil.copytree(
-                source,
-                target / "axon_tracking",
-                dirs_exist_ok=True,
-                ignore=shutil.ignore_patterns("__pycache__"),
-            )
+            # A link, not a copy: one call instead of a directory of files written per run.
+            target.mkdir(exist_ok=True)
+            with contextlib.suppress(FileExistsError):  # a retry's attempt shares the run dir
+                (target / "axon_tracking").symlink_to(source, target_is_directory=True)
         return target
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import asdict
 from pathlib import Path
@@ -68,11 +69,26 @@ def start_runs(rt: Runtime, session: Session, run_ids: list[int]) -> None:
         .options(*_WITH_PROJECT)
         .with_for_update(of=Run)
     )
-    for run in session.scalars(query).all():
-        _start(rt, session, run)
+    with _Batch() as batch:
+        for run in session.scalars(query).all():
+            _start(rt, session, run, batch)
 
 
-def _start(rt: Runtime, session: Session, run: Run) -> None:
+class _Batch(contextlib.ExitStack):
+    """The runners a batch submitted to, each inside its `submitting`: their submits may still be
+    in flight until the batch ends, which is before its transaction commits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runners: set[int] = set()
+
+    def hold(self, runner: Runner) -> None:
+        if id(runner) not in self.runners:
+            self.enter_context(runner.submitting())
+            self.runners.add(id(runner))
+
+
+def _start(rt: Runtime, session: Session, run: Run, batch: _Batch | None = None) -> None:
     if run.pending:  # a dag's op waiting for its upstreams, or a run for its approval
         return
     if run.status == S.CREATED:
@@ -108,6 +124,8 @@ def _start(rt: Runtime, session: Session, run: Run) -> None:
         if full or over:
             capacity.waiting(run, full or (over.reason if over else ""))
             return
+        if batch is not None:
+            batch.hold(runner)
         run.external_id = runner.submit(_run_spec(rt, session, run))
     except RunnerUnavailable:
         raise

@@ -223,3 +223,40 @@ def test_a_submit_after_one_that_died_before_launching_starts_the_run_once(
     local_runner.submit(job)
 
     assert marks.read_text() == "ran\n"
+
+
+def test_submits_in_a_batch_return_before_the_launcher_answers_and_all_run_when_it_ends(
+    local_runner: LocalRunner,
+):
+    family(local_runner, local_runner.submit(spec(FAMILY)))  # a launcher listens
+    launcher = launcher_pid(local_runner.root)
+    assert launcher is not None
+    os.kill(launcher, signal.SIGSTOP)  # it can take requests but answer none
+    try:
+        with local_runner.submitting():
+            ids = [local_runner.submit(spec(FAMILY)) for _ in range(3)]
+            # Nothing is forked yet: each submit only sent its request.
+            assert not any((local_runner.root / i / "supervisor.pid").exists() for i in ids)
+            os.kill(launcher, signal.SIGCONT)
+    finally:
+        os.kill(launcher, signal.SIGCONT)
+
+    assert {family(local_runner, i)[1] for i in ids} == {launcher}
+
+
+def test_a_batch_whose_launcher_died_before_answering_still_starts_every_run(
+    local_runner: LocalRunner,
+):
+    family(local_runner, local_runner.submit(spec(FAMILY)))
+    first = launcher_pid(local_runner.root)
+    assert first is not None
+    os.kill(first, signal.SIGSTOP)
+    with local_runner.submitting():
+        ids = [local_runner.submit(spec(FAMILY)) for _ in range(3)]
+        os.kill(first, signal.SIGKILL)  # the requests it held are lost with it
+        wait_for(lambda: launcher_pid(local_runner.root) is None)
+
+    seen = [family(local_runner, i) for i in ids]
+
+    assert first not in {parent for _, parent, _ in seen}
+    assert [local_runner.logs(i).count("supervisor ") for i in ids] == [1, 1, 1]  # each ran once
