@@ -1,5 +1,6 @@
 """A WebSocket handshake (an HTTP/1.1 `Upgrade: websocket`, RFC 6455 4.1) sent on a connection
-a runner opened, and the answer read back.
+a runner opened, and the answer read back; and the tunnel an HTTP proxy opens for that
+connection when the runner reaches its cluster through one (CONNECT).
 
 A 101 leaves the connection to the caller with whatever the service sent right behind it; any
 other answer (a refusal, a login page, a 404) is read as an ordinary HTTP answer whose body
@@ -12,7 +13,7 @@ from __future__ import annotations
 import http.client
 import io
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from runners.services import ServiceResponse, Upgraded
 
@@ -28,6 +29,10 @@ class BadAnswer(OSError):
     """The other end did not answer in HTTP/1.1."""
 
 
+class TunnelRefused(OSError):
+    """The HTTP proxy did not open the tunnel it was asked for."""
+
+
 def request_head(target: str, host: str, headers: Iterable[tuple[str, str]]) -> bytes:
     """The handshake's request head: `headers` minus hop-by-hop ones, which this connection
     sets for itself. A field with a line break in it is dropped, never sent as two."""
@@ -37,6 +42,30 @@ def request_head(target: str, host: str, headers: Iterable[tuple[str, str]]) -> 
             continue
         lines.append(f"{key}: {value}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def tunnel(
+    sock: socket.socket, host: str, port: int, headers: Mapping[str, str], wait: float
+) -> None:
+    """Ask the HTTP proxy `sock` is connected to for a tunnel to `host:port` (CONNECT, RFC 9110
+    9.3.6), with `headers` (its Proxy-Authorization); once it says 2xx, what goes on `sock`
+    reaches `host:port` as if connected to it. The connection is closed if anything fails."""
+    authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
+    lines += [f"{k}: {v}" for k, v in headers.items() if not any(c in k + v for c in "\r\n\0")]
+    try:
+        sock.settimeout(wait)
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        head, early = read_head(sock)
+        status, _ = parse_head(head)
+        if not 200 <= status < 300:
+            reason = head.partition(b"\r\n")[0].decode("latin-1")
+            raise TunnelRefused(f"the proxy refused a tunnel to {authority}: {reason}")
+        if early:  # the API server speaks only when spoken to: nothing can follow yet
+            raise BadAnswer(f"the proxy sent {len(early)} bytes past its answer to CONNECT")
+    except BaseException:
+        sock.close()
+        raise
 
 
 def handshake(

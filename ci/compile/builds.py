@@ -9,7 +9,8 @@ reads its credentials), `queue`, `presets`, `cache`, `params`, `runPatch` and `p
 are the build op's; so is each connection a param names (Polyaxon's `V1Param.connection`), such
 as `context: {connection: repo}`, a git connection whose GIT_USERNAME and GIT_PASSWORD (or
 GIT_TOKEN) let kaniko clone a private repository. Only names reach the spec: the values are
-opened at launch and reach the builder from the run's Secret.
+opened at launch and reach the builder from the run's Secret. Inside a dag, what the op and its
+build read of that dag becomes inputs of the pipeline (`ci.compile.build_inputs`).
 
 The built-in `kaniko` builds the Dockerfile of the commit the event names (kaniko's git
 context `git://host/owner/repo.git#ref#sha`) and pushes it to the `destination` param; kaniko
@@ -22,11 +23,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ci.compile import build_inputs
 from schemas.errors import SpecErrors
 from schemas.spec import V1Build, V1Component, V1Operation
 from schemas.spec_load import located
 
 BUILD_OP = "build"
+# A build param that reads the op's dag is the pipeline's input `build:<name>`.
+CARRIED_BUILD_PARAM = f"{BUILD_OP}:"
 BUILT_IMAGE = "{{ ops.%s.outputs.image }}" % BUILD_OP  # noqa: UP031
 KANIKO_IMAGE = "gcr.io/kaniko-project/executor:v1.23.2"
 # Where the destination's registry credentials go: kaniko reads `<here>/config.json`.
@@ -59,6 +63,8 @@ KANIKO: dict[str, Any] = {
     },
 }
 
+_KANIKO_IO = build_inputs.declared(V1Component.model_validate(KANIKO, context={}))
+
 
 def build_of(op: V1Operation, component: V1Component) -> V1Build | None:
     """The build `op` asks for: its own, else its component's."""
@@ -71,7 +77,11 @@ def as_pipeline(op: V1Operation, component: V1Component, build: V1Build, event: 
     known yet (`axon check`). SpecErrors name what cannot be built."""
     if not isinstance(event, Mapping):  # checked without an event: its commit is not known
         event = None
-    errors = _refusals(op, component, build, event)
+    carried = build_inputs.Carried()
+    params = carried.carry(op.params, BUILD_OP, build_inputs.declared(component))
+    typed_by = _KANIKO_IO if _is_kaniko(build.hub_ref) else {}  # a hub builder's: known inside
+    builder = carried.carry(build.params, None, typed_by, CARRIED_BUILD_PARAM)
+    errors = _refusals(op, component, build, event) + carried.errors
     if errors:
         raise SpecErrors([located(path, why, op.source) for path, why in errors])
     name = op.name or component.name or "main"
@@ -81,21 +91,27 @@ def as_pipeline(op: V1Operation, component: V1Component, build: V1Build, event: 
     main.pop("build", None)
     main["run"]["container"]["image"] = BUILT_IMAGE
     main_op: dict[str, Any] = {"name": name, "component": main, "dependencies": [BUILD_OP]}
-    if op.params:  # a join's are filled by now; conditions were judged on the whole run
-        main_op["params"] = _dumped(op, "params")
-    dag = {
+    if params:  # a join's are filled by now; conditions were judged on the whole run
+        main_op["params"] = params
+    dag: dict[str, Any] = {
         "version": 1.1,
         "kind": "component",
         "name": component.name or name,
-        "run": {"kind": "dag", "operations": [_build_op(build, event), main_op]},
+        "run": {"kind": "dag", "operations": [_build_op(build, builder, event), main_op]},
     }
-    return V1Operation.model_validate(
-        {"version": 1.1, "kind": "operation", "name": op.name, "component": dag}, context={}
-    )
+    pipeline: dict[str, Any] = {"version": 1.1, "kind": "operation", "name": op.name}
+    if carried.inputs:  # read here, where the op's dag is known; read back inside as `dag`
+        dag["inputs"] = carried.inputs
+        pipeline["params"] = carried.params
+    return V1Operation.model_validate({**pipeline, "component": dag}, context={})
 
 
-def _build_op(build: V1Build, event: Mapping[str, Any] | None) -> dict[str, Any]:
+def _build_op(
+    build: V1Build, params: dict[str, Any], event: Mapping[str, Any] | None
+) -> dict[str, Any]:
     data = build.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if build.params is not None:
+        data["params"] = params
     hub_ref = data.pop("hubRef")
     connection = data.pop("connection", None)
     op: dict[str, Any] = {"name": BUILD_OP, **data}
@@ -131,6 +147,8 @@ def _refusals(
     if kind not in BUILDS_FOR:
         why = f"a {kind} has no single container the built image can replace"
         found.append((("build",), f"{why}; a build is for {' or '.join(BUILDS_FOR)}"))
+    run = component.model_dump(mode="json", by_alias=True, exclude_none=True)["run"]
+    found += build_inputs.run_reads(run, ("component", "run"), BUILD_OP)
     if _is_kaniko(build.hub_ref):
         params = build.params or {}
         if "destination" not in params:
@@ -167,7 +185,3 @@ def kaniko_context(event: Mapping[str, Any]) -> str:
 
 def _is_kaniko(hub_ref: str) -> bool:
     return hub_ref.partition(":")[0] == "kaniko"
-
-
-def _dumped(op: V1Operation, key: str) -> Any:
-    return op.model_dump(mode="json", by_alias=True, exclude_none=True, include={key})[key]

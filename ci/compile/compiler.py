@@ -40,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ci.compile import builds
+from ci.compile import build_inputs, builds
 from ci.compile import dag as dags
 from ci.compile import matrix as matrices
 from ci.compile.binding import Binder, Bound
@@ -139,7 +139,11 @@ def compile_operation(
         # The build is the pipeline's first op; this operation runs on what it built.
         pipeline = builds.as_pipeline(op, component, build, context.get("event"))
         again = {**options, "overrides": ()}
-        return compile_operation(pipeline, context=context, globals_=globals_, **again)
+        try:
+            return compile_operation(pipeline, context=context, globals_=globals_, **again)
+        except SpecErrors as exc:  # the params it carried in were written on `op`
+            moved = build_inputs.relocated(exc.errors, builds.CARRIED_BUILD_PARAM, op.source)
+            raise SpecErrors(moved) from None
     known = iteration if iteration is not None else globals_.get("iteration")
     namespaces = {
         "connections": {},

@@ -1,11 +1,11 @@
 """A dag's graph: who waits for whom, whether that makes sense, and in what order ops start.
 
-An operation's upstreams are its `dependencies`, the ops its params read (`ref: ops.X`, or
-Polyaxon's template spelling `"{{ ops.X.outputs.y }}"`) and the ops its events watch (`ref:
-ops.X`). Every op needs a unique name; a `dagRef` names one of the dag's components; an upstream
-must be another op of the same dag; the graph has no cycle. An op's component may lack its
-container until the op's presets and runPatch give it; what none of them gives is an error.
-Nested dags (an op whose inline component is a dag) are checked the same way.
+An operation's upstreams are its `dependencies`, the ops its params (and its build's) read
+(`ref: ops.X`, or Polyaxon's template spelling `"{{ ops.X.outputs.y }}"`) and the ops its events
+watch (`ref: ops.X`). Every op needs a unique name; a `dagRef` names one of the dag's
+components; an upstream must be another op of the same dag; the graph has no cycle. An op's
+component may lack its container until the op's presets and runPatch give it; what none of them
+gives is an error. Nested dags (an op whose inline component is a dag) are checked the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from ci.compile.patching import dump, patch, patch_run
 from schemas.errors import SpecError
 from schemas.spec import V1Operation
 from schemas.spec_dag import V1Dag
+from schemas.spec_io import V1Param
 from schemas.spec_load import located
 from schemas.spec_source import Path, SourceMap, format_path
 
@@ -31,16 +32,27 @@ _TEMPLATE_REF = re.compile(r"\{\{\s*ops\.([-a-zA-Z0-9_]+)\.")
 
 
 def upstreams(op: V1Operation) -> dict[str, str]:
-    """Each upstream op of `op` and the field that makes it one (first mention wins)."""
+    """Each upstream op of `op` and the field that makes it one (first mention wins). An op
+    that builds its image reads `ops.build` as that build's, not as a sibling's, and waits
+    for what its build's params read too."""
     found: dict[str, str] = {}
     for name in op.dependencies or ():
         found.setdefault(name, "dependencies")
-    for param_name, param in (op.params or {}).items():
-        if param.upstream:
-            found.setdefault(param.upstream, f"params.{param_name}.ref")
-        elif isinstance(param.value, str):
-            for name in _TEMPLATE_REF.findall(param.value):
-                found.setdefault(name, f"params.{param_name}.value")
+    build = op.build or (op.component.build if op.component is not None else None)
+    own = {"build"} if build is not None else set()
+    params: list[tuple[tuple[str, ...], Mapping[str, V1Param], set[str]]]
+    params = [(("params",), op.params or {}, own)]
+    if build is not None:
+        params.append((("build", "params"), build.params or {}, set()))
+    for at, given, skipped in params:
+        for param_name, param in given.items():
+            where = ".".join((*at, param_name))
+            if param.upstream and param.upstream not in skipped:
+                found.setdefault(param.upstream, f"{where}.ref")
+            elif isinstance(param.value, str):
+                for name in _TEMPLATE_REF.findall(param.value):
+                    if name not in skipped:
+                        found.setdefault(name, f"{where}.value")
     for index, event in enumerate(op.events or ()):
         if event.upstream:
             found.setdefault(event.upstream, f"events[{index}].ref")

@@ -7,7 +7,10 @@ the service is sent) on `services/proxy`. Bodies stream both ways: nothing is re
 
 A WebSocket handshake goes on a connection of its own, opened with the same host, TLS settings
 and token: the API server forwards the upgrade and, once the pod answers 101, relays the raw
-stream. An HTTP proxy in the client configuration (`proxy`) is not used for it.
+stream. When the configuration names an HTTP proxy (a kubeconfig's `proxy-url`, unless its
+`no_proxy` names the API server), that connection is a tunnel the proxy opens (CONNECT), with
+the configuration's `proxy_headers` (its Proxy-Authorization); TLS to the API server then runs
+inside the tunnel. Only an `http://` proxy can open one here: any other is refused, naming it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from urllib.parse import quote, urlsplit
 import certifi
 import urllib3
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.rest import ApiException, should_bypass_proxies
 
 from runners import upgrade
 from runners.base import RunnerUnavailable
@@ -101,7 +104,7 @@ def _open_upgrade(
     target = path + (f"?{request.query}" if request.query else "")
     sent = [(k, v) for k, v in headers.items() if k.lower() != "content-length"]
     try:
-        sock = socket.create_connection((where.hostname, port), timeout=REQUEST_TIMEOUT[0])
+        sock = _connection(configuration, where.hostname or "", port)
         if tls:
             name = configuration.tls_server_name or where.hostname
             sock = tls_context(configuration).wrap_socket(sock, server_hostname=name)
@@ -118,6 +121,23 @@ def _open_upgrade(
             )
         answer.body = itertools.chain([first], answer.body)
     return answer
+
+
+def _connection(configuration: client.Configuration, host: str, port: int) -> socket.socket:
+    """A connection to the API server: straight, or through the configuration's HTTP proxy as
+    its HTTP path goes (`proxy`, unless `no_proxy` names the API server)."""
+    proxy = configuration.proxy
+    if not proxy or should_bypass_proxies(configuration.host, configuration.no_proxy or ""):
+        return socket.create_connection((host, port), timeout=REQUEST_TIMEOUT[0])
+    where = urlsplit(proxy)
+    if where.scheme != "http" or not where.hostname:
+        raise RunnerUnavailable(
+            f"the client configuration's proxy {where.scheme}://{where.hostname or ''} cannot "
+            "carry a WebSocket to a service: only an http:// proxy (HTTP CONNECT) can"
+        )
+    sock = socket.create_connection((where.hostname, where.port or 80), timeout=REQUEST_TIMEOUT[0])
+    upgrade.tunnel(sock, host, port, configuration.proxy_headers or {}, REQUEST_TIMEOUT[1])
+    return sock
 
 
 def tls_context(configuration: client.Configuration) -> ssl.SSLContext:

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from ci.compile import builds
+from ci.cli.spec import check_operation
+from ci.compile import build_inputs, builds
 from ci.compile.compiler import compile_operation
 from ci.compile.placeholders import placeholder_context
 from schemas.errors import SpecErrors
@@ -51,10 +52,15 @@ def compiled_ops(doc: dict[str, Any], event: dict[str, Any] | None = None) -> di
     return {op["name"]: op for op in compiled.component["run"]["operations"]}
 
 
-def reasons(doc: dict[str, Any], event: dict[str, Any] | None = None) -> dict[str, str]:
+def reasons(
+    doc: dict[str, Any], event: dict[str, Any] | None = None, **options: Any
+) -> dict[str, str]:
     with pytest.raises(SpecErrors) as raised:
         compile_operation(
-            load_operation(doc), context={"event": PUSH if event is None else event}, globals_={}
+            load_operation(doc),
+            context={"event": PUSH if event is None else event},
+            globals_={},
+            **options,
         )
     return {error.path: error.reason for error in raised.value.errors}
 
@@ -236,3 +242,150 @@ def test_a_check_without_an_event_compiles_the_build_and_leaves_its_commit_to_th
     assert compiled.plan == [["build"], ["train"]]
     [builder, _] = compiled.component["run"]["operations"]
     assert "context" not in builder["params"]
+
+
+# Inside a dag: what the op and its build read of the dag is read when the op compiles.
+UPSTREAM = {
+    "ops.prepare": {"outputs": {"path": "s3://acme/data/v7", "tag": "data-v7", "n": 3}},
+    "dag": {"inputs": {"lr": 0.5}, "outputs": {}},
+}
+
+
+def in_a_dag(**fields: Any) -> dict[str, Any]:
+    doc = built(params={"destination": {"value": "r.io/a:{{ ops.prepare.outputs.tag }}"}})
+    doc["params"] = {
+        "lr": {"value": "{{ dag.inputs.lr }}", "toEnv": "LR"},
+        "data": {"ref": "ops.prepare", "value": "outputs.path"},
+        "image": {"value": "{{ ops.build.outputs.image }}"},
+    }
+    doc["component"]["inputs"] += [
+        {"name": "data", "type": "str"},
+        {"name": "image", "type": "str"},
+    ]
+    return {**doc, **fields}
+
+
+def test_what_a_build_op_reads_of_its_dag_becomes_inputs_of_its_pipeline():
+    compiled = compile_operation(
+        load_operation(in_a_dag()), context={"event": PUSH}, globals_={}, refs=UPSTREAM
+    )
+
+    assert compiled.inputs == {
+        "lr": 0.5,
+        "data": "s3://acme/data/v7",
+        "build:destination": "r.io/a:data-v7",
+    }
+    ops = {op["name"]: op for op in compiled.component["run"]["operations"]}
+    assert ops["train"]["params"] == {
+        "lr": {"ref": "dag", "value": "inputs.lr", "toEnv": "LR"},
+        "data": {"ref": "dag", "value": "inputs.data"},
+        # The image its own build pushed is known only inside the pipeline: read there.
+        "image": {"value": "{{ ops.build.outputs.image }}"},
+    }
+    assert ops["build"]["params"]["destination"] == {
+        "ref": "dag",
+        "value": "inputs.build:destination",
+    }
+
+
+def test_the_op_inside_the_pipeline_reads_the_carried_values_as_its_dags_inputs():
+    outer = compile_operation(
+        load_operation(in_a_dag()), context={"event": PUSH}, globals_={}, refs=UPSTREAM
+    )
+    [_, train] = outer.component["run"]["operations"]
+    inner = load_operation({"version": 1.1, "kind": "operation", **train})
+    built_image = {"outputs": {"image": "r.io/a:data-v7@sha256:" + "1" * 64}}
+
+    compiled = compile_operation(
+        inner,
+        context={"event": PUSH},
+        globals_={},
+        refs={"dag": {"inputs": outer.inputs, "outputs": {}}, "ops.build": built_image},
+    )
+
+    assert compiled.image == built_image["outputs"]["image"]
+    assert compiled.command == ["python", "train.py", "0.5"]
+    assert compiled.env == {"LR": "0.5"}
+    assert compiled.inputs["data"] == "s3://acme/data/v7"
+
+
+def test_a_value_its_dag_lacks_is_reported_where_the_op_or_its_build_wrote_it():
+    doc = in_a_dag()
+    doc["params"]["data"]["value"] = "outputs.nope"
+    doc["build"]["params"]["destination"] = {"ref": "ops.prepare", "value": "outputs.missing"}
+
+    assert reasons(doc, refs=UPSTREAM) == {
+        "params.data.value": "outputs has no 'nope' (it has: n, path, tag)",
+        "build.params.destination.value": "outputs has no 'missing' (it has: n, path, tag)",
+    }
+
+
+def test_a_param_reading_both_its_builds_image_and_its_dag_is_refused():
+    doc = in_a_dag()
+    doc["params"]["image"] = {
+        "value": "{{ ops.build.outputs.image }}@{{ ops.prepare.outputs.tag }}"
+    }
+
+    assert reasons(doc, refs=UPSTREAM) == {
+        "params.image": (
+            "reads both ops.build (the image its build pushed, known inside the op's pipeline) "
+            "and its dag's values (known before it): give them as two params"
+        )
+    }
+
+
+def test_a_run_section_reading_its_dag_directly_is_refused_naming_the_way_in():
+    doc = in_a_dag()
+    doc["component"]["run"]["container"]["command"] += ["{{ ops.prepare.outputs.n }}"]
+
+    assert reasons(doc, refs=UPSTREAM) == {
+        "component.run.container.command[3]": (
+            "reads ops.prepare, which the op's build pipeline cannot see: give the value to "
+            "the op as a param, which reads its dag when the op compiles"
+        )
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "read"),
+    [
+        ("{{ ops.prepare.outputs.tag }}-{{ event.sha }}", {"ops.prepare"}),
+        ("{{ ops.build.outputs.image }}", {"ops.build"}),
+        ('{{ ops["prepare"].outputs.tag }}', {"ops"}),
+        ("{{ dag.inputs.lr * 2 }}", {"dag"}),
+        ({"nested": ["{{ runs }}"]}, {"runs"}),
+        ("{{ globals.uuid }} {{ params.lr }}", set()),
+        ("{{ ops.prepare", {"ops", "dag", "runs"}),
+    ],
+)
+def test_what_a_template_reads_of_its_dag_is_told_by_its_names(value, read):
+    assert build_inputs.template_reads(value) == read
+
+
+def test_a_dag_whose_op_builds_on_its_siblings_outputs_checks_without_problems():
+    train = in_a_dag()
+    train.pop("version"), train.pop("kind")
+    prepare = {
+        "name": "prepare",
+        "component": {"run": {"kind": "job", "container": {"image": "busybox"}}},
+    }
+    dag = {
+        "version": 1.1,
+        "kind": "operation",
+        "params": {"lr": {"value": 0.5}},
+        "component": {
+            "inputs": [{"name": "lr", "type": "float"}],
+            "run": {"kind": "dag", "operations": [prepare, train]},
+        },
+    }
+
+    [run] = check_operation(load_operation(dag))
+    [alone] = check_operation(load_operation(in_a_dag()))
+
+    assert run.plan == [["prepare"], ["train"]]
+    assert alone.plan == [["build"], ["train"]]
+    assert alone.inputs == {
+        "lr": "{{ dag.inputs.lr }}",
+        "data": "{{ ops.prepare.outputs.path }}",
+        "build:destination": "r.io/a:{{ ops.prepare.outputs.tag }}",
+    }

@@ -51,6 +51,24 @@ def test_upstreams_come_from_dependencies_param_refs_and_events():
     assert upstreams(by_name["report"]) == {"train": "dependencies", "board": "dependencies"}
 
 
+def test_an_op_that_builds_waits_for_what_its_build_reads_and_reads_ops_build_as_its_own():
+    dag, _ = dag_of(
+        dag_operation(
+            "      - {name: tag, dagRef: step}\n"
+            "      - name: train\n"
+            "        dagRef: step\n"
+            "        build:\n"
+            "          hubRef: kaniko\n"
+            "          params: {destination: {value: 'r.io/a:{{ ops.tag.outputs.tag }}'}}\n"
+            "        params: {image: {value: '{{ ops.build.outputs.image }}'}}\n"
+        )
+    )
+    train = dag.operations[1]
+
+    assert upstreams(train) == {"tag": "build.params.destination.value"}
+    assert dag_errors(dag, ("component", "run"), load_operation(PIPELINE).source) == []
+
+
 def test_ops_start_in_waves_each_after_its_upstreams():
     dag, _ = dag_of(PIPELINE)
 

@@ -214,3 +214,185 @@ def test_a_private_repositorys_build_clones_with_the_git_connections_credentials
         assert password not in str(axon.api("GET", f"/api/v1/runs/{run['uuid']}").json())
     assert password not in str(job)
     assert password not in axon.logs()
+
+
+# A dag whose `train` builds its own image: it reads what `prepare` produced and the dag's
+# inputs, as any op of the dag does, and so does its build (the tag it pushes).
+PREPARED = {"path": "s3://acme/data/v7", "tag": "data-v7"}
+
+
+def subscribe_dag_building(
+    axon: Axon, k8s: KubernetesDouble, build: PodScript, **train_fields: Any
+) -> tuple[str, str]:
+    """A project whose pushes run `prepare`, then `train` on an image its build pushed. Its
+    `prepare` runs until the cluster's clock is moved on 1,200 seconds; `train_fields` are
+    more fields of `train` (its trigger, conditions...)."""
+    project = f"d{uuid.uuid4().hex[:8]}"
+    assert axon.api("POST", "/api/v1/projects", json={"name": project}).status_code == 201
+    source = {"name": f"gh-{project}", "provider": "github", "secret": "It's a Secret"}
+    assert axon.api("POST", f"/api/v1/projects/{project}/sources", json=source).status_code == 201
+    k8s.script(f"axon.dev/project={project}", PodScript(duration=0.5, logs=["trained"]))
+    k8s.script(f"axon.dev/project={project},axon.dev/operation=prepare", PodScript(duration=1200))
+    k8s.script(f"axon.dev/project={project},axon.dev/operation=build", build)
+    job = {
+        "kind": "job",
+        "container": {"image": "python:3.11", "command": ["python", "prepare.py"]},
+    }
+    train = {
+        "name": "train",
+        "build": {
+            "hubRef": "kaniko",
+            "params": {
+                "destination": {"value": f"{REGISTRY}/{project}:{{{{ ops.prepare.outputs.tag }}}}"}
+            },
+        },
+        "params": {
+            "data": {"ref": "ops.prepare", "value": "outputs.path"},
+            "epochs": {"value": "{{ dag.inputs.epochs }}"},
+            "note": {"value": "{{ ops.prepare.outputs.tag }} at {{ event.sha[:7] }}"},
+        },
+        "component": {
+            "name": "trainer",
+            "inputs": [
+                {"name": "data", "type": "str"},
+                {"name": "epochs", "type": "int"},
+                {"name": "note", "type": "str"},
+            ],
+            "run": {
+                "kind": "job",
+                "container": {
+                    "image": "python:3.11",  # replaced by the image the build pushed
+                    "command": ["python", "train.py", "{{ data }}", "{{ epochs }}", "{{ note }}"],
+                },
+            },
+        },
+        **train_fields,
+    }
+    doc = {
+        "name": "pipeline",
+        "repo": f"{OWNER}/{NAME}",
+        "on": {"push": {"branches": ["main"]}},
+        "report": {},
+        "operation": {
+            "version": 1.1,
+            "kind": "operation",
+            "name": "pipeline",
+            "params": {"epochs": {"value": 3}},
+            "component": {
+                "version": 1.1,
+                "kind": "component",
+                "name": "pipeline",
+                "inputs": [{"name": "epochs", "type": "int"}],
+                "run": {
+                    "kind": "dag",
+                    "operations": [{"name": "prepare", "component": {"run": job}}, train],
+                },
+            },
+        },
+    }
+    response = axon.api("POST", f"/api/v1/projects/{project}/subscriptions", json=doc)
+    assert response.status_code == 201, response.text
+    return project, source["name"]
+
+
+def prepare_reports_its_outputs(
+    axon: Axon, k8s: KubernetesDouble, pipeline: dict[str, Any]
+) -> None:
+    """What `prepare`'s code does: report its outputs with its run's own token, then end."""
+
+    def running() -> dict[str, Any] | None:
+        found = children(axon, pipeline["uuid"]).get("prepare")
+        return found if found and found["status"] == "running" else None
+
+    prepare = waiting.wait_for(running, 60, 0.05, lambda: f"prepare running\n{axon.logs()}")
+    [secret] = [
+        c.body
+        for c in k8s.requests
+        if c.verb == "create"
+        and c.resource == "secrets"
+        and c.body["metadata"]["labels"].get("axon.dev/run-uuid") == prepare["uuid"]
+    ]
+    token = secret["stringData"]["AXON_RUN_TOKEN"]
+    reported = axon.api(
+        "POST",
+        f"/api/v1/runs/{prepare['uuid']}/outputs",
+        json={"outputs": PREPARED},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert reported.status_code == 200, reported.text
+    k8s.advance(1200)
+
+
+def test_a_build_op_inside_a_dag_reads_its_siblings_outputs_and_runs_on_its_own_image(axon, k8s):
+    project, source = subscribe_dag_building(
+        axon,
+        k8s,
+        PodScript(termination_message=DIGEST),
+        dependencies=["prepare"],
+        trigger="all_succeeded",
+        skipOnUpstreamSkip=True,
+        conditions="{{ ops.prepare.outputs.tag.startswith('data-') }}",
+    )
+
+    push(axon, source)
+
+    pipeline = pipeline_of(axon, project)
+    prepare_reports_its_outputs(axon, k8s, pipeline)
+    pipeline = wait_for(axon, pipeline["uuid"], S_DONE)
+    assert pipeline["status"] == "succeeded", axon.logs()
+    outer = children(axon, pipeline["uuid"])
+    assert {name: run["status"] for name, run in outer.items()} == {
+        "prepare": "succeeded",
+        "train": "succeeded",
+    }
+    inner = children(axon, outer["train"]["uuid"])
+    image = f"{REGISTRY}/{project}:data-v7@{DIGEST}"
+    assert inner["build"]["outputs"] == {"image": image}
+    kaniko = created_job(k8s, inner["build"]["uuid"])["spec"]["template"]["spec"]["containers"][0]
+    assert f"--destination={REGISTRY}/{project}:data-v7" in kaniko["args"]
+    train = created_job(k8s, inner["train"]["uuid"])["spec"]["template"]["spec"]["containers"][0]
+    assert train["image"] == image
+    assert train["command"] == ["python", "train.py", PREPARED["path"], "3", "data-v7 at bbbbbbb"]
+    assert inner["train"]["status"] == "succeeded"
+
+
+def test_a_failed_build_inside_a_dag_leaves_its_operation_upstream_failed_and_the_dag_failed(
+    axon, k8s
+):
+    build = PodScript(exit_code=1, logs=["no Dockerfile"])
+    project, source = subscribe_dag_building(axon, k8s, build)
+
+    push(axon, source)
+
+    pipeline = pipeline_of(axon, project)
+    prepare_reports_its_outputs(axon, k8s, pipeline)
+    pipeline = wait_for(axon, pipeline["uuid"], S_DONE)
+    assert pipeline["status"] == "failed", axon.logs()
+    outer = children(axon, pipeline["uuid"])
+    assert (outer["prepare"]["status"], outer["train"]["status"]) == ("succeeded", "failed")
+    inner = children(axon, outer["train"]["uuid"])
+    assert inner["build"]["status"] == "failed"
+    assert history(inner["train"]) == ["created", "upstream_failed"]
+    assert inner["train"]["external_id"] is None
+
+
+def test_a_build_op_inside_a_dag_whose_conditions_render_false_is_skipped_without_building(
+    axon, k8s
+):
+    project, source = subscribe_dag_building(
+        axon,
+        k8s,
+        PodScript(termination_message=DIGEST),
+        conditions="{{ ops.prepare.outputs.tag == 'release' }}",
+    )
+
+    push(axon, source)
+
+    pipeline = pipeline_of(axon, project)
+    prepare_reports_its_outputs(axon, k8s, pipeline)
+    pipeline = wait_for(axon, pipeline["uuid"], S_DONE)
+    outer = children(axon, pipeline["uuid"])
+    assert outer["train"]["status"] == "skipped", axon.logs()
+    assert outer["train"]["conditions"][-1]["reason"] == "ConditionFalse"
+    assert children(axon, outer["train"]["uuid"]) == {}
+    assert pipeline["status"] == "succeeded"
