@@ -16,7 +16,6 @@ from ci.agent import probes
 from ci.reporting import asking, credentials, progress, reports
 from ci.runs import dispatch, groups, launch, pipelines, suggesting, tree, waking
 from ci.runtime import celery
-from ci.store.db import after_commit
 from runners.base import RunnerUnavailable
 from schemas.status import RunStatus
 
@@ -43,11 +42,11 @@ def backoff(retries: int, base: float = 1.0) -> float:
 
 @celery.task(name="axon.process_delivery", bind=True, acks_late=True, max_retries=None)
 def process_delivery(self: Task, delivery_id: int) -> None:
+    """Make the delivery's runs, then start them (`_start_here`)."""
     rt = runtime.get()
     try:
         with rt.db.session() as session:
             run_ids = dispatch.process_delivery(session, delivery_id, rt.settings.runner)
-            after_commit(session, lambda: _start_all(run_ids))
     except OperationalError as exc:
         raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
     except Exception as exc:
@@ -57,6 +56,28 @@ def process_delivery(self: Task, delivery_id: int) -> None:
         log.exception("delivery %s cannot be processed", delivery_id)
         with rt.db.session() as session:
             dispatch.fail(session, delivery_id, exc)
+        return
+    _start_here(rt, run_ids)
+
+
+def _start_here(rt: runtime.Runtime, run_ids: list[int]) -> None:
+    """Start the first run in this task, saving a message's trip through the broker; the
+    others go to start tasks, published first so that other workers take them meanwhile.
+
+    A worker lost before the start commits leaves the run `created` and this task's message
+    unacknowledged: the broker hands it out again, and the delivery's task, processed already,
+    finds the run and starts it. A runner or database out of reach hands the start to
+    axon.start_run, which retries it until it is back."""
+    if not run_ids:
+        return
+    first, *others = run_ids
+    _start_all(others)
+    try:
+        with rt.db.session() as session:
+            launch.start_run(rt, session, first)
+    except (RunnerUnavailable, OperationalError) as exc:
+        log.warning("could not start run %s now; its start task retries it: %s", first, exc)
+        runtime.enqueue(start_run.name, first, countdown=backoff(0))
 
 
 def _start_all(run_ids: list[int]) -> None:

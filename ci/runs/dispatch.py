@@ -85,12 +85,15 @@ def process_delivery(session: Session, delivery_id: int, runner: str = "local") 
     New runs go to `runner`, the one this deployment is configured with (`AXON_RUNNER`).
 
     Returns the ids of the runs to start now (a run its concurrency group holds back is not
-    one). Safe to call twice: a delivery is processed once.
+    one). Safe to call twice: a delivery is processed once, and called again (its task's
+    worker was lost while starting them) it returns the runs it made that are still `created`.
     """
     found = _locked(session, delivery_id)
     if found is None:
         return []
     delivery, project_id, version = found
+    if delivery.status != DeliveryStatus.RECEIVED:
+        return _unstarted(session, delivery_id)
     try:
         events, compiled = _events(session, delivery, project_id, version)
     except PayloadError as exc:
@@ -194,8 +197,8 @@ def _act(
 
 
 def _locked(session: Session, delivery_id: int) -> tuple[Delivery, int | None, int | None] | None:
-    """The delivery, locked, if it is still to be processed; with its source's project and
-    the version of that project's subscriptions, read in the same round trip."""
+    """The delivery, locked; with its source's project and the version of that project's
+    subscriptions, read in the same round trip."""
     found = session.execute(
         select(Delivery, Source.project_id, SubscriptionVersion.version)
         .outerjoin(Source, Source.id == Delivery.source_id)
@@ -204,10 +207,23 @@ def _locked(session: Session, delivery_id: int) -> tuple[Delivery, int | None, i
         .with_for_update(of=Delivery)
         .execution_options(populate_existing=True)
     ).first()
-    if found is None or found[0].status != DeliveryStatus.RECEIVED:
+    if found is None:
         return None
     delivery, project_id, version = found
     return delivery, project_id, version
+
+
+def _unstarted(session: Session, delivery_id: int) -> list[int]:
+    """The processed delivery's runs that no start has taken further: held ones (a concurrency
+    group's turn, an approval) have left `created` or wait for something."""
+    return list(
+        session.scalars(
+            select(Run.id)
+            .where(Run.delivery_id == delivery_id, Run.status == RunStatus.CREATED)
+            .where(Run.pending.is_(None))
+            .order_by(Run.id)
+        )
+    )
 
 
 def _events(

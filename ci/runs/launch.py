@@ -50,9 +50,12 @@ def start_run(rt: Runtime, session: Session, run_id: int) -> None:
     whose queue is full stays queued; `ci.runs.capacity` sends its start again when room frees up.
     """
     # Its project comes in the same statement, held by the run for the whole step: compile_run,
-    # the quotas and the runner's spec read it from the session instead of once each. Only the
-    # run's row is locked.
-    run = session.get(Run, run_id, with_for_update={"of": Run}, options=_WITH_PROJECT)
+    # the quotas and the runner's spec read it from the session instead of once each; so does
+    # its subscription, which the spec reads after compiling: loaded then, it would cost a
+    # round trip and flush the compile's writes in round trips of their own. Only the run's
+    # row is locked.
+    options = (*_WITH_PROJECT, joinedload(Run.subscription))
+    run = session.get(Run, run_id, with_for_update={"of": Run}, options=options)
     if run is not None:
         _start(rt, session, run)
 

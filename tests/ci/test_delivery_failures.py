@@ -33,7 +33,9 @@ def shown(client, delivery_id: int) -> dict:
     return client.get(f"/api/v1/deliveries/{delivery_id}").json
 
 
-def test_a_push_whose_commit_message_holds_nul_and_a_lone_surrogate_is_processed(axon, client):
+def test_a_push_whose_commit_message_holds_nul_and_a_lone_surrogate_is_processed(
+    axon, client, local_runner
+):
     axon.create_project()
     axon.subscribe()
     delivery_id = deliver(client)

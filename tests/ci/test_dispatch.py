@@ -8,6 +8,8 @@ from sqlalchemy import select
 
 from ci.runs import dispatch
 from ci.store.models import Delivery, Run, Subscription
+from schemas.status import RunStatus
+from tests.ci.conftest import advance
 from tests.ci.factories import setup_project, subscription
 from tests.conftest import github_headers
 
@@ -38,14 +40,20 @@ def test_a_matching_push_creates_one_run_and_asks_for_its_start(
         assert delivery.reason == "1 event(s), 1 run(s) started"
 
 
-def test_processing_twice_creates_nothing_new(client, db, github_delivery, enqueued):
+def test_processing_twice_creates_nothing_new_and_names_the_run_no_start_has_taken(
+    client, db, github_delivery, enqueued
+):
     setup_project(client)
     delivery_id = deliver(client, github_delivery)
     with db.session() as session:
-        dispatch.process_delivery(session, delivery_id)
+        [run_id] = dispatch.process_delivery(session, delivery_id)
+    with db.session() as session:
+        # As when the worker starting it was lost: the run is still to be started.
+        assert dispatch.process_delivery(session, delivery_id) == [run_id]
+        assert len(list(session.scalars(select(Run)))) == 1
+    advance(db, run_id, RunStatus.COMPILED, RunStatus.QUEUED)
     with db.session() as session:
         assert dispatch.process_delivery(session, delivery_id) == []
-        assert len(list(session.scalars(select(Run)))) == 1
 
 
 def test_the_decision_log_says_why_each_candidate_did_or_did_not_match(

@@ -125,6 +125,22 @@ def test_a_waiting_run_starts_when_the_run_holding_its_group_ends(
     assert sent(enqueued, "axon.start_run") == [(newer,)]
 
 
+def test_a_delivery_processed_again_leaves_its_run_waiting_in_its_group(
+    client, db, github_delivery, enqueued
+):
+    setup_project(client, concurrency=GROUP)
+    push(client, db, github_delivery)  # its run holds the group
+    delivery_id = deliver(client, github_delivery)
+    with db.session() as session:
+        assert dispatch.process_delivery(session, delivery_id) == []
+
+    with db.session() as session:  # its task's message again, as after a lost worker
+        assert dispatch.process_delivery(session, delivery_id) == []
+
+    [_, (_, status)] = runs(db)
+    assert status == "on_schedule"
+
+
 def test_a_waiting_run_stays_while_its_group_is_held(rt, client, db, github_delivery, enqueued):
     setup_project(client, concurrency=GROUP)
     [older] = push(client, db, github_delivery)
