@@ -27,10 +27,15 @@ REACTIONS: tuple[Callable[[int, RunStatus], None], ...] = (
     tasks.free_group,
     tasks.wake_pipeline,
 )
-# A report pass reads every status its run has not reported: one ask per run and transaction.
-ONCE_PER_RUN = frozenset({tasks.report_change})
-# ... and asked for every run of a transaction in one go (a batch of a dag's op starts).
-FOR_MANY = {tasks.report_change: tasks.report_changes}
+# A report pass reads every status its run has not reported: one ask per run and transaction;
+# a quota's room is looked at once a run has ended, which is its last move.
+ONCE_PER_RUN = frozenset({tasks.report_change, quotas.wake_waiting})
+# ... and asked for every run of a transaction in one go (a batch of a dag's op starts, the
+# ends the agent records in one turn).
+FOR_MANY = {
+    tasks.report_change: tasks.report_changes,
+    quotas.wake_waiting: quotas.wake_waiting_many,
+}
 # What those reactions read of a run's row, kept from the row its transition holds.
 REMEMBERING = (
     capacity.remember_runner,

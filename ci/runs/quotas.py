@@ -235,10 +235,33 @@ def wake_waiting(run_id: int, status: RunStatus) -> None:
         runtime.enqueue("axon.start_run", waiting_id)
 
 
+def wake_waiting_many(moves: list[tuple[int, RunStatus]]) -> None:
+    """`wake_waiting` for every run one transaction moved (the agent records a turn's ends in
+    one): whether any quota exists is read once for all of them, not once per run."""
+    ended = [(run_id, status) for run_id, status in moves if status in DONE]
+    if not ended:
+        return
+    try:
+        with runtime.get().db.session() as session:
+            if not _any_quota(session):
+                return
+        # Runs of one scope that end together wake its waiting runs once, not once each.
+        waiting_ids = dict.fromkeys(i for run_id, _ in ended for i in _next_waiting(run_id))
+    except Exception:  # the transitions are committed; the sweeper sends these starts later
+        log.warning("could not look for runs waiting for quota", exc_info=True)
+        return
+    for waiting_id in waiting_ids:
+        runtime.enqueue("axon.start_run", waiting_id)
+
+
+def _any_quota(session: Session) -> bool:
+    # Most installations set no quota at all: one indexed read, and an end costs no more.
+    return session.scalar(select(Quota.id).limit(1)) is not None
+
+
 def _next_waiting(run_id: int) -> list[int]:
     with runtime.get().db.session() as session:
-        # Most installations set no quota at all: one indexed read, and the end costs no more.
-        if session.scalar(select(Quota.id).limit(1)) is None:
+        if not _any_quota(session):
             return []
         ended = session.get(Run, run_id)
         if ended is None:

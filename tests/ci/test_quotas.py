@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from ci.runs import quantities, quotas
+from ci.runs import lifecycle, quantities, quotas
 from ci.store.models import Organization, Project, ProjectMember, Run, Team
 from schemas.status import RunStatus
 from tests.ci.conftest import advance, subscription
 from tests.ci.quota_runs import held, new_run, project_id, set_quota, status_of
+from tests.ci.test_op_start_round_trips import statements
 
 __all__ = ["held"]
 S = RunStatus
@@ -44,6 +45,44 @@ def test_a_waiting_run_starts_when_a_run_of_its_scope_ends(db, held, start, enqu
 
     assert (waiting,) in sent
     assert status_of(db, waiting)[0] == "scheduled"
+
+
+def end_together(db, *run_ids: int) -> None:
+    """The runs end in one transaction, as the agent records a turn's ends."""
+    with db.session() as session:
+        for run_id in run_ids:
+            run = session.get(Run, run_id, with_for_update=True)
+            lifecycle.transition(session, run, S.SUCCEEDED, "Completed")
+
+
+def test_runs_ending_together_wake_every_run_waiting_for_their_room(db, held, start, enqueued):
+    set_quota(db, "project", "vision", runs=2)
+    first, second, *waiting = (new_run(db, "vision") for _ in range(4))
+    for run_id in (first, second, *waiting):
+        start(run_id)
+    advance(db, first, S.RUNNING)
+    advance(db, second, S.RUNNING)
+    enqueued.clear()
+
+    end_together(db, first, second)
+    sent = [args for name, args in enqueued if name == "axon.start_run"]
+    for run_id in waiting:
+        start(run_id)
+
+    assert sorted(sent) == [(run_id,) for run_id in waiting]
+    assert [status_of(db, r)[0] for r in waiting] == ["scheduled", "scheduled"]
+
+
+def test_without_quotas_runs_ending_together_look_for_waiting_runs_once(db, held, start):
+    ended = [new_run(db, "vision") for _ in range(3)]
+    for run_id in ended:
+        start(run_id)
+        advance(db, run_id, S.RUNNING)
+
+    with statements(db) as said:
+        end_together(db, *ended)
+
+    assert len([s for s in said if "FROM quotas" in s]) == 1
 
 
 def test_cpu_and_memory_requests_count_against_the_quota(db, held, start):
