@@ -147,9 +147,9 @@ class Runner(ABC):
     def open_service(self, external_id: str, request: ServiceRequest) -> ServiceResponse | None:
         """Optional. Forward `request` to the service the run serves (`run.kind: service`) and
         return its answer; raises `ServiceUnreachable` when the run has no service to reach
-        now. A WebSocket handshake (`request.upgrade`) the service accepts is answered 101 with
-        the connection in `upgraded`. None (the default): this backend cannot reach its runs'
-        services."""
+        now, `ServiceForbidden` when Axon's own account may not reach it. A WebSocket handshake
+        (`request.upgrade`) the service accepts is answered 101 with the connection in
+        `upgraded`. None (the default): this backend cannot reach its runs' services."""
         return None
 
     def known_ids(self) -> set[str] | None:

@@ -55,3 +55,8 @@ class ServiceResponse:
 
 class ServiceUnreachable(Exception):
     """The run has no service to reach now (not created, no ready pod, a port it lacks)."""
+
+
+class ServiceForbidden(Exception):
+    """The backend's access control refuses Axon's own account the request (a Kubernetes
+    Role without `services/proxy`): a setting to fix, whatever the service's state."""

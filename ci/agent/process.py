@@ -48,8 +48,10 @@ class Agent:
                     recording.reconcile(self.rt, runner)
                     reconciled = True
                 self._record(stop, followers, runner)
-            except Exception:
-                log.exception("watching runner %s failed; watching again", runner.name)
+            except Exception as exc:
+                # The error's own words first: a refusal by the cluster's access control is
+                # read here, and fixed there without restarting the agent.
+                log.exception("watching runner %s failed; watching again: %s", runner.name, exc)
                 if time.monotonic() - started > WATCHED_WELL_SECONDS:
                     backoff.reset()
                 backoff.wait(stop)

@@ -6,7 +6,9 @@ the run page with no kubectl and no port of its own. It is a page route: the log
 reaches it as well as a Bearer token, and whoever may read the run's project may open it. Axon's
 own credentials never reach the service: the Authorization header and Axon's session cookie are
 dropped on the way in, and the service cannot set Axon's session cookie on the way out.
-Only a running service is reachable: one not running yet answers 409, an ended one 404.
+Only a running service is reachable: one not running yet answers 409, an ended one 404. When
+the runner's own account may not reach it (Kubernetes RBAC without `services/proxy`), 502 says
+which permission is missing.
 A WebSocket handshake is forwarded too (ci.api.service_upgrade), from this server's own pages
 only: one whose Origin is another site is refused (403) before it reaches the service.
 """
@@ -26,7 +28,7 @@ from ci.api.errors import ApiError
 from ci.api.runs import get_run
 from ci.runs import services
 from runners.base import RunnerUnavailable
-from runners.services import ServiceRequest, ServiceUnreachable
+from runners.services import ServiceForbidden, ServiceRequest, ServiceUnreachable
 from schemas.status import DONE, RunStatus
 
 blueprint = Blueprint("service_proxy", __name__)
@@ -84,6 +86,9 @@ def forward(uuid: str, path: str = "") -> Any:
         answer = runner.open_service(external_id, sent)
     except ServiceUnreachable as exc:
         raise ApiError(503, f"run {uuid}'s service cannot be reached now: {exc}") from exc
+    except ServiceForbidden as exc:
+        # Axon's own setup is at fault, not the caller's rights nor the service's state.
+        raise ApiError(502, f"run {uuid}'s service cannot be opened: {exc}") from exc
     except RunnerUnavailable as exc:
         raise ApiError(503, f"runner {runner_name} cannot be reached now: {exc}") from exc
     if answer is None:

@@ -39,7 +39,13 @@ from kubernetes.client.rest import ApiException
 
 from runners.base import Observation, Runner, RunnerUnavailable, RunSpec
 from runners.kubernetes import connection_mounts
-from runners.kubernetes.api import Cluster, Refused, load_configuration, minor_version
+from runners.kubernetes.api import (
+    Cluster,
+    Refused,
+    load_configuration,
+    minor_version,
+    refusal,
+)
 from runners.kubernetes.cleanup import Reaper, delete_after, hold_until_recorded
 from runners.kubernetes.last_seen import LastSeen
 from runners.kubernetes.logs import ClusterEvent, follow, read_events, read_logs
@@ -189,9 +195,9 @@ class KubernetesRunner(Runner):
             if secret is not None:
                 delete_secret(self.cluster, target.namespace, secret)
             raise
-        if secret is not None:
-            own_secret(self.cluster, target.namespace, secret, main)
         try:
+            if secret is not None:
+                own_secret(self.cluster, target.namespace, secret, main)
             for extra in manifests[1:]:
                 # A run's Service goes with its Deployment when the garbage collector deletes it.
                 owner = {
@@ -209,6 +215,11 @@ class KubernetesRunner(Runner):
                 self.cluster.delete(manifests[0].plural, target.namespace, manifests[0].name)
             except Exception:  # the refusal is the news; a stop or the next agent deletes it
                 log.warning("could not delete %s after a refusal", manifests[0].name, exc_info=True)
+            if secret is not None:  # one not owned yet outlives its object
+                try:
+                    delete_secret(self.cluster, target.namespace, secret)
+                except Exception:
+                    log.warning("could not delete the Secret of %s", manifests[0].name)
             raise
         return workload(spec, target).external_id
 
@@ -391,7 +402,8 @@ class KubernetesRunner(Runner):
         except ApiException as exc:
             if plural not in OWNERS and exc.status in (403, 404):
                 return []  # an operator's kind this cluster lacks, or the role may not read
-            raise
+            where = f"{plural} in namespace {namespace}"
+            raise refusal(f"kubernetes refused to list {where}", exc) from None
         return list(found.get("items") or [])
 
 

@@ -4,7 +4,9 @@
 anyone allowed to read Jobs or pods. `take_secrets` moves each such variable of the main
 object's containers into a Secret named `<object>-env` (the variables become `secretKeyRef`s).
 The runner creates the Secret first, so no pod starts before it exists, then the main object,
-then makes the object the Secret's owner: the garbage collector deletes it with the run.
+then makes the object the Secret's owner: the garbage collector deletes it with the run. A
+Secret the server refuses to create or to own (a Role without `secrets`) is `Refused` in the
+server's words, as the main object's refusal is.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from kubernetes.client.rest import ApiException
 
-from runners.kubernetes.api import Cluster, call
+from runners.kubernetes.api import Cluster, call, refusal
 
 SECRET_VARIABLES = frozenset({"AXON_RUN_TOKEN"})
 MERGE_PATCH = "application/merge-patch+json"
@@ -61,7 +63,8 @@ def create_secret(cluster: Cluster, namespace: str, secret: Obj) -> None:
         call("create secrets", cluster.core.create_namespaced_secret, namespace, secret)
     except ApiException as exc:
         if exc.status != 409:
-            raise
+            name = secret["metadata"]["name"]
+            raise refusal(f"kubernetes refused the Secret {name}", exc) from exc
 
 
 def own_secret(cluster: Cluster, namespace: str, secret: Obj, owner: Obj) -> None:
@@ -72,14 +75,18 @@ def own_secret(cluster: Cluster, namespace: str, secret: Obj, owner: Obj) -> Non
         "name": owner["metadata"]["name"],
         "uid": owner["metadata"]["uid"],
     }
-    call(
-        "own secrets",
-        cluster.core.patch_namespaced_secret,
-        secret["metadata"]["name"],
-        namespace,
-        {"metadata": {"ownerReferences": [reference]}},
-        _content_type=MERGE_PATCH,
-    )
+    name = secret["metadata"]["name"]
+    try:
+        call(
+            "own secrets",
+            cluster.core.patch_namespaced_secret,
+            name,
+            namespace,
+            {"metadata": {"ownerReferences": [reference]}},
+            _content_type=MERGE_PATCH,
+        )
+    except ApiException as exc:
+        raise refusal(f"kubernetes refused to hand the Secret {name} to its run", exc) from exc
 
 
 def delete_secret(cluster: Cluster, namespace: str, secret: Obj) -> None:

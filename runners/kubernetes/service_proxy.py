@@ -11,11 +11,16 @@ stream. When the configuration names an HTTP proxy (a kubeconfig's `proxy-url`, 
 `no_proxy` names the API server), that connection is a tunnel the proxy opens (CONNECT), with
 the configuration's `proxy_headers` (its Proxy-Authorization); TLS to the API server then runs
 inside the tunnel. Only an `http://` proxy can open one here: any other is refused, naming it.
+
+The API server's own 403 (its RBAC refuses the identity the verb on `services/proxy`) becomes
+`ServiceForbidden`, naming the verb, the namespace and the chart's value that grants it, with
+the server's message; a 403 the service itself sends passes through as it is.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import socket
 import ssl
 from collections.abc import Iterator
@@ -30,12 +35,20 @@ from runners import upgrade
 from runners.base import RunnerUnavailable
 from runners.kubernetes.api import REQUEST_TIMEOUT
 from runners.kubernetes.manifests import Workload
-from runners.services import ServiceRequest, ServiceResponse, ServiceUnreachable
+from runners.services import (
+    ServiceForbidden,
+    ServiceRequest,
+    ServiceResponse,
+    ServiceUnreachable,
+)
 from runners.upgrade import HOP_BY_HOP
 
 CHUNK = 64 * 1024
 # The API server answers these itself (a Status) when the Service or its pods are missing.
 UNREACHABLE = {404: "the run's Service does not exist", 503: "the run's service has no ready pod"}
+# The verb the API server authorizes a proxied request's method as (its RequestInfo's mapping).
+METHOD_VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update"}
+METHOD_VERBS |= {"PATCH": "patch", "DELETE": "delete"}
 
 
 def proxy_path(workload: Workload, port: int | None, path: str) -> str:
@@ -77,13 +90,15 @@ def open_service(
     except urllib3.exceptions.HTTPError as exc:
         raise RunnerUnavailable(f"the Kubernetes API server cannot be reached: {exc}") from exc
     first = b""
-    if answer.status in UNREACHABLE:
+    if answer.status in UNREACHABLE or answer.status == 403:
         first = answer.read(CHUNK, decode_content=False)
-        if _is_api_status(answer.headers.get("Content-Type", ""), first):
+        content_type = answer.headers.get("Content-Type", "")
+        refused = _is_api_status(content_type, first) and _refused(
+            api_client, workload, request.method, answer.status, first
+        )
+        if refused:
             answer.release_conn()
-            raise ServiceUnreachable(
-                UNREACHABLE[_unreachable_status(api_client, workload, answer.status)]
-            )
+            raise refused
     kept = [(k, v) for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP]
     return ServiceResponse(answer.status, kept, _chunks(answer, first), answer.release_conn)
 
@@ -111,14 +126,15 @@ def _open_upgrade(
         answer = upgrade.handshake(sock, target, where.netloc, sent, REQUEST_TIMEOUT[1])
     except OSError as exc:  # ssl.SSLError and a malformed answer included
         raise RunnerUnavailable(f"the Kubernetes API server cannot be reached: {exc}") from exc
-    if answer.status in UNREACHABLE:
+    if answer.status in UNREACHABLE or answer.status == 403:
         first = next(answer.body, b"")
         content_type = next((v for k, v in answer.headers if k.lower() == "content-type"), "")
-        if _is_api_status(content_type, first):
+        refused = _is_api_status(content_type, first) and _refused(
+            api_client, workload, request.method, answer.status, first
+        )
+        if refused:
             answer.close()
-            raise ServiceUnreachable(
-                UNREACHABLE[_unreachable_status(api_client, workload, answer.status)]
-            )
+            raise refused
         answer.body = itertools.chain([first], answer.body)
     return answer
 
@@ -174,6 +190,29 @@ def _service_exists(api_client: client.ApiClient, workload: Workload) -> bool:
     except (ApiException, urllib3.exceptions.HTTPError, ValueError):
         return False  # gone, or not to be told: the proxy's own answer stands
     return True
+
+
+def _refused(
+    api_client: client.ApiClient, workload: Workload, method: str, status: int, first: bytes
+) -> Exception | None:
+    """What the API server's own Status `first` means for the caller: the service cannot be
+    reached (404, 503), or Axon's account may not reach it (403 Forbidden, in words that say
+    what to grant); None for any other answer, which goes back as the service's."""
+    if status in UNREACHABLE:
+        return ServiceUnreachable(UNREACHABLE[_unreachable_status(api_client, workload, status)])
+    try:
+        said = json.loads(first)
+    except ValueError:
+        return None
+    if status != 403 or not isinstance(said, dict) or said.get("reason") != "Forbidden":
+        return None
+    verb = METHOD_VERBS.get(method.upper(), method.lower())
+    return ServiceForbidden(
+        f"the Kubernetes API server does not allow Axon's account to {verb} services/proxy "
+        f"in namespace {workload.namespace} ({said.get('message') or 'Forbidden'}); grant it "
+        "with a Role bound to that account: the Helm chart's runner Role does "
+        "(rbac.create: true)"
+    )
 
 
 def _is_api_status(content_type: str, first: bytes) -> bool:

@@ -4,6 +4,9 @@ Each `KindWatch` lists its kind with the label selector (one call for every run)
 list over as a `Synced` item, then watches from the list's resourceVersion with bookmarks and a
 server-side timeout, reconnecting from the last version it saw. A 410 Gone (history compacted)
 means list again and resume; connection errors, 429 and 5xx are retried with a capped backoff.
+Any other refusal of a core kind (403 when the role may not list or watch Jobs or pods) ends the
+observer with `Refused` in the server's words, naming the verb and namespace: the agent logs it
+and observes again after its own backoff, so a role fixed on a live cluster is picked up.
 A Kubeflow kind the cluster lacks (404) or the role may not read (403) counts as listed and
 empty, and is looked for again every `RECHECK_SECONDS`, or at once when `Rediscovery` is asked
 (a run of that kind was submitted or stopped): CRDs installed after the agent started are
@@ -23,7 +26,13 @@ from typing import Any
 
 from kubernetes.client.rest import ApiException
 
-from runners.kubernetes.api import REQUEST_TIMEOUT, is_transient, read_json, status_message
+from runners.kubernetes.api import (
+    REQUEST_TIMEOUT,
+    is_transient,
+    read_json,
+    refusal,
+    status_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,11 +131,13 @@ class KindWatch(threading.Thread):
         version: str | None = None
         delay, listed, absent, asked = BACKOFF_START, False, False, 0
         while not self._stopping.is_set():
+            verb = "list"
             try:
                 if version is None:
                     asked = self.rediscovery.asked(self.resource.plural)
                     version = self._list(relisted=listed)
                     listed = True
+                verb = "watch"
                 version = self._follow(version)
                 delay = BACKOFF_START
             except ApiException as exc:
@@ -144,7 +155,14 @@ class KindWatch(threading.Thread):
                     self._look_again(asked)
                     continue
                 if not is_transient(exc):
-                    self.out.put(Failed(self.resource.plural, exc))
+                    where = f"{self.resource.plural} in namespace {self.resource.namespace}"
+                    # Not chained: the client's dump of the HTTP exchange says nothing more.
+                    self.out.put(
+                        Failed(
+                            self.resource.plural,
+                            refusal(f"kubernetes refused to {verb} {where}", exc),
+                        )
+                    )
                     return
                 log.warning(
                     "watch %s: %s %s", self.resource.plural, exc.status, status_message(exc)

@@ -46,6 +46,14 @@ class Pod(BaseHTTPRequestHandler):
             for start in range(0, BIG, 65536):
                 self.wfile.write(bytes([start // 65536 % 251]) * min(65536, BIG - start))
             return
+        if self.path.endswith("/private"):  # the service's own refusal, not the API server's
+            data = b'{"kind":"Status","message":"the board says no"}'
+            self.send_response(403)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         if self.path.endswith("/moved"):
             self.send_response(302)
             self.send_header("Location", "/login")
@@ -225,6 +233,40 @@ def test_a_service_without_pods_answers_503_with_the_reason(client, serve, k8s):
     answer = client.get(f"/runs/{uuid}/service/")
 
     assert answer.status_code == 503 and "no ready pod" in answer.json["detail"]
+
+
+def test_without_rbac_for_services_proxy_it_answers_502_naming_the_missing_permission(
+    client,
+    serve,
+    k8s,  # noqa: F811
+):
+    uuid = serve()
+    k8s.forbid("create", "services/proxy", "default")
+    service = f"{object_name(uuid)}:{PORT}"
+
+    posted = client.post(f"/runs/{uuid}/service/data", data=b"x")
+    fetched = client.get(f"/runs/{uuid}/service/data")
+
+    assert posted.status_code == 502, posted.get_data(as_text=True)
+    assert posted.json["detail"] == (
+        f"run {uuid}'s service cannot be opened: the Kubernetes API server does not allow "
+        "Axon's account to create services/proxy in namespace default "
+        f'(services "{service}" is forbidden: User "system:serviceaccount:axon:axon-agent" '
+        'cannot create resource "services/proxy" in API group "" in the namespace "default"); '
+        "grant it with a Role bound to that account: the Helm chart's runner Role does "
+        "(rbac.create: true)"
+    )
+    # Only the verb the Role lacks is refused.
+    assert (fetched.status_code, fetched.json["method"]) == (200, "GET")
+
+
+def test_a_403_from_the_service_itself_passes_through_as_it_is(client, serve):
+    uuid = serve()
+
+    answer = client.get(f"/runs/{uuid}/service/private")
+
+    assert answer.status_code == 403
+    assert answer.json == {"kind": "Status", "message": "the board says no"}
 
 
 def test_anonymous_callers_get_401_and_a_browser_the_login(anonymous_client, serve):

@@ -25,6 +25,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from tests.fakes.kubernetes.clock import SimClock
 from tests.fakes.kubernetes.cluster import Cluster
+from tests.fakes.kubernetes.rbac import Denial
 from tests.fakes.kubernetes.scripts import PodScript, Timing
 from tests.fakes.kubernetes.server import ApiServer, Call, Fault
 from tests.fakes.kubernetes.store import RESOURCES, Obj
@@ -233,6 +234,18 @@ class KubernetesDouble:
         error Status (`retry_after` adds the header, as a 429 would)."""
         with self.cluster.store.cond:
             self.api.faults.append(Fault(verb, resource, status, times, message, retry_after))
+
+    def forbid(self, verb: str, resource: str, namespace: str | None = None) -> Denial:
+        """Refuse `verb` ("*": all) on `resource` ("jobs", "services/proxy") in `namespace`
+        (None: everywhere) as a real server's RBAC does, 403 Forbidden naming the agent's
+        account, until `permit` lifts it; returns the denial."""
+        denial = Denial(verb, resource, namespace)
+        self.api.rbac.deny(denial)
+        return denial
+
+    def permit(self, denial: Denial) -> None:
+        """Lift a denial of `forbid`, as a Role fixed on a live cluster does."""
+        self.api.rbac.allow(denial)
 
     def slow_next(self, verb: str, resource: str, seconds: float, *, times: int = 1) -> None:
         """Hold the answer to the next `times` matching calls for `seconds` (real time), to

@@ -3,7 +3,8 @@
 `/api/v1/…` and `/apis/{group}/{version}/…`, namespaced and cluster-wide: get, list, watch,
 create, update (PUT), patch (merge, strategic as merge, JSON patch, apply), delete and
 deletecollection, the `/status` subresource, pod logs, the service proxy (`service_proxy`), and
-enough discovery for `/version`.
+enough discovery for `/version`. A request the test's RBAC denials cover (`rbac`) is refused
+with a 403 before anything else is looked at.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from tests.fakes.kubernetes.cluster import Cluster
 from tests.fakes.kubernetes.discovery import discovery
 from tests.fakes.kubernetes.params import flag, number, resource_version
 from tests.fakes.kubernetes.patches import PatchError, json_patch, merge_patch
+from tests.fakes.kubernetes.rbac import METHOD_VERBS, Rbac
 from tests.fakes.kubernetes.selectors import (
     SelectorError,
     parse_field_selector,
     parse_label_selector,
 )
-from tests.fakes.kubernetes.service_proxy import ServiceBackends
+from tests.fakes.kubernetes.service_proxy import PROXY_PATH, ServiceBackends
 from tests.fakes.kubernetes.status import ApiError
 from tests.fakes.kubernetes.store import RESOURCES, Expired, Obj, Resource
 from tests.fakes.kubernetes.streams import LogStream, WatchStream
@@ -107,18 +109,27 @@ class ApiServer:
         # API groups not installed (yet): their paths answer 404, as before a CRD is applied.
         self.absent_groups: set[str] = set()
         self.service_backends = ServiceBackends()
+        self.rbac = Rbac()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
         verb, label, route = "get", request.path, None
         self.cluster.admission.fields.begin(request.args.get("fieldValidation"))
         try:
+            through = PROXY_PATH.fullmatch(request.path)
+            if through is not None:  # authorized before it reaches the Service, as for real
+                verb = METHOD_VERBS.get(request.method, request.method.lower())
+                label = "services/proxy"
+                self.rbac.check(verb, "", label, through["namespace"], through["service"])
             proxied = self.service_backends.proxy(request, self.store)
             if proxied is not None:
                 return proxied(environ, start_response)
             route = self._route(request.path)
             verb = self._verb(request, route)
             label = route.label if route else request.path.rstrip("/")
+            if route is not None:
+                group, namespace = route.resource.group, route.namespace
+                self.rbac.check(verb, group, label, namespace, route.name)
             self._inject(verb, label)
             response = self._dispatch(request, route, verb)
         except ApiError as error:
