@@ -38,7 +38,7 @@ from typing import Any
 
 from pydantic import field_validator
 
-from runners import local_fields, local_launcher, local_mounts
+from runners import local_fields, local_launcher, local_launches, local_mounts
 from runners.base import Observation, Runner, RunSpec
 from runners.local_supervisor import (
     CANCEL,
@@ -176,7 +176,7 @@ class LocalRunner(Runner):
             os.unlink(tmp)
 
     def _launch(self, run_dir: Path) -> None:
-        launches: local_launcher.Launches | None = getattr(self._batch, "launches", None)
+        launches: local_launches.Launches | None = getattr(self._batch, "launches", None)
         if launches is None:
             local_launcher.launch(self.root, run_dir, self.python)
         else:
@@ -188,7 +188,7 @@ class LocalRunner(Runner):
         if getattr(self._batch, "launches", None) is not None:
             yield  # inside an outer batch, which settles them all
             return
-        self._batch.launches = local_launcher.Launches(self.root, self.python)
+        self._batch.launches = local_launches.Launches(self.root, self.python)
         try:
             yield
         finally:

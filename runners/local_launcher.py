@@ -116,52 +116,21 @@ def _through_launcher(root: Path, run_dir: Path, python: str) -> bool:
     return False
 
 
-class Launches:
-    """Launches whose answers are read later, by `settle`: a submitter sends a batch's requests
-    and goes on with its next run while the launcher forks. A request that finds no launcher,
-    or whose answer is not a fork, takes `launch`'s whole path then, so none is lost."""
-
-    def __init__(self, root: Path, python: str) -> None:
-        self.root, self.python = root, python
-        self.sent: list[tuple[Path, socket.socket]] = []
-
-    def send(self, run_dir: Path) -> None:
-        try:
-            sock = _send(self.root / HOME, f"{identity(self.python)}\0{run_dir}")
-        except OSError:
-            sock = None
-        if sock is None:
-            launch(self.root, run_dir, self.python)
-        else:
-            self.sent.append((run_dir, sock))
-
-    def settle(self) -> None:
-        sent, self.sent = self.sent, []
-        for run_dir, sock in sent:
-            with sock:
-                try:
-                    reply = _read_line(sock)
-                except OSError:  # timed out, or reset by a launcher that left
-                    reply = ""
-            if not reply.startswith("ok "):
-                launch(self.root, run_dir, self.python)
-
-
 def _ask(home: Path, request: str) -> str | None:
     """The launcher's one-line answer; None if no launcher listens, "" if it hung up."""
-    sock = _send(home, request)
+    sock = send_request(home, request)
     if sock is None:
         return None
     with sock:
         if not request:
             return ""
         try:
-            return _read_line(sock)
+            return read_line(sock)
         except TimeoutError:
             return ""
 
 
-def _send(home: Path, request: str) -> socket.socket | None:
+def send_request(home: Path, request: str) -> socket.socket | None:
     """A connection to the launcher with `request` sent on it; None if no launcher listens."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -239,7 +208,7 @@ def _lock(file: IO[Any], how: int, deadline: float) -> bool:
             time.sleep(POLL)
 
 
-def _read_line(sock: socket.socket) -> str:
+def read_line(sock: socket.socket) -> str:
     data = b""
     while not data.endswith(b"\n"):
         chunk = sock.recv(4096)
@@ -317,7 +286,7 @@ class Launcher:
         with conn:
             conn.settimeout(REPLY_TIMEOUT)
             try:
-                request = _read_line(conn)
+                request = read_line(conn)
             except OSError:
                 return True
             if not request:
