@@ -251,7 +251,7 @@ class Launcher:
         self.life: IO[bytes] | None = None
         self.listener: socket.socket | None = None
         self.bound: tuple[int, int] | None = None
-        self.gates: list[int] = []  # write ends held open until the submitter has its answer
+        self.gate: int | None = None  # a write end held open until the submitter has its answer
 
     def serve(self) -> None:
         self.life = open(self.home / LOCK, "ab")
@@ -298,15 +298,15 @@ class Launcher:
                 reply = f"refused: {exc}"
             with contextlib.suppress(OSError):
                 conn.sendall(reply.encode() + b"\n")
-        self._open_gates()
+        self._open_gate()
         return reply != "stale"
 
-    def _open_gates(self) -> None:
+    def _open_gate(self) -> None:
         # A forked supervisor starts its work once the submitter has its answer: on a busy
         # machine the child would otherwise take the CPU between the fork and the reply.
-        for opened in self.gates:
-            os.close(opened)
-        self.gates.clear()
+        if self.gate is not None:
+            os.close(self.gate)
+            self.gate = None
 
     def _answer(self, conn: socket.socket, request: str) -> str:
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -328,16 +328,14 @@ class Launcher:
             os.close(opened)
             self._become_supervisor(run_dir, conn, gate)
         os.close(gate)
-        self.gates.append(opened)
+        self.gate = opened
         return f"ok {pid}"
 
     def _become_supervisor(self, run_dir: Path, conn: socket.socket, gate: int) -> None:
         """In the forked child: leave the launcher behind and supervise the run; never returns."""
         status = 1
         try:
-            for opened in self.gates:  # earlier children's: theirs to wait on, not this one's
-                os.close(opened)
-            os.read(gate, 1)  # returns once the launcher has answered (or died): see _open_gates
+            os.read(gate, 1)  # returns once the launcher has answered (or died): see _open_gate
             os.close(gate)
             # A supervisor holding the launcher's lock would keep a new launcher from starting.
             for held in (conn, self.listener, self.life):

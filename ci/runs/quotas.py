@@ -245,8 +245,10 @@ def wake_waiting_many(moves: list[tuple[int, RunStatus]]) -> None:
         with runtime.get().db.session() as session:
             if not _any_quota(session):
                 return
-        # Runs of one scope that end together wake its waiting runs once, not once each.
-        waiting_ids = dict.fromkeys(i for run_id, _ in ended for i in _next_waiting(run_id))
+            # Runs of one scope that end together wake its waiting runs once, not once each.
+            waiting_ids = dict.fromkeys(
+                i for run_id, _ in ended for i in _waiting_after(session, run_id)
+            )
     except Exception:  # the transitions are committed; the sweeper sends these starts later
         log.warning("could not look for runs waiting for quota", exc_info=True)
         return
@@ -261,23 +263,26 @@ def _any_quota(session: Session) -> bool:
 
 def _next_waiting(run_id: int) -> list[int]:
     with runtime.get().db.session() as session:
-        if not _any_quota(session):
-            return []
-        ended = session.get(Run, run_id)
-        if ended is None:
-            return []
-        project = session.get(Project, ended.project_id)
-        assert project is not None
-        scopes = scopes_of(session, project)
-        has_quota = session.scalar(
-            select(Quota.id).where(tuple_(Quota.scope_kind, Quota.scope_name).in_(scopes)).limit(1)
-        )
-        if has_quota is None:
-            return []
-        ids = sorted({i for scope in scopes for i in projects_in(session, scope)})
-        if not ids:
-            return []
-        return [row.id for row in session.execute(_waiting(ids).limit(WAKE_PER_END))]
+        return _waiting_after(session, run_id) if _any_quota(session) else []
+
+
+def _waiting_after(session: Session, run_id: int) -> list[int]:
+    """The runs waiting in the scopes of `run_id`, which ended, that may take its room."""
+    ended = session.get(Run, run_id)
+    if ended is None:
+        return []
+    project = session.get(Project, ended.project_id)
+    assert project is not None
+    scopes = scopes_of(session, project)
+    has_quota = session.scalar(
+        select(Quota.id).where(tuple_(Quota.scope_kind, Quota.scope_name).in_(scopes)).limit(1)
+    )
+    if has_quota is None:
+        return []
+    ids = sorted({i for scope in scopes for i in projects_in(session, scope)})
+    if not ids:
+        return []
+    return [row.id for row in session.execute(_waiting(ids).limit(WAKE_PER_END))]
 
 
 def _count_waiting(session: Session, project_ids: list[int]) -> int:
