@@ -77,9 +77,14 @@ _DECISIONS = Base.metadata.tables["decisions"]
 # What settling a delivery writes.
 SETTLED = ("status", "reason", "processed_at")
 # Built once: the decisions go as one JSON array, so that any number of them is one statement,
-# compiled once, rather than a multi-row VALUES compiled again for each count of rows.
+# compiled once, rather than a multi-row VALUES compiled again for each count of rows. Its
+# transaction's commit does not wait for the disk (the SET LOCAL, in the same query string):
+# lost in a database crash with what else it wrote (its runs), the delivery is `received` again
+# and out of the outbox, and the sweeper sends its task again; the webhook's own commit, which
+# stored it, did wait. A later commit that waits (its run's start) flushes this one with it.
 _WRITE = text(
     """
+    SET LOCAL synchronous_commit TO OFF;
     WITH settled AS (
         UPDATE deliveries SET status = :status, reason = :reason, processed_at = :processed_at
         WHERE id = :delivery_id

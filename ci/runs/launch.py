@@ -23,6 +23,7 @@ from ci.runs import (
     lifecycle,
     pipelines,
     presets,
+    profiles,
     quotas,
     retries,
     routing,
@@ -52,12 +53,19 @@ def start_run(rt: Runtime, session: Session, run_id: int) -> None:
     # Its project comes in the same statement, held by the run for the whole step: compile_run,
     # the quotas and the runner's spec read it from the session instead of once each; so does
     # its subscription, which the spec reads after compiling: loaded then, it would cost a
-    # round trip and flush the compile's writes in round trips of their own. Only the run's
-    # row is locked.
-    options = (*_WITH_PROJECT, joinedload(Run.subscription))
-    run = session.get(Run, run_id, with_for_update={"of": Run}, options=options)
-    if run is not None:
-        _start(rt, session, run)
+    # round trip and flush the compile's writes in round trips of their own. And the presets'
+    # version, which the compile's admission would read in a round trip of its own. Only the
+    # run's row is locked.
+    query = (
+        select(Run, profiles.VERSION)
+        .where(Run.id == run_id)
+        .options(*_WITH_PROJECT, joinedload(Run.subscription))
+        .with_for_update(of=Run)
+    )
+    found = session.execute(query).first()
+    if found is not None:
+        profiles.noted(session, found[1])
+        _start(rt, session, found[0])
 
 
 def start_runs(rt: Runtime, session: Session, run_ids: list[int]) -> None:
@@ -66,14 +74,17 @@ def start_runs(rt: Runtime, session: Session, run_ids: list[int]) -> None:
     upstreams, the presets' version) read once. Each is judged as `start_run` judges it, in
     turn, so a quota or a queue limit the first ones fill holds the next ones queued."""
     query = (
-        select(Run)
+        select(Run, profiles.VERSION)
         .where(Run.id.in_(sorted(set(run_ids))))
         .order_by(Run.id)
         .options(*_WITH_PROJECT)
         .with_for_update(of=Run)
     )
+    found = session.execute(query).all()
+    if found:
+        profiles.noted(session, found[0][1])
     with _Batch() as batch:
-        for run in session.scalars(query).all():
+        for run, _version in found:
             _start(rt, session, run, batch)
 
 

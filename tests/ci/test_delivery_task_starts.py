@@ -119,7 +119,7 @@ def test_of_a_delivery_with_two_runs_the_first_starts_here_and_the_other_in_its_
     assert len(submitted) == 1
 
 
-def test_starting_a_pushs_run_reads_its_subscription_with_it_and_writes_its_statuses_at_once(
+def test_starting_a_pushs_run_reads_what_it_needs_with_its_lock_and_writes_its_statuses_at_once(
     axon, db, rt, enqueued, submitted, start
 ):
     axon.create_project()
@@ -139,6 +139,8 @@ def test_starting_a_pushs_run_reads_its_subscription_with_it_and_writes_its_stat
     [locking] = [s for s in said if re.search(r"^SELECT .* FROM runs\b", s)]
     assert " JOIN subscriptions " in locking and locking.endswith("FOR UPDATE OF runs")
     assert [s for s in said if re.search(r"^SELECT .* FROM subscriptions\b", s)] == []
+    assert " FROM profile_versions " in locking
+    assert [s for s in said if "profile_versions" in s and s != locking] == []
     assert len([s for s in said if s.startswith("UPDATE runs SET status")]) == 1
     assert len([s for s in said if s.startswith("INSERT INTO conditions")]) == 1
     assert runs(db) == [(run_id, "scheduled")]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 
 from ci.runs import dispatch
 from ci.store.models import Delivery, Run, Subscription
@@ -54,6 +55,23 @@ def test_processing_twice_creates_nothing_new_and_names_the_run_no_start_has_tak
     advance(db, run_id, RunStatus.COMPILED, RunStatus.QUEUED)
     with db.session() as session:
         assert dispatch.process_delivery(session, delivery_id) == []
+
+
+@pytest.mark.postgres
+def test_processing_a_delivery_commits_without_waiting_for_the_disk(
+    client, db, github_delivery, enqueued
+):
+    # Lost in a database crash, the delivery is `received` again, out of the outbox: the
+    # sweeper sends its task again (tests/ci/test_sweeper.py). The webhook's commit waited.
+    setup_project(client)
+    delivery_id = deliver(client, github_delivery)
+    with db.session() as session:
+        assert session.scalar(text("SHOW synchronous_commit")) == "on"
+        [run_id] = dispatch.process_delivery(session, delivery_id)
+        assert session.scalar(text("SHOW synchronous_commit")) == "off"
+    with db.session() as session:
+        assert session.get(Delivery, delivery_id).status == "processed"
+        assert session.get(Run, run_id).status == "created"
 
 
 def test_the_decision_log_says_why_each_candidate_did_or_did_not_match(

@@ -5,7 +5,7 @@ written on the way."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from ci import runtime
 from ci.agent import outbox
@@ -117,3 +117,67 @@ def test_publishing_a_delivery_leaves_its_row_as_it_was_stored(
     assert waiting(db) == []
     with db.session() as session:
         assert session.execute(text(version), {"id": stored}).one() == before
+
+
+def _stored(db: Database, source: object, github_delivery: object, count: int) -> list[int]:
+    ids = []
+    for n in range(count):
+        headers, body = github_delivery("push_branch_commits")  # type: ignore[operator]
+        headers["X-GitHub-Delivery"] = f"one-trip-{n}"
+        ids.append(receipt.receive(db, GitHubProvider(), source, headers, body).delivery_id)
+    return ids
+
+
+def _open_transactions(db: Database) -> int:
+    with db.session() as session:
+        query = (
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND state LIKE 'idle in transaction%'"
+        )
+        return int(session.scalar(text(query)) or 0)
+
+
+@pytest.mark.postgres
+def test_a_relays_claim_is_its_first_round_trip_with_its_begin_and_its_commit_the_second(
+    own_database, github_delivery, settings, enqueued
+):
+    db, source = own_database
+    ids = _stored(db, source, github_delivery, 2)
+    sent: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_):
+        sent.append(statement)
+
+    event.listen(db.engine, "after_cursor_execute", seen)
+    try:
+        assert outbox.relay_once(Runtime(settings, db, b"k")) == 2
+    finally:
+        event.remove(db.engine, "after_cursor_execute", seen)
+
+    assert len(sent) == 2
+    assert sent[0].startswith(f"BEGIN; {outbox.NO_DISK_WAIT} DELETE FROM delivery_outbox")
+    assert sent[1] == "COMMIT"
+    assert enqueued == [("axon.process_delivery", (i,)) for i in ids]
+    assert waiting(db) == []
+
+
+@pytest.mark.postgres
+def test_a_relay_whose_publish_raises_leaves_its_batch_waiting_and_no_transaction_open(
+    own_database, github_delivery, settings, enqueued, monkeypatch
+):
+    db, source = own_database
+    ids = _stored(db, source, github_delivery, 3)
+    rt = Runtime(settings, db, b"k")
+
+    def broker_raises(task: str, row_id: int, **_: object) -> bool:
+        raise RuntimeError("the broker's connection broke mid-publish")
+
+    with monkeypatch.context() as broken:
+        broken.setattr(runtime, "enqueue", broker_raises)
+        with pytest.raises(RuntimeError):
+            outbox.relay_once(rt)
+
+    assert waiting(db) == ids
+    assert _open_transactions(db) == 0
+    assert outbox.relay_once(rt) == 3  # the same pooled connection, as good as new
+    assert waiting(db) == []
