@@ -14,6 +14,21 @@ are drawn near the good points themselves. As in Optuna 5 (samplers/_tpe/parzen_
 - a prior kernel (the middle of the range, the range as its width) of weight 1 joins each group;
 - the candidate of highest log l(x) − log g(x) among those drawn from l wins.
 
+The good group's kernels are weighed by how much each trial improves on the best of the bad
+group (`improvements`, the expected-improvement weighting of Watanabe 2023, "Tree-structured
+Parzen estimator: understanding its algorithm components"), not alike: the better a good
+trial, the more candidates are drawn near it. Chosen on the tuning set against Optuna's TPE
+(geometric mean of the median-regret ratios over the 12 cells, and the cells no worse): over 30
+seeds 0.688 and 11 against 0.693 and 10 with flat weights, over 60 seeds 0.829 and 11 against
+0.905 and 8; over 10 seeds 0.711 and 10 against 0.661 and 9 (7 of the 12 cells gained, the
+mean lost on one whose median flips between two basins: Styblinski-Tang at concurrency 1).
+Dropped there (30 seeds): its square root (0.725, 12 cells; 0.843 and 11 over 60), 1 + the
+improvement over its mean (0.726, 11), scaled to a largest weight of 1 (0.765, 12), weights by
+rank (0.747, 11; 0.857 over 60), a share of the candidates drawn uniformly (0.774-0.818),
+Scott's rule per group and param (0.861-0.933), candidates drawn with wider or narrower kernels
+than they are scored with (0.81-1.15), other floors under the widths (0.77-2.47) and a Sobol
+draw of the candidates (0.907): README.md, "Benchmarks", lists each.
+
 Three settings differ from Optuna's, chosen on the tuning set (tests/benchmarks/objectives.py, 10
 seeds, 12 cells, median regret, geometric mean): 64 candidates, not 24 (0.72 times the regret,
 better in 9 of the 12 cells; 32, 128 and 256 gained less), and with them a good group of 15% of
@@ -117,7 +132,9 @@ class Mixture:
             - 2.0 * u @ (mus * inverse).T
             + np.sum(mus * mus * inverse, axis=1)[None]
         )
-        each = -0.5 * np.maximum(squared, 0.0) + constant[None] + np.log(self.weights)[None]
+        with np.errstate(divide="ignore"):  # a good trial no better than the bad group's best
+            log_weights = np.log(self.weights)
+        each = -0.5 * np.maximum(squared, 0.0) + constant[None] + log_weights[None]
         return np.asarray(logsumexp(each, axis=1))
 
 
@@ -130,8 +147,24 @@ def _log_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     )
 
 
-def mixture(points: np.ndarray, low: np.ndarray, high: np.ndarray) -> Mixture:
-    """The Parzen density of `points` (rows) with its prior kernel."""
+def improvements(losses: np.ndarray, threshold: float | None) -> np.ndarray:
+    """The good group's kernel weights: each trial's improvement on the best of the bad group
+    (its expected-improvement share, Watanabe 2023), scaled to a mean of 1 so that the prior
+    keeps its weight beside them. Flat when there is no improvement to share out."""
+    if threshold is None or not math.isfinite(threshold):
+        return np.ones(len(losses))
+    gains = np.maximum(threshold - losses, 0.0)
+    total = gains.sum()
+    if not total > 0.0:
+        return np.ones(len(losses))
+    return np.asarray(gains * (len(gains) / total))
+
+
+def mixture(
+    points: np.ndarray, low: np.ndarray, high: np.ndarray, kernel_weights: np.ndarray | None = None
+) -> Mixture:
+    """The Parzen density of `points` (rows) with its prior kernel; the kernels weigh
+    `kernel_weights` (Optuna's ramp by age when None)."""
     span = high - low
     n = len(points)
     sigmas = np.empty_like(points)
@@ -143,7 +176,7 @@ def mixture(points: np.ndarray, low: np.ndarray, high: np.ndarray) -> Mixture:
             gaps[0], gaps[-1] = ranked[2] - ranked[1], ranked[-2] - ranked[-3]
         sigmas[order, j] = gaps
     sigmas = np.clip(sigmas, span / min(100.0, n + 2.0), span)
-    w = np.append(weights(n), PRIOR_WEIGHT)
+    w = np.append(weights(n) if kernel_weights is None else kernel_weights, PRIOR_WEIGHT)
     return Mixture(
         np.vstack([points, (low + high) / 2.0]),
         np.vstack([sigmas, span]),
@@ -181,10 +214,13 @@ def suggest(
     values = np.asarray(losses, dtype=float)
     done = np.flatnonzero(np.isfinite(values))
     ranked = done[np.argsort(values[done], kind="stable")]
-    good = np.sort(ranked[: good_count(len(done))])  # in trial order, as the weights read them
+    count = good_count(len(done))
+    good = np.sort(ranked[:count])  # in trial order, as the weights read them
     bad = np.setdiff1d(np.arange(len(values)), good)
+    threshold = float(values[ranked[count]]) if len(ranked) > count else None
     rng = np.random.default_rng(seed)
-    below, above = mixture(inner[good], low, high), mixture(inner[bad], low, high)
+    gains = improvements(values[good], threshold)
+    below, above = mixture(inner[good], low, high, gains), mixture(inner[bad], low, high)
     drawn = below.sample(rng, candidates(len(values), running))
     score = below.log_pdf(drawn) - above.log_pdf(drawn)
     best = drawn[int(np.argmax(score))]

@@ -20,6 +20,30 @@ def test_older_trials_weigh_less_once_there_are_more_than_25():
     assert found[0] == 1.0 / 40 and np.all(found[-25:] == 1.0) and np.all(np.diff(found) >= 0)
 
 
+def test_a_good_trial_weighs_as_much_as_it_improves_on_the_best_bad_one_the_mean_weight_one():
+    found = joint.improvements(np.array([0.1, 0.4, 0.3]), threshold=0.5)
+    assert np.allclose(found, [0.4, 0.1, 0.2] / np.float64(0.7 / 3))
+    assert math.isclose(found.mean(), 1.0)
+
+
+def test_good_trials_weigh_alike_when_there_is_no_improvement_to_share():
+    assert np.all(joint.improvements(np.array([0.5, 0.5]), threshold=0.5) == 1.0)
+    assert np.all(joint.improvements(np.array([0.1, 0.2]), threshold=None) == 1.0)
+    assert np.all(joint.improvements(np.array([0.1]), threshold=math.inf) == 1.0)
+
+
+def test_candidates_are_drawn_near_the_best_good_trial_most():
+    # Three good trials in far corners; the first is much the best.
+    points = np.array([[0.1, 0.1], [0.9, 0.1], [0.1, 0.9]] + [[0.5, 0.5]] * 17)
+    losses = [0.0, 0.9, 0.9] + [1.0] * 17
+    density = joint.mixture(
+        points[:3], np.zeros(2), np.ones(2), joint.improvements(np.array(losses[:3]), 1.0)
+    )
+    drawn = density.sample(np.random.default_rng(3), 2000)
+    near = [int(np.sum(np.linalg.norm(drawn - p, axis=1) < 0.15)) for p in points[:3]]
+    assert near[0] > 3 * max(near[1], near[2])
+
+
 def test_the_density_integrates_to_one_over_the_bounds():
     rng = np.random.default_rng(0)
     points = rng.uniform(size=(7, 2))
