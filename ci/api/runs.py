@@ -18,7 +18,8 @@ from ci.api.resources import get_project
 from ci.artifacts import store
 from ci.identity import enforce
 from ci.runs import tracking, tree, trials
-from ci.runs.query import QueryError, select_runs
+from ci.runs.query import select_runs
+from ci.runs.query_terms import QueryError
 from ci.store.db import after_commit
 from ci.store.models import Run
 from runners.base import RunnerUnavailable

@@ -17,7 +17,7 @@ from ci.api.errors import ApiError, limit_param
 from ci.api.runs import offset_param
 from ci.dashboard.runs_stream import MOST_IDS, events, parse_ids
 from ci.dashboard.runs_table import Listing, duration_text, listing, metric, trigger
-from ci.runs.query import QueryError
+from ci.runs.query_terms import QueryError
 from ci.store.models import Project
 from schemas.status import DONE
 

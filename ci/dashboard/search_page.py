@@ -4,7 +4,7 @@ trial marked in both, and a table of the trials. The plots' data comes inside th
 a thousand trials are read once, not once for the table and again for the plots.
 
 A search is a matrix controller (ci.runs.searches, or a grid, random or mapping matrix of
-ci.runs.pipelines); each trial's params and metric are read as the API reads them
+ci.runs.pipeline_children); each trial's params and metric are read as the API reads them
 (ci.runs.trials).
 """
 

@@ -21,7 +21,7 @@ from ci.runs import (
     capacity,
     kinds,
     lifecycle,
-    pipelines,
+    pipeline_children,
     presets,
     profiles,
     quotas,
@@ -113,9 +113,9 @@ def _start(rt: Runtime, session: Session, run: Run, batch: _Batch | None = None)
         # An operation's own `schedule:`: its slots' runs are its children; no runner holds it.
         schedule_controller.start(rt, session, run)
         return
-    if run.status == S.COMPILED and pipelines.is_dag(run):
-        # A dag: its ops are its children (ci.runs.pipelines); no runner holds it.
-        pipelines.begin_dag(rt, session, run)
+    if run.status == S.COMPILED and pipeline_children.is_dag(run):
+        # A dag: its ops are its children (ci.runs.pipeline_children); no runner holds it.
+        pipeline_children.begin_dag(rt, session, run)
         return
     if retries.waiting(run):
         lifecycle.transition(session, run, S.QUEUED, "Retrying", _attempt(run))
@@ -199,7 +199,7 @@ def compile_run(rt: Runtime, session: Session, run: Run) -> None:
         if op.matrix is not None and not scheduled and "matrix_values" not in linked:
             # A grid, random or mapping matrix: a controller whose children are its trials.
             options = {**ref_options(rt.settings), **profile, "refs": linked.get("refs") or {}}
-            pipelines.begin_matrix(rt, session, run, op, context, globals_, options)
+            pipeline_children.begin_matrix(rt, session, run, op, context, globals_, options)
             return
         given = {**linked, **ref_options(rt.settings), **profile}
         if scheduled and searches.is_search_matrix(op):  # each fired run is a search

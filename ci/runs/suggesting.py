@@ -32,7 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ci import optimize, runtime
-from ci.runs import cloning, lifecycle, metrics, pipelines, policies, stopping
+from ci.runs import cloning, lifecycle, metrics, pipeline_children, pipelines, policies, stopping
 from ci.runtime import Runtime
 from ci.store.db import after_commit
 from ci.store.models import Run
@@ -196,7 +196,7 @@ def _start(
         count += 1
         meta = {"matrix": params, "params": params, "iteration": index, "seq": seq + offset}
         meta.update(extra)
-        child = pipelines._child(parent, f"{parent.name}#{index}", parent.spec, kind, meta)
+        child = pipeline_children._child(parent, f"{parent.name}#{index}", parent.spec, kind, meta)
         child.pending = None
         lifecycle.create(session, child, "SearchTrial", _shown(params))
         session.flush()
@@ -263,7 +263,7 @@ def _tuner(
         },
     }
     meta = {"tuner": round_}
-    child = pipelines._child(parent, f"{parent.name}#tuner{round_}", spec, "job", meta)
+    child = pipeline_children._child(parent, f"{parent.name}#tuner{round_}", spec, "job", meta)
     child.pending = None
     lifecycle.create(session, child, "SearchTuner", f"round {round_ + 1}")
     session.flush()

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from ci.compile.compiler import CompiledRun
 from ci.compile.refs import RefError, read_ref
 from ci.compile.templating import Renderer
-from ci.runs import pipelines, query
+from ci.runs import pipelines, query, query_terms
 from ci.runtime import Runtime
 from ci.store.models import Run
 from schemas.errors import SpecErrors
@@ -128,7 +128,7 @@ def with_joins(rt: Runtime, session: Session, run: Run, op: V1Operation) -> V1Op
             statement = query.select_runs(
                 session, run.project_id, join.query, join.limit, join.sort, join.offset
             )
-        except query.QueryError as exc:
+        except query_terms.QueryError as exc:
             errors.append(located(("joins", index, "query"), str(exc), op.source))
             continue
         matched = [found for found in session.scalars(statement) if found.id != run.id]

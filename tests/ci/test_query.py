@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ci.runs.query import QueryError, parse, parse_sort, select_runs
+from ci.runs.query import select_runs
+from ci.runs.query_terms import QueryError, parse, parse_sort
 from ci.store import migrate
 from ci.store.db import Database, make_engine
 from ci.store.models import Project, Run

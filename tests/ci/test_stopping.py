@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ci.runs import lifecycle, metrics, pipelines, stopping
 from ci.runs.metrics import Report
-from ci.runs.pipelines import dump_model
+from ci.runs.pipeline_children import dump_model
 from ci.store.models import Condition, Project, Run
 from schemas.spec_early_stopping import (
     V1DiffStoppingPolicy,
