@@ -25,7 +25,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from ci import runtime
-from ci.reporting import asking, building, pipelines, progress_line, reports
+from ci.reporting import asking, building, pipelines, progress_line, recipients, reports
 from ci.runs import metrics
 from ci.runtime import Runtime
 from ci.store.db import Database, utcnow
@@ -53,7 +53,7 @@ def _notifier(rt: Runtime, name: str) -> Notifier:
 
 def _hearing(rt: Runtime, run: Run) -> dict[str, dict[str, Any]]:
     """The run's targets that show progress, each with its config."""
-    found = reports.targets(rt, run)
+    found = recipients.targets(rt, run)
     return {name: config for name, config in found.items() if shows_progress(_notifier(rt, name))}
 
 
