@@ -20,7 +20,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from runners.kubernetes.status import RunView, parse_time, terminal
+from runners.kubernetes.pod_status import parse_time
+from runners.kubernetes.status import RunView, terminal
 
 log = logging.getLogger(__name__)
 KEEP = "axon.dev/ttl-seconds"

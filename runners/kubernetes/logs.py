@@ -30,7 +30,8 @@ from runners.kubernetes.last_seen import LastSeen
 from runners.kubernetes.log_position import Gap, Position
 from runners.kubernetes.manifests import RUN_UUID, Workload, attempt_selector
 from runners.kubernetes.operators_kinds import log_pod
-from runners.kubernetes.status import RunView, parse_time, terminal
+from runners.kubernetes.pod_status import parse_time
+from runners.kubernetes.status import RunView, terminal
 from runners.kubernetes.tracking import MAIN_CONTAINERS
 from runners.kubernetes.watch import BACKOFF_CAP, BACKOFF_START, Pump, Stream
 

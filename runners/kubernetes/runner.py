@@ -7,7 +7,7 @@ version (read once per runner); submit idempotent on the run uuid (object names 
 the run had created, and raises `Refused` in the server's words); stop deletes
 the run's main object with propagationPolicy Background; named queues with a concurrency
 limit, namespace, default resources and placement (`has_capacity(queue)` before submit);
-observe() lists then watches one stream per kind and namespace, label selector
+observe() (`observer`) lists then watches one stream per kind and namespace, label selector
 `axon.dev/managed=true`, with bookmarks and re-lists on 410, and maps objects to statuses
 (`status`); `known_ids()` for runs whose objects are gone; logs, followed logs and events
 (`logs`), their pods taken from what a live observer last saw (`last_seen`); finished
@@ -25,9 +25,7 @@ Kubeflow kinds), `operators` (which of spark, dask and ray to watch and submit),
 from __future__ import annotations
 
 import logging
-import queue
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
@@ -38,7 +36,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from runners.base import Observation, Runner, RunnerUnavailable, RunSpec
-from runners.kubernetes import connection_mounts
+from runners.kubernetes import connection_mounts, observer
 from runners.kubernetes.api import (
     Cluster,
     Refused,
@@ -75,10 +73,8 @@ from runners.kubernetes.secrets import (
 )
 from runners.kubernetes.service_proxy import open_service
 from runners.kubernetes.status import RunView, terminal
-from runners.kubernetes.tracking import Tracker
-from runners.kubernetes.watch import Changed, Failed, KindWatch, Rediscovery, Resource, Synced
+from runners.kubernetes.watch import Rediscovery, Resource
 from runners.services import ServiceRequest, ServiceResponse
-from schemas.status import RunStatus
 
 log = logging.getLogger(__name__)
 OWNERS = ("jobs", "deployments")  # the main objects' plurals, besides the Kubeflow ones
@@ -304,60 +300,20 @@ class KubernetesRunner(Runner):
     # -- observing ---------------------------------------------------------------------------
 
     def observe(self, stop: threading.Event | None = None) -> Iterator[Observation]:
-        stop = stop or threading.Event()
-        api_client = client.ApiClient(self.configuration)
-        cluster = Cluster(api_client)
-        out: queue.Queue[Synced | Changed | Failed] = queue.Queue()
-        watches = [
-            KindWatch(resource, SELECTOR, out, self.watch_timeout, self.rediscovery)
-            for resource in self._resources(cluster)
-        ]
-        waiting = {(w.resource.plural, w.resource.namespace) for w in watches}
-        tracker = Tracker(lambda namespace, selector: _pods_of(cluster, namespace, selector))
-        for watcher in watches:
-            watcher.start()
-        live = False
-        try:
-            while not stop.is_set():
-                yield from _acted(cluster, tracker.due())
-                try:
-                    item = out.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-                if isinstance(item, Failed):
-                    raise item.error
-                # Seen first: whoever reads a run's logs on its news finds its pods current.
-                if isinstance(item, Changed):
-                    self.last_seen.apply(item.type, item.plural, item.obj)
-                    yield from _acted(cluster, tracker.apply(item.type, item.plural, item.obj))
-                    continue
-                self.last_seen.sync(item.plural, item.namespace, item.objects)
-                yield from _acted(cluster, tracker.sync(item.plural, item.namespace, item.objects))
-                waiting.discard((item.plural, item.namespace))
-                if not waiting and not tracker.live:
-                    current = tracker.go_live()
-                    self.last_seen.go_live()
-                    live = True
-                    yield from _acted(cluster, current)
-                    yield from self._stopped_and_gone(tracker, current)
-        finally:
-            if live:
-                self.last_seen.go_dark()
-            _stop_all(watches)
-            api_client.close()
+        yield from observer.observe(
+            self.configuration,
+            self._resources,
+            self.watch_timeout,
+            self.rediscovery,
+            self.last_seen,
+            self._stopped_ids,
+            stop or threading.Event(),
+        )
 
-    def _stopped_and_gone(
-        self, tracker: Tracker, current: list[Observation]
-    ) -> Iterator[Observation]:
-        """Runs this runner stopped whose objects are gone: stopped, as they were seen to be."""
-        seen = {o.external_id for o in current} | tracker.tracked_ids()
+    def _stopped_ids(self) -> list[str]:
+        """The runs this runner stopped that it still remembers."""
         with self._lock:
-            stopped = list(self._stopped)
-        for external_id in stopped:
-            if external_id not in seen:
-                yield Observation(
-                    external_id, RunStatus.STOPPED, "Stopped", "stopped by request", _now()
-                )
+            return list(self._stopped)
 
     # -- logs and events ---------------------------------------------------------------------
 
@@ -405,41 +361,6 @@ class KubernetesRunner(Runner):
             where = f"{plural} in namespace {namespace}"
             raise refusal(f"kubernetes refused to list {where}", exc) from None
         return list(found.get("items") or [])
-
-
-def _acted(cluster: Cluster, observations: Iterable[Observation]) -> Iterator[Observation]:
-    """The observations, after doing what they need on the cluster: a run failed because its
-    pod was deleted while its Job goes on (a server before 1.26 starts the pod again) has its
-    Job deleted, so the pod started again does not run on."""
-    for observation in observations:
-        if observation.status == RunStatus.FAILED and observation.reason == "PodDeleted":
-            where = Workload.parse(observation.external_id)
-            try:
-                found = cluster.read(where.plural, where.namespace, where.name)
-                if found is not None and terminal(RunView(where.plural, found)) is None:
-                    cluster.delete(where.plural, where.namespace, where.name)
-            except Exception:  # recorded() deletes it too, once the failure is recorded
-                log.warning("could not delete %s", observation.external_id, exc_info=True)
-        yield observation
-
-
-def _pods_of(cluster: Cluster, namespace: str, selector: str) -> list[dict[str, Any]]:
-    try:
-        found = cluster.list("pods", namespace, label_selector=selector)
-    except (RunnerUnavailable, ApiException) as exc:
-        log.warning("could not read the pods of %s: %s", selector, exc)
-        return []  # the failure is reported without its pod's reason
-    return list(found.get("items") or [])
-
-
-def _stop_all(watches: list[KindWatch], timeout: float = 5.0) -> None:
-    for watcher in watches:
-        watcher.stop()
-    deadline = time.monotonic() + timeout
-    for watcher in watches:
-        while watcher.is_alive() and time.monotonic() < deadline:
-            watcher.join(0.05)
-            watcher.stop()  # again: a watch that had not yet opened its stream is reached now
 
 
 def _now() -> datetime:

@@ -30,19 +30,8 @@ from runners.kubernetes.manifests import (
     attempt_selector,
 )
 from runners.kubernetes.operators_kinds import LOG_CONTAINERS
-from runners.kubernetes.status import (
-    Failure,
-    Obj,
-    RunView,
-    Verdict,
-    ended_phase,
-    job_going,
-    pod_failure,
-    ran,
-    started_at,
-    terminal,
-    verdict,
-)
+from runners.kubernetes.pod_status import Failure, Obj, Verdict, ended_phase, pod_failure
+from runners.kubernetes.status import RunView, job_going, ran, started_at, terminal, verdict
 from schemas.status import DONE, RunStatus
 
 S = RunStatus

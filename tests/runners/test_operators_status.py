@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from runners.kubernetes.status import Failure, RunView, ran, terminal, verdict
+from runners.kubernetes.pod_status import Failure
+from runners.kubernetes.status import RunView, ran, terminal, verdict
 from schemas.status import RunStatus
 
 S = RunStatus
