@@ -128,6 +128,10 @@ _CLAIM = (
 )
 
 
+# What `claim` says first; the relay sends it in its claim's own query string.
+NO_DISK_WAIT = "SET LOCAL synchronous_commit TO OFF;"
+
+
 def claim(conn: Connection | Session, limit: int = BATCH) -> list[int]:
     """Take up to `limit` waiting deliveries out of the outbox; returns their ids, oldest first.
 
@@ -143,10 +147,6 @@ def claim(conn: Connection | Session, limit: int = BATCH) -> list[int]:
 
 def _claimed(conn: Connection | Session, limit: int) -> list[int]:
     return sorted(conn.execute(_CLAIM, {"limit": limit}).scalars())
-
-
-# What `claim` says first; the relay sends it in its claim's own query string.
-NO_DISK_WAIT = "SET LOCAL synchronous_commit TO OFF;"
 
 
 def relay_once(rt: Runtime) -> int:
