@@ -128,24 +128,16 @@ _CLAIM = (
 )
 
 
-# What `claim` says first; the relay sends it in its claim's own query string.
+# What a claim's transaction says first, so that its commit does not wait for the disk: lost in
+# a database crash, the rows come back and are published again, and their tasks are safe twice.
 NO_DISK_WAIT = "SET LOCAL synchronous_commit TO OFF;"
 
 
-def claim(conn: Connection | Session, limit: int = BATCH) -> list[int]:
+def claim(conn: Connection, limit: int = BATCH) -> list[int]:
     """Take up to `limit` waiting deliveries out of the outbox; returns their ids, oldest first.
 
-    Until the caller's transaction commits, the rows are only locked: rolled back (a crash, a
-    publish that raised), they wait again. The commit does not wait for the disk: lost in a
-    database crash, the rows come back and are published again, and their tasks are safe twice.
-    """
-    dialect = conn.dialect if isinstance(conn, Connection) else conn.get_bind().dialect
-    if dialect.name == "postgresql":
-        conn.execute(text(NO_DISK_WAIT))
-    return _claimed(conn, limit)
-
-
-def _claimed(conn: Connection | Session, limit: int) -> list[int]:
+    Until the caller's transaction (one begun with NO_DISK_WAIT) commits, the rows are only
+    locked: rolled back (a crash, a publish that raised), they wait again."""
     return sorted(conn.execute(_CLAIM, {"limit": limit}).scalars())
 
 
@@ -157,7 +149,7 @@ def relay_once(rt: Runtime) -> int:
     transaction's first round trip, with its BEGIN and SET LOCAL in the same query string: a
     delivery's task is published one or two round trips sooner."""
     with rt.db.transaction_in_one_trip(prefix=NO_DISK_WAIT) as conn:
-        ids = _claimed(conn, BATCH)
+        ids = claim(conn)
         sent = len(runtime.enqueue_each("axon.process_delivery", ids))
         if sent < len(ids):
             # The broker is away: the refused one (it may have been kept) and the rest wait

@@ -66,8 +66,8 @@ def test_two_relays_never_claim_the_same_delivery():
         def relay(slot: int) -> None:
             barrier.wait()
             while True:
-                with db.session() as session:
-                    ids = outbox.claim(session, limit=7)
+                with db.transaction_in_one_trip(prefix=outbox.NO_DISK_WAIT) as conn:
+                    ids = outbox.claim(conn, limit=7)
                 if not ids:
                     return
                 claimed[slot] += ids
