@@ -57,6 +57,14 @@ def start(rt: Any, db: Any, run_id: int) -> None:
         launch.start_run(rt, session, run_id)
 
 
+def submit_refusal(client: Any, db: Any, run_id: int) -> str:
+    """The message of the run's last condition, once it is known to have failed to submit."""
+    run = Axon(client, db).run(run_id)
+    failed = run["conditions"][-1]
+    assert (run["status"], failed["reason"]) == ("failed", "SubmitFailed")
+    return str(failed["message"])
+
+
 def test_a_run_whose_job_the_role_may_not_create_fails_once_in_the_servers_words(
     client, db, rt, runner, k8s
 ):
@@ -66,10 +74,8 @@ def test_a_run_whose_job_the_role_may_not_create_fails_once_in_the_servers_words
     start(rt, db, run_id)
     start(rt, db, run_id)  # a start delivered again finds it failed: nothing is tried again
 
-    run = Axon(client, db).run(run_id)
-    failed = run["conditions"][-1]
-    assert (run["status"], failed["reason"]) == ("failed", "SubmitFailed")
-    assert failed["message"] == (
+    message = submit_refusal(client, db, run_id)
+    assert message == (
         f"Refused: kubernetes refused the Job {name}: jobs.batch is forbidden: {USER} cannot "
         'create resource "jobs" in API group "batch" in the namespace "default" (403 Forbidden)'
     )
@@ -86,15 +92,13 @@ def test_a_run_whose_token_secret_the_role_may_not_create_fails_before_any_job_e
 
     start(rt, db, run_id)
 
-    run = Axon(client, db).run(run_id)
-    failed = run["conditions"][-1]
-    assert (run["status"], failed["reason"]) == ("failed", "SubmitFailed")
-    assert failed["message"] == (
+    message = submit_refusal(client, db, run_id)
+    assert message == (
         f"Refused: kubernetes refused the Secret {name}-env: secrets is forbidden: {USER} "
         'cannot create resource "secrets" in API group "" in the namespace "default" '
         "(403 Forbidden)"
     )
-    assert "HTTP response headers" not in failed["message"]
+    assert "HTTP response headers" not in message
     assert k8s.calls[("create", "secrets")] == 1 and k8s.calls[("create", "jobs")] == 0
 
 
@@ -106,10 +110,8 @@ def test_a_secret_the_role_may_not_hand_to_its_job_takes_the_job_and_the_secret_
 
     start(rt, db, run_id)
 
-    run = Axon(client, db).run(run_id)
-    failed = run["conditions"][-1]
-    assert (run["status"], failed["reason"]) == ("failed", "SubmitFailed")
-    assert failed["message"].startswith(
+    message = submit_refusal(client, db, run_id)
+    assert message.startswith(
         f"Refused: kubernetes refused to hand the Secret {name}-env to its run: secrets "
         f'"{name}-env" is forbidden: {USER} cannot patch resource "secrets"'
     )
