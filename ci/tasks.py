@@ -43,21 +43,45 @@ def backoff(retries: int, base: float = 1.0) -> float:
 @celery.task(name="axon.process_delivery", bind=True, acks_late=True, max_retries=None)
 def process_delivery(self: Task, delivery_id: int) -> None:
     """Make the delivery's runs, then start them (`_start_here`)."""
+    retry = _process(runtime.get(), delivery_id)
+    if retry is not None:
+        raise self.retry(exc=retry, countdown=backoff(self.request.retries)) from retry
+
+
+@celery.task(name="axon.process_deliveries", acks_late=True)
+def process_deliveries(delivery_ids: list[int]) -> None:
+    """The outbox relay's message: several deliveries, each processed as `process_delivery`
+    does. One that must be tried again (its database away, a transient error) goes on to a
+    `process_delivery` task of its own, which retries it, and holds back none of the others."""
     rt = runtime.get()
+    for delivery_id in delivery_ids:
+        try:
+            retry: Exception | None = _process(rt, delivery_id)
+        except Exception as exc:
+            log.exception("delivery %s failed; its own task tries it again", delivery_id)
+            retry = exc
+        if retry is not None:
+            runtime.enqueue(process_delivery.name, delivery_id, countdown=backoff(0))
+
+
+def _process(rt: runtime.Runtime, delivery_id: int) -> Exception | None:
+    """Process a delivery and start its first run; the error to try it again on, if any.
+
+    An error that would come back on every try ends the delivery, with the reason."""
     try:
         with rt.db.session() as session:
             run_ids = dispatch.process_delivery(session, delivery_id, rt.settings.runner)
     except OperationalError as exc:
-        raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+        return exc
     except Exception as exc:
         if dispatch.is_transient(exc):
-            raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
-        # Anything else would fail again on every try: end the delivery with the reason.
+            return exc
         log.exception("delivery %s cannot be processed", delivery_id)
         with rt.db.session() as session:
             dispatch.fail(session, delivery_id, exc)
-        return
+        return None
     _start_here(rt, run_ids)
+    return None
 
 
 def _start_here(rt: runtime.Runtime, run_ids: list[int]) -> None:

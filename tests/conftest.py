@@ -146,6 +146,11 @@ def db(pg_url: str) -> Iterator[Database]:
     base.dispose()
 
 
+def relayed(enqueued: list[tuple[str, tuple[Any, ...]]]) -> list[int]:
+    """The deliveries the outbox relay published, in order: each of its messages names several."""
+    return [i for name, args in enqueued if name == "axon.process_deliveries" for i in args[0]]
+
+
 @pytest.fixture
 def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[Any, ...]]]:
     """Tasks published during the test, as (name, args), instead of sending them; the

@@ -2,10 +2,11 @@
 
 A delivery stored as received has a row in `delivery_outbox` (stored with it, in the same
 statement) until the relay publishes its task. The relay deletes a batch of those rows (FOR
-UPDATE SKIP LOCKED, so several relays never publish one delivery twice), publishes, and only
-then commits: a relay that dies before its commit leaves the rows in place, and they are
-published again (tasks are safe twice). The deliveries' own rows are not written. One the
-broker accepted and then lost is re-sent by the sweeper once the delivery is old.
+UPDATE SKIP LOCKED, so several relays never publish one delivery twice), publishes their tasks
+(a few messages for the batch, each naming several deliveries: `messages`), and only then
+commits: a relay that dies before its commit leaves the rows in place, and they are published
+again (tasks are safe twice). The deliveries' own rows are not written. One the broker accepted
+and then lost is re-sent by the sweeper once the delivery is old.
 
 The API wakes the relay: in-process with an event (the embedded setup runs both in one
 process) and across processes with PostgreSQL's NOTIFY. A NOTIFY is costly (PostgreSQL
@@ -65,6 +66,14 @@ AWAKE_LOCK = int.from_bytes(b"axonrly1", "big", signed=True)
 AWAKE_LOCK_WAIT_MS = 50
 AWAKE_LOCK_RETRY = 1.0
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE when lock_timeout ran out
+# A message costs the relay more CPU to publish than a delivery costs the API to store, so one
+# message names several deliveries (`axon.process_deliveries`). Yet a batch goes out as at
+# least SPREAD messages (when it has as many deliveries), so that the worker's processes share
+# a burst instead of one process working through it; and as more once they would name over
+# PER_MESSAGE each.
+SPREAD = 4
+PER_MESSAGE = 25
+TASK = "axon.process_deliveries"
 
 _wake = threading.Event()
 _OUTBOX = cast(Table, OutboxEntry.__table__)
@@ -141,8 +150,17 @@ def claim(conn: Connection, limit: int = BATCH) -> list[int]:
     return sorted(conn.execute(_CLAIM, {"limit": limit}).scalars())
 
 
+def messages(ids: list[int]) -> list[list[int]]:
+    """The deliveries of one claim, in order, cut into the messages that carry their tasks."""
+    if not ids:
+        return []
+    count = min(len(ids), max(SPREAD, math.ceil(len(ids) / PER_MESSAGE)))
+    size = math.ceil(len(ids) / count)
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
+
+
 def relay_once(rt: Runtime) -> int:
-    """Claim and publish one batch; returns how many were published.
+    """Claim and publish one batch; returns how many deliveries were published.
 
     A delivery leaves the outbox in the transaction that claimed it, committed after its task
     was published: never before, so none is lost between the two. The claim is the
@@ -150,10 +168,14 @@ def relay_once(rt: Runtime) -> int:
     delivery's task is published one or two round trips sooner."""
     with rt.db.transaction_in_one_trip(prefix=NO_DISK_WAIT) as conn:
         ids = claim(conn)
-        sent = len(runtime.enqueue_each("axon.process_delivery", ids))
+        sent = 0
+        for message in messages(ids):
+            if runtime.enqueue(TASK, message) is False:
+                break
+            sent += len(message)
         if sent < len(ids):
-            # The broker is away: the refused one (it may have been kept) and the rest wait
-            # again, and are published when the broker is back.
+            # The broker is away: the refused message's deliveries (it may have been kept) and
+            # the rest wait again, and are published when the broker is back.
             conn.execute(insert(_OUTBOX), [{"delivery_id": i} for i in ids[sent:]])
     return sent
 

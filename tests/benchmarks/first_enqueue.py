@@ -4,8 +4,8 @@ The API stores a delivery and answers; Axon's outbox relay (`axon agent`) publis
 Under load the relay is awake and claims in batches; after a quiet spell it sleeps until a
 NOTIFY wakes it. This measures that wake-up: one signed push at a time, each after `quiet_s`
 without any, on a new connection as GitHub sends them, while a consumer on Axon's queue (no
-worker runs) notes when the push's `axon.process_delivery` message arrives. Both times are
-read from this process's perf_counter.
+worker runs) notes when the `axon.process_deliveries` message naming the push arrives. Both
+times are read from this process's perf_counter.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from kombu.message import Message
 from tests.benchmarks import figures
 from tests.benchmarks.stack import RABBITMQ, push_headers
 
-TASK = "axon.process_delivery"
+TASK = "axon.process_deliveries"
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,8 @@ class Arrivals:
         arrived = time.perf_counter()
         if message.headers.get("task") == TASK:
             args = body[0] if isinstance(body, list) else body.get("args", [])
-            self.at.setdefault(int(args[0]), arrived)
+            for delivery in args[0]:
+                self.at.setdefault(int(delivery), arrived)
         message.ack()
 
 

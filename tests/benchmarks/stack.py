@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import uuid
@@ -99,6 +100,22 @@ class Queue:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.taken = 0  # deliveries named by the messages `deliveries` took off the queue
+
+    def deliveries(self, task: str = "axon.process_deliveries") -> int:
+        """The deliveries named by `task`'s messages queued since the last purge.
+
+        The relay's messages each name several, so they are read: what the queue holds is
+        taken off it (no worker consumes it) and its deliveries are counted."""
+        with Connection(RABBITMQ, connect_timeout=5) as conn:
+            channel = conn.default_channel
+            try:
+                while (message := channel.basic_get(self.name, no_ack=True)) is not None:
+                    if message.headers.get("task") == task:
+                        self.taken += len(json.loads(message.body)[0][0])
+            except conn.channel_errors:  # the queue does not exist (yet)
+                pass
+        return self.taken
 
     def _call(self, method: str, **kwargs: Any) -> Any:
         with Connection(RABBITMQ, connect_timeout=5) as conn:
@@ -113,6 +130,7 @@ class Queue:
 
     def purge(self) -> None:
         self._call("queue_purge")
+        self.taken = 0
 
     def delete(self) -> None:
         self._call("queue_delete")
@@ -143,10 +161,10 @@ def wait_drained(queue: Queue, tables: Tables, timeout: float = 30.0) -> dict[st
     """Wait until every received delivery's task is on the queue: Axon's outbox relay
     publishes after the API answered, so it can still be busy when the load stops."""
     started = time.perf_counter()
-    behind_at_start = behind = tables.count("deliveries") - queue.depth()
+    behind_at_start = behind = tables.count("deliveries") - queue.deliveries()
     while behind > 0 and time.perf_counter() - started < timeout:
         time.sleep(0.1)
-        behind = tables.count("deliveries") - queue.depth()
+        behind = tables.count("deliveries") - queue.deliveries()
     return {
         # Deliveries stored but not yet on the queue when the load stopped. Requests still in
         # flight then are stored and published between the two counts, so a few either way

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, select
+from sqlalchemy.exc import OperationalError
 
 from ci import tasks
-from ci.runs import launch
+from ci.runs import dispatch, launch
 from ci.store.db import Database
 from ci.store.models import Delivery, Run
 from runners.base import RunnerUnavailable
@@ -145,3 +146,39 @@ def test_starting_a_pushs_run_reads_what_it_needs_with_its_lock_and_writes_its_s
     assert len([s for s in said if s.startswith("INSERT INTO conditions")]) == 1
     assert runs(db) == [(run_id, "scheduled")]
     assert [spec.git for spec in submitted] == [None]  # the subscription's `checkout: false`
+
+
+def test_a_relay_message_processes_each_of_its_deliveries_and_one_that_must_wait_gets_its_own_task(
+    axon, db, rt, enqueued, submitted, monkeypatch
+):
+    axon.create_project()
+    axon.subscribe()
+    ready, database_away, broken = (axon.deliver_push() for _ in range(3))
+    real_process = dispatch.process_delivery
+
+    def flaky(session: Any, delivery_id: int, runner: str) -> list[int]:
+        if delivery_id == database_away:
+            raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+        if delivery_id == broken:
+            raise ValueError("no such thing")
+        return real_process(session, delivery_id, runner)
+
+    monkeypatch.setattr(dispatch, "process_delivery", flaky)
+    tasks.process_deliveries([ready, database_away, broken])
+
+    assert statuses(db) == {ready: "processed", database_away: "received", broken: "failed"}
+    assert [status for _, status in runs(db)] == ["scheduled"]
+    # Retried by a task of its own, which backs off on its own; the broken one is not retried.
+    assert [m for m in enqueued if m[0] == tasks.process_delivery.name] == [
+        (tasks.process_delivery.name, (database_away,))
+    ]
+    monkeypatch.setattr(dispatch, "process_delivery", real_process)
+    tasks.process_delivery(database_away)
+
+    assert statuses(db)[database_away] == "processed"
+    assert [status for _, status in runs(db)] == ["scheduled", "scheduled"]
+
+
+def statuses(db: Database) -> dict[int, str]:
+    with db.session() as session:
+        return {d.id: d.status for d in session.scalars(select(Delivery))}

@@ -15,7 +15,7 @@ from ci.store.db import Database
 from ci.store.models import Delivery, OutboxEntry
 from tests.ci.conftest import SECRET
 from tests.ci.test_outbox import own_database
-from tests.conftest import github_headers
+from tests.conftest import github_headers, relayed
 from webhooks.github import GitHubProvider
 
 __all__ = ["own_database"]  # a fixture, used by name
@@ -58,10 +58,10 @@ def test_a_relay_that_dies_before_its_commit_leaves_its_batch_to_be_published_ag
     ids = [axon.deliver_push() for _ in range(3)]
     published: list[int] = []
 
-    def dies_after_the_second(task: str, row_id: int, **_: object) -> bool:
+    def dies_after_the_second(task: str, message: list[int], **_: object) -> bool:
         if len(published) == 2:
             raise SystemExit("the relay's process ends here")
-        published.append(row_id)
+        published.extend(message)
         return True
 
     with monkeypatch.context() as dying:
@@ -73,7 +73,32 @@ def test_a_relay_that_dies_before_its_commit_leaves_its_batch_to_be_published_ag
     assert published == ids[:2]
     assert waiting(db) == ids
     assert outbox.relay_once(rt) == 3
-    assert [args for _, args in enqueued] == [(i,) for i in ids]
+    assert relayed(enqueued) == ids
+    assert waiting(db) == []
+
+
+@pytest.mark.parametrize("claimed", [1, 3, 4, 10, 99, 100, 101, 500])
+def test_a_claim_goes_out_in_few_messages_yet_in_enough_for_the_workers_to_share(claimed):
+    ids = list(range(1000, 1000 + claimed))
+
+    sent = outbox.messages(ids)
+
+    assert [i for message in sent for i in message] == ids  # each once, oldest first
+    assert len(sent) >= min(claimed, outbox.SPREAD)
+    assert max(len(m) for m in sent) <= outbox.PER_MESSAGE
+    # Few: no message could be spared without another naming more than PER_MESSAGE.
+    assert len(sent) <= max(outbox.SPREAD, -(-claimed // outbox.PER_MESSAGE))
+
+
+def test_the_relay_publishes_a_batch_as_messages_naming_several_deliveries(rt, db, axon, enqueued):
+    axon.create_project()
+    ids = [axon.deliver_push() for _ in range(10)]
+
+    assert outbox.relay_once(rt) == 10
+
+    assert {name for name, _ in enqueued} == {"axon.process_deliveries"}
+    assert [args for _, args in enqueued] == [(m,) for m in outbox.messages(ids)]
+    assert len(enqueued) == outbox.SPREAD
     assert waiting(db) == []
 
 
@@ -84,10 +109,10 @@ def test_a_batch_the_broker_refuses_partway_keeps_what_was_not_published(
     ids = [axon.deliver_push() for _ in range(4)]
     published: list[int] = []
 
-    def broker_goes_away(task: str, row_id: int, **_: object) -> bool:
+    def broker_goes_away(task: str, message: list[int], **_: object) -> bool:
         if len(published) == 1:
             return False
-        published.append(row_id)
+        published.extend(message)
         return True
 
     with monkeypatch.context() as flaky:
@@ -96,7 +121,7 @@ def test_a_batch_the_broker_refuses_partway_keeps_what_was_not_published(
 
     assert waiting(db) == ids[1:]
     assert outbox.relay_once(rt) == 3
-    assert [args for _, args in enqueued] == [(i,) for i in ids[1:]]
+    assert relayed(enqueued) == ids[1:]
 
 
 @pytest.mark.postgres
@@ -113,7 +138,7 @@ def test_publishing_a_delivery_leaves_its_row_as_it_was_stored(
 
     assert outbox.relay_once(Runtime(settings, db, b"k")) == 1
 
-    assert enqueued == [("axon.process_delivery", (stored,))]
+    assert relayed(enqueued) == [stored]
     assert waiting(db) == []
     with db.session() as session:
         assert session.execute(text(version), {"id": stored}).one() == before
@@ -157,7 +182,7 @@ def test_a_relays_claim_is_its_first_round_trip_with_its_begin_and_its_commit_th
     assert len(sent) == 2
     assert sent[0].startswith(f"BEGIN; {outbox.NO_DISK_WAIT} DELETE FROM delivery_outbox")
     assert sent[1] == "COMMIT"
-    assert enqueued == [("axon.process_delivery", (i,)) for i in ids]
+    assert relayed(enqueued) == ids
     assert waiting(db) == []
 
 

@@ -48,7 +48,7 @@ def test_a_push_accepted_while_the_broker_is_down_is_sent_once_it_is_back(
     finally:
         broker.down()
     agent_log = (axon.home / "agent.log").read_text()
-    assert "could not enqueue axon.process_delivery" in agent_log
+    assert "could not enqueue axon.process_deliveries" in agent_log
     # Refused by the broker, it stayed in the outbox, and the relay published it once it was back.
     [delivery] = axon.api("GET", "/api/v1/deliveries").json()
     assert delivery["status"] == "processed"
