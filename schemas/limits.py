@@ -12,14 +12,15 @@ MAX_DEPTH = 64
 
 def nesting_problem(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
     """Why `value` nests too deeply to be walked safely, or None."""
-    stack = [(value, 1)]
+    # Only containers are kept on the stack: a webhook's payload is checked on the request's
+    # path, and most of its items are scalars.
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            if depth > max_depth:
-                return f"nested more than {max_depth} levels deep"
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
+        if depth > max_depth:
+            return f"nested more than {max_depth} levels deep"
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return None
 
 

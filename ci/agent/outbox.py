@@ -68,10 +68,10 @@ AWAKE_LOCK_RETRY = 1.0
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE when lock_timeout ran out
 # A message costs the relay more CPU to publish than a delivery costs the API to store, so one
 # message names several deliveries (`axon.process_deliveries`). Yet a batch goes out as at
-# least SPREAD messages (when it has as many deliveries), so that the worker's processes share
-# a burst instead of one process working through it; and as more once they would name over
-# PER_MESSAGE each.
-SPREAD = 4
+# least SPREAD messages (when it has as many deliveries), so that the processes of a worker
+# (two by default: `axon worker --concurrency`) share a burst instead of one working through
+# it alone; and as more once they would name over PER_MESSAGE each.
+SPREAD = 2
 PER_MESSAGE = 25
 TASK = "axon.process_deliveries"
 

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     Flask,
+    Request,
     Response,
     g,
     redirect,
@@ -29,6 +30,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from ci import runtime
 from ci.api.errors import ApiError
@@ -79,9 +81,22 @@ def is_loopback(host: str) -> bool:
         return False  # a host name may resolve anywhere
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, without making a signer for a request with no session
+    cookie: Flask makes one for every request, and webhook deliveries and API calls, the
+    busiest, never carry the cookie."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        cookies = "HTTP_COOKIE" in request.environ  # read before parsing: most requests have none
+        if app.secret_key and not (cookies and request.cookies.get(self.get_cookie_name(app))):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask, settings: Settings, secret_key: bytes) -> None:
     """Sign sessions with the secret key and put every request behind `_guard`."""
     app.secret_key = secret_key
+    app.session_interface = CookieSessions()
     app.config.update(
         SESSION_COOKIE_NAME="axon_session",
         SESSION_COOKIE_HTTPONLY=True,

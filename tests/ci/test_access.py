@@ -187,6 +187,17 @@ def test_a_wrong_token_at_the_login_gets_401_and_no_session(anonymous_client):
     assert anonymous_client.get("/").status_code == 302
 
 
+def test_a_session_cookie_whose_signature_was_altered_opens_nothing(anonymous_client):
+    log_in(anonymous_client, API_TOKEN)
+    assert anonymous_client.get("/").status_code == 200
+    cookie = anonymous_client.get_cookie("axon_session")
+    payload, _, signature = cookie.value.rpartition(".")
+
+    anonymous_client.set_cookie("axon_session", f"{payload}.{signature[::-1]}")
+
+    assert anonymous_client.get("/").status_code == 302
+
+
 def test_the_page_session_does_not_open_the_api(anonymous_client):
     log_in(anonymous_client, API_TOKEN)
 
