@@ -28,9 +28,10 @@ stated order, what reacts to a run's status change. Rooms never import ci.tasks;
 by task name through `runtime.enqueue`.
 
 A webhook's way: api/webhooks -> intake.receipt (stored with the answer; an outbox row) ->
-agent.outbox relays it -> tasks.process_delivery -> runs.dispatch (events, decisions, runs) ->
-tasks.start_run -> runs.launch (compile.compiler, then the runner). A dag's ops released
-together go as tasks.start_runs, a batch per task and transaction.
+agent.outbox relays it -> tasks.process_deliveries (several a message) -> runs.dispatch
+(events, decisions, runs) -> tasks.start_run -> runs.launch (compile.compiler, then the
+runner). A dag's ops released together go as tasks.start_runs, a batch per task and
+transaction.
 
 A run's way: runs.launch submits it -> agent.recording turns what the runner sees into
 runs.lifecycle transitions -> after each commit the reactions wired in `wiring` run:
