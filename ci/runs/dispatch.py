@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -196,17 +196,21 @@ def _act(
     return Acted(run_id, run.status, admitted.start, checks + admitted.checks)
 
 
+# Built once: building it, and its cache key, cost a cold worker more than the round trip.
+_LOCKED = (
+    select(Delivery, Source.project_id, SubscriptionVersion.version)
+    .outerjoin(Source, Source.id == Delivery.source_id)
+    .outerjoin(SubscriptionVersion, SubscriptionVersion.project_id == Source.project_id)
+    .where(Delivery.id == bindparam("delivery_id"))
+    .with_for_update(of=Delivery)
+    .execution_options(populate_existing=True)
+)
+
+
 def _locked(session: Session, delivery_id: int) -> tuple[Delivery, int | None, int | None] | None:
     """The delivery, locked; with its source's project and the version of that project's
     subscriptions, read in the same round trip."""
-    found = session.execute(
-        select(Delivery, Source.project_id, SubscriptionVersion.version)
-        .outerjoin(Source, Source.id == Delivery.source_id)
-        .outerjoin(SubscriptionVersion, SubscriptionVersion.project_id == Source.project_id)
-        .where(Delivery.id == delivery_id)
-        .with_for_update(of=Delivery)
-        .execution_options(populate_existing=True)
-    ).first()
+    found = session.execute(_LOCKED, {"delivery_id": delivery_id}).first()
     if found is None:
         return None
     delivery, project_id, version = found

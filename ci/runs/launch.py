@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from ci.compile import builds
@@ -56,13 +56,7 @@ def start_run(rt: Runtime, session: Session, run_id: int) -> None:
     # round trip and flush the compile's writes in round trips of their own. And the presets'
     # version, which the compile's admission would read in a round trip of its own. Only the
     # run's row is locked.
-    query = (
-        select(Run, profiles.VERSION)
-        .where(Run.id == run_id)
-        .options(*_WITH_PROJECT, joinedload(Run.subscription))
-        .with_for_update(of=Run)
-    )
-    found = session.execute(query).first()
+    found = session.execute(_START_ONE, {"run_id": run_id}).first()
     if found is not None:
         profiles.noted(session, found[1])
         _start(rt, session, found[0])
@@ -154,6 +148,13 @@ def _start(rt: Runtime, session: Session, run: Run, batch: _Batch | None = None)
 
 
 _WITH_PROJECT = (joinedload(Run.project, innerjoin=True),)
+# Built once: building it, and its cache key, cost a cold worker more than the round trip.
+_START_ONE = (
+    select(Run, profiles.VERSION)
+    .where(Run.id == bindparam("run_id"))
+    .options(*_WITH_PROJECT, joinedload(Run.subscription))
+    .with_for_update(of=Run)
+)
 
 
 def _globals(rt: Runtime, run: Run, project: Project) -> dict[str, Any]:
