@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Executable, event, inspect, select, text, update
 from sqlalchemy.orm import Session
 
+from ci.store import first_trip
 from ci.store.db import Database, utcnow, without_waiting_for_disk
 from ci.store.models import Run
 from schemas.status import DONE, RunStatus
@@ -41,7 +42,7 @@ def bookkeep(db: Database, statement: Executable) -> int:
     On PostgreSQL it is one round trip, not four (BEGIN, SET LOCAL, the UPDATE, COMMIT): the SET
     LOCAL goes in the statement's own query string, which PostgreSQL runs as one transaction."""
     with db.single_statement() as conn:
-        if not getattr(conn.connection.driver_connection, "autocommit", False):
+        if not first_trip.autocommits(conn.connection.driver_connection):
             if conn.dialect.name == "postgresql":  # a transaction of its own (tests: nested)
                 conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
             return int(getattr(conn.execute(statement), "rowcount", 0))

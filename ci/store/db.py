@@ -12,6 +12,8 @@ from sqlalchemy import Connection, DateTime, Engine, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from ci.store import first_trip
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -64,6 +66,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # in pages of 100 (psycopg2's execute_batch), not one round trip per row. Nothing
         # reads the row count of such an executemany.
         kwargs.setdefault("executemany_mode", "values_plus_batch")
+        engine = create_engine(url, **kwargs)
+        first_trip.install(engine)
+        return engine
     return create_engine(url, **kwargs)
 
 
