@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -12,19 +13,36 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 REPLACEMENT = "\ufffd"
 
 
+# How json.dumps (ASCII) writes a NUL or a lone surrogate. A string holding a backslash before
+# "u0000" matches too: that payload only takes the slow walk, which finds nothing.
+_ESCAPED = re.compile(r"\\u(?:0000|d[89a-f])")
+
+
 def storable(value: Any) -> Any:
     """`value` with NUL and lone surrogates replaced in every string, however deeply nested.
 
     What holds neither is given back as it is, not copied.
     """
+    if isinstance(value, dict | list | tuple):
+        # A payload is thousands of strings, which hardly ever hold either: one pass of the
+        # C encoder tells, instead of a walk through them in Python.
+        try:
+            if _ESCAPED.search(json.dumps(value)) is None:
+                return value
+        except (TypeError, ValueError):  # not JSON's types (or a cycle): walked instead
+            pass
+    return _replaced(value)
+
+
+def _replaced(value: Any) -> Any:
     if isinstance(value, str):
         return _UNSTORABLE.sub(REPLACEMENT, value) if _UNSTORABLE.search(value) else value
     if isinstance(value, dict):
-        pairs = [(storable(k), storable(v)) for k, v in value.items()]
+        pairs = [(_replaced(k), _replaced(v)) for k, v in value.items()]
         same = all(a is k and b is v for (a, b), (k, v) in zip(pairs, value.items(), strict=True))
         return value if same else dict(pairs)
     if isinstance(value, list | tuple):
-        items = [storable(v) for v in value]
+        items = [_replaced(v) for v in value]
         same = all(a is b for a, b in zip(items, value, strict=True))
         return value if same else type(value)(items)
     return value
