@@ -166,7 +166,8 @@ class LocalRunner(Runner):
             with os.fdopen(fd, "w") as out:
                 written = dataclasses.asdict(spec)
                 written["system_metrics_interval"] = self.system_metrics_interval
-                json.dump(written, out, indent=1, default=str)
+                # The C encoder: an indented dump goes through the pure-Python one, 5x slower.
+                out.write(json.dumps(written, default=str))
             # link() fails if the name exists, so two concurrent submits start one supervisor.
             os.link(tmp, run_dir / SPEC)
             return True
