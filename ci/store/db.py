@@ -157,44 +157,16 @@ class Database:
 
     @contextmanager
     def transaction_in_one_trip(self, prefix: str = "") -> Iterator[Connection]:
-        """`transaction()`, whose BEGIN, and `prefix` (statements of its own, such as a SET
-        LOCAL), go in its first statement's query string: on PostgreSQL the first result comes
-        back after one round trip, not two or three (psycopg2 sends its BEGIN on its own). For
-        the hottest short transactions. Bound to an outer transaction (tests), or on SQLite,
-        it is an ordinary unit of work with `prefix` run first."""
-        if self.bind is not None or self.engine.dialect.name != "postgresql":
-            with self.transaction() as conn:
-                if prefix and conn.dialect.name == "postgresql":
+        """`transaction()`, whose `prefix` (statements such as a SET LOCAL) goes in its first
+        statement's query string, after its BEGIN (ci.store.first_trip): on PostgreSQL the
+        first result comes back after one round trip. For the hottest short transactions.
+        Inside an outer transaction (tests), whose BEGIN went before, `prefix` runs first, on
+        its own; SQLite has none to run."""
+        with self.transaction() as conn:
+            if prefix and conn.dialect.name == "postgresql":
+                if not first_trip.opening_with(conn, prefix):
                     conn.exec_driver_sql(prefix)
-                yield conn
-            return
-        with self.engine.connect() as conn:
-            driver: Any = conn.connection.driver_connection
-            opening = {"text": f"BEGIN; {prefix} "}
-
-            def first(_c: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> Any:
-                head, opening["text"] = opening["text"], ""
-                return head + statement, parameters
-
-            # psycopg2's own switch, as in single_statement: the transaction is ours to end.
-            driver.autocommit = True
-            event.listen(conn, "before_cursor_execute", first, retval=True)
-            try:
-                yield conn
-                if not opening["text"]:
-                    conn.exec_driver_sql("COMMIT")
-            except BaseException:
-                if not opening["text"] and not driver.closed:
-                    try:
-                        conn.exec_driver_sql("ROLLBACK")
-                    except Exception:
-                        conn.invalidate()  # its transaction in an unknown state: never reused
-                raise
-            finally:
-                event.remove(conn, "before_cursor_execute", first)
-                if not driver.closed:  # a dropped connection is discarded, not reused
-                    driver.autocommit = False
-            conn.commit()  # nothing to send: SQLAlchemy's own end of the block
+            yield conn
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -14,12 +14,13 @@ import weakref
 from typing import Any
 
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects.postgresql.psycopg2 import PGDialect_psycopg2
 
-# Driver connections in a transaction opened here, and those of them whose BEGIN is not sent yet.
+# Driver connections in a transaction opened here, and those of them whose BEGIN is not sent
+# yet, with what follows it (`opening_with`).
 _OPENED: weakref.WeakSet[Any] = weakref.WeakSet()
-_WAITING: weakref.WeakSet[Any] = weakref.WeakSet()
+_WAITING: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
 class FirstTripDialect(PGDialect_psycopg2):
@@ -31,7 +32,7 @@ class FirstTripDialect(PGDialect_psycopg2):
             return  # its user's own autocommit, or psycopg2's usual BEGIN would follow
         driver.autocommit = True
         _OPENED.add(driver)
-        _WAITING.add(driver)
+        _WAITING[driver] = "BEGIN;"
 
     def do_execute(self, cursor: Any, statement: str, parameters: Any, context: Any = None) -> None:
         cursor.execute(_opening(cursor, statement, context), parameters)
@@ -62,6 +63,16 @@ def install(engine: Engine) -> None:
         engine.dialect.__class__ = FirstTripDialect
 
 
+def opening_with(conn: Connection, statements: str) -> bool:
+    """Send `statements` (a SET LOCAL, say) right after the BEGIN of `conn`'s transaction, in
+    its first statement's query string; False if that BEGIN was sent already, or is not ours."""
+    driver = conn.connection.driver_connection
+    if driver not in _WAITING:
+        return False
+    _WAITING[driver] = f"BEGIN; {statements}"
+    return True
+
+
 def autocommits(driver: Any) -> bool:
     """Whether `driver` commits each statement by itself: its user's autocommit, not the
     transaction of one opened here."""
@@ -75,16 +86,14 @@ def _opening(cursor: Any, statement: str, context: Any) -> str:
     if context is not None and getattr(context, "is_server_side", False):
         _begin_alone(cursor)  # a named cursor wraps the statement in a DECLARE
         return statement
-    _WAITING.discard(driver)
-    return f"BEGIN; {statement}"
+    return f"{_WAITING.pop(driver)} {statement}"
 
 
 def _begin_alone(cursor: Any) -> None:
     driver = cursor.connection
     if driver in _WAITING:
-        _WAITING.discard(driver)
         with driver.cursor() as plain:
-            plain.execute("BEGIN")
+            plain.execute(_WAITING.pop(driver))
 
 
 def _end(driver: Any, command: str) -> bool:
@@ -92,7 +101,7 @@ def _end(driver: Any, command: str) -> bool:
     if driver not in _OPENED:
         return False
     _OPENED.discard(driver)
-    _WAITING.discard(driver)
+    _WAITING.pop(driver, None)
     try:
         if not driver.closed and driver.info.transaction_status != TRANSACTION_STATUS_IDLE:
             with driver.cursor() as cursor:

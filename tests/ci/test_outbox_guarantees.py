@@ -170,20 +170,22 @@ def test_a_relays_claim_is_its_first_round_trip_with_its_begin_and_its_commit_th
 ):
     db, source = own_database
     ids = _stored(db, source, github_delivery, 2)
-    sent: list[str] = []
+    sent: list[tuple[int, str]] = []
 
-    def seen(_conn, _cursor, statement, *_):
-        sent.append(statement)
+    def seen(_conn, cursor, *_):
+        # What psycopg2 sent, as sent: the statement with what goes before it.
+        sent.append((cursor.connection.info.backend_pid, cursor.query.decode()))
 
-    event.listen(db.engine, "after_cursor_execute", seen)
-    try:
-        assert outbox.relay_once(Runtime(settings, db, b"k")) == 2
-    finally:
-        event.remove(db.engine, "after_cursor_execute", seen)
-
-    assert len(sent) == 2
-    assert sent[0].startswith(f"BEGIN; {outbox.NO_DISK_WAIT} DELETE FROM delivery_outbox")
-    assert sent[1] == "COMMIT"
+    with db.engine.connect() as other:  # held, so that the relay takes a connection of its own
+        event.listen(db.engine, "after_cursor_execute", seen)
+        try:
+            assert outbox.relay_once(Runtime(settings, db, b"k")) == 2
+        finally:
+            event.remove(db.engine, "after_cursor_execute", seen)
+        [(pid, claim)] = sent
+        last = other.execute(text("SELECT query FROM pg_stat_activity WHERE pid = :p"), {"p": pid})
+        assert last.scalar() == "COMMIT"  # the second and last round trip
+    assert claim.startswith(f"BEGIN; {outbox.NO_DISK_WAIT} DELETE FROM delivery_outbox")
     assert relayed(enqueued) == ids
     assert waiting(db) == []
 
